@@ -1,0 +1,3 @@
+//! chat sources.
+pub mod intercom;
+pub mod chatwoot;

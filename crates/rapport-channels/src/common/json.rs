@@ -1,0 +1,135 @@
+//! Bounded, well-typed JSON parsing shared by every JSON adapter.
+
+use serde::de::DeserializeOwned;
+
+use crate::{AdapterError, Limits};
+
+pub fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), AdapterError> {
+    if bytes.len() > limits.max_payload_bytes {
+        return Err(AdapterError::TooLarge { size: bytes.len(), limit: limits.max_payload_bytes });
+    }
+    Ok(())
+}
+
+/// Rejects input that nests deeper than `max` before serde sees it, so depth is bounded by our
+/// limit rather than by serde_json's recursion guard or the stack.
+pub fn check_depth(bytes: &[u8], max: usize) -> Result<(), AdapterError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Err(AdapterError::TooDeep { limit: max });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parses a JSON payload into a source's native type, mapping serde's errors onto the stable
+/// codes: syntax errors are `malformed_json`; a missing or mistyped field is named by its full
+/// path (`ticket.requester.email`).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8], limits: &Limits) -> Result<T, AdapterError> {
+    check_size(bytes, limits)?;
+    check_depth(bytes, limits.max_json_depth)?;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        classify(&path, err.into_inner())
+    })?;
+    de.end().map_err(|e| AdapterError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+fn classify(path: &str, err: serde_json::Error) -> AdapterError {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => AdapterError::MalformedJson(err.to_string()),
+        Category::Data => {
+            let message = err.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            let join = |field: &str| if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
+            if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+                AdapterError::MissingField(join(field))
+            } else if path == "." || path.is_empty() {
+                AdapterError::shape("json", message)
+            } else {
+                AdapterError::InvalidValue { field: path.to_owned(), reason: message }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        ticket: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        id: u64,
+        subject: String,
+    }
+
+    fn err(json: &str) -> String {
+        parse::<Outer>(json.as_bytes(), &Limits::default()).unwrap_err().code().to_string()
+    }
+
+    #[test]
+    fn missing_nested_field_is_named_by_path() {
+        assert_eq!(err(r#"{"ticket":{"id":1}}"#), "missing_field:ticket.subject");
+        assert_eq!(err(r#"{}"#), "missing_field:ticket");
+    }
+
+    #[test]
+    fn mistyped_field_is_invalid_value() {
+        assert_eq!(err(r#"{"ticket":{"id":"x","subject":"s"}}"#), "invalid_value:ticket.id");
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        assert_eq!(err(r#"{"ticket":"#), "malformed_json");
+        assert_eq!(err(r#"{"ticket":{"id":1,"subject":"s"}} trailing"#), "malformed_json");
+        assert_eq!(err("\u{0}\u{1}"), "malformed_json");
+    }
+
+    #[test]
+    fn depth_is_limited_before_parsing() {
+        let deep = "[".repeat(10_000);
+        let limits = Limits { max_json_depth: 64, ..Limits::default() };
+        assert_eq!(parse::<serde_json::Value>(deep.as_bytes(), &limits).unwrap_err(), AdapterError::TooDeep { limit: 64 });
+        assert!(check_depth(br#"{"a":"[[[[[[[[[[[[[[["}"#, 2).is_ok(), "brackets in strings do not count");
+    }
+
+    #[test]
+    fn size_is_limited_before_parsing() {
+        let limits = Limits { max_payload_bytes: 4, ..Limits::default() };
+        assert_eq!(err_code(parse::<serde_json::Value>(b"[1,2,3]", &limits)), "too_large");
+    }
+
+    fn err_code<T: std::fmt::Debug>(r: Result<T, AdapterError>) -> String {
+        r.unwrap_err().code().to_string()
+    }
+}

@@ -1,0 +1,5 @@
+//! email sources.
+pub mod rfc822;
+pub mod sendgrid;
+pub mod mailgun;
+pub mod ses;

@@ -1,0 +1,4 @@
+//! review sources.
+pub mod google;
+pub mod yelp;
+pub mod trustpilot;

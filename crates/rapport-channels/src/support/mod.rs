@@ -1,0 +1,3 @@
+//! support sources.
+pub mod zendesk;
+pub mod freshdesk;

@@ -1,0 +1,21 @@
+//! The Rapport interaction contract.
+//!
+//! Every channel adapter turns a native payload into [`Interaction`]s; every downstream service
+//! reads them back, as JSON (the `rapport normalize` output and golden files) or as Avro (the
+//! `rapport.interactions.v1` topic). This crate is pure: no I/O, no clocks except where a caller
+//! passes one in.
+
+mod avro;
+mod identity;
+mod ids;
+mod interaction;
+mod time;
+
+pub use avro::{AvroError, INTERACTION_SCHEMA_JSON, from_avro_value, interaction_schema, to_avro_value};
+pub use identity::{Identity, IdentityError, IdentityType, normalize_email, normalize_phone};
+pub use ids::{event_id, namespaced_id};
+pub use interaction::{
+    Actor, ActorRole, Channel, Direction, Interaction, InteractionKind, ParseEnumError, RawRef,
+    Source,
+};
+pub use time::Timestamp;
