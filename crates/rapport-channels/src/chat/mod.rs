@@ -1,3 +1,4 @@
 //! chat sources.
 pub mod intercom;
 pub mod chatwoot;
+mod shared;

@@ -2,3 +2,4 @@
 pub mod google;
 pub mod yelp;
 pub mod trustpilot;
+mod shared;

@@ -1,3 +1,4 @@
-//! support sources.
-pub mod zendesk;
+//! Helpdesk sources: tickets, their comments and their status changes.
 pub mod freshdesk;
+mod shared;
+pub mod zendesk;

@@ -1,12 +1,432 @@
-// PLACEHOLDER: replaced by the real adapter.
-use rapport_model::Interaction;
+//! Zendesk Support tickets.
+//!
+//! Reads the **Ticket Audits API** shape (one `audit` or a page of `audits`, see
+//! [`payload`]) and, as a second documented shape, the **event webhooks**
+//! (`zen:event-type:ticket.comment_added` and `…ticket.status_changed`; every other event type,
+//! including `ticket.created`, is a valid payload with no interaction, because its `detail`
+//! carries no comment id to deduplicate the first comment against).
+//!
+//! Audits: each `Comment` event is one interaction (public → message, private → internal note);
+//! each `Change` of `status` is a `status_change` carrying the new status (`solved`, `closed`,
+//! `open` after `solved` is a reopen). `Create` events, priority, assignee and other changes and
+//! unknown event types yield nothing; `Create`/`Change` of `requester_id`, `subject`, `group_id`
+//! and `tags` fill in ticket facts when no ticket is side-loaded.
+//!
+//! **Who wrote a comment.** An audit does not say whether its author is an agent, so a comment
+//! needs one of, in this order:
+//! 1. the comment was made by a trigger/automation (`via.channel` = `rule`) or by the system
+//!    user (`author_id` -1), or the tenant lists `zendesk:user:<id>` as a bot → bot;
+//! 2. the author in the `users` side-load (`?include=users`): `end-user` → customer, `agent` or
+//!    `admin` → agent;
+//! 3. else the ticket's requester (from a side-loaded `ticket`/`tickets`, or a `requester_id`
+//!    `Create`/`Change` event in the audit): the requester → customer, anyone else → agent.
+//!
+//! Without any of these the payload is rejected with `missing_field:users`.
+//!
+//! Identities are the customer's: for an inbound comment its author; otherwise the ticket's
+//! requester. A user contributes `zendesk_user:<id>` plus the side-loaded email and phone, and an
+//! emailed comment its `via.source.from.address`. Agents' identifiers never appear.
+//!
+//! Source event ids: a comment's id (the same number in audits and in webhooks, so both routes
+//! deduplicate); a status change's audit event id; a webhook status change's event `id`.
 
+pub mod payload;
+
+use std::collections::HashMap;
+
+use rapport_model::{ActorRole, Channel, Direction, IdentityType, Interaction, InteractionKind, Source, Timestamp};
+use serde::Deserialize;
+
+use self::payload::{Audit, AuditEnvelope, AuditEvent, CommentAdded, StatusChanged, User, Via, WebhookEvent};
+use crate::common::{self, Core, json};
+use crate::support::shared::{Id, Identities, body_text, from_value};
 use crate::{AdapterError, Context};
 
-pub fn normalize(_payload: &[u8], _ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
-    Err(AdapterError::UnknownSource)
+const SOURCE: Source = Source::Zendesk;
+const WEBHOOK_PREFIX: &str = "zen:event-type:";
+
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+    let value: serde_json::Value = json::parse(payload, ctx.limits)?;
+    match classify(&value) {
+        Some(Shape::Webhook) => webhook(from_value(value, "")?, ctx),
+        Some(Shape::Audits) => audits(from_value(value, "")?, ctx),
+        None => Err(AdapterError::shape("zendesk", "expected an `audit`, `audits` or a `zen:event-type:` webhook event")),
+    }
 }
 
-pub fn detect(_payload: &[u8]) -> bool {
-    false
+/// True for ticket audits and Zendesk event webhooks: a cheap parse of the top-level keys only.
+pub fn detect(payload: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        audit: Option<serde::de::IgnoredAny>,
+        audits: Option<serde::de::IgnoredAny>,
+    }
+    let Ok(probe) = serde_json::from_slice::<Probe<'_>>(payload) else { return false };
+    probe.audit.is_some() || probe.audits.is_some() || probe.kind.is_some_and(|k| k.starts_with(WEBHOOK_PREFIX))
+}
+
+enum Shape {
+    Webhook,
+    Audits,
+}
+
+fn classify(value: &serde_json::Value) -> Option<Shape> {
+    let object = value.as_object()?;
+    if object.get("type").and_then(|t| t.as_str()).is_some_and(|t| t.starts_with(WEBHOOK_PREFIX)) {
+        Some(Shape::Webhook)
+    } else if object.contains_key("audit") || object.contains_key("audits") {
+        Some(Shape::Audits)
+    } else {
+        None
+    }
+}
+
+fn time_or_received(field: &str, text: Option<&str>, ctx: &Context<'_>) -> Result<Timestamp, AdapterError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(text) => common::rfc3339(field, text),
+        None => Ok(ctx.received_at),
+    }
+}
+
+/// The value of a `Create`/`Change` event as text (ids arrive as numbers or strings).
+fn value_text(value: Option<&serde_json::Value>) -> Option<String> {
+    match value? {
+        serde_json::Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn value_list(value: Option<&serde_json::Value>) -> Option<Vec<String>> {
+    match value? {
+        serde_json::Value::Array(items) => {
+            Some(items.iter().filter_map(|i| i.as_str()).map(str::to_owned).collect())
+        }
+        serde_json::Value::String(s) => Some(s.split_whitespace().map(str::to_owned).collect()),
+        _ => None,
+    }
+}
+
+fn via_channel(via: Option<&Via>) -> Option<&str> {
+    via.and_then(|v| v.channel.as_ref()).and_then(|c| c.as_str())
+}
+
+/// Ticket facts an audit's interactions share.
+#[derive(Default)]
+struct TicketFacts {
+    requester_id: Option<String>,
+    subject: Option<String>,
+    group_id: Option<String>,
+    tags: Vec<String>,
+}
+
+struct Sideloads<'a> {
+    users: HashMap<&'a str, &'a User>,
+    groups: HashMap<&'a str, Option<&'a str>>,
+    tickets: HashMap<&'a str, TicketFacts>,
+}
+
+fn audits(envelope: AuditEnvelope, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+    let mut tickets = HashMap::new();
+    for ticket in envelope.tickets.iter().chain(envelope.ticket.as_ref()) {
+        tickets.insert(
+            ticket.id.0.as_str(),
+            TicketFacts {
+                requester_id: ticket.requester_id.as_ref().map(|i| i.0.clone()),
+                subject: common::text::non_empty(ticket.subject.clone()),
+                group_id: ticket.group_id.as_ref().map(|i| i.0.clone()),
+                tags: ticket.tags.clone(),
+            },
+        );
+    }
+    let side = Sideloads {
+        users: envelope.users.iter().map(|u| (u.id.0.as_str(), u)).collect(),
+        groups: envelope.groups.iter().map(|g| (g.id.0.as_str(), g.name.as_deref())).collect(),
+        tickets,
+    };
+    let (list, prefix): (Vec<&Audit>, &str) = match (&envelope.audit, &envelope.audits) {
+        (Some(audit), _) => (vec![audit], "audit"),
+        (None, Some(list)) => (list.iter().collect(), "audits"),
+        (None, None) => return Err(AdapterError::missing("audit")),
+    };
+    let mut out = Vec::new();
+    for (index, audit) in list.into_iter().enumerate() {
+        let path = if prefix == "audit" { prefix.to_owned() } else { format!("{prefix}[{index}]") };
+        normalize_audit(audit, &path, &side, ctx, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The ticket facts for one audit: the side-loaded ticket, completed by what the audit's own
+/// `Create`/`Change` events set.
+fn facts_for(audit: &Audit, side: &Sideloads<'_>) -> TicketFacts {
+    let mut facts = match side.tickets.get(audit.ticket_id.0.as_str()) {
+        Some(t) => TicketFacts {
+            requester_id: t.requester_id.clone(),
+            subject: t.subject.clone(),
+            group_id: t.group_id.clone(),
+            tags: t.tags.clone(),
+        },
+        None => TicketFacts::default(),
+    };
+    let known_ticket = side.tickets.contains_key(audit.ticket_id.0.as_str());
+    for event in audit.events.iter().filter(|e| e.kind == "Create" || e.kind == "Change") {
+        match event.field_name.as_deref() {
+            Some("requester_id") if facts.requester_id.is_none() => facts.requester_id = value_text(event.value.as_ref()),
+            Some("subject") if facts.subject.is_none() => facts.subject = value_text(event.value.as_ref()),
+            Some("group_id") if !known_ticket => facts.group_id = value_text(event.value.as_ref()),
+            Some("tags") if !known_ticket => facts.tags = value_list(event.value.as_ref()).unwrap_or_default(),
+            _ => {}
+        }
+    }
+    facts
+}
+
+fn normalize_audit(
+    audit: &Audit,
+    path: &str,
+    side: &Sideloads<'_>,
+    ctx: &Context<'_>,
+    out: &mut Vec<Interaction>,
+) -> Result<(), AdapterError> {
+    let occurred_at = time_or_received(&format!("{path}.created_at"), audit.created_at.as_deref(), ctx)?;
+    let facts = facts_for(audit, side);
+    let conversation_id = common::conversation_id(SOURCE, &audit.ticket_id);
+    let team = facts.group_id.as_deref().map(|id| match side.groups.get(id) {
+        Some(Some(name)) if !name.trim().is_empty() => name.trim().to_owned(),
+        _ => id.to_owned(),
+    });
+    for (index, event) in audit.events.iter().enumerate() {
+        let event_path = format!("{path}.events[{index}]");
+        let mut interaction = match (event.kind.as_str(), event.field_name.as_deref()) {
+            ("Comment", _) => comment(audit, event, &event_path, &facts, side, ctx)?,
+            ("Change", Some("status")) => status_change(audit, event, &event_path, side, ctx)?,
+            _ => continue,
+        };
+        interaction.conversation_id.clone_from(&conversation_id);
+        interaction.occurred_at = occurred_at;
+        interaction.subject.clone_from(&facts.subject);
+        interaction.tags.clone_from(&facts.tags);
+        interaction.team.clone_from(&team);
+        out.push(interaction);
+    }
+    Ok(())
+}
+
+/// The role of a comment's author, by the rules in the module documentation.
+fn author_role(
+    author_id: Option<&str>,
+    via: Option<&str>,
+    requester_id: Option<&str>,
+    side: &Sideloads<'_>,
+    ctx: &Context<'_>,
+) -> Option<ActorRole> {
+    let user = author_id.and_then(|id| side.users.get(id));
+    let bot_listed = author_id.is_some_and(|id| ctx.tenant.is_bot(&format!("zendesk:user:{id}")))
+        || user.and_then(|u| u.email.as_deref()).is_some_and(|e| ctx.tenant.is_bot(e));
+    if via == Some("rule") || author_id == Some("-1") || bot_listed {
+        return Some(ActorRole::Bot);
+    }
+    if let Some(role) = user.and_then(|u| u.role.as_deref()) {
+        return Some(if role == "end-user" { ActorRole::Customer } else { ActorRole::Agent });
+    }
+    match (author_id, requester_id) {
+        (Some(author), Some(requester)) => Some(if author == requester { ActorRole::Customer } else { ActorRole::Agent }),
+        _ => None,
+    }
+}
+
+/// Adds a user's identifiers, unless the side-load says the user is staff.
+fn add_user(ids: &mut Identities<'_>, user_id: Option<&str>, side: &Sideloads<'_>) {
+    let Some(user_id) = user_id else { return };
+    let user = side.users.get(user_id);
+    if user.and_then(|u| u.role.as_deref()).is_some_and(|r| r != "end-user") {
+        return;
+    }
+    ids.scoped(IdentityType::ZendeskUser, Some(user_id));
+    if let Some(user) = user {
+        ids.email(user.email.as_deref());
+        ids.phone(user.phone.as_deref());
+    }
+}
+
+fn comment(
+    audit: &Audit,
+    event: &AuditEvent,
+    path: &str,
+    facts: &TicketFacts,
+    side: &Sideloads<'_>,
+    ctx: &Context<'_>,
+) -> Result<Interaction, AdapterError> {
+    let id = event.id.as_ref().ok_or_else(|| AdapterError::missing(format!("{path}.id")))?;
+    let author_id = event.author_id.as_ref().or(audit.author_id.as_ref()).map(|a| a.0.as_str());
+    let via = event.via.as_ref().or(audit.via.as_ref());
+    let role = author_role(author_id, via_channel(via), facts.requester_id.as_deref(), side, ctx)
+        .ok_or_else(|| AdapterError::missing("users"))?;
+    let public = event.public.unwrap_or(true);
+    let (kind, direction) = match (public, role) {
+        (false, _) => (InteractionKind::Note, Direction::Internal),
+        (true, ActorRole::Customer) => (InteractionKind::Message, Direction::Inbound),
+        (true, _) => (InteractionKind::Message, Direction::Outbound),
+    };
+    let name = author_id.and_then(|a| side.users.get(a)).and_then(|u| u.name.clone());
+    let mut interaction = common::interaction(
+        ctx,
+        Core {
+            source: SOURCE,
+            channel: Channel::Support,
+            source_event_id: &id.0,
+            kind,
+            direction,
+            actor: common::actor(role, author_id.map(str::to_owned), name),
+            conversation_id: String::new(),
+            occurred_at: ctx.received_at,
+        },
+    );
+    let mut ids = Identities::new(ctx);
+    if role == ActorRole::Customer {
+        add_user(&mut ids, author_id, side);
+        if via_channel(via) == Some("email") {
+            ids.email(via.and_then(|v| v.source.as_ref()).and_then(|s| s.from.as_ref()).and_then(|f| f.address.as_deref()));
+        }
+    } else {
+        add_user(&mut ids, facts.requester_id.as_deref(), side);
+    }
+    interaction.identities = ids.finish();
+    interaction.text = body_text(&[event.plain_body.as_deref(), event.body.as_deref()], event.html_body.as_deref());
+    interaction.attachment_names = event
+        .attachments
+        .iter()
+        .filter_map(|a| common::text::non_empty(a.file_name.clone()))
+        .collect();
+    interaction.attachment_count = u32::try_from(event.attachments.len()).unwrap_or(u32::MAX);
+    Ok(interaction)
+}
+
+fn status_change(
+    audit: &Audit,
+    event: &AuditEvent,
+    path: &str,
+    side: &Sideloads<'_>,
+    ctx: &Context<'_>,
+) -> Result<Interaction, AdapterError> {
+    let id = event.id.as_ref().ok_or_else(|| AdapterError::missing(format!("{path}.id")))?;
+    let status = value_text(event.value.as_ref())
+        .map(|s| s.to_ascii_lowercase())
+        .ok_or_else(|| AdapterError::missing(format!("{path}.value")))?;
+    let author_id = audit.author_id.as_ref().map(|a| a.0.as_str());
+    let is_agent = author_id
+        .and_then(|a| side.users.get(a))
+        .and_then(|u| u.role.as_deref())
+        .is_some_and(|r| r == "agent" || r == "admin");
+    let via = via_channel(event.via.as_ref().or(audit.via.as_ref()));
+    // A status the requester's reply or a trigger changed is Zendesk's doing, not a person's.
+    let role = if is_agent && via != Some("rule") { ActorRole::Agent } else { ActorRole::System };
+    let actor_id = if role == ActorRole::Agent { author_id.map(str::to_owned) } else { None };
+    let mut interaction = common::interaction(
+        ctx,
+        Core {
+            source: SOURCE,
+            channel: Channel::Support,
+            source_event_id: &id.0,
+            kind: InteractionKind::StatusChange,
+            direction: Direction::Internal,
+            actor: common::actor(role, actor_id, None),
+            conversation_id: String::new(),
+            occurred_at: ctx.received_at,
+        },
+    );
+    interaction.status = Some(status);
+    Ok(interaction)
+}
+
+fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+    let kind = event.kind.strip_prefix(WEBHOOK_PREFIX).unwrap_or(&event.kind);
+    if kind != "ticket.comment_added" && kind != "ticket.status_changed" {
+        return Ok(Vec::new());
+    }
+    let detail = event.detail.as_ref().ok_or_else(|| AdapterError::missing("detail"))?;
+    let occurred_at = time_or_received("time", event.time.as_deref(), ctx)?;
+    let requester = detail.requester_id.as_ref().map(|r| r.0.as_str());
+    let mut interaction = if kind == "ticket.comment_added" {
+        let added: CommentAdded = from_value(event.event.clone(), "event")?;
+        webhook_comment(&added, requester, ctx)
+    } else {
+        let changed: StatusChanged = from_value(event.event.clone(), "event")?;
+        webhook_status(&event.id, &changed, detail.actor_id.as_ref(), requester, ctx)
+    };
+    interaction.conversation_id = common::conversation_id(SOURCE, &detail.id);
+    interaction.occurred_at = occurred_at;
+    interaction.subject = common::text::non_empty(detail.subject.clone());
+    interaction.tags.clone_from(&detail.tags);
+    interaction.team = detail.group_id.as_ref().map(|g| g.0.clone());
+    Ok(vec![interaction])
+}
+
+fn webhook_comment(added: &CommentAdded, requester: Option<&str>, ctx: &Context<'_>) -> Interaction {
+    let comment = &added.comment;
+    let author = comment.author.as_ref();
+    let author_id = author.and_then(|a| a.id.as_ref()).map(|a| a.0.as_str());
+    let role = if author_id.is_some_and(|id| ctx.tenant.is_bot(&format!("zendesk:user:{id}"))) {
+        ActorRole::Bot
+    } else if author.and_then(|a| a.is_staff).unwrap_or(false) {
+        ActorRole::Agent
+    } else {
+        ActorRole::Customer
+    };
+    let (kind, direction) = match (comment.is_public.unwrap_or(true), role) {
+        (false, _) => (InteractionKind::Note, Direction::Internal),
+        (true, ActorRole::Customer) => (InteractionKind::Message, Direction::Inbound),
+        (true, _) => (InteractionKind::Message, Direction::Outbound),
+    };
+    let mut interaction = common::interaction(
+        ctx,
+        Core {
+            source: SOURCE,
+            channel: Channel::Support,
+            source_event_id: &comment.id.0,
+            kind,
+            direction,
+            actor: common::actor(role, author_id.map(str::to_owned), author.and_then(|a| a.name.clone())),
+            conversation_id: String::new(),
+            occurred_at: ctx.received_at,
+        },
+    );
+    let mut ids = Identities::new(ctx);
+    let customer = if role == ActorRole::Customer { author_id } else { requester };
+    ids.scoped(IdentityType::ZendeskUser, customer);
+    interaction.identities = ids.finish();
+    interaction.text = body_text(&[comment.body.as_deref()], None);
+    interaction
+}
+
+fn webhook_status(
+    event_id: &str,
+    changed: &StatusChanged,
+    actor_id: Option<&Id>,
+    requester: Option<&str>,
+    ctx: &Context<'_>,
+) -> Interaction {
+    let actor_id = actor_id.map(|a| a.0.as_str()).filter(|a| *a != "-1" && Some(*a) != requester);
+    let role = if actor_id.is_some() { ActorRole::Agent } else { ActorRole::System };
+    let mut interaction = common::interaction(
+        ctx,
+        Core {
+            source: SOURCE,
+            channel: Channel::Support,
+            source_event_id: event_id,
+            kind: InteractionKind::StatusChange,
+            direction: Direction::Internal,
+            actor: common::actor(role, actor_id.map(str::to_owned), None),
+            conversation_id: String::new(),
+            occurred_at: ctx.received_at,
+        },
+    );
+    interaction.status = Some(changed.current.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
+    let mut ids = Identities::new(ctx);
+    ids.scoped(IdentityType::ZendeskUser, requester);
+    interaction.identities = ids.finish();
+    interaction
 }

@@ -1,0 +1,141 @@
+//! Helpers the chat adapters share: customer identities, message bodies, flexible ids.
+
+use rapport_model::{Identity, IdentityType};
+use serde::{Deserialize, Deserializer};
+
+use crate::Context;
+use crate::common::text;
+
+/// Collects a customer's identifiers, leaving out what fails to normalize and placeholders
+/// (`unknown`, `noreply@…`, the tenant's own agent addresses).
+#[derive(Debug)]
+pub(crate) struct Identities<'a> {
+    ctx: &'a Context<'a>,
+    list: Vec<Identity>,
+}
+
+impl<'a> Identities<'a> {
+    pub(crate) fn new(ctx: &'a Context<'a>) -> Self {
+        Self { ctx, list: Vec::new() }
+    }
+
+    pub(crate) fn email(&mut self, raw: Option<&str>) {
+        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else { return };
+        if let Ok(id) = Identity::email(raw)
+            && !is_noreply(&id.value)
+            && !self.ctx.tenant.is_agent_email(&id.value)
+        {
+            self.list.push(id);
+        }
+    }
+
+    pub(crate) fn phone(&mut self, raw: Option<&str>) {
+        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else { return };
+        if let Ok(id) = Identity::phone(raw, self.ctx.tenant.default_phone_region.as_deref()) {
+            self.list.push(id);
+        }
+    }
+
+    pub(crate) fn scoped(&mut self, kind: IdentityType, raw: Option<&str>) {
+        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else { return };
+        if let Ok(id) = Identity::scoped(kind, raw) {
+            self.list.push(id);
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<Identity> {
+        self.list.sort();
+        self.list.dedup();
+        self.list
+    }
+}
+
+/// Values sources put where they have no real identifier.
+pub(crate) fn is_placeholder(raw: &str) -> bool {
+    let t = raw.trim().to_ascii_lowercase();
+    matches!(t.as_str(), "" | "unknown" | "null" | "none" | "nil" | "undefined" | "n/a" | "-" | "0")
+}
+
+fn is_noreply(email: &str) -> bool {
+    let local = email.split('@').next().unwrap_or_default().replace(['-', '_', '.'], "");
+    matches!(local.as_str(), "noreply" | "donotreply" | "mailerdaemon" | "postmaster")
+}
+
+/// A message body as plain text: HTML (Intercom before API 2.15, rich chat messages) is
+/// converted, plain text is only tidied, so a literal `<` in a chat message survives.
+pub(crate) fn body_text(raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    let text = if looks_like_html(raw) { text::html_to_text(raw) } else { text::tidy(raw) };
+    text::non_empty(Some(text))
+}
+
+fn looks_like_html(raw: &str) -> bool {
+    const TAGS: [&str; 12] = ["<p", "<br", "<div", "<span", "<a ", "<b>", "<i>", "<strong", "<em>", "<ul", "<ol", "<img"];
+    let lower = raw.to_ascii_lowercase();
+    TAGS.iter().any(|t| lower.contains(t)) || (lower.contains("</") && lower.contains('>'))
+}
+
+/// The last path segment of an attachment URL, for sources that send no file name.
+pub(crate) fn file_name_from_url(url: &str) -> Option<String> {
+    let path = url.split(['?', '#']).next()?;
+    let name = path.rsplit('/').next()?;
+    text::non_empty(Some(name.to_owned()))
+}
+
+/// An id that a source sends as a string in one place and as a number in another
+/// (Intercom's `team_assignee_id`, Chatwoot's ids across versions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FlexId(pub String);
+
+impl<'de> Deserialize<'de> for FlexId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Text(String),
+            Int(i64),
+            Uint(u64),
+        }
+        Ok(Self(match Repr::deserialize(d)? {
+            Repr::Text(t) => t,
+            Repr::Int(n) => n.to_string(),
+            Repr::Uint(n) => n.to_string(),
+        }))
+    }
+}
+
+impl FlexId {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `None` for the empty strings and zeros sources use for "nobody".
+    pub(crate) fn real(id: Option<&Self>) -> Option<&str> {
+        id.map(Self::as_str).filter(|s| !is_placeholder(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_with_angle_brackets_is_not_treated_as_html() {
+        assert_eq!(body_text(Some("is 3 < 5? yes")).as_deref(), Some("is 3 < 5? yes"));
+        assert_eq!(body_text(Some("<p>Hello <b>there</b></p>")).as_deref(), Some("Hello there"));
+        assert_eq!(body_text(Some("  ")), None);
+    }
+
+    #[test]
+    fn file_name_comes_from_the_url_path() {
+        assert_eq!(file_name_from_url("https://x.io/a/b/receipt.pdf?sig=1").as_deref(), Some("receipt.pdf"));
+        assert_eq!(file_name_from_url("https://x.io/a/"), None);
+    }
+
+    #[test]
+    fn noreply_addresses_are_placeholders() {
+        assert!(is_noreply("no-reply@shop.io"));
+        assert!(is_noreply("noreply@shop.io"));
+        assert!(!is_noreply("maria@shop.io"));
+    }
+}

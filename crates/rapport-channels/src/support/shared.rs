@@ -1,0 +1,168 @@
+//! Helpers both helpdesk adapters share: typed decoding of an already parsed JSON value with the
+//! stable error codes, ids that arrive as numbers or strings, customer identities and comment
+//! bodies.
+
+use rapport_model::{Identity, IdentityType};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::common::text::{html_to_text, non_empty, strip_quoted};
+use crate::{AdapterError, Context};
+
+/// Decodes `value` into `T`, naming a missing or mistyped field by its full path under `prefix`
+/// (the same codes `common::json::parse` gives for a whole payload).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T, AdapterError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let join = |field: &str| {
+            [prefix, path.as_str(), field]
+                .into_iter()
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        let message = err.into_inner().to_string();
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            AdapterError::MissingField(join(field))
+        } else {
+            let field = join("");
+            if field.is_empty() { AdapterError::shape("json", message) } else { AdapterError::invalid(field, message) }
+        }
+    })
+}
+
+/// An id that a source sends as a JSON number in one API and as a string in another (Zendesk's
+/// REST API versus its event webhooks).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Id(pub String);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(i64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(n) => Ok(Self(n.to_string())),
+            Repr::Text(t) if !t.trim().is_empty() => Ok(Self(t.trim().to_owned())),
+            Repr::Text(_) => Err(serde::de::Error::custom("empty id")),
+        }
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Values that stand for "no value" and must never become an identity.
+fn placeholder(raw: &str) -> bool {
+    matches!(raw.trim().to_ascii_lowercase().as_str(), "" | "unknown" | "null" | "none" | "n/a" | "undefined" | "0")
+}
+
+/// Senders that no person reads: replies to them reach nobody, so they identify nobody.
+pub fn is_noreply(email: &str) -> bool {
+    let local = email.rsplit_once('@').map_or(email, |(local, _)| local).to_ascii_lowercase();
+    let compact: String = local.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    compact.starts_with("noreply")
+        || compact.starts_with("donotreply")
+        || matches!(compact.as_str(), "mailerdaemon" | "postmaster" | "bounce" | "bounces")
+}
+
+/// Collects the customer's identifiers, dropping placeholders, the tenant's own addresses and
+/// anything that fails to normalize.
+pub struct Identities<'a> {
+    ctx: &'a Context<'a>,
+    list: Vec<Identity>,
+}
+
+impl<'a> Identities<'a> {
+    pub fn new(ctx: &'a Context<'a>) -> Self {
+        Self { ctx, list: Vec::new() }
+    }
+
+    pub fn email(&mut self, raw: Option<&str>) {
+        let Some(raw) = raw.filter(|r| !placeholder(r)) else { return };
+        if let Ok(id) = Identity::email(raw)
+            && !is_noreply(&id.value)
+            && !self.ctx.tenant.is_agent_email(&id.value)
+            && !self.ctx.tenant.is_bot(&id.value)
+        {
+            self.list.push(id);
+        }
+    }
+
+    pub fn phone(&mut self, raw: Option<&str>) {
+        let Some(raw) = raw.filter(|r| !placeholder(r)) else { return };
+        if let Ok(id) = Identity::phone(raw, self.ctx.tenant.default_phone_region.as_deref()) {
+            self.list.push(id);
+        }
+    }
+
+    pub fn scoped(&mut self, kind: IdentityType, raw: Option<&str>) {
+        let Some(raw) = raw.filter(|r| !placeholder(r)) else { return };
+        if let Ok(id) = Identity::scoped(kind, raw) {
+            self.list.push(id);
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<Identity> {
+        self.list.sort();
+        self.list.dedup();
+        self.list
+    }
+}
+
+/// The plain text of a comment: the first non-empty of the plain variants, else the HTML
+/// converted, with quoted history cut off.
+pub fn body_text(plain: &[Option<&str>], html: Option<&str>) -> Option<String> {
+    let text = plain
+        .iter()
+        .flatten()
+        .map(|t| t.trim())
+        .find(|t| !t.is_empty())
+        .map(str::to_owned)
+        .or_else(|| html.map(html_to_text))?;
+    non_empty(Some(strip_quoted(&text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noreply_variants_are_recognised() {
+        for addr in ["noreply@x.io", "no-reply@x.io", "No_Reply@x.io", "do-not-reply@x.io", "mailer-daemon@x.io"] {
+            assert!(is_noreply(addr), "{addr}");
+        }
+        assert!(!is_noreply("nora@x.io"));
+    }
+
+    #[test]
+    fn ids_accept_numbers_and_strings() {
+        let ids: Vec<Id> = serde_json::from_str(r#"[35436, "35436", " 7 "]"#).unwrap();
+        assert_eq!(ids, vec![Id("35436".into()), Id("35436".into()), Id("7".into())]);
+        assert!(serde_json::from_str::<Id>(r#""""#).is_err());
+    }
+
+    #[test]
+    fn nested_missing_field_is_named_under_prefix() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            inner: Inner,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            id: i64,
+        }
+        let err = from_value::<T>(serde_json::json!({"inner": {}}), "audit").unwrap_err();
+        assert_eq!(err.code().to_string(), "missing_field:audit.inner.id");
+        let err = from_value::<T>(serde_json::json!({"inner": {"id": "x"}}), "").unwrap_err();
+        assert_eq!(err.code().to_string(), "invalid_value:inner.id");
+    }
+}

@@ -1,0 +1,199 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then `RAPPORT_*`
+//! environment variables, with nested keys split on a double underscore
+//! (`RAPPORT_KAFKA__BROKERS` sets `kafka.brokers`).
+
+use std::fmt;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every environment variable Rapport reads.
+pub const ENV_PREFIX: &str = "RAPPORT_";
+
+/// Checks a loaded config as a whole; returns every problem, not just the first.
+pub trait Validate {
+    fn validate(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(String),
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// Loads `T` from its defaults, the TOML file (when given, it must exist) and the environment.
+pub fn load<T>(file: Option<&Path>) -> Result<T, ConfigError>
+where
+    T: Serialize + DeserializeOwned + Default + Validate,
+{
+    load_from(file, Env::prefixed(ENV_PREFIX).split("__"))
+}
+
+fn load_from<T>(file: Option<&Path>, env: Env) -> Result<T, ConfigError>
+where
+    T: Serialize + DeserializeOwned + Default + Validate,
+{
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(ConfigError::MissingFile(path.display().to_string()));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    // RAPPORT_CONFIG names the file itself; RAPPORT_STACK_* belong to the local stack scripts and
+    // RAPPORT_TEST_* to the test harness. None of them is a config key.
+    let env = env.filter(|key| {
+        let key = key.as_str().to_ascii_lowercase();
+        key != "config" && !key.starts_with("stack_") && !key.starts_with("test_")
+    });
+    let config: T = figment
+        .merge(env)
+        .extract()
+        .map_err(|e| ConfigError::Parse(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let problems = config.validate();
+    if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// A value that must never reach logs: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Demo {
+        name: String,
+        port: u16,
+        inner: Inner,
+        password: Secret,
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Inner {
+        brokers: String,
+        batch: usize,
+    }
+
+    impl Default for Demo {
+        fn default() -> Self {
+            Self { name: "default".into(), port: 1, inner: Inner::default(), password: Secret::default() }
+        }
+    }
+
+    impl Default for Inner {
+        fn default() -> Self {
+            Self { brokers: "localhost:9092".into(), batch: 10 }
+        }
+    }
+
+    impl Validate for Demo {
+        fn validate(&self) -> Vec<String> {
+            let mut problems = Vec::new();
+            if self.port == 0 {
+                problems.push("port must not be 0".into());
+            }
+            if self.inner.batch == 0 {
+                problems.push("inner.batch must be at least 1".into());
+            }
+            problems
+        }
+    }
+
+    fn env() -> Env {
+        Env::prefixed(ENV_PREFIX).split("__")
+    }
+
+    #[test]
+    fn layers_apply_defaults_then_file_then_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file("r.toml", "name = \"file\"\nport = 2\n[inner]\nbatch = 5\n")?;
+            jail.set_env("RAPPORT_PORT", "3");
+            jail.set_env("RAPPORT_INNER__BROKERS", "broker:1");
+            jail.set_env("RAPPORT_STACK_KAFKA_PORT", "19092");
+            jail.set_env("RAPPORT_CONFIG", "r.toml");
+            let cfg: Demo = load_from(Some(Path::new("r.toml")), env()).unwrap();
+            assert_eq!(cfg.name, "file");
+            assert_eq!(cfg.port, 3, "env overrides file");
+            assert_eq!(cfg.inner.brokers, "broker:1", "nested key from env");
+            assert_eq!(cfg.inner.batch, 5, "file overrides default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        Jail::expect_with(|jail| {
+            jail.create_file("r.toml", "nmae = \"typo\"\n")?;
+            let err = load_from::<Demo>(Some(Path::new("r.toml")), env()).unwrap_err();
+            assert!(err.to_string().contains("nmae"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_validation_problem_is_reported_at_once() {
+        Jail::expect_with(|jail| {
+            jail.set_env("RAPPORT_PORT", "0");
+            jail.set_env("RAPPORT_INNER__BATCH", "0");
+            let err = load_from::<Demo>(None, env()).unwrap_err().to_string();
+            assert!(err.contains("port must not be 0") && err.contains("inner.batch"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = load_from::<Demo>(Some(Path::new("/nonexistent/rapport.toml")), env()).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingFile(_)));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        Jail::expect_with(|jail| {
+            jail.set_env("RAPPORT_PASSWORD", "hunter2");
+            let cfg: Demo = load_from(None, env()).unwrap();
+            assert_eq!(cfg.password.expose(), "hunter2");
+            let printed = format!("{cfg:?} {}", cfg.password);
+            assert!(!printed.contains("hunter2"), "{printed}");
+            Ok(())
+        });
+    }
+}
