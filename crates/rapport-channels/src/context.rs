@@ -1,5 +1,5 @@
 use rapport_model::{RawRef, Timestamp};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What an adapter knows beyond the payload: whose data it is, when it arrived, and the tenant's
 /// settings for deciding who is an agent.
@@ -14,7 +14,7 @@ pub struct Context<'a> {
 }
 
 /// Per-tenant settings adapters use where the payload itself does not say who is who.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantConfig {
     /// Email domains of the company's own staff (`acme.com`): mail from them is outbound.
@@ -43,7 +43,7 @@ impl TenantConfig {
 
 /// Checked before any parsing so a hostile payload cannot make an adapter allocate or recurse
 /// without bound.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     pub max_payload_bytes: usize,

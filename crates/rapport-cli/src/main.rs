@@ -1,0 +1,177 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use rapport_model::{Source, Timestamp};
+
+mod config;
+mod generate;
+mod normalize;
+
+use config::CliConfig;
+
+/// Rapport's operator command line.
+///
+/// Settings come from built-in defaults, then the TOML file named by --config (or RAPPORT_CONFIG),
+/// then RAPPORT_* environment variables with `__` between nested keys, e.g.
+/// RAPPORT_KAFKA__BROKERS=kafka:9092.
+#[derive(Debug, Parser)]
+#[command(name = "rapport", version)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "RAPPORT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a realistic, reproducible day of omnichannel traffic and produce it to the raw topics.
+    Generate {
+        /// Same seed, same traffic, byte for byte.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// How many customers write in during the day.
+        #[arg(long, default_value_t = 300)]
+        customers: usize,
+        /// The day the traffic happens on (UTC midnight, RFC 3339).
+        #[arg(long, default_value = "2024-06-03T00:00:00Z", value_parser = parse_time)]
+        day: Timestamp,
+        /// Tenant written into the `rapport-tenant` header (default: the config's tenant_id).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The company's own email domain; agents write from it.
+        #[arg(long, default_value = "acme.com")]
+        agent_domain: String,
+        /// Share of records deliberately broken, to exercise the dead-letter path.
+        #[arg(long, default_value_t = 0.01)]
+        invalid_rate: f64,
+        /// Write the records as JSON lines to this file (`-` for stdout) instead of producing them.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Manage Rapport's Kafka topics.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+    /// Normalize native payloads and print the interactions as JSON lines (dry run of the adapters).
+    ///
+    /// Reads one payload per FILE (stdin when none), or one per line with --jsonl. Prints one JSON
+    /// object per interaction on stdout and one JSON error line per rejected payload on stderr.
+    /// Exits 0 when every payload normalized and 2 when any was rejected.
+    Normalize {
+        /// The payload's source; detected from the content when omitted.
+        #[arg(long, value_parser = parse_source)]
+        source: Option<Source>,
+        /// Tenant the payloads belong to (default: the config's tenant_id).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Each input line is one payload.
+        #[arg(long)]
+        jsonl: bool,
+        /// Receive time to stamp (default: now), for reproducible output.
+        #[arg(long, value_parser = parse_time)]
+        received_at: Option<Timestamp>,
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsCommand {
+    /// Create every topic Rapport uses that does not exist yet (brokers such as Tansu never auto-create).
+    Create,
+}
+
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(text).ok_or_else(|| format!("not an RFC 3339 time: {text}"))
+}
+
+fn parse_source(text: &str) -> Result<Source, String> {
+    Source::parse(text).map_err(|_| {
+        let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown source {text:?}; one of: {}", names.join(", "))
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("rapport: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config: CliConfig = rapport_runtime::load(cli.config.as_deref())?;
+    rapport_runtime::telemetry::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Generate { seed, customers, day, tenant, agent_domain, invalid_rate, output } => {
+            anyhow::ensure!((0.0..=1.0).contains(&invalid_rate), "--invalid-rate must be between 0 and 1");
+            let options = generate::Options {
+                seed,
+                customers,
+                day,
+                tenant: tenant.unwrap_or_else(|| config.tenant_id.clone()),
+                agent_domain,
+                invalid_rate,
+            };
+            let records = generate::generate(&options);
+            let invalid = records.iter().filter(|r| r.invalid).count();
+            if let Some(path) = output {
+                write_jsonl(&records, &config, &path)?;
+            } else {
+                let counts = runtime.block_on(async {
+                    rapport_kafka::ensure_topics(&config.kafka, &config.topics.specs()).await?;
+                    generate::produce(&records, &config.kafka, &config.topics).await
+                })?;
+                for (topic, count) in counts {
+                    eprintln!("{topic}: {count} records");
+                }
+            }
+            eprintln!("generated {} records for {customers} customers (seed {seed}, {invalid} deliberately invalid)", records.len());
+            Ok(0)
+        }
+        Command::Topics { command: TopicsCommand::Create } => {
+            let created = runtime.block_on(rapport_kafka::ensure_topics(&config.kafka, &config.topics.specs()))?;
+            for spec in config.topics.specs() {
+                let state = if created.contains(&spec.name) { "created" } else { "exists" };
+                eprintln!("{}: {state}", spec.name);
+            }
+            Ok(0)
+        }
+        Command::Normalize { source, tenant, jsonl, received_at, files } => {
+            let args = normalize::Args { source, tenant, jsonl, received_at, files };
+            let code = normalize::run(args, &config, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+fn write_jsonl(records: &[generate::RawRecord], config: &CliConfig, path: &PathBuf) -> anyhow::Result<()> {
+    use base64::Engine;
+    let mut out: Box<dyn Write> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?))
+    };
+    for r in records {
+        let line = serde_json::json!({
+            "topic": generate::topic_for(&config.topics, r.channel),
+            "key": r.key,
+            "headers": {"rapport-source": r.source.as_str(), "rapport-tenant": r.tenant, "rapport-received-at": r.received_at.to_string()},
+            "payload_base64": base64::engine::general_purpose::STANDARD.encode(&r.payload),
+        });
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}

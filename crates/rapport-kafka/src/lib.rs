@@ -1,0 +1,32 @@
+//! Kafka plumbing shared by the services and the CLI: client settings with Rapport's defaults,
+//! the topic layout, idempotent topic creation and a producer that waits for acknowledgement.
+
+mod config;
+mod topics;
+
+pub use config::KafkaConfig;
+pub use topics::{TopicSpec, Topics, ensure_topics};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("kafka client: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    #[error("cannot create topic {topic}: {reason}")]
+    CreateTopic { topic: String, reason: String },
+}
+
+impl KafkaError {
+    /// Transport and broker-availability errors heal by themselves; configuration errors do not.
+    pub fn is_retryable(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        match self {
+            Self::Client(err) => matches!(
+                err.rdkafka_error_code(),
+                Some(Code::BrokerTransportFailure | Code::AllBrokersDown | Code::OperationTimedOut
+                    | Code::RequestTimedOut | Code::NetworkException | Code::LeaderNotAvailable
+                    | Code::NotLeaderForPartition | Code::QueueFull)
+            ),
+            Self::CreateTopic { .. } => false,
+        }
+    }
+}

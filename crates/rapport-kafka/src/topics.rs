@@ -1,0 +1,88 @@
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::{KafkaConfig, KafkaError};
+
+/// The names of every topic Rapport reads or writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topics {
+    pub raw_email: String,
+    pub raw_chat: String,
+    pub raw_review: String,
+    pub raw_support: String,
+    pub interactions: String,
+    pub dlq: String,
+    pub identity: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            raw_email: "rapport.raw.email".into(),
+            raw_chat: "rapport.raw.chat".into(),
+            raw_review: "rapport.raw.review".into(),
+            raw_support: "rapport.raw.support".into(),
+            interactions: "rapport.interactions.v1".into(),
+            dlq: "rapport.dlq".into(),
+            identity: "rapport.identity.v1".into(),
+        }
+    }
+}
+
+/// One topic to create: name and whether it is compacted (latest value per key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub compacted: bool,
+}
+
+impl Topics {
+    pub fn raw(&self) -> [&str; 4] {
+        [&self.raw_email, &self.raw_chat, &self.raw_review, &self.raw_support]
+    }
+
+    pub fn specs(&self) -> Vec<TopicSpec> {
+        let plain = |name: &String| TopicSpec { name: name.clone(), compacted: false };
+        vec![
+            plain(&self.raw_email),
+            plain(&self.raw_chat),
+            plain(&self.raw_review),
+            plain(&self.raw_support),
+            plain(&self.interactions),
+            plain(&self.dlq),
+            TopicSpec { name: self.identity.clone(), compacted: true },
+        ]
+    }
+}
+
+/// Creates the topics that do not exist yet; existing ones are left as they are. Returns the
+/// names it created. Needed because some brokers (Tansu) never auto-create topics.
+pub async fn ensure_topics(config: &KafkaConfig, specs: &[TopicSpec]) -> Result<Vec<String>, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
+    let new_topics: Vec<NewTopic<'_>> = specs
+        .iter()
+        .map(|spec| {
+            let topic = NewTopic::new(&spec.name, config.partitions, TopicReplication::Fixed(config.replication_factor));
+            if spec.compacted { topic.set("cleanup.policy", "compact") } else { topic }
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let mut created = Vec::new();
+    for result in admin.create_topics(&new_topics, &options).await? {
+        match result {
+            Ok(name) => {
+                info!(topic = %name, partitions = config.partitions, "created topic");
+                created.push(name);
+            }
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, reason: code.to_string() }),
+        }
+    }
+    Ok(created)
+}

@@ -1,0 +1,75 @@
+//! Test support for the local stack that `make up` (deploy/local/stack.sh) starts.
+//!
+//! Integration tests never skip when the stack is missing: they fail and say how to start it,
+//! so a green run always means the real broker and ClickHouse were exercised.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rapport_kafka::{KafkaConfig, TopicSpec, ensure_topics};
+
+/// Where the local stack listens, from the same variables the stack script reads.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub kafka: KafkaConfig,
+    pub clickhouse_url: String,
+}
+
+impl Stack {
+    pub fn from_env() -> Self {
+        let port = |var: &str, default: u16| {
+            std::env::var(var).ok().and_then(|p| p.parse().ok()).unwrap_or(default)
+        };
+        let kafka = KafkaConfig {
+            brokers: format!("127.0.0.1:{}", port("RAPPORT_STACK_KAFKA_PORT", 19092)),
+            session_timeout_ms: 6_000,
+            partitions: 3,
+            ..KafkaConfig::default()
+        };
+        let clickhouse_url = format!("http://127.0.0.1:{}", port("RAPPORT_STACK_CH_HTTP_PORT", 18123));
+        Self { kafka, clickhouse_url }
+    }
+
+    /// Creates a fresh topic for one test.
+    pub async fn topic(&self, prefix: &str, partitions: i32) -> String {
+        let name = unique_name(prefix);
+        let config = KafkaConfig { partitions, ..self.kafka.clone() };
+        ensure_topics(&config, &[TopicSpec { name: name.clone(), compacted: false }])
+            .await
+            .unwrap_or_else(|e| panic!("cannot create topic {name} on {}: {e}; is the stack up? run `make up`", config.brokers));
+        name
+    }
+
+    /// Runs one statement over ClickHouse's HTTP interface and returns the body.
+    pub async fn clickhouse(&self, sql: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(&self.clickhouse_url)
+            .timeout(Duration::from_secs(30))
+            .body(sql.to_owned())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ClickHouse at {} unreachable: {e}; is the stack up? run `make up`", self.clickhouse_url));
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "ClickHouse rejected {sql:?}: {status} {body}");
+        body
+    }
+
+    /// Creates a fresh database for one test; drop it with [`Stack::drop_database`].
+    pub async fn database(&self, prefix: &str) -> String {
+        let name = unique_name(prefix).replace(['.', '-'], "_");
+        self.clickhouse(&format!("CREATE DATABASE {name}")).await;
+        name
+    }
+
+    pub async fn drop_database(&self, name: &str) {
+        self.clickhouse(&format!("DROP DATABASE IF EXISTS {name}")).await;
+    }
+}
+
+/// A name no other test run on this machine uses: prefix, process id, time and a counter.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    format!("{prefix}-{}-{millis}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}

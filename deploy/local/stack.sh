@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# The local stack: a Tansu broker and a ClickHouse server on loopback, installed when missing,
+# started with their own data under one state directory, stopped by the pids this script recorded.
+#
+#   deploy/local/stack.sh up|down|status|env
+#
+# Settings (environment):
+#   RAPPORT_STACK_DIR              state directory            (default: <checkout>/.rapport)
+#   RAPPORT_STACK_KAFKA_PORT       broker port                (default: 19092)
+#   RAPPORT_STACK_CH_HTTP_PORT     ClickHouse HTTP port       (default: 18123)
+#   RAPPORT_STACK_CH_TCP_PORT      ClickHouse native port     (default: 19000)
+#   RAPPORT_STACK_CH_INTERSERVER_PORT                         (default: 19009)
+#   RAPPORT_STACK_KAFKA_STORAGE    memory | sqlite            (default: memory)
+#   RAPPORT_CACHE_DIR              where the broker binary is cached (default: ~/.cache/rapport)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+state=${RAPPORT_STACK_DIR:-$root/.rapport}
+kafka_port=${RAPPORT_STACK_KAFKA_PORT:-19092}
+ch_http_port=${RAPPORT_STACK_CH_HTTP_PORT:-18123}
+ch_tcp_port=${RAPPORT_STACK_CH_TCP_PORT:-19000}
+ch_interserver_port=${RAPPORT_STACK_CH_INTERSERVER_PORT:-19009}
+kafka_storage=${RAPPORT_STACK_KAFKA_STORAGE:-memory}
+cache=${RAPPORT_CACHE_DIR:-$HOME/.cache/rapport}
+tansu_version=0.6.0
+tansu_bin=$cache/tansu-$tansu_version/bin/tansu
+
+say() { printf 'stack: %s\n' "$*"; }
+fail() {
+  printf 'stack: error: %s\n' "$1" >&2
+  [ $# -lt 2 ] || printf 'stack: fix: %s\n' "$2" >&2
+  exit 1
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+port_owner() {
+  command -v ss >/dev/null 2>&1 || return 0
+  ss -Hltnp "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\("[^"]*",pid=[0-9]*\).*/\1/p' | head -n 1
+}
+
+check_port_free() { # name port variable
+  if port_open "$2"; then
+    local owner; owner=$(port_owner "$2")
+    fail "port $2 for $1 is already in use${owner:+ by $owner}" \
+      "stop whatever listens on 127.0.0.1:$2, or choose another port with $3=<port>"
+  fi
+}
+
+ensure_tansu() {
+  [ -x "$tansu_bin" ] && return 0
+  command -v cargo >/dev/null 2>&1 || fail "cargo is needed to build the Tansu broker" "install Rust with rustup"
+  mkdir -p "$cache"
+  local log=$cache/tansu-$tansu_version-build.log
+  say "building Tansu $tansu_version into $cache (once; about 12 minutes on 2 cores; log: $log)"
+  if ! cargo install tansu --version "$tansu_version" --features dynostore,libsql --locked \
+      --root "$cache/tansu-$tansu_version" >"$log" 2>&1; then
+    tail -n 15 "$log" >&2
+    fail "building Tansu $tansu_version failed (full log: $log)" \
+      "read the error above; a C compiler (gcc) and network access to crates.io are required"
+  fi
+}
+
+ensure_clickhouse() {
+  command -v clickhouse-server >/dev/null 2>&1 && return 0
+  [ -x /usr/sbin/clickhouse-server ] && return 0
+  command -v apt-get >/dev/null 2>&1 || fail "clickhouse-server is not installed and apt-get is not available" \
+    "install ClickHouse so that clickhouse-server is on PATH"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || fail "clickhouse-server is not installed and installing it needs root" \
+      "run: sudo apt-get install clickhouse-server clickhouse-client"
+    sudo=sudo
+  fi
+  say "installing clickhouse-server with apt-get"
+  local log=$state/apt.log
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq clickhouse-server clickhouse-client; } >"$log" 2>&1; then
+    tail -n 15 "$log" >&2
+    fail "apt-get could not install clickhouse-server (log: $log)" \
+      "check that the Debian package index is reachable: apt-get update"
+  fi
+}
+
+# Starts a daemon in its own session (so it outlives this shell and ignores its terminal's
+# signals) and records the daemon's own pid: the child shell writes $$ and then execs into it.
+spawn() { # pidfile log workdir command...
+  local pidfile=$1 log=$2 dir=$3; shift 3
+  rm -f "$pidfile"
+  setsid bash -c 'echo $$ >"$0"; cd "$1" && exec "${@:3}" </dev/null >"$2" 2>&1' "$pidfile" "$dir" "$log" "$@" &
+  for _ in $(seq 1 50); do
+    [ -s "$pidfile" ] && return 0
+    sleep 0.1
+  done
+  fail "could not start $4" "check that $4 is executable"
+}
+
+wait_until() { # what seconds pidfile logfile command...
+  local what=$1 seconds=$2 pidfile=$3 log=$4; shift 4
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do
+    if ! pid_alive "$pidfile"; then
+      tail -n 20 "$log" >&2 || true
+      rm -f "$pidfile"
+      fail "$what exited during start-up (log: $log)" "read the log lines above"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail -n 20 "$log" >&2 || true
+      kill "$(cat "$pidfile")" 2>/dev/null || true
+      rm -f "$pidfile"
+      fail "$what did not answer within ${seconds}s (log: $log)" "read the log lines above"
+    fi
+    sleep 0.2
+  done
+}
+
+clickhouse_answers() {
+  [ "$(curl -fsS --max-time 2 "http://127.0.0.1:$ch_http_port/ping" 2>/dev/null)" = "Ok." ]
+}
+
+start_tansu() {
+  local dir=$state/tansu pidfile=$state/tansu/pid
+  mkdir -p "$dir"
+  if pid_alive "$pidfile"; then
+    say "broker already running (pid $(cat "$pidfile"))"
+    return 0
+  fi
+  local storage
+  case $kafka_storage in
+    memory) storage="memory://tansu/" ;;
+    sqlite) storage="sqlite://$dir/tansu.db" ;;
+    *) fail "unknown RAPPORT_STACK_KAFKA_STORAGE=$kafka_storage" "use memory or sqlite" ;;
+  esac
+  # setsid: the broker must outlive the shell that started it and not get its terminal's signals.
+  spawn "$pidfile" "$dir/broker.log" "$dir" "$tansu_bin" broker \
+    --listener-url "tcp://127.0.0.1:$kafka_port" \
+    --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+    --storage-engine "$storage"
+  wait_until "the broker" 60 "$pidfile" "$dir/broker.log" port_open "$kafka_port"
+  say "broker (Tansu $tansu_version, $kafka_storage storage) listening on 127.0.0.1:$kafka_port"
+}
+
+start_clickhouse() {
+  local dir=$state/clickhouse pidfile=$state/clickhouse/pid
+  mkdir -p "$dir"/{log,data,tmp,user_files,format_schemas}
+  if pid_alive "$pidfile"; then
+    say "clickhouse already running (pid $(cat "$pidfile"))"
+    return 0
+  fi
+  sed -e "s|@STATE@|$dir|g" -e "s|@HTTP_PORT@|$ch_http_port|" -e "s|@TCP_PORT@|$ch_tcp_port|" \
+    -e "s|@INTERSERVER_PORT@|$ch_interserver_port|" "$root/deploy/local/clickhouse/config.xml" >"$dir/config.xml"
+  cp "$root/deploy/local/clickhouse/users.xml" "$dir/users.xml"
+  local bin; bin=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
+  spawn "$pidfile" "$dir/log/stdout.log" "$dir" "$bin" --config-file="$dir/config.xml"
+  wait_until "ClickHouse" 60 "$pidfile" "$dir/log/clickhouse-server.err.log" clickhouse_answers
+  local version; version=$(curl -fsS "http://127.0.0.1:$ch_http_port/" --data-binary 'SELECT version()')
+  say "clickhouse $version listening on http://127.0.0.1:$ch_http_port (native 127.0.0.1:$ch_tcp_port)"
+}
+
+stop_one() { # name pidfile
+  local pidfile=$2
+  if ! [ -f "$pidfile" ]; then
+    return 0
+  fi
+  local pid; pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 "$pid" 2>/dev/null || true
+      say "$1 did not stop within 10s; killed pid $pid"
+    else
+      say "$1 stopped (pid $pid)"
+    fi
+  fi
+  rm -f "$pidfile"
+}
+
+status_one() { # name pidfile port
+  if pid_alive "$2"; then
+    say "$1: running, pid $(cat "$2"), 127.0.0.1:$3"
+  elif [ -f "$2" ]; then
+    say "$1: not running (stale pid file $2)"
+    return 1
+  else
+    say "$1: not running"
+    return 1
+  fi
+}
+
+print_env() {
+  cat <<ENV
+RAPPORT_KAFKA__BROKERS=127.0.0.1:$kafka_port
+RAPPORT_CLICKHOUSE__URL=http://127.0.0.1:$ch_http_port
+ENV
+}
+
+# Every port is checked before anything starts, so a clash never leaves half a stack running.
+preflight() {
+  if ! pid_alive "$state/tansu/pid"; then
+    check_port_free "the broker" "$kafka_port" RAPPORT_STACK_KAFKA_PORT
+  fi
+  if ! pid_alive "$state/clickhouse/pid"; then
+    check_port_free "ClickHouse HTTP" "$ch_http_port" RAPPORT_STACK_CH_HTTP_PORT
+    check_port_free "ClickHouse native" "$ch_tcp_port" RAPPORT_STACK_CH_TCP_PORT
+    check_port_free "ClickHouse interserver" "$ch_interserver_port" RAPPORT_STACK_CH_INTERSERVER_PORT
+  fi
+}
+
+cmd=${1:-}
+case $cmd in
+  up)
+    mkdir -p "$state"
+    preflight
+    ensure_tansu
+    ensure_clickhouse
+    start_tansu
+    start_clickhouse
+    say "state in $state; stop with: make down"
+    ;;
+  down)
+    stop_one broker "$state/tansu/pid"
+    stop_one clickhouse "$state/clickhouse/pid"
+    ;;
+  status)
+    rc=0
+    status_one broker "$state/tansu/pid" "$kafka_port" || rc=1
+    status_one clickhouse "$state/clickhouse/pid" "$ch_http_port" || rc=1
+    exit $rc
+    ;;
+  env) print_env ;;
+  *)
+    echo "usage: $0 up|down|status|env" >&2
+    exit 2
+    ;;
+esac
