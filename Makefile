@@ -10,7 +10,11 @@ CARGO ?= cargo
 NEXTEST_PROFILE ?= default
 NEXTEST := $(CARGO) nextest run --workspace --config-file .ci/nextest.toml
 
-.PHONY: help up down status test test-unit lint fmt bench demo build fuzz nextest
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
+
+.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,9 +34,10 @@ build: ## Build every crate (debug)
 nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
-test: nextest up ## Start the stack if needed and run the whole suite (unit + integration) with nextest
+test: nextest lint up ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
 	$(CARGO) test --workspace --doc
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 test-unit: nextest ## Only the tests that need no running stack
 	$(NEXTEST) --lib --bins
@@ -46,6 +51,26 @@ fmt: ## Format the code
 
 bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)
 	$(CARGO) bench --workspace
+
+cargo-fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+# cargo-fuzz needs nightly-only sanitizer flags; RUSTC_BOOTSTRAP lets the stable toolchain
+# (the only one these machines have) accept them. Golden payloads seed each target's corpus.
+fuzz-smoke: cargo-fuzz ## A short run of every fuzz target (part of `make test`)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+fuzz: cargo-fuzz ## Run every fuzz target for FUZZ_SECONDS (default 300) each
+	@cd crates/rapport-channels && for spec in $(FUZZ_TARGETS); do \
+	  target=$${spec%%:*}; seeds=""; \
+	  for s in $$(echo $${spec#*:} | tr , ' '); do seeds="$$seeds tests/golden/$$s"; done; \
+	  mkdir -p fuzz/corpus/$$target; \
+	  echo "fuzz: $$target for $(FUZZ_SECONDS)s"; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$target fuzz/corpus/$$target $$seeds -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 2>fuzz/$$target.log \
+	    || { tail -n 40 fuzz/$$target.log; echo "fuzz: $$target found a failure (artifacts in crates/rapport-channels/fuzz/artifacts/$$target)"; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' fuzz/$$target.log | sed "s/^/fuzz: $$target /"; \
+	done
 
 demo: up ## Generate a day of traffic for 300 customers into the local stack and show the result
 	@deploy/local/demo.sh

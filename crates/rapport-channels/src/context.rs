@@ -28,16 +28,23 @@ pub struct TenantConfig {
 impl TenantConfig {
     /// True when the address belongs to one of the tenant's agent domains (or a subdomain).
     pub fn is_agent_email(&self, email: &str) -> bool {
-        let Some((_, domain)) = email.rsplit_once('@') else { return false };
+        let Some((_, domain)) = email.rsplit_once('@') else {
+            return false;
+        };
         let domain = domain.trim().trim_end_matches('>').to_ascii_lowercase();
         self.agent_domains.iter().any(|d| {
             let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
-            domain == d || domain.strip_suffix(&d).is_some_and(|rest| rest.ends_with('.'))
+            domain == d
+                || domain
+                    .strip_suffix(&d)
+                    .is_some_and(|rest| rest.ends_with('.'))
         })
     }
 
     pub fn is_bot(&self, id: &str) -> bool {
-        self.bot_ids.iter().any(|b| b.eq_ignore_ascii_case(id.trim()))
+        self.bot_ids
+            .iter()
+            .any(|b| b.eq_ignore_ascii_case(id.trim()))
     }
 }
 
@@ -54,7 +61,10 @@ impl Default for Limits {
     fn default() -> Self {
         // 25 MiB matches the largest message the big mail providers accept; JSON webhooks are
         // far smaller, but one limit keeps the operator's mental model simple.
-        Self { max_payload_bytes: 25 * 1024 * 1024, max_json_depth: 64 }
+        Self {
+            max_payload_bytes: 25 * 1024 * 1024,
+            max_json_depth: 64,
+        }
     }
 }
 
@@ -64,7 +74,10 @@ mod tests {
 
     #[test]
     fn agent_domains_match_exactly_or_as_parent() {
-        let cfg = TenantConfig { agent_domains: vec!["acme.com".into()], ..Default::default() };
+        let cfg = TenantConfig {
+            agent_domains: vec!["acme.com".into()],
+            ..Default::default()
+        };
         assert!(cfg.is_agent_email("ana@acme.com"));
         assert!(cfg.is_agent_email("ana@Support.ACME.com"));
         assert!(!cfg.is_agent_email("ana@notacme.com"));

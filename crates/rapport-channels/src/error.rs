@@ -13,7 +13,10 @@ pub enum AdapterError {
     #[error("payload is not valid {what}: {reason}")]
     InvalidEncoding { what: &'static str, reason: String },
     #[error("payload does not match any known {expected} shape: {reason}")]
-    UnknownShape { expected: &'static str, reason: String },
+    UnknownShape {
+        expected: &'static str,
+        reason: String,
+    },
     #[error("required field {0} is missing")]
     MissingField(String),
     #[error("field {field} has an invalid value: {reason}")]
@@ -33,11 +36,17 @@ impl AdapterError {
     }
 
     pub fn invalid(field: impl Into<String>, reason: impl fmt::Display) -> Self {
-        Self::InvalidValue { field: field.into(), reason: reason.to_string() }
+        Self::InvalidValue {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
     }
 
     pub fn shape(expected: &'static str, reason: impl fmt::Display) -> Self {
-        Self::UnknownShape { expected, reason: reason.to_string() }
+        Self::UnknownShape {
+            expected,
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -66,9 +75,23 @@ mod tests {
 
     #[test]
     fn codes_are_stable() {
-        assert_eq!(AdapterError::missing("ticket.id").code().to_string(), "missing_field:ticket.id");
-        assert_eq!(AdapterError::invalid("rating", "7").code().to_string(), "invalid_value:rating");
-        assert_eq!(AdapterError::MalformedJson("x".into()).code().to_string(), "malformed_json");
-        assert_eq!(AdapterError::TooLarge { size: 2, limit: 1 }.code().to_string(), "too_large");
+        assert_eq!(
+            AdapterError::missing("ticket.id").code().to_string(),
+            "missing_field:ticket.id"
+        );
+        assert_eq!(
+            AdapterError::invalid("rating", "7").code().to_string(),
+            "invalid_value:rating"
+        );
+        assert_eq!(
+            AdapterError::MalformedJson("x".into()).code().to_string(),
+            "malformed_json"
+        );
+        assert_eq!(
+            AdapterError::TooLarge { size: 2, limit: 1 }
+                .code()
+                .to_string(),
+            "too_large"
+        );
     }
 }

@@ -5,11 +5,13 @@
 //! adapter (`normalize` and `detect`), `payload.rs` the source's documented native shape.
 //! Golden files under `tests/golden/<source>/` pin each adapter's output.
 
+pub mod chat;
 pub mod common;
 mod context;
 pub mod email;
 mod error;
-pub mod chat;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generic;
 pub mod review;
 pub mod support;
@@ -22,7 +24,11 @@ use rapport_model::{Interaction, Source};
 ///
 /// A valid payload that carries no interaction (a webhook ping, a contact update) yields an empty
 /// vector; a payload the adapter cannot read is an error with a stable code.
-pub fn normalize(source: Source, payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(
+    source: Source,
+    payload: &[u8],
+    ctx: &Context<'_>,
+) -> Result<Vec<Interaction>, AdapterError> {
     common::json::check_size(payload, ctx.limits)?;
     match source {
         Source::Rfc822 => email::rfc822::normalize(payload, ctx),
@@ -44,7 +50,8 @@ pub fn normalize(source: Source, payload: &[u8], ctx: &Context<'_>) -> Result<Ve
 /// without a default source. Each adapter's `detect` looks only for markers its source always
 /// sends; when none matches, the caller must reject the payload rather than guess.
 pub fn detect(payload: &[u8]) -> Option<Source> {
-    const ORDER: [(Source, fn(&[u8]) -> bool); 12] = [
+    type Detector = fn(&[u8]) -> bool;
+    const ORDER: [(Source, Detector); 12] = [
         (Source::Generic, generic::detect),
         (Source::Ses, email::ses::detect),
         (Source::Intercom, chat::intercom::detect),
@@ -58,11 +65,20 @@ pub fn detect(payload: &[u8]) -> Option<Source> {
         (Source::Sendgrid, email::sendgrid::detect),
         (Source::Rfc822, email::rfc822::detect),
     ];
-    ORDER.iter().find(|(_, detect)| detect(payload)).map(|(source, _)| *source)
+    ORDER
+        .iter()
+        .find(|(_, detect)| detect(payload))
+        .map(|(source, _)| *source)
 }
 
 /// Like [`normalize`], but detects the source first when none is given.
-pub fn normalize_detected(source: Option<Source>, payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
-    let source = source.or_else(|| detect(payload)).ok_or(AdapterError::UnknownSource)?;
+pub fn normalize_detected(
+    source: Option<Source>,
+    payload: &[u8],
+    ctx: &Context<'_>,
+) -> Result<Vec<Interaction>, AdapterError> {
+    let source = source
+        .or_else(|| detect(payload))
+        .ok_or(AdapterError::UnknownSource)?;
     normalize(source, payload, ctx)
 }

@@ -15,7 +15,11 @@ const MIN_CASES_PER_SOURCE: usize = 8;
 fn tenant() -> TenantConfig {
     TenantConfig {
         agent_domains: vec!["acme.com".into()],
-        bot_ids: vec!["intercom:bot:814860".into(), "chatwoot:agent_bot:1".into(), "noreply@acme.com".into()],
+        bot_ids: vec![
+            "intercom:bot:814860".into(),
+            "chatwoot:agent_bot:1".into(),
+            "noreply@acme.com".into(),
+        ],
         default_phone_region: Some("US".into()),
     }
 }
@@ -46,7 +50,9 @@ fn run(source: Source, payload: &[u8]) -> Value {
     };
     match normalize(source, payload, &ctx) {
         Ok(interactions) => json!({ "interactions": interactions }),
-        Err(err) => json!({ "error": { "code": err.code().to_string(), "message": err.to_string() } }),
+        Err(err) => {
+            json!({ "error": { "code": err.code().to_string(), "message": err.to_string() } })
+        }
     }
 }
 
@@ -70,11 +76,20 @@ fn golden_outputs_match() {
                     "{}: output differs\n--- expected\n{expected}\n--- actual\n{rendered}",
                     case.display()
                 )),
-                Err(_) => failures.push(format!("{}: no {} (run with RAPPORT_BLESS=1)", case.display(), expected_path.display())),
+                Err(_) => failures.push(format!(
+                    "{}: no {} (run with RAPPORT_BLESS=1)",
+                    case.display(),
+                    expected_path.display()
+                )),
             }
         }
     }
-    assert!(failures.is_empty(), "{} golden case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -85,7 +100,10 @@ fn every_source_has_enough_golden_cases() {
         .filter(|(_, n)| *n < MIN_CASES_PER_SOURCE)
         .map(|(s, n)| format!("{s}: {n}"))
         .collect();
-    assert!(thin.is_empty(), "sources with fewer than {MIN_CASES_PER_SOURCE} golden cases: {thin:?}");
+    assert!(
+        thin.is_empty(),
+        "sources with fewer than {MIN_CASES_PER_SOURCE} golden cases: {thin:?}"
+    );
 }
 
 #[test]
@@ -97,7 +115,11 @@ fn detection_recognises_every_successful_golden_payload() {
             if run(*source, &payload).get("interactions").is_some()
                 && rapport_channels::detect(&payload) != Some(*source)
             {
-                wrong.push(format!("{} detected as {:?}", case.display(), rapport_channels::detect(&payload)));
+                wrong.push(format!(
+                    "{} detected as {:?}",
+                    case.display(),
+                    rapport_channels::detect(&payload)
+                ));
             }
         }
     }

@@ -23,7 +23,8 @@ impl Validate for CliConfig {
             problems.push("tenant_id must not be empty".into());
         }
         if self.limits.max_payload_bytes == 0 || self.limits.max_json_depth == 0 {
-            problems.push("limits.max_payload_bytes and limits.max_json_depth must be positive".into());
+            problems
+                .push("limits.max_payload_bytes and limits.max_json_depth must be positive".into());
         }
         problems
     }

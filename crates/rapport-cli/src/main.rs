@@ -6,11 +6,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rapport_model::{Source, Timestamp};
 
-mod config;
-mod generate;
-mod normalize;
-
-use config::CliConfig;
+use rapport_cli::config::CliConfig;
+use rapport_cli::{generate, normalize};
 
 /// Rapport's operator command line.
 ///
@@ -71,8 +68,12 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
         /// Each input line is one payload.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "records")]
         jsonl: bool,
+        /// Each input line is a raw Kafka record as `rapport generate --output` writes it; its
+        /// headers supply source, tenant and receive time.
+        #[arg(long)]
+        records: bool,
         /// Receive time to stamp (default: now), for reproducible output.
         #[arg(long, value_parser = parse_time)]
         received_at: Option<Timestamp>,
@@ -111,10 +112,23 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let config: CliConfig = rapport_runtime::load(cli.config.as_deref())?;
     rapport_runtime::telemetry::init(&config.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
-        Command::Generate { seed, customers, day, tenant, agent_domain, invalid_rate, output } => {
-            anyhow::ensure!((0.0..=1.0).contains(&invalid_rate), "--invalid-rate must be between 0 and 1");
+        Command::Generate {
+            seed,
+            customers,
+            day,
+            tenant,
+            agent_domain,
+            invalid_rate,
+            output,
+        } => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&invalid_rate),
+                "--invalid-rate must be between 0 and 1"
+            );
             let options = generate::Options {
                 seed,
                 customers,
@@ -136,31 +150,69 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     eprintln!("{topic}: {count} records");
                 }
             }
-            eprintln!("generated {} records for {customers} customers (seed {seed}, {invalid} deliberately invalid)", records.len());
+            eprintln!(
+                "generated {} records for {customers} customers (seed {seed}, {invalid} deliberately invalid)",
+                records.len()
+            );
             Ok(0)
         }
-        Command::Topics { command: TopicsCommand::Create } => {
-            let created = runtime.block_on(rapport_kafka::ensure_topics(&config.kafka, &config.topics.specs()))?;
+        Command::Topics {
+            command: TopicsCommand::Create,
+        } => {
+            let created = runtime.block_on(rapport_kafka::ensure_topics(
+                &config.kafka,
+                &config.topics.specs(),
+            ))?;
             for spec in config.topics.specs() {
-                let state = if created.contains(&spec.name) { "created" } else { "exists" };
+                let state = if created.contains(&spec.name) {
+                    "created"
+                } else {
+                    "exists"
+                };
                 eprintln!("{}: {state}", spec.name);
             }
             Ok(0)
         }
-        Command::Normalize { source, tenant, jsonl, received_at, files } => {
-            let args = normalize::Args { source, tenant, jsonl, received_at, files };
-            let code = normalize::run(args, &config, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
+        Command::Normalize {
+            source,
+            tenant,
+            jsonl,
+            records,
+            received_at,
+            files,
+        } => {
+            let args = normalize::Args {
+                source,
+                tenant,
+                jsonl,
+                records,
+                received_at,
+                files,
+            };
+            let code = normalize::run(
+                args,
+                &config,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )?;
             Ok(u8::try_from(code).unwrap_or(1))
         }
     }
 }
 
-fn write_jsonl(records: &[generate::RawRecord], config: &CliConfig, path: &PathBuf) -> anyhow::Result<()> {
+fn write_jsonl(
+    records: &[generate::RawRecord],
+    config: &CliConfig,
+    path: &PathBuf,
+) -> anyhow::Result<()> {
     use base64::Engine;
     let mut out: Box<dyn Write> = if path.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?))
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ))
     };
     for r in records {
         let line = serde_json::json!({

@@ -55,12 +55,20 @@ where
         let key = key.as_str().to_ascii_lowercase();
         key != "config" && !key.starts_with("stack_") && !key.starts_with("test_")
     });
-    let config: T = figment
-        .merge(env)
-        .extract()
-        .map_err(|e| ConfigError::Parse(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let config: T = figment.merge(env).extract().map_err(|e| {
+        ConfigError::Parse(
+            e.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
     let problems = config.validate();
-    if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
 }
 
 /// A value that must never reach logs: `Debug` and `Display` print `[redacted]`.
@@ -80,7 +88,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "[redacted]"
+        })
     }
 }
 
@@ -91,6 +103,8 @@ impl fmt::Display for Secret {
 }
 
 #[cfg(test)]
+// figment's Jail closures must return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use figment::Jail;
 
@@ -114,13 +128,21 @@ mod tests {
 
     impl Default for Demo {
         fn default() -> Self {
-            Self { name: "default".into(), port: 1, inner: Inner::default(), password: Secret::default() }
+            Self {
+                name: "default".into(),
+                port: 1,
+                inner: Inner::default(),
+                password: Secret::default(),
+            }
         }
     }
 
     impl Default for Inner {
         fn default() -> Self {
-            Self { brokers: "localhost:9092".into(), batch: 10 }
+            Self {
+                brokers: "localhost:9092".into(),
+                batch: 10,
+            }
         }
     }
 
@@ -174,14 +196,18 @@ mod tests {
             jail.set_env("RAPPORT_PORT", "0");
             jail.set_env("RAPPORT_INNER__BATCH", "0");
             let err = load_from::<Demo>(None, env()).unwrap_err().to_string();
-            assert!(err.contains("port must not be 0") && err.contains("inner.batch"), "{err}");
+            assert!(
+                err.contains("port must not be 0") && err.contains("inner.batch"),
+                "{err}"
+            );
             Ok(())
         });
     }
 
     #[test]
     fn missing_file_is_an_error() {
-        let err = load_from::<Demo>(Some(Path::new("/nonexistent/rapport.toml")), env()).unwrap_err();
+        let err =
+            load_from::<Demo>(Some(Path::new("/nonexistent/rapport.toml")), env()).unwrap_err();
         assert!(matches!(err, ConfigError::MissingFile(_)));
     }
 

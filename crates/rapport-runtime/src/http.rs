@@ -24,7 +24,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
     }
 }
 
@@ -65,7 +67,10 @@ pub fn router(health: Health, metrics: PrometheusHandle) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(health)
-        .route("/metrics", get(move || std::future::ready(metrics.render())))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
 }
 
 async fn readyz(State(health): State<Health>) -> (StatusCode, &'static str) {
@@ -79,11 +84,21 @@ async fn readyz(State(health): State<Health>) -> (StatusCode, &'static str) {
 /// Binds first so a taken port fails start-up with a clear message, then serves until `stop`.
 pub async fn bind(config: &HttpConfig) -> Result<TcpListener, std::io::Error> {
     TcpListener::bind(config.listen).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {} for health and metrics: {e}", config.listen))
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on {} for health and metrics: {e}",
+                config.listen
+            ),
+        )
     })
 }
 
-pub async fn serve(listener: TcpListener, health: Health, stop: CancellationToken) -> Result<(), std::io::Error> {
+pub async fn serve(
+    listener: TcpListener,
+    health: Health,
+    stop: CancellationToken,
+) -> Result<(), std::io::Error> {
     info!(addr = %listener.local_addr()?, "health and metrics endpoints listening");
     axum::serve(listener, router(health, metrics_handle()))
         .with_graceful_shutdown(stop.cancelled_owned())
@@ -107,7 +122,11 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_follows_the_flag_and_metrics_render() {
-        let listener = bind(&HttpConfig { listen: "127.0.0.1:0".parse().unwrap() }).await.unwrap();
+        let listener = bind(&HttpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+        })
+        .await
+        .unwrap();
         let addr = listener.local_addr().unwrap();
         let health = Health::default();
         let stop = CancellationToken::new();
@@ -129,7 +148,11 @@ mod tests {
     #[tokio::test]
     async fn taken_port_is_a_clear_error() {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let err = bind(&HttpConfig { listen: held.local_addr().unwrap() }).await.unwrap_err();
+        let err = bind(&HttpConfig {
+            listen: held.local_addr().unwrap(),
+        })
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("cannot listen on"), "{err}");
     }
 }

@@ -1,4 +1,4 @@
 //! chat sources.
-pub mod intercom;
 pub mod chatwoot;
+pub mod intercom;
 mod shared;

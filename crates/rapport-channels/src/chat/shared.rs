@@ -16,11 +16,16 @@ pub(crate) struct Identities<'a> {
 
 impl<'a> Identities<'a> {
     pub(crate) fn new(ctx: &'a Context<'a>) -> Self {
-        Self { ctx, list: Vec::new() }
+        Self {
+            ctx,
+            list: Vec::new(),
+        }
     }
 
     pub(crate) fn email(&mut self, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else { return };
+        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else {
+            return;
+        };
         if let Ok(id) = Identity::email(raw)
             && !is_noreply(&id.value)
             && !self.ctx.tenant.is_agent_email(&id.value)
@@ -30,14 +35,18 @@ impl<'a> Identities<'a> {
     }
 
     pub(crate) fn phone(&mut self, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else { return };
+        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else {
+            return;
+        };
         if let Ok(id) = Identity::phone(raw, self.ctx.tenant.default_phone_region.as_deref()) {
             self.list.push(id);
         }
     }
 
     pub(crate) fn scoped(&mut self, kind: IdentityType, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else { return };
+        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else {
+            return;
+        };
         if let Ok(id) = Identity::scoped(kind, raw) {
             self.list.push(id);
         }
@@ -53,24 +62,45 @@ impl<'a> Identities<'a> {
 /// Values sources put where they have no real identifier.
 pub(crate) fn is_placeholder(raw: &str) -> bool {
     let t = raw.trim().to_ascii_lowercase();
-    matches!(t.as_str(), "" | "unknown" | "null" | "none" | "nil" | "undefined" | "n/a" | "-" | "0")
+    matches!(
+        t.as_str(),
+        "" | "unknown" | "null" | "none" | "nil" | "undefined" | "n/a" | "-" | "0"
+    )
 }
 
 fn is_noreply(email: &str) -> bool {
-    let local = email.split('@').next().unwrap_or_default().replace(['-', '_', '.'], "");
-    matches!(local.as_str(), "noreply" | "donotreply" | "mailerdaemon" | "postmaster")
+    let local = email
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .replace(['-', '_', '.'], "");
+    matches!(
+        local.as_str(),
+        "noreply" | "donotreply" | "mailerdaemon" | "postmaster"
+    )
 }
 
 /// A message body as plain text: HTML (Intercom before API 2.15, rich chat messages) is
 /// converted, plain text is only tidied, so a literal `<` in a chat message survives.
 pub(crate) fn body_text(raw: Option<&str>) -> Option<String> {
     let raw = raw?;
-    let text = if looks_like_html(raw) { text::html_to_text(raw) } else { text::tidy(raw) };
+    let text = if looks_like_html(raw) {
+        // The converter runs list items and divs together ("frontside"); a break after each
+        // keeps them on their own lines.
+        let blocks = raw
+            .replace("</li>", "</li><br>")
+            .replace("</div>", "</div><br>");
+        text::html_to_text(&blocks)
+    } else {
+        text::tidy(raw)
+    };
     text::non_empty(Some(text))
 }
 
 fn looks_like_html(raw: &str) -> bool {
-    const TAGS: [&str; 12] = ["<p", "<br", "<div", "<span", "<a ", "<b>", "<i>", "<strong", "<em>", "<ul", "<ol", "<img"];
+    const TAGS: [&str; 12] = [
+        "<p", "<br", "<div", "<span", "<a ", "<b>", "<i>", "<strong", "<em>", "<ul", "<ol", "<img",
+    ];
     let lower = raw.to_ascii_lowercase();
     TAGS.iter().any(|t| lower.contains(t)) || (lower.contains("</") && lower.contains('>'))
 }
@@ -82,37 +112,35 @@ pub(crate) fn file_name_from_url(url: &str) -> Option<String> {
     text::non_empty(Some(name.to_owned()))
 }
 
-/// An id that a source sends as a string in one place and as a number in another
+/// Reads an id that a source sends as a string in one place and as a number in another
 /// (Intercom's `team_assignee_id`, Chatwoot's ids across versions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FlexId(pub String);
-
-impl<'de> Deserialize<'de> for FlexId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Text(String),
-            Int(i64),
-            Uint(u64),
-        }
-        Ok(Self(match Repr::deserialize(d)? {
-            Repr::Text(t) => t,
-            Repr::Int(n) => n.to_string(),
-            Repr::Uint(n) => n.to_string(),
-        }))
+pub(crate) fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Int(i64),
+        Uint(u64),
+    }
+    // An empty id would give every such event the same event id and merge unrelated messages.
+    match Repr::deserialize(d)? {
+        Repr::Text(t) if t.trim().is_empty() => Err(serde::de::Error::custom("empty id")),
+        Repr::Text(t) => Ok(t),
+        Repr::Int(n) => Ok(n.to_string()),
+        Repr::Uint(n) => Ok(n.to_string()),
     }
 }
 
-impl FlexId {
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
+/// Like [`id`], with `null` as none; use with `#[serde(default)]`.
+pub(crate) fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "id")] String);
+    Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+}
 
-    /// `None` for the empty strings and zeros sources use for "nobody".
-    pub(crate) fn real(id: Option<&Self>) -> Option<&str> {
-        id.map(Self::as_str).filter(|s| !is_placeholder(s))
-    }
+/// `None` for the empty strings and zeros sources use for "nobody".
+pub(crate) fn real(id: Option<&String>) -> Option<&str> {
+    id.map(String::as_str).filter(|s| !is_placeholder(s))
 }
 
 #[cfg(test)]
@@ -121,14 +149,31 @@ mod tests {
 
     #[test]
     fn plain_text_with_angle_brackets_is_not_treated_as_html() {
-        assert_eq!(body_text(Some("is 3 < 5? yes")).as_deref(), Some("is 3 < 5? yes"));
-        assert_eq!(body_text(Some("<p>Hello <b>there</b></p>")).as_deref(), Some("Hello there"));
+        assert_eq!(
+            body_text(Some("is 3 < 5? yes")).as_deref(),
+            Some("is 3 < 5? yes")
+        );
+        assert_eq!(
+            body_text(Some("<p>Hello <b>there</b></p>")).as_deref(),
+            Some("Hello there")
+        );
         assert_eq!(body_text(Some("  ")), None);
+        assert_eq!(
+            body_text(Some("<ul><li>front</li><li>side</li></ul>")).as_deref(),
+            Some("front\nside")
+        );
+        assert_eq!(
+            body_text(Some("<div>front</div><div>side</div>")).as_deref(),
+            Some("front\nside")
+        );
     }
 
     #[test]
     fn file_name_comes_from_the_url_path() {
-        assert_eq!(file_name_from_url("https://x.io/a/b/receipt.pdf?sig=1").as_deref(), Some("receipt.pdf"));
+        assert_eq!(
+            file_name_from_url("https://x.io/a/b/receipt.pdf?sig=1").as_deref(),
+            Some("receipt.pdf")
+        );
         assert_eq!(file_name_from_url("https://x.io/a/"), None);
     }
 

@@ -6,7 +6,10 @@ use crate::{AdapterError, Limits};
 
 pub fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), AdapterError> {
     if bytes.len() > limits.max_payload_bytes {
-        return Err(AdapterError::TooLarge { size: bytes.len(), limit: limits.max_payload_bytes });
+        return Err(AdapterError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_payload_bytes,
+        });
     }
     Ok(())
 }
@@ -51,24 +54,43 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], limits: &Limits) -> Result<T, Ad
         let path = err.path().to_string();
         classify(&path, err.into_inner())
     })?;
-    de.end().map_err(|e| AdapterError::MalformedJson(e.to_string()))?;
+    de.end()
+        .map_err(|e| AdapterError::MalformedJson(e.to_string()))?;
     Ok(value)
 }
 
 fn classify(path: &str, err: serde_json::Error) -> AdapterError {
     use serde_json::error::Category;
     match err.classify() {
-        Category::Syntax | Category::Eof | Category::Io => AdapterError::MalformedJson(err.to_string()),
+        Category::Syntax | Category::Eof | Category::Io => {
+            AdapterError::MalformedJson(err.to_string())
+        }
         Category::Data => {
             let message = err.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-            let join = |field: &str| if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
-            if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            let join = |field: &str| {
+                if path == "." || path.is_empty() {
+                    field.to_owned()
+                } else {
+                    format!("{path}.{field}")
+                }
+            };
+            if let Some(field) = message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.strip_suffix('`'))
+            {
                 AdapterError::MissingField(join(field))
             } else if path == "." || path.is_empty() {
                 AdapterError::shape("json", message)
             } else {
-                AdapterError::InvalidValue { field: path.to_owned(), reason: message }
+                AdapterError::InvalidValue {
+                    field: path.to_owned(),
+                    reason: message,
+                }
             }
         }
     }
@@ -94,39 +116,66 @@ mod tests {
     }
 
     fn err(json: &str) -> String {
-        parse::<Outer>(json.as_bytes(), &Limits::default()).unwrap_err().code().to_string()
+        parse::<Outer>(json.as_bytes(), &Limits::default())
+            .unwrap_err()
+            .code()
+            .to_string()
     }
 
     #[test]
     fn missing_nested_field_is_named_by_path() {
-        assert_eq!(err(r#"{"ticket":{"id":1}}"#), "missing_field:ticket.subject");
+        assert_eq!(
+            err(r#"{"ticket":{"id":1}}"#),
+            "missing_field:ticket.subject"
+        );
         assert_eq!(err(r#"{}"#), "missing_field:ticket");
     }
 
     #[test]
     fn mistyped_field_is_invalid_value() {
-        assert_eq!(err(r#"{"ticket":{"id":"x","subject":"s"}}"#), "invalid_value:ticket.id");
+        assert_eq!(
+            err(r#"{"ticket":{"id":"x","subject":"s"}}"#),
+            "invalid_value:ticket.id"
+        );
     }
 
     #[test]
     fn syntax_errors_are_malformed_json() {
         assert_eq!(err(r#"{"ticket":"#), "malformed_json");
-        assert_eq!(err(r#"{"ticket":{"id":1,"subject":"s"}} trailing"#), "malformed_json");
+        assert_eq!(
+            err(r#"{"ticket":{"id":1,"subject":"s"}} trailing"#),
+            "malformed_json"
+        );
         assert_eq!(err("\u{0}\u{1}"), "malformed_json");
     }
 
     #[test]
     fn depth_is_limited_before_parsing() {
         let deep = "[".repeat(10_000);
-        let limits = Limits { max_json_depth: 64, ..Limits::default() };
-        assert_eq!(parse::<serde_json::Value>(deep.as_bytes(), &limits).unwrap_err(), AdapterError::TooDeep { limit: 64 });
-        assert!(check_depth(br#"{"a":"[[[[[[[[[[[[[[["}"#, 2).is_ok(), "brackets in strings do not count");
+        let limits = Limits {
+            max_json_depth: 64,
+            ..Limits::default()
+        };
+        assert_eq!(
+            parse::<serde_json::Value>(deep.as_bytes(), &limits).unwrap_err(),
+            AdapterError::TooDeep { limit: 64 }
+        );
+        assert!(
+            check_depth(br#"{"a":"[[[[[[[[[[[[[[["}"#, 2).is_ok(),
+            "brackets in strings do not count"
+        );
     }
 
     #[test]
     fn size_is_limited_before_parsing() {
-        let limits = Limits { max_payload_bytes: 4, ..Limits::default() };
-        assert_eq!(err_code(parse::<serde_json::Value>(b"[1,2,3]", &limits)), "too_large");
+        let limits = Limits {
+            max_payload_bytes: 4,
+            ..Limits::default()
+        };
+        assert_eq!(
+            err_code(parse::<serde_json::Value>(b"[1,2,3]", &limits)),
+            "too_large"
+        );
     }
 
     fn err_code<T: std::fmt::Debug>(r: Result<T, AdapterError>) -> String {

@@ -54,7 +54,11 @@ pub fn interaction(ctx: &Context<'_>, core: Core<'_>) -> Interaction {
 }
 
 pub fn actor(role: ActorRole, id: Option<String>, name: Option<String>) -> Actor {
-    Actor { role, id: text::non_empty(id), name: text::non_empty(name) }
+    Actor {
+        role,
+        id: text::non_empty(id),
+        name: text::non_empty(name),
+    }
 }
 
 /// `source:local-id`, so conversation ids from different systems never collide in one store.
@@ -64,5 +68,7 @@ pub fn conversation_id(source: Source, id: impl std::fmt::Display) -> String {
 
 /// Parses an RFC 3339 timestamp field, naming the field when it is not one.
 pub fn rfc3339(field: &str, text: &str) -> Result<Timestamp, crate::AdapterError> {
-    Timestamp::parse_rfc3339(text).ok_or_else(|| crate::AdapterError::invalid(field, format!("not an RFC 3339 time: {text:?}")))
+    Timestamp::parse_rfc3339(text).ok_or_else(|| {
+        crate::AdapterError::invalid(field, format!("not an RFC 3339 time: {text:?}"))
+    })
 }

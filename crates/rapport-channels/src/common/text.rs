@@ -44,16 +44,26 @@ pub fn strip_quoted(text: &str) -> String {
             || (t.starts_with("El ") && t.ends_with("escribió:"));
         let outlook = t.starts_with("-----Original Message-----")
             || t.starts_with("________________________________")
-            || (t.starts_with("From:") && lines.get(i + 1).is_some_and(|n| n.trim_start().starts_with("Sent:")));
+            || (t.starts_with("From:")
+                && lines
+                    .get(i + 1)
+                    .is_some_and(|n| n.trim_start().starts_with("Sent:")));
         let signature = *line == "-- " || t == "--";
-        let quote_block = t.starts_with('>') && lines[i..].iter().all(|l| l.trim().is_empty() || l.trim_start().starts_with('>'));
+        let quote_block = t.starts_with('>')
+            && lines[i..]
+                .iter()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('>'));
         if attribution || outlook || signature || quote_block {
             end = i;
             break;
         }
     }
     let kept = tidy(&lines[..end].join("\n"));
-    if kept.is_empty() { tidy(&normalized) } else { kept }
+    if kept.is_empty() {
+        tidy(&normalized)
+    } else {
+        kept
+    }
 }
 
 /// Empty or white-space-only text is no text.
@@ -78,7 +88,8 @@ mod tests {
 
     #[test]
     fn outlook_header_block_is_removed() {
-        let body = "See below.\r\n\r\nFrom: Ana\r\nSent: Monday\r\nTo: Maria\r\nSubject: x\r\n\r\nold";
+        let body =
+            "See below.\r\n\r\nFrom: Ana\r\nSent: Monday\r\nTo: Maria\r\nSubject: x\r\n\r\nold";
         assert_eq!(strip_quoted(body), "See below.");
     }
 

@@ -1,5 +1,5 @@
 //! review sources.
 pub mod google;
-pub mod yelp;
-pub mod trustpilot;
 mod shared;
+pub mod trustpilot;
+pub mod yelp;

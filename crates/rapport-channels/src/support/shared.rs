@@ -11,7 +11,10 @@ use crate::{AdapterError, Context};
 
 /// Decodes `value` into `T`, naming a missing or mistyped field by its full path under `prefix`
 /// (the same codes `common::json::parse` gives for a whole payload).
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T, AdapterError> {
+pub fn from_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, AdapterError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let join = |field: &str| {
@@ -22,11 +25,18 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) -
                 .join(".")
         };
         let message = err.into_inner().to_string();
-        if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
             AdapterError::MissingField(join(field))
         } else {
             let field = join("");
-            if field.is_empty() { AdapterError::shape("json", message) } else { AdapterError::invalid(field, message) }
+            if field.is_empty() {
+                AdapterError::shape("json", message)
+            } else {
+                AdapterError::invalid(field, message)
+            }
         }
     })
 }
@@ -60,20 +70,33 @@ impl std::fmt::Display for Id {
 
 /// Values that stand for "no value" and must never become an identity.
 fn placeholder(raw: &str) -> bool {
-    matches!(raw.trim().to_ascii_lowercase().as_str(), "" | "unknown" | "null" | "none" | "n/a" | "undefined" | "0")
+    matches!(
+        raw.trim().to_ascii_lowercase().as_str(),
+        "" | "unknown" | "null" | "none" | "n/a" | "undefined" | "0"
+    )
 }
 
 /// Senders that no person reads: replies to them reach nobody, so they identify nobody.
 pub fn is_noreply(email: &str) -> bool {
-    let local = email.rsplit_once('@').map_or(email, |(local, _)| local).to_ascii_lowercase();
-    let compact: String = local.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let local = email
+        .rsplit_once('@')
+        .map_or(email, |(local, _)| local)
+        .to_ascii_lowercase();
+    let compact: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     compact.starts_with("noreply")
         || compact.starts_with("donotreply")
-        || matches!(compact.as_str(), "mailerdaemon" | "postmaster" | "bounce" | "bounces")
+        || matches!(
+            compact.as_str(),
+            "mailerdaemon" | "postmaster" | "bounce" | "bounces"
+        )
 }
 
 /// Collects the customer's identifiers, dropping placeholders, the tenant's own addresses and
 /// anything that fails to normalize.
+#[derive(Debug)]
 pub struct Identities<'a> {
     ctx: &'a Context<'a>,
     list: Vec<Identity>,
@@ -81,11 +104,16 @@ pub struct Identities<'a> {
 
 impl<'a> Identities<'a> {
     pub fn new(ctx: &'a Context<'a>) -> Self {
-        Self { ctx, list: Vec::new() }
+        Self {
+            ctx,
+            list: Vec::new(),
+        }
     }
 
     pub fn email(&mut self, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !placeholder(r)) else { return };
+        let Some(raw) = raw.filter(|r| !placeholder(r)) else {
+            return;
+        };
         if let Ok(id) = Identity::email(raw)
             && !is_noreply(&id.value)
             && !self.ctx.tenant.is_agent_email(&id.value)
@@ -96,14 +124,18 @@ impl<'a> Identities<'a> {
     }
 
     pub fn phone(&mut self, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !placeholder(r)) else { return };
+        let Some(raw) = raw.filter(|r| !placeholder(r)) else {
+            return;
+        };
         if let Ok(id) = Identity::phone(raw, self.ctx.tenant.default_phone_region.as_deref()) {
             self.list.push(id);
         }
     }
 
     pub fn scoped(&mut self, kind: IdentityType, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !placeholder(r)) else { return };
+        let Some(raw) = raw.filter(|r| !placeholder(r)) else {
+            return;
+        };
         if let Ok(id) = Identity::scoped(kind, raw) {
             self.list.push(id);
         }
@@ -125,8 +157,37 @@ pub fn body_text(plain: &[Option<&str>], html: Option<&str>) -> Option<String> {
         .map(|t| t.trim())
         .find(|t| !t.is_empty())
         .map(str::to_owned)
-        .or_else(|| html.map(html_to_text))?;
+        .or_else(|| html.map(|h| html_to_text(without_quoted_html(h))))?;
     non_empty(Some(strip_quoted(&text)))
+}
+
+/// Markers of the quoted history mail clients and helpdesks wrap in HTML replies (Gmail, Apple
+/// Mail and Thunderbird blockquotes, Outlook's reply header, Freshdesk's own quote container).
+const HTML_QUOTE_MARKERS: [&str; 5] = [
+    "class=\"gmail_quote",
+    "class=\"freshdesk_quote",
+    "<blockquote",
+    "id=\"divrplyfwdmsg",
+    "class=\"yahoo_quoted",
+];
+
+/// Cuts an HTML body at the first quoted-history container, unless nothing would be left.
+pub fn without_quoted_html(html: &str) -> &str {
+    let lower = html.to_ascii_lowercase();
+    let cut = HTML_QUOTE_MARKERS
+        .iter()
+        .filter_map(|m| lower.find(m))
+        .min()
+        .and_then(|at| {
+            lower
+                .get(..at)
+                .and_then(|before| before.rfind('<'))
+                .or(Some(at))
+        });
+    match cut.and_then(|at| html.get(..at)) {
+        Some(kept) if !html_to_text(kept).is_empty() => kept,
+        _ => html,
+    }
 }
 
 #[cfg(test)]
@@ -134,8 +195,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn quoted_html_history_is_cut() {
+        let html = "<div><p>Still waiting.</p></div><div class=\"gmail_quote\"><div>On Mon Ana wrote:</div><blockquote>old</blockquote></div>";
+        assert_eq!(
+            body_text(&[], Some(html)).as_deref(),
+            Some("Still waiting.")
+        );
+        assert_eq!(
+            without_quoted_html("<blockquote>only quote</blockquote>"),
+            "<blockquote>only quote</blockquote>"
+        );
+    }
+
+    #[test]
     fn noreply_variants_are_recognised() {
-        for addr in ["noreply@x.io", "no-reply@x.io", "No_Reply@x.io", "do-not-reply@x.io", "mailer-daemon@x.io"] {
+        for addr in [
+            "noreply@x.io",
+            "no-reply@x.io",
+            "No_Reply@x.io",
+            "do-not-reply@x.io",
+            "mailer-daemon@x.io",
+        ] {
             assert!(is_noreply(addr), "{addr}");
         }
         assert!(!is_noreply("nora@x.io"));
@@ -144,7 +224,10 @@ mod tests {
     #[test]
     fn ids_accept_numbers_and_strings() {
         let ids: Vec<Id> = serde_json::from_str(r#"[35436, "35436", " 7 "]"#).unwrap();
-        assert_eq!(ids, vec![Id("35436".into()), Id("35436".into()), Id("7".into())]);
+        assert_eq!(
+            ids,
+            vec![Id("35436".into()), Id("35436".into()), Id("7".into())]
+        );
         assert!(serde_json::from_str::<Id>(r#""""#).is_err());
     }
 

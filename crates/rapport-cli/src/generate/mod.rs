@@ -31,16 +31,24 @@ pub fn generate(options: &Options) -> Vec<RawRecord> {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let scenario = scenario::build(
         &mut rng,
-        &scenario::Params { customers: options.customers, day_start: options.day, agent_domain: options.agent_domain.clone() },
+        &scenario::Params {
+            customers: options.customers,
+            day_start: options.day,
+            agent_domain: options.agent_domain.clone(),
+        },
     );
     render::render(
         &mut rng,
         &scenario,
-        &render::RenderParams { tenant: &options.tenant, agent_domain: &options.agent_domain, invalid_rate: options.invalid_rate },
+        &render::RenderParams {
+            tenant: &options.tenant,
+            agent_domain: &options.agent_domain,
+            invalid_rate: options.invalid_rate,
+        },
     )
 }
 
-pub fn topic_for<'a>(topics: &'a Topics, channel: Channel) -> &'a str {
+pub fn topic_for(topics: &Topics, channel: Channel) -> &str {
     match channel {
         Channel::Email => &topics.raw_email,
         Channel::Chat => &topics.raw_chat,
@@ -50,21 +58,42 @@ pub fn topic_for<'a>(topics: &'a Topics, channel: Channel) -> &'a str {
 }
 
 /// Produces every record and waits for each acknowledgement; returns the count per topic.
-pub async fn produce(records: &[RawRecord], kafka: &KafkaConfig, topics: &Topics) -> anyhow::Result<BTreeMap<String, usize>> {
-    let producer: FutureProducer = kafka.producer_config().create().context("cannot create the Kafka producer")?;
+pub async fn produce(
+    records: &[RawRecord],
+    kafka: &KafkaConfig,
+    topics: &Topics,
+) -> anyhow::Result<BTreeMap<String, usize>> {
+    let producer: FutureProducer = kafka
+        .producer_config()
+        .create()
+        .context("cannot create the Kafka producer")?;
     let mut counts = BTreeMap::new();
     let mut pending = Vec::with_capacity(records.len());
     for record in records {
         let topic = topic_for(topics, record.channel);
         let received_at = record.received_at.to_string();
         let headers = OwnedHeaders::new()
-            .insert(Header { key: "rapport-source", value: Some(record.source.as_str()) })
-            .insert(Header { key: "rapport-tenant", value: Some(&record.tenant) })
-            .insert(Header { key: "rapport-received-at", value: Some(&received_at) });
+            .insert(Header {
+                key: "rapport-source",
+                value: Some(record.source.as_str()),
+            })
+            .insert(Header {
+                key: "rapport-tenant",
+                value: Some(&record.tenant),
+            })
+            .insert(Header {
+                key: "rapport-received-at",
+                value: Some(&received_at),
+            });
         let future = producer.send_result(
-            FutureRecord::to(topic).key(&record.key).payload(&record.payload).headers(headers),
+            FutureRecord::to(topic)
+                .key(&record.key)
+                .payload(&record.payload)
+                .headers(headers),
         );
-        let future = future.map_err(|(e, _)| e).with_context(|| format!("cannot enqueue a record for {topic}"))?;
+        let future = future
+            .map_err(|(e, _)| e)
+            .with_context(|| format!("cannot enqueue a record for {topic}"))?;
         pending.push(future);
         *counts.entry(topic.to_owned()).or_insert(0) += 1;
     }
@@ -73,7 +102,9 @@ pub async fn produce(records: &[RawRecord], kafka: &KafkaConfig, topics: &Topics
             .await
             .context("the broker did not acknowledge within 120 s")?
             .context("the producer was dropped")?;
-        outcome.map_err(|(e, _)| e).context("the broker rejected a record")?;
+        outcome
+            .map_err(|(e, _)| e)
+            .context("the broker rejected a record")?;
     }
     Ok(counts)
 }
@@ -103,10 +134,47 @@ mod tests {
     fn traffic_covers_every_channel_in_time_order() {
         let records = generate(&options(1));
         for channel in Channel::ALL {
-            assert!(records.iter().any(|r| r.channel == *channel), "no {channel} traffic");
+            assert!(
+                records.iter().any(|r| r.channel == *channel),
+                "no {channel} traffic"
+            );
         }
-        assert!(records.windows(2).all(|w| w[0].received_at <= w[1].received_at));
-        assert!(records.len() > 150, "{} records for 50 customers", records.len());
+        assert!(
+            records
+                .windows(2)
+                .all(|w| w[0].received_at <= w[1].received_at)
+        );
+        assert!(
+            records.len() > 150,
+            "{} records for 50 customers",
+            records.len()
+        );
+    }
+
+    #[test]
+    fn every_valid_record_normalizes_and_every_invalid_one_is_rejected() {
+        use rapport_channels::{Context, Limits, TenantConfig, normalize};
+        let tenant = TenantConfig { agent_domains: vec!["acme.com".into()], ..TenantConfig::default() };
+        let limits = Limits::default();
+        let mut channels_per_email = std::collections::BTreeMap::<String, std::collections::BTreeSet<_>>::new();
+        for record in generate(&options(11)) {
+            let ctx = Context { tenant_id: &record.tenant, received_at: record.received_at, tenant: &tenant, limits: &limits, raw_ref: None };
+            let result = normalize(record.source, &record.payload, &ctx);
+            match (record.invalid, result) {
+                (false, Ok(interactions)) => {
+                    assert!(!interactions.is_empty(), "{} record yields nothing", record.source);
+                    for i in interactions {
+                        for id in i.identities.iter().filter(|id| id.kind == rapport_model::IdentityType::Email) {
+                            channels_per_email.entry(id.value.clone()).or_default().insert(i.channel);
+                        }
+                    }
+                }
+                (false, Err(e)) => panic!("valid {} record rejected: {e}\n{}", record.source, String::from_utf8_lossy(&record.payload)),
+                (true, Ok(_)) => panic!("corrupted {} record accepted", record.source),
+                (true, Err(_)) => {}
+            }
+        }
+        assert!(channels_per_email.values().any(|c| c.len() >= 3), "some customer is seen on three channels");
     }
 
     #[test]

@@ -28,7 +28,11 @@ pub struct RenderParams<'a> {
     pub invalid_rate: f64,
 }
 
-pub fn render(rng: &mut ChaCha8Rng, scenario: &Scenario, params: &RenderParams<'_>) -> Vec<RawRecord> {
+pub fn render(
+    rng: &mut ChaCha8Rng,
+    scenario: &Scenario,
+    params: &RenderParams<'_>,
+) -> Vec<RawRecord> {
     let mut records = Vec::new();
     for conversation in &scenario.conversations {
         for (n, event) in conversation.events.iter().enumerate() {
@@ -36,7 +40,9 @@ pub fn render(rng: &mut ChaCha8Rng, scenario: &Scenario, params: &RenderParams<'
                 Channel::Email => email(scenario, conversation, n, params),
                 _ => generic(scenario, conversation, n),
             };
-            let Some((source, mut payload)) = payload else { continue };
+            let Some((source, mut payload)) = payload else {
+                continue;
+            };
             let invalid = rng.random_bool(params.invalid_rate);
             if invalid {
                 corrupt(rng, &mut payload);
@@ -46,7 +52,9 @@ pub fn render(rng: &mut ChaCha8Rng, scenario: &Scenario, params: &RenderParams<'
                 key: format!("{}-{}", conversation.channel, conversation.id),
                 source,
                 tenant: params.tenant.to_owned(),
-                received_at: Timestamp::from_millis(event.at.as_millis() + rng.random_range(200..30_000)),
+                received_at: Timestamp::from_millis(
+                    event.at.as_millis() + rng.random_range(200..30_000),
+                ),
                 payload,
                 invalid,
             });
@@ -56,9 +64,10 @@ pub fn render(rng: &mut ChaCha8Rng, scenario: &Scenario, params: &RenderParams<'
     records
 }
 
-/// Breaks a payload the way real ones break: cut off mid-way, or not text at all.
+/// Breaks a payload the way real ones break: JSON cut off mid-way, or bytes that are not text at
+/// all. (A cut-off mail can still be a readable mail, so mail is always made binary.)
 fn corrupt(rng: &mut ChaCha8Rng, payload: &mut Vec<u8>) {
-    if rng.random_bool(0.5) {
+    if payload.first() == Some(&b'{') && rng.random_bool(0.5) {
         payload.truncate(payload.len() / 3);
     } else {
         *payload = (0..64).map(|_| rng.random::<u8>() | 0x80).collect();
@@ -73,16 +82,36 @@ fn message_id(conversation: &Conversation, n: usize, domain: &str) -> String {
     format!("<c{}.m{n}@{domain}>", conversation.id)
 }
 
-fn email(scenario: &Scenario, conversation: &Conversation, n: usize, params: &RenderParams<'_>) -> Option<(Source, Vec<u8>)> {
+fn email(
+    scenario: &Scenario,
+    conversation: &Conversation,
+    n: usize,
+    params: &RenderParams<'_>,
+) -> Option<(Source, Vec<u8>)> {
     let customer = &scenario.customers[conversation.customer];
     let event = &conversation.events[n];
-    let Step::Message { author, text } = &event.step else { return None };
+    let Step::Message { author, text } = &event.step else {
+        return None;
+    };
     let support = format!("support@{}", params.agent_domain);
     let (from, to, domain) = match author {
-        Author::Customer => (format!("\"{}\" <{}>", customer.name, customer.email), support, customer.email.split('@').nth(1).unwrap_or("example.org").to_owned()),
+        Author::Customer => (
+            format!("\"{}\" <{}>", customer.name, customer.email),
+            support,
+            customer
+                .email
+                .split('@')
+                .nth(1)
+                .unwrap_or("example.org")
+                .to_owned(),
+        ),
         Author::Agent(a) => {
             let agent = &scenario.agents[*a];
-            (format!("\"{}\" <{}>", agent.name, agent.email), format!("\"{}\" <{}>", customer.name, customer.email), params.agent_domain.to_owned())
+            (
+                format!("\"{}\" <{}>", agent.name, agent.email),
+                format!("\"{}\" <{}>", customer.name, customer.email),
+                params.agent_domain.to_owned(),
+            )
         }
         Author::Bot => return None,
     };
@@ -90,45 +119,112 @@ fn email(scenario: &Scenario, conversation: &Conversation, n: usize, params: &Re
         .filter(|i| matches!(conversation.events[*i].step, Step::Message { .. }))
         .map(|i| {
             let sender_domain = match conversation.events[i].step {
-                Step::Message { author: Author::Customer, .. } => customer.email.split('@').nth(1).unwrap_or("example.org"),
+                Step::Message {
+                    author: Author::Customer,
+                    ..
+                } => customer.email.split('@').nth(1).unwrap_or("example.org"),
                 _ => params.agent_domain,
             };
             message_id(conversation, i, sender_domain)
         })
         .collect();
     let mut mail = String::new();
-    mail.push_str(&format!("Message-ID: {}\r\n", message_id(conversation, n, &domain)));
+    mail.push_str(&format!(
+        "Message-ID: {}\r\n",
+        message_id(conversation, n, &domain)
+    ));
     if let Some(parent) = earlier.last() {
-        mail.push_str(&format!("In-Reply-To: {parent}\r\nReferences: {}\r\n", earlier.join(" ")));
+        mail.push_str(&format!(
+            "In-Reply-To: {parent}\r\nReferences: {}\r\n",
+            earlier.join(" ")
+        ));
     }
-    let subject = if earlier.is_empty() { conversation.subject.clone() } else { format!("Re: {}", conversation.subject) };
+    let subject = if earlier.is_empty() {
+        conversation.subject.clone()
+    } else {
+        format!("Re: {}", conversation.subject)
+    };
     mail.push_str(&format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n",
         rfc2822(event.at)
     ));
     if n > 0 {
-        mail.push_str(&format!("\r\nOn {} someone wrote:\r\n> earlier message\r\n", rfc2822(conversation.events[0].at)));
+        mail.push_str(&format!(
+            "\r\nOn {} someone wrote:\r\n> earlier message\r\n",
+            rfc2822(conversation.events[0].at)
+        ));
     }
     Some((Source::Rfc822, mail.into_bytes()))
 }
 
-fn generic(scenario: &Scenario, conversation: &Conversation, n: usize) -> Option<(Source, Vec<u8>)> {
+fn generic(
+    scenario: &Scenario,
+    conversation: &Conversation,
+    n: usize,
+) -> Option<(Source, Vec<u8>)> {
     let customer = &scenario.customers[conversation.customer];
     let event = &conversation.events[n];
     let agent_actor = |a: usize| {
         let agent = &scenario.agents[a];
         json!({"role": "agent", "id": agent.id.to_string(), "name": agent.name})
     };
-    let customer_actor = json!({"role": "customer", "id": customer.chat_contact_id, "name": customer.name});
-    let (kind, direction, actor, text, extra): (&str, &str, Value, Option<&str>, Value) = match &event.step {
-        Step::Message { author: Author::Customer, text } => ("message", "inbound", customer_actor, Some(text), json!({})),
-        Step::Message { author: Author::Agent(a), text } => ("message", "outbound", agent_actor(*a), Some(text), json!({})),
-        Step::Message { author: Author::Bot, text } => ("message", "outbound", json!({"role": "bot", "id": "bot-1", "name": "Operator"}), Some(text), json!({})),
-        Step::Note { agent, text } => ("note", "internal", agent_actor(*agent), Some(text), json!({})),
-        Step::Status { agent, status } => ("status_change", "internal", agent_actor(*agent), None, json!({"status": status})),
-        Step::Review { rating, text } => ("review", "inbound", customer_actor, Some(text), json!({"rating": rating})),
-        Step::ReviewReply { text } => ("review_reply", "outbound", json!({"role": "agent", "id": "owner", "name": "Acme"}), Some(text), json!({})),
-    };
+    let customer_actor =
+        json!({"role": "customer", "id": customer.chat_contact_id, "name": customer.name});
+    let (kind, direction, actor, text, extra): (&str, &str, Value, Option<&str>, Value) =
+        match &event.step {
+            Step::Message {
+                author: Author::Customer,
+                text,
+            } => ("message", "inbound", customer_actor, Some(text), json!({})),
+            Step::Message {
+                author: Author::Agent(a),
+                text,
+            } => (
+                "message",
+                "outbound",
+                agent_actor(*a),
+                Some(text),
+                json!({}),
+            ),
+            Step::Message {
+                author: Author::Bot,
+                text,
+            } => (
+                "message",
+                "outbound",
+                json!({"role": "bot", "id": "bot-1", "name": "Operator"}),
+                Some(text),
+                json!({}),
+            ),
+            Step::Note { agent, text } => (
+                "note",
+                "internal",
+                agent_actor(*agent),
+                Some(text),
+                json!({}),
+            ),
+            Step::Status { agent, status } => (
+                "status_change",
+                "internal",
+                agent_actor(*agent),
+                None,
+                json!({"status": status}),
+            ),
+            Step::Review { rating, text } => (
+                "review",
+                "inbound",
+                customer_actor,
+                Some(text),
+                json!({"rating": rating}),
+            ),
+            Step::ReviewReply { text } => (
+                "review_reply",
+                "outbound",
+                json!({"role": "agent", "id": "owner", "name": "Acme"}),
+                Some(text),
+                json!({}),
+            ),
+        };
     let mut body = json!({
         "schema": "rapport.generic.v1",
         "event_id": format!("{}-{}-{n}", conversation.channel, conversation.id),

@@ -7,21 +7,82 @@ use rand_chacha::ChaCha8Rng;
 use rapport_model::{Channel, Timestamp};
 
 const FIRST_NAMES: &[&str] = &[
-    "Maria", "James", "Aiko", "Oluwaseun", "Chen", "Fatima", "Lukas", "Sofia", "Mateo", "Priya", "Noah",
-    "Amara", "Elif", "Jonas", "Camille", "Diego", "Hana", "Ravi", "Zoe", "Malik",
+    "Maria",
+    "James",
+    "Aiko",
+    "Oluwaseun",
+    "Chen",
+    "Fatima",
+    "Lukas",
+    "Sofia",
+    "Mateo",
+    "Priya",
+    "Noah",
+    "Amara",
+    "Elif",
+    "Jonas",
+    "Camille",
+    "Diego",
+    "Hana",
+    "Ravi",
+    "Zoe",
+    "Malik",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Lopez", "Smith", "Tanaka", "Adeyemi", "Wei", "Haddad", "Schmidt", "Rossi", "Garcia", "Patel", "Brown",
-    "Okafor", "Yilmaz", "Berg", "Dubois", "Fernandez", "Kim", "Iyer", "Martin", "Johnson",
+    "Lopez",
+    "Smith",
+    "Tanaka",
+    "Adeyemi",
+    "Wei",
+    "Haddad",
+    "Schmidt",
+    "Rossi",
+    "Garcia",
+    "Patel",
+    "Brown",
+    "Okafor",
+    "Yilmaz",
+    "Berg",
+    "Dubois",
+    "Fernandez",
+    "Kim",
+    "Iyer",
+    "Martin",
+    "Johnson",
 ];
-const MAIL_DOMAINS: &[&str] = &["gmail.com", "outlook.com", "yahoo.com", "proton.me", "fastmail.com", "example.org"];
+const MAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "outlook.com",
+    "yahoo.com",
+    "proton.me",
+    "fastmail.com",
+    "example.org",
+];
 const TOPICS: &[(&str, &str)] = &[
-    ("Order #{n} has not arrived", "Hi, my order #{n} was due on Monday and tracking has not moved since. Can you check?"),
-    ("Refund for order #{n}", "Hello, I returned order #{n} two weeks ago and have not seen the refund yet."),
-    ("Cannot log in", "I reset my password twice but the login page keeps saying the link expired."),
-    ("Wrong size delivered", "I ordered a medium and received a large. How do I exchange it?"),
-    ("Invoice needed", "Could you send me a VAT invoice for my last purchase? Our company details are below."),
-    ("Change delivery address", "I moved last week. Can you change the delivery address on my open order #{n}?"),
+    (
+        "Order #{n} has not arrived",
+        "Hi, my order #{n} was due on Monday and tracking has not moved since. Can you check?",
+    ),
+    (
+        "Refund for order #{n}",
+        "Hello, I returned order #{n} two weeks ago and have not seen the refund yet.",
+    ),
+    (
+        "Cannot log in",
+        "I reset my password twice but the login page keeps saying the link expired.",
+    ),
+    (
+        "Wrong size delivered",
+        "I ordered a medium and received a large. How do I exchange it?",
+    ),
+    (
+        "Invoice needed",
+        "Could you send me a VAT invoice for my last purchase? Our company details are below.",
+    ),
+    (
+        "Change delivery address",
+        "I moved last week. Can you change the delivery address on my open order #{n}?",
+    ),
 ];
 const AGENT_REPLIES: &[&str] = &[
     "Thanks for reaching out! I have looked into this and fixed it on our side. Let me know if anything else comes up.",
@@ -29,10 +90,21 @@ const AGENT_REPLIES: &[&str] = &[
     "I have issued the refund; it should show on your statement in 3-5 business days.",
     "Done! I updated your account. Could you try again and confirm it works?",
 ];
-const FOLLOW_UPS: &[&str] = &["Thank you, that worked!", "Any update on this?", "Still not working, sorry.", "Great, thanks a lot."];
+const FOLLOW_UPS: &[&str] = &[
+    "Thank you, that worked!",
+    "Any update on this?",
+    "Still not working, sorry.",
+    "Great, thanks a lot.",
+];
 const REVIEWS: &[(u8, &str)] = &[
-    (5, "Fast delivery and lovely support team. Will order again."),
-    (4, "Good products, delivery took a bit longer than promised."),
+    (
+        5,
+        "Fast delivery and lovely support team. Will order again.",
+    ),
+    (
+        4,
+        "Good products, delivery took a bit longer than promised.",
+    ),
     (2, "Support took days to answer my refund question."),
     (1, "Package lost and nobody replied to my emails."),
     (5, "Exchanged a size without any hassle. Great service!"),
@@ -116,22 +188,36 @@ fn reply_delay(rng: &mut ChaCha8Rng, channel: Channel) -> i64 {
         Channel::Email | Channel::Support => (10, 240),
         Channel::Review => (60, 1_440),
     };
-    let minutes = if rng.random_bool(0.1) { rng.random_range(high..high * 3) } else { rng.random_range(low..high) };
+    let minutes = if rng.random_bool(0.1) {
+        rng.random_range(high..high * 3)
+    } else {
+        rng.random_range(low..high)
+    };
     minutes * MINUTE + rng.random_range(0..MINUTE)
 }
 
 pub fn build(rng: &mut ChaCha8Rng, params: &Params) -> Scenario {
-    let agents: Vec<Agent> = [("Ana Ruiz", "Billing"), ("Ben Carter", "Billing"), ("Chloe Martin", "Support"),
-        ("Dev Shah", "Support"), ("Eva Novak", "Support"), ("Femi Bello", "Billing")]
-        .iter()
-        .enumerate()
-        .map(|(i, (name, team))| Agent {
-            id: 9_000 + i as u64,
-            name: (*name).to_owned(),
-            email: format!("{}@{}", name.split(' ').next().unwrap_or("agent").to_lowercase(), params.agent_domain),
-            team,
-        })
-        .collect();
+    let agents: Vec<Agent> = [
+        ("Ana Ruiz", "Billing"),
+        ("Ben Carter", "Billing"),
+        ("Chloe Martin", "Support"),
+        ("Dev Shah", "Support"),
+        ("Eva Novak", "Support"),
+        ("Femi Bello", "Billing"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (name, team))| Agent {
+        id: 9_000 + i as u64,
+        name: (*name).to_owned(),
+        email: format!(
+            "{}@{}",
+            name.split(' ').next().unwrap_or("agent").to_lowercase(),
+            params.agent_domain
+        ),
+        team,
+    })
+    .collect();
 
     let customers: Vec<Customer> = (0..params.customers)
         .map(|index| {
@@ -140,7 +226,13 @@ pub fn build(rng: &mut ChaCha8Rng, params: &Params) -> Scenario {
             Customer {
                 index,
                 name: format!("{first} {last}"),
-                email: format!("{}.{}{}@{}", first.to_lowercase(), last.to_lowercase(), index, pick(rng, MAIL_DOMAINS)),
+                email: format!(
+                    "{}.{}{}@{}",
+                    first.to_lowercase(),
+                    last.to_lowercase(),
+                    index,
+                    pick(rng, MAIL_DOMAINS)
+                ),
                 phone: format!("+1415555{:04}", index % 10_000),
                 chat_contact_id: format!("5f{index:06x}a1b2c3d4e5f6"),
                 support_user_id: 400_000 + index as u64,
@@ -159,66 +251,203 @@ pub fn build(rng: &mut ChaCha8Rng, params: &Params) -> Scenario {
                 _ => Channel::Review,
             };
             let id = conversations.len() as u64 + 1;
-            let start = params.day_start.as_millis() + rng.random_range(8 * 60..20 * 60) * MINUTE + rng.random_range(0..MINUTE);
-            conversations.push(conversation(rng, id, channel, customer.index, start, &agents));
+            let start = params.day_start.as_millis()
+                + rng.random_range(8 * 60..20 * 60) * MINUTE
+                + rng.random_range(0..MINUTE);
+            conversations.push(conversation(
+                rng,
+                id,
+                channel,
+                customer.index,
+                start,
+                &agents,
+            ));
         }
     }
-    Scenario { customers, agents, conversations }
+    Scenario {
+        customers,
+        agents,
+        conversations,
+    }
 }
 
-fn conversation(rng: &mut ChaCha8Rng, id: u64, channel: Channel, customer: usize, start: i64, agents: &[Agent]) -> Conversation {
+fn conversation(
+    rng: &mut ChaCha8Rng,
+    id: u64,
+    channel: Channel,
+    customer: usize,
+    start: i64,
+    agents: &[Agent],
+) -> Conversation {
     let order = rng.random_range(10_000..99_999).to_string();
     let (subject, body) = pick(rng, TOPICS);
     let subject = subject.replace("{n}", &order);
-    let team = if subject.contains("Refund") || subject.contains("Invoice") { "Billing" } else { "Support" };
-    let team_members: Vec<usize> = (0..agents.len()).filter(|a| agents[*a].team == team).collect();
+    let team = if subject.contains("Refund") || subject.contains("Invoice") {
+        "Billing"
+    } else {
+        "Support"
+    };
+    let team_members: Vec<usize> = (0..agents.len())
+        .filter(|a| agents[*a].team == team)
+        .collect();
     let agent = *pick(rng, &team_members);
     let mut at = start;
     let mut events = Vec::new();
-    let mut push = |at: i64, step: Step| events.push(Event { at: Timestamp::from_millis(at), step });
+    let mut push = |at: i64, step: Step| {
+        events.push(Event {
+            at: Timestamp::from_millis(at),
+            step,
+        })
+    };
 
     if channel == Channel::Review {
         let (rating, text) = *pick(rng, REVIEWS);
-        push(at, Step::Review { rating, text: text.to_owned() });
+        push(
+            at,
+            Step::Review {
+                rating,
+                text: text.to_owned(),
+            },
+        );
         if rng.random_bool(0.7) {
             at += reply_delay(rng, channel);
-            push(at, Step::ReviewReply { text: "Thank you for your feedback! We have shared it with the team.".into() });
+            push(
+                at,
+                Step::ReviewReply {
+                    text: "Thank you for your feedback! We have shared it with the team.".into(),
+                },
+            );
         }
-        return Conversation { id, channel, customer, subject: format!("Review {id}"), team, events };
+        return Conversation {
+            id,
+            channel,
+            customer,
+            subject: format!("Review {id}"),
+            team,
+            events,
+        };
     }
 
-    push(at, Step::Message { author: Author::Customer, text: body.replace("{n}", &order) });
+    push(
+        at,
+        Step::Message {
+            author: Author::Customer,
+            text: body.replace("{n}", &order),
+        },
+    );
     if channel == Channel::Chat && rng.random_bool(0.5) {
         at += rng.random_range(1_000..5_000);
-        push(at, Step::Message { author: Author::Bot, text: "Thanks! A teammate will be with you shortly.".into() });
+        push(
+            at,
+            Step::Message {
+                author: Author::Bot,
+                text: "Thanks! A teammate will be with you shortly.".into(),
+            },
+        );
     }
     // About one conversation in twelve is left on read: the unanswered view must show it.
     if rng.random_bool(0.08) {
-        return Conversation { id, channel, customer, subject, team, events };
+        return Conversation {
+            id,
+            channel,
+            customer,
+            subject,
+            team,
+            events,
+        };
     }
     if channel != Channel::Email && rng.random_bool(0.15) {
         at += rng.random_range(MINUTE..10 * MINUTE);
-        push(at, Step::Note { agent, text: "Checked the order system; carrier shows a delay.".into() });
+        push(
+            at,
+            Step::Note {
+                agent,
+                text: "Checked the order system; carrier shows a delay.".into(),
+            },
+        );
     }
     at += reply_delay(rng, channel);
-    push(at, Step::Message { author: Author::Agent(agent), text: (*pick(rng, AGENT_REPLIES)).to_owned() });
+    push(
+        at,
+        Step::Message {
+            author: Author::Agent(agent),
+            text: (*pick(rng, AGENT_REPLIES)).to_owned(),
+        },
+    );
     if rng.random_bool(0.5) {
         at += rng.random_range(2 * MINUTE..90 * MINUTE);
-        push(at, Step::Message { author: Author::Customer, text: (*pick(rng, FOLLOW_UPS)).to_owned() });
+        push(
+            at,
+            Step::Message {
+                author: Author::Customer,
+                text: (*pick(rng, FOLLOW_UPS)).to_owned(),
+            },
+        );
         at += reply_delay(rng, channel);
-        push(at, Step::Message { author: Author::Agent(agent), text: "You're welcome, have a great day!".into() });
+        push(
+            at,
+            Step::Message {
+                author: Author::Agent(agent),
+                text: "You're welcome, have a great day!".into(),
+            },
+        );
     }
     if channel != Channel::Email {
         at += rng.random_range(MINUTE..30 * MINUTE);
-        push(at, Step::Status { agent, status: if channel == Channel::Chat { "closed" } else { "solved" } });
+        push(
+            at,
+            Step::Status {
+                agent,
+                status: if channel == Channel::Chat {
+                    "closed"
+                } else {
+                    "solved"
+                },
+            },
+        );
         if rng.random_bool(0.1) {
             at += rng.random_range(30 * MINUTE..180 * MINUTE);
-            push(at, Step::Message { author: Author::Customer, text: "Sorry, the problem is back.".into() });
-            push(at + 1_000, Step::Status { agent, status: "open" });
+            push(
+                at,
+                Step::Message {
+                    author: Author::Customer,
+                    text: "Sorry, the problem is back.".into(),
+                },
+            );
+            push(
+                at + 1_000,
+                Step::Status {
+                    agent,
+                    status: "open",
+                },
+            );
             at += reply_delay(rng, channel);
-            push(at, Step::Message { author: Author::Agent(agent), text: (*pick(rng, AGENT_REPLIES)).to_owned() });
-            push(at + 60_000, Step::Status { agent, status: if channel == Channel::Chat { "closed" } else { "solved" } });
+            push(
+                at,
+                Step::Message {
+                    author: Author::Agent(agent),
+                    text: (*pick(rng, AGENT_REPLIES)).to_owned(),
+                },
+            );
+            push(
+                at + 60_000,
+                Step::Status {
+                    agent,
+                    status: if channel == Channel::Chat {
+                        "closed"
+                    } else {
+                        "solved"
+                    },
+                },
+            );
         }
     }
-    Conversation { id, channel, customer, subject, team, events }
+    Conversation {
+        id,
+        channel,
+        customer,
+        subject,
+        team,
+        events,
+    }
 }

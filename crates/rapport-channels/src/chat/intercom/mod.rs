@@ -22,10 +22,13 @@
 
 pub mod payload;
 
-use rapport_model::{ActorRole, Channel, Direction, Identity, IdentityType, Interaction, InteractionKind, Source, Timestamp};
+use rapport_model::{
+    ActorRole, Channel, Direction, Identity, IdentityType, Interaction, InteractionKind, Source,
+    Timestamp,
+};
 
 use self::payload::{Attachment, Author, Conversation, ConversationNotification, Envelope, Part};
-use crate::chat::shared::{self, FlexId, Identities};
+use crate::chat::shared::{self, Identities};
 use crate::common::{self, Core, json, text};
 use crate::{AdapterError, Context};
 
@@ -47,7 +50,10 @@ const CONVERSATION_TOPICS: [&str; 12] = [
 pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
     let envelope: Envelope = json::parse(payload, ctx.limits)?;
     if envelope.kind != "notification_event" {
-        return Err(AdapterError::shape("intercom", format!("type is {:?}, not \"notification_event\"", envelope.kind)));
+        return Err(AdapterError::shape(
+            "intercom",
+            format!("type is {:?}, not \"notification_event\"", envelope.kind),
+        ));
     }
     if !CONVERSATION_TOPICS.contains(&envelope.topic.as_str()) {
         return Ok(Vec::new());
@@ -97,7 +103,7 @@ impl<'a> Normalizer<'a> {
                 .flat_map(|t| &t.tags)
                 .filter_map(|t| text::non_empty(t.name.clone()))
                 .collect(),
-            team: FlexId::real(conversation.team_assignee_id.as_ref()).map(str::to_owned),
+            team: shared::real(conversation.team_assignee_id.as_ref()).map(str::to_owned),
         }
     }
 
@@ -106,7 +112,12 @@ impl<'a> Normalizer<'a> {
         if self.notification.topic.ends_with(".created") {
             out.extend(self.first_message());
         }
-        for part in self.conversation.conversation_parts.iter().flat_map(|p| &p.conversation_parts) {
+        for part in self
+            .conversation
+            .conversation_parts
+            .iter()
+            .flat_map(|p| &p.conversation_parts)
+        {
             out.extend(self.part(part));
         }
         out
@@ -116,12 +127,22 @@ impl<'a> Normalizer<'a> {
         let source = self.conversation.source.as_ref()?;
         let (role, direction) = match author_role(source.author.as_ref(), self.ctx) {
             ActorRole::Customer => (ActorRole::Customer, Direction::Inbound),
-            ActorRole::Agent if source.delivered_as.as_deref() == Some("automated") => (ActorRole::Bot, Direction::Outbound),
+            ActorRole::Agent if source.delivered_as.as_deref() == Some("automated") => {
+                (ActorRole::Bot, Direction::Outbound)
+            }
             role => (role, Direction::Outbound),
         };
         let occurred_at = self.time(self.conversation.created_at);
-        let mut i = self.build(&format!("{}:source", self.conversation.id.as_str()), InteractionKind::Message, direction, role, source.author.as_ref(), occurred_at);
-        i.subject = shared::body_text(source.subject.as_deref()).or_else(|| text::non_empty(self.conversation.title.clone()));
+        let mut i = self.build(
+            &format!("{}:source", self.conversation.id.as_str()),
+            InteractionKind::Message,
+            direction,
+            role,
+            source.author.as_ref(),
+            occurred_at,
+        );
+        i.subject = shared::body_text(source.subject.as_deref())
+            .or_else(|| text::non_empty(self.conversation.title.clone()));
         i.text = shared::body_text(source.body.as_deref());
         attachments(&mut i, &source.attachments);
         Some(i)
@@ -132,22 +153,51 @@ impl<'a> Normalizer<'a> {
         let occurred_at = Timestamp::from_unix_seconds(part.created_at);
         let author = part.author.as_ref();
         let role = author_role(author, self.ctx);
-        let internal_role = if role == ActorRole::Customer { ActorRole::Customer } else { role };
+        let internal_role = if role == ActorRole::Customer {
+            ActorRole::Customer
+        } else {
+            role
+        };
         let status = |status: &str| {
-            let mut i = self.build(&id, InteractionKind::StatusChange, Direction::Internal, internal_role, author, occurred_at);
+            let mut i = self.build(
+                &id,
+                InteractionKind::StatusChange,
+                Direction::Internal,
+                internal_role,
+                author,
+                occurred_at,
+            );
             i.status = Some(status.to_owned());
             i
         };
         match part.part_type.as_str() {
             "comment" | "quick_reply" => {
-                let direction = if role == ActorRole::Customer { Direction::Inbound } else { Direction::Outbound };
-                let mut i = self.build(&id, InteractionKind::Message, direction, role, author, occurred_at);
+                let direction = if role == ActorRole::Customer {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                };
+                let mut i = self.build(
+                    &id,
+                    InteractionKind::Message,
+                    direction,
+                    role,
+                    author,
+                    occurred_at,
+                );
                 i.text = shared::body_text(part.body.as_deref());
                 attachments(&mut i, &part.attachments);
                 vec![i]
             }
             "note" | "note_and_reopen" => {
-                let mut i = self.build(&id, InteractionKind::Note, Direction::Internal, internal_role, author, occurred_at);
+                let mut i = self.build(
+                    &id,
+                    InteractionKind::Note,
+                    Direction::Internal,
+                    internal_role,
+                    author,
+                    occurred_at,
+                );
                 i.text = shared::body_text(part.body.as_deref());
                 attachments(&mut i, &part.attachments);
                 vec![i]
@@ -156,19 +206,42 @@ impl<'a> Normalizer<'a> {
             "open" => vec![status("open")],
             "snoozed" => vec![status("snoozed")],
             "unsnoozed" | "timer_unsnooze" => vec![status("open")],
-            "assignment" | "away_mode_assignment" | "default_assignment" => vec![self.assignment(&id, part, internal_role, occurred_at)],
+            "assignment" | "away_mode_assignment" | "default_assignment" => {
+                vec![self.assignment(&id, part, internal_role, occurred_at)]
+            }
             "assign_and_reopen" => {
-                vec![status("open"), self.assignment(&format!("{id}:assignment"), part, internal_role, occurred_at)]
+                vec![
+                    status("open"),
+                    self.assignment(
+                        &format!("{id}:assignment"),
+                        part,
+                        internal_role,
+                        occurred_at,
+                    ),
+                ]
             }
             _ => Vec::new(),
         }
     }
 
-    fn assignment(&self, id: &str, part: &Part, role: ActorRole, occurred_at: Timestamp) -> Interaction {
-        let mut i = self.build(id, InteractionKind::Assignment, Direction::Internal, role, part.author.as_ref(), occurred_at);
+    fn assignment(
+        &self,
+        id: &str,
+        part: &Part,
+        role: ActorRole,
+        occurred_at: Timestamp,
+    ) -> Interaction {
+        let mut i = self.build(
+            id,
+            InteractionKind::Assignment,
+            Direction::Internal,
+            role,
+            part.author.as_ref(),
+            occurred_at,
+        );
         if let Some(target) = &part.assigned_to
             && target.kind.as_deref() == Some("team")
-            && let Some(team) = FlexId::real(target.id.as_ref())
+            && let Some(team) = shared::real(target.id.as_ref())
         {
             i.team = Some(team.to_owned());
         }
@@ -176,10 +249,20 @@ impl<'a> Normalizer<'a> {
         i
     }
 
-    fn build(&self, id: &str, kind: InteractionKind, direction: Direction, role: ActorRole, author: Option<&Author>, occurred_at: Timestamp) -> Interaction {
+    fn build(
+        &self,
+        id: &str,
+        kind: InteractionKind,
+        direction: Direction,
+        role: ActorRole,
+        author: Option<&Author>,
+        occurred_at: Timestamp,
+    ) -> Interaction {
         let actor = common::actor(
             role,
-            author.and_then(|a| FlexId::real(a.id.as_ref())).map(str::to_owned),
+            author
+                .and_then(|a| shared::real(a.id.as_ref()))
+                .map(str::to_owned),
             author.and_then(|a| a.name.clone()),
         );
         let mut i = common::interaction(
@@ -202,14 +285,19 @@ impl<'a> Normalizer<'a> {
     }
 
     fn time(&self, seconds: Option<i64>) -> Timestamp {
-        seconds.or(self.notification.created_at).map_or(self.ctx.received_at, Timestamp::from_unix_seconds)
+        seconds
+            .or(self.notification.created_at)
+            .map_or(self.ctx.received_at, Timestamp::from_unix_seconds)
     }
 }
 
 /// `System` when nobody is named; a bot when Intercom says so or the tenant lists the id.
 fn author_role(author: Option<&Author>, ctx: &Context<'_>) -> ActorRole {
-    let Some(author) = author else { return ActorRole::System };
-    let listed_bot = FlexId::real(author.id.as_ref()).is_some_and(|id| ctx.tenant.is_bot(&format!("intercom:bot:{id}")));
+    let Some(author) = author else {
+        return ActorRole::System;
+    };
+    let listed_bot = shared::real(author.id.as_ref())
+        .is_some_and(|id| ctx.tenant.is_bot(&format!("intercom:bot:{id}")));
     match author.kind.as_deref() {
         Some("user" | "lead" | "contact") => ActorRole::Customer,
         Some("bot") => ActorRole::Bot,
@@ -222,15 +310,25 @@ fn author_role(author: Option<&Author>, ctx: &Context<'_>) -> ActorRole {
 fn customer_identities(conversation: &Conversation, ctx: &Context<'_>) -> Vec<Identity> {
     let mut ids = Identities::new(ctx);
     for contact in conversation.contacts.iter().flat_map(|c| &c.contacts) {
-        ids.scoped(IdentityType::IntercomContact, FlexId::real(contact.id.as_ref()));
+        ids.scoped(
+            IdentityType::IntercomContact,
+            shared::real(contact.id.as_ref()),
+        );
         ids.email(contact.email.as_deref());
         ids.phone(contact.phone.as_deref());
     }
     let source_author = conversation.source.as_ref().and_then(|s| s.author.as_ref());
-    let part_authors = conversation.conversation_parts.iter().flat_map(|p| &p.conversation_parts).filter_map(|p| p.author.as_ref());
+    let part_authors = conversation
+        .conversation_parts
+        .iter()
+        .flat_map(|p| &p.conversation_parts)
+        .filter_map(|p| p.author.as_ref());
     for author in source_author.into_iter().chain(part_authors) {
         if author_role(Some(author), ctx) == ActorRole::Customer {
-            ids.scoped(IdentityType::IntercomContact, FlexId::real(author.id.as_ref()));
+            ids.scoped(
+                IdentityType::IntercomContact,
+                shared::real(author.id.as_ref()),
+            );
             ids.email(author.email.as_deref());
         }
     }
@@ -241,7 +339,10 @@ fn attachments(i: &mut Interaction, list: &[Attachment]) {
     i.attachment_count = u32::try_from(list.len()).unwrap_or(u32::MAX);
     i.attachment_names = list
         .iter()
-        .filter_map(|a| text::non_empty(a.name.clone()).or_else(|| a.url.as_deref().and_then(shared::file_name_from_url)))
+        .filter_map(|a| {
+            text::non_empty(a.name.clone())
+                .or_else(|| a.url.as_deref().and_then(shared::file_name_from_url))
+        })
         .collect();
 }
 
@@ -251,9 +352,18 @@ mod tests {
     use crate::{Limits, TenantConfig};
 
     fn run(json: &str) -> Result<Vec<Interaction>, AdapterError> {
-        let tenant = TenantConfig { bot_ids: vec!["intercom:bot:99".into()], ..Default::default() };
+        let tenant = TenantConfig {
+            bot_ids: vec!["intercom:bot:99".into()],
+            ..Default::default()
+        };
         let limits = Limits::default();
-        let ctx = Context { tenant_id: "t", received_at: Timestamp::from_millis(0), tenant: &tenant, limits: &limits, raw_ref: None };
+        let ctx = Context {
+            tenant_id: "t",
+            received_at: Timestamp::from_millis(0),
+            tenant: &tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
         normalize(json.as_bytes(), &ctx)
     }
 
@@ -281,14 +391,25 @@ mod tests {
 
     #[test]
     fn other_sources_envelopes_are_not_intercom() {
-        assert_eq!(run(r#"{"type":"message","topic":"x"}"#).unwrap_err().code().to_string(), "unknown_shape");
-        assert!(!detect(br#"{"event":"message_created","content":"notification_event"}"#));
+        assert_eq!(
+            run(r#"{"type":"message","topic":"x"}"#)
+                .unwrap_err()
+                .code()
+                .to_string(),
+            "unknown_shape"
+        );
+        assert!(!detect(
+            br#"{"event":"message_created","content":"notification_event"}"#
+        ));
     }
 
     #[test]
     fn part_without_created_at_is_named() {
         let json = r#"{"type":"notification_event","topic":"conversation.user.replied","data":{"item":{"id":"7",
             "conversation_parts":{"conversation_parts":[{"id":"1","part_type":"comment"}]}}}}"#;
-        assert_eq!(run(json).unwrap_err().code().to_string(), "missing_field:data.item.conversation_parts.conversation_parts[0].created_at");
+        assert_eq!(
+            run(json).unwrap_err().code().to_string(),
+            "missing_field:data.item.conversation_parts.conversation_parts[0].created_at"
+        );
     }
 }

@@ -13,8 +13,6 @@
 
 use serde::Deserialize;
 
-use crate::chat::shared::FlexId;
-
 /// First pass: enough to route on the topic before reading the item.
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
@@ -38,11 +36,13 @@ pub struct ConversationData {
 
 #[derive(Debug, Deserialize)]
 pub struct Conversation {
-    pub id: FlexId,
+    #[serde(deserialize_with = "crate::chat::shared::id")]
+    pub id: String,
     pub created_at: Option<i64>,
     pub title: Option<String>,
     pub state: Option<String>,
-    pub team_assignee_id: Option<FlexId>,
+    #[serde(default, deserialize_with = "crate::chat::shared::opt_id")]
+    pub team_assignee_id: Option<String>,
     pub source: Option<ConversationSource>,
     pub contacts: Option<ContactList>,
     pub tags: Option<TagList>,
@@ -52,7 +52,8 @@ pub struct Conversation {
 /// The message that started the conversation.
 #[derive(Debug, Deserialize)]
 pub struct ConversationSource {
-    pub id: Option<FlexId>,
+    #[serde(default, deserialize_with = "crate::chat::shared::opt_id")]
+    pub id: Option<String>,
     /// `customer_initiated`, `admin_initiated`, `automated`, `campaigns_initiated`, …
     pub delivered_as: Option<String>,
     pub subject: Option<String>,
@@ -67,7 +68,8 @@ pub struct Author {
     /// `user`, `lead`, `contact`, `admin`, `bot`, `team`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub id: Option<FlexId>,
+    #[serde(default, deserialize_with = "crate::chat::shared::opt_id")]
+    pub id: Option<String>,
     pub name: Option<String>,
     pub email: Option<String>,
 }
@@ -82,7 +84,8 @@ pub struct ContactList {
 /// contact's `email` and `phone`, which are read when present.
 #[derive(Debug, Deserialize)]
 pub struct ContactRef {
-    pub id: Option<FlexId>,
+    #[serde(default, deserialize_with = "crate::chat::shared::opt_id")]
+    pub id: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
 }
@@ -106,7 +109,8 @@ pub struct PartList {
 
 #[derive(Debug, Deserialize)]
 pub struct Part {
-    pub id: FlexId,
+    #[serde(deserialize_with = "crate::chat::shared::id")]
+    pub id: String,
     /// `comment`, `note`, `close`, `open`, `assignment`, `assign_and_reopen`, `snoozed`, …
     pub part_type: String,
     pub body: Option<String>,
@@ -122,7 +126,8 @@ pub struct Part {
 pub struct Reference {
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub id: Option<FlexId>,
+    #[serde(default, deserialize_with = "crate::chat::shared::opt_id")]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

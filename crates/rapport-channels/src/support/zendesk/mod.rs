@@ -34,10 +34,14 @@ pub mod payload;
 
 use std::collections::HashMap;
 
-use rapport_model::{ActorRole, Channel, Direction, IdentityType, Interaction, InteractionKind, Source, Timestamp};
+use rapport_model::{
+    ActorRole, Channel, Direction, IdentityType, Interaction, InteractionKind, Source, Timestamp,
+};
 use serde::Deserialize;
 
-use self::payload::{Audit, AuditEnvelope, AuditEvent, CommentAdded, StatusChanged, User, Via, WebhookEvent};
+use self::payload::{
+    Audit, AuditEnvelope, AuditEvent, CommentAdded, StatusChanged, User, Via, WebhookEvent,
+};
 use crate::common::{self, Core, json};
 use crate::support::shared::{Id, Identities, body_text, from_value};
 use crate::{AdapterError, Context};
@@ -50,7 +54,10 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
     match classify(&value) {
         Some(Shape::Webhook) => webhook(from_value(value, "")?, ctx),
         Some(Shape::Audits) => audits(from_value(value, "")?, ctx),
-        None => Err(AdapterError::shape("zendesk", "expected an `audit`, `audits` or a `zen:event-type:` webhook event")),
+        None => Err(AdapterError::shape(
+            "zendesk",
+            "expected an `audit`, `audits` or a `zen:event-type:` webhook event",
+        )),
     }
 }
 
@@ -63,8 +70,12 @@ pub fn detect(payload: &[u8]) -> bool {
         audit: Option<serde::de::IgnoredAny>,
         audits: Option<serde::de::IgnoredAny>,
     }
-    let Ok(probe) = serde_json::from_slice::<Probe<'_>>(payload) else { return false };
-    probe.audit.is_some() || probe.audits.is_some() || probe.kind.is_some_and(|k| k.starts_with(WEBHOOK_PREFIX))
+    let Ok(probe) = serde_json::from_slice::<Probe<'_>>(payload) else {
+        return false;
+    };
+    probe.audit.is_some()
+        || probe.audits.is_some()
+        || probe.kind.is_some_and(|k| k.starts_with(WEBHOOK_PREFIX))
 }
 
 enum Shape {
@@ -74,7 +85,11 @@ enum Shape {
 
 fn classify(value: &serde_json::Value) -> Option<Shape> {
     let object = value.as_object()?;
-    if object.get("type").and_then(|t| t.as_str()).is_some_and(|t| t.starts_with(WEBHOOK_PREFIX)) {
+    if object
+        .get("type")
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t.starts_with(WEBHOOK_PREFIX))
+    {
         Some(Shape::Webhook)
     } else if object.contains_key("audit") || object.contains_key("audits") {
         Some(Shape::Audits)
@@ -83,7 +98,11 @@ fn classify(value: &serde_json::Value) -> Option<Shape> {
     }
 }
 
-fn time_or_received(field: &str, text: Option<&str>, ctx: &Context<'_>) -> Result<Timestamp, AdapterError> {
+fn time_or_received(
+    field: &str,
+    text: Option<&str>,
+    ctx: &Context<'_>,
+) -> Result<Timestamp, AdapterError> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         Some(text) => common::rfc3339(field, text),
         None => Ok(ctx.received_at),
@@ -101,16 +120,21 @@ fn value_text(value: Option<&serde_json::Value>) -> Option<String> {
 
 fn value_list(value: Option<&serde_json::Value>) -> Option<Vec<String>> {
     match value? {
-        serde_json::Value::Array(items) => {
-            Some(items.iter().filter_map(|i| i.as_str()).map(str::to_owned).collect())
-        }
+        serde_json::Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .map(str::to_owned)
+                .collect(),
+        ),
         serde_json::Value::String(s) => Some(s.split_whitespace().map(str::to_owned).collect()),
         _ => None,
     }
 }
 
 fn via_channel(via: Option<&Via>) -> Option<&str> {
-    via.and_then(|v| v.channel.as_ref()).and_then(|c| c.as_str())
+    via.and_then(|v| v.channel.as_ref())
+        .and_then(|c| c.as_str())
 }
 
 /// Ticket facts an audit's interactions share.
@@ -142,8 +166,16 @@ fn audits(envelope: AuditEnvelope, ctx: &Context<'_>) -> Result<Vec<Interaction>
         );
     }
     let side = Sideloads {
-        users: envelope.users.iter().map(|u| (u.id.0.as_str(), u)).collect(),
-        groups: envelope.groups.iter().map(|g| (g.id.0.as_str(), g.name.as_deref())).collect(),
+        users: envelope
+            .users
+            .iter()
+            .map(|u| (u.id.0.as_str(), u))
+            .collect(),
+        groups: envelope
+            .groups
+            .iter()
+            .map(|g| (g.id.0.as_str(), g.name.as_deref()))
+            .collect(),
         tickets,
     };
     let (list, prefix): (Vec<&Audit>, &str) = match (&envelope.audit, &envelope.audits) {
@@ -153,7 +185,11 @@ fn audits(envelope: AuditEnvelope, ctx: &Context<'_>) -> Result<Vec<Interaction>
     };
     let mut out = Vec::new();
     for (index, audit) in list.into_iter().enumerate() {
-        let path = if prefix == "audit" { prefix.to_owned() } else { format!("{prefix}[{index}]") };
+        let path = if prefix == "audit" {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}[{index}]")
+        };
         normalize_audit(audit, &path, &side, ctx, &mut out)?;
     }
     Ok(out)
@@ -172,12 +208,22 @@ fn facts_for(audit: &Audit, side: &Sideloads<'_>) -> TicketFacts {
         None => TicketFacts::default(),
     };
     let known_ticket = side.tickets.contains_key(audit.ticket_id.0.as_str());
-    for event in audit.events.iter().filter(|e| e.kind == "Create" || e.kind == "Change") {
+    for event in audit
+        .events
+        .iter()
+        .filter(|e| e.kind == "Create" || e.kind == "Change")
+    {
         match event.field_name.as_deref() {
-            Some("requester_id") if facts.requester_id.is_none() => facts.requester_id = value_text(event.value.as_ref()),
-            Some("subject") if facts.subject.is_none() => facts.subject = value_text(event.value.as_ref()),
+            Some("requester_id") if facts.requester_id.is_none() => {
+                facts.requester_id = value_text(event.value.as_ref())
+            }
+            Some("subject") if facts.subject.is_none() => {
+                facts.subject = value_text(event.value.as_ref())
+            }
             Some("group_id") if !known_ticket => facts.group_id = value_text(event.value.as_ref()),
-            Some("tags") if !known_ticket => facts.tags = value_list(event.value.as_ref()).unwrap_or_default(),
+            Some("tags") if !known_ticket => {
+                facts.tags = value_list(event.value.as_ref()).unwrap_or_default()
+            }
             _ => {}
         }
     }
@@ -191,18 +237,27 @@ fn normalize_audit(
     ctx: &Context<'_>,
     out: &mut Vec<Interaction>,
 ) -> Result<(), AdapterError> {
-    let occurred_at = time_or_received(&format!("{path}.created_at"), audit.created_at.as_deref(), ctx)?;
+    let occurred_at = time_or_received(
+        &format!("{path}.created_at"),
+        audit.created_at.as_deref(),
+        ctx,
+    )?;
     let facts = facts_for(audit, side);
     let conversation_id = common::conversation_id(SOURCE, &audit.ticket_id);
-    let team = facts.group_id.as_deref().map(|id| match side.groups.get(id) {
-        Some(Some(name)) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => id.to_owned(),
-    });
+    let team = facts
+        .group_id
+        .as_deref()
+        .map(|id| match side.groups.get(id) {
+            Some(Some(name)) if !name.trim().is_empty() => name.trim().to_owned(),
+            _ => id.to_owned(),
+        });
     for (index, event) in audit.events.iter().enumerate() {
         let event_path = format!("{path}.events[{index}]");
         let mut interaction = match (event.kind.as_str(), event.field_name.as_deref()) {
             ("Comment", _) => comment(audit, event, &event_path, &facts, side, ctx)?,
-            ("Change", Some("status")) => status_change(audit, event, &event_path, side, ctx)?,
+            ("Change", Some("status")) => {
+                status_change(audit, event, &event_path, &facts, side, ctx)?
+            }
             _ => continue,
         };
         interaction.conversation_id.clone_from(&conversation_id);
@@ -225,15 +280,25 @@ fn author_role(
 ) -> Option<ActorRole> {
     let user = author_id.and_then(|id| side.users.get(id));
     let bot_listed = author_id.is_some_and(|id| ctx.tenant.is_bot(&format!("zendesk:user:{id}")))
-        || user.and_then(|u| u.email.as_deref()).is_some_and(|e| ctx.tenant.is_bot(e));
+        || user
+            .and_then(|u| u.email.as_deref())
+            .is_some_and(|e| ctx.tenant.is_bot(e));
     if via == Some("rule") || author_id == Some("-1") || bot_listed {
         return Some(ActorRole::Bot);
     }
     if let Some(role) = user.and_then(|u| u.role.as_deref()) {
-        return Some(if role == "end-user" { ActorRole::Customer } else { ActorRole::Agent });
+        return Some(if role == "end-user" {
+            ActorRole::Customer
+        } else {
+            ActorRole::Agent
+        });
     }
     match (author_id, requester_id) {
-        (Some(author), Some(requester)) => Some(if author == requester { ActorRole::Customer } else { ActorRole::Agent }),
+        (Some(author), Some(requester)) => Some(if author == requester {
+            ActorRole::Customer
+        } else {
+            ActorRole::Agent
+        }),
         _ => None,
     }
 }
@@ -242,7 +307,10 @@ fn author_role(
 fn add_user(ids: &mut Identities<'_>, user_id: Option<&str>, side: &Sideloads<'_>) {
     let Some(user_id) = user_id else { return };
     let user = side.users.get(user_id);
-    if user.and_then(|u| u.role.as_deref()).is_some_and(|r| r != "end-user") {
+    if user
+        .and_then(|u| u.role.as_deref())
+        .is_some_and(|r| r != "end-user")
+    {
         return;
     }
     ids.scoped(IdentityType::ZendeskUser, Some(user_id));
@@ -260,18 +328,33 @@ fn comment(
     side: &Sideloads<'_>,
     ctx: &Context<'_>,
 ) -> Result<Interaction, AdapterError> {
-    let id = event.id.as_ref().ok_or_else(|| AdapterError::missing(format!("{path}.id")))?;
-    let author_id = event.author_id.as_ref().or(audit.author_id.as_ref()).map(|a| a.0.as_str());
+    let id = event
+        .id
+        .as_ref()
+        .ok_or_else(|| AdapterError::missing(format!("{path}.id")))?;
+    let author_id = event
+        .author_id
+        .as_ref()
+        .or(audit.author_id.as_ref())
+        .map(|a| a.0.as_str());
     let via = event.via.as_ref().or(audit.via.as_ref());
-    let role = author_role(author_id, via_channel(via), facts.requester_id.as_deref(), side, ctx)
-        .ok_or_else(|| AdapterError::missing("users"))?;
+    let role = author_role(
+        author_id,
+        via_channel(via),
+        facts.requester_id.as_deref(),
+        side,
+        ctx,
+    )
+    .ok_or_else(|| AdapterError::missing("users"))?;
     let public = event.public.unwrap_or(true);
     let (kind, direction) = match (public, role) {
         (false, _) => (InteractionKind::Note, Direction::Internal),
         (true, ActorRole::Customer) => (InteractionKind::Message, Direction::Inbound),
         (true, _) => (InteractionKind::Message, Direction::Outbound),
     };
-    let name = author_id.and_then(|a| side.users.get(a)).and_then(|u| u.name.clone());
+    let name = author_id
+        .and_then(|a| side.users.get(a))
+        .and_then(|u| u.name.clone());
     let mut interaction = common::interaction(
         ctx,
         Core {
@@ -289,13 +372,20 @@ fn comment(
     if role == ActorRole::Customer {
         add_user(&mut ids, author_id, side);
         if via_channel(via) == Some("email") {
-            ids.email(via.and_then(|v| v.source.as_ref()).and_then(|s| s.from.as_ref()).and_then(|f| f.address.as_deref()));
+            ids.email(
+                via.and_then(|v| v.source.as_ref())
+                    .and_then(|s| s.from.as_ref())
+                    .and_then(|f| f.address.as_deref()),
+            );
         }
     } else {
         add_user(&mut ids, facts.requester_id.as_deref(), side);
     }
     interaction.identities = ids.finish();
-    interaction.text = body_text(&[event.plain_body.as_deref(), event.body.as_deref()], event.html_body.as_deref());
+    interaction.text = body_text(
+        &[event.plain_body.as_deref(), event.body.as_deref()],
+        event.html_body.as_deref(),
+    );
     interaction.attachment_names = event
         .attachments
         .iter()
@@ -309,22 +399,25 @@ fn status_change(
     audit: &Audit,
     event: &AuditEvent,
     path: &str,
+    facts: &TicketFacts,
     side: &Sideloads<'_>,
     ctx: &Context<'_>,
 ) -> Result<Interaction, AdapterError> {
-    let id = event.id.as_ref().ok_or_else(|| AdapterError::missing(format!("{path}.id")))?;
+    let id = event
+        .id
+        .as_ref()
+        .ok_or_else(|| AdapterError::missing(format!("{path}.id")))?;
     let status = value_text(event.value.as_ref())
         .map(|s| s.to_ascii_lowercase())
         .ok_or_else(|| AdapterError::missing(format!("{path}.value")))?;
     let author_id = audit.author_id.as_ref().map(|a| a.0.as_str());
-    let is_agent = author_id
-        .and_then(|a| side.users.get(a))
-        .and_then(|u| u.role.as_deref())
-        .is_some_and(|r| r == "agent" || r == "admin");
     let via = via_channel(event.via.as_ref().or(audit.via.as_ref()));
+    let author = author_role(author_id, via, facts.requester_id.as_deref(), side, ctx);
     // A status the requester's reply or a trigger changed is Zendesk's doing, not a person's.
-    let role = if is_agent && via != Some("rule") { ActorRole::Agent } else { ActorRole::System };
-    let actor_id = if role == ActorRole::Agent { author_id.map(str::to_owned) } else { None };
+    let (role, actor_id) = match author {
+        Some(ActorRole::Agent) => (ActorRole::Agent, author_id.map(str::to_owned)),
+        _ => (ActorRole::System, None),
+    };
     let mut interaction = common::interaction(
         ctx,
         Core {
@@ -338,16 +431,30 @@ fn status_change(
             occurred_at: ctx.received_at,
         },
     );
+    let customer = match (facts.requester_id.as_deref(), author) {
+        (Some(requester), _) => Some(requester),
+        (None, Some(ActorRole::Customer)) => author_id,
+        _ => None,
+    };
+    let mut ids = Identities::new(ctx);
+    add_user(&mut ids, customer, side);
+    interaction.identities = ids.finish();
     interaction.status = Some(status);
     Ok(interaction)
 }
 
 fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
-    let kind = event.kind.strip_prefix(WEBHOOK_PREFIX).unwrap_or(&event.kind);
+    let kind = event
+        .kind
+        .strip_prefix(WEBHOOK_PREFIX)
+        .unwrap_or(&event.kind);
     if kind != "ticket.comment_added" && kind != "ticket.status_changed" {
         return Ok(Vec::new());
     }
-    let detail = event.detail.as_ref().ok_or_else(|| AdapterError::missing("detail"))?;
+    let detail = event
+        .detail
+        .as_ref()
+        .ok_or_else(|| AdapterError::missing("detail"))?;
     let occurred_at = time_or_received("time", event.time.as_deref(), ctx)?;
     let requester = detail.requester_id.as_ref().map(|r| r.0.as_str());
     let mut interaction = if kind == "ticket.comment_added" {
@@ -355,7 +462,13 @@ fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, A
         webhook_comment(&added, requester, ctx)
     } else {
         let changed: StatusChanged = from_value(event.event.clone(), "event")?;
-        webhook_status(&event.id, &changed, detail.actor_id.as_ref(), requester, ctx)
+        webhook_status(
+            &event.id,
+            &changed,
+            detail.actor_id.as_ref(),
+            requester,
+            ctx,
+        )
     };
     interaction.conversation_id = common::conversation_id(SOURCE, &detail.id);
     interaction.occurred_at = occurred_at;
@@ -365,7 +478,11 @@ fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, A
     Ok(vec![interaction])
 }
 
-fn webhook_comment(added: &CommentAdded, requester: Option<&str>, ctx: &Context<'_>) -> Interaction {
+fn webhook_comment(
+    added: &CommentAdded,
+    requester: Option<&str>,
+    ctx: &Context<'_>,
+) -> Interaction {
     let comment = &added.comment;
     let author = comment.author.as_ref();
     let author_id = author.and_then(|a| a.id.as_ref()).map(|a| a.0.as_str());
@@ -389,13 +506,21 @@ fn webhook_comment(added: &CommentAdded, requester: Option<&str>, ctx: &Context<
             source_event_id: &comment.id.0,
             kind,
             direction,
-            actor: common::actor(role, author_id.map(str::to_owned), author.and_then(|a| a.name.clone())),
+            actor: common::actor(
+                role,
+                author_id.map(str::to_owned),
+                author.and_then(|a| a.name.clone()),
+            ),
             conversation_id: String::new(),
             occurred_at: ctx.received_at,
         },
     );
     let mut ids = Identities::new(ctx);
-    let customer = if role == ActorRole::Customer { author_id } else { requester };
+    let customer = if role == ActorRole::Customer {
+        author_id
+    } else {
+        requester
+    };
     ids.scoped(IdentityType::ZendeskUser, customer);
     interaction.identities = ids.finish();
     interaction.text = body_text(&[comment.body.as_deref()], None);
@@ -409,8 +534,14 @@ fn webhook_status(
     requester: Option<&str>,
     ctx: &Context<'_>,
 ) -> Interaction {
-    let actor_id = actor_id.map(|a| a.0.as_str()).filter(|a| *a != "-1" && Some(*a) != requester);
-    let role = if actor_id.is_some() { ActorRole::Agent } else { ActorRole::System };
+    let actor_id = actor_id
+        .map(|a| a.0.as_str())
+        .filter(|a| *a != "-1" && Some(*a) != requester);
+    let role = if actor_id.is_some() {
+        ActorRole::Agent
+    } else {
+        ActorRole::System
+    };
     let mut interaction = common::interaction(
         ctx,
         Core {
@@ -424,9 +555,112 @@ fn webhook_status(
             occurred_at: ctx.received_at,
         },
     );
-    interaction.status = Some(changed.current.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
+    interaction.status =
+        Some(changed.current.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
     let mut ids = Identities::new(ctx);
     ids.scoped(IdentityType::ZendeskUser, requester);
     interaction.identities = ids.finish();
     interaction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Limits, TenantConfig};
+
+    fn run(json: &str, tenant: &TenantConfig) -> Result<Vec<Interaction>, AdapterError> {
+        let limits = Limits::default();
+        let ctx = Context {
+            tenant_id: "acme",
+            received_at: Timestamp::from_millis(0),
+            tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
+        normalize(json.as_bytes(), &ctx)
+    }
+
+    const AUDIT: &str = r#"{"audit":{"id":1,"ticket_id":7,"created_at":"2024-05-01T10:00:00Z","author_id":42,
+        "events":[{"id":2,"type":"Comment","author_id":42,"body":"hi","public":true}]},
+        "users":[{"id":42,"role":"end-user","email":"x@example.com"}],"ticket":{"id":7,"requester_id":99}}"#;
+
+    #[test]
+    fn users_side_load_wins_over_requester_fallback() {
+        // The author is not the requester (a CC'd end-user), yet the side-load says end-user.
+        let out = run(AUDIT, &TenantConfig::default()).unwrap();
+        assert_eq!(
+            (out[0].direction, out[0].actor.role),
+            (Direction::Inbound, ActorRole::Customer)
+        );
+        assert_eq!(
+            out[0].identities.len(),
+            2,
+            "author's id and email, not the requester's"
+        );
+    }
+
+    #[test]
+    fn tenant_listed_bot_user_is_a_bot() {
+        let tenant = TenantConfig {
+            bot_ids: vec!["zendesk:user:42".into()],
+            ..Default::default()
+        };
+        let out = run(AUDIT, &tenant).unwrap();
+        assert_eq!(
+            (out[0].direction, out[0].actor.role),
+            (Direction::Outbound, ActorRole::Bot)
+        );
+    }
+
+    #[test]
+    fn agent_identifiers_never_become_identities() {
+        let json = AUDIT.replace("end-user", "agent");
+        let out = run(&json, &TenantConfig::default()).unwrap();
+        assert_eq!(out[0].direction, Direction::Outbound);
+        assert_eq!(
+            out[0]
+                .identities
+                .iter()
+                .map(|i| i.to_key())
+                .collect::<Vec<_>>(),
+            ["zendesk_user:99"]
+        );
+    }
+
+    #[test]
+    fn private_webhook_comment_is_an_internal_note() {
+        let json = r#"{"type":"zen:event-type:ticket.comment_added","id":"e1","time":"2024-05-01T10:00:00Z",
+            "detail":{"id":"7","requester_id":"99"},
+            "event":{"comment":{"id":"5","body":"note","is_public":false,"author":{"id":"42","is_staff":true}}}}"#;
+        let out = run(json, &TenantConfig::default()).unwrap();
+        assert_eq!(
+            (out[0].kind, out[0].direction),
+            (InteractionKind::Note, Direction::Internal)
+        );
+        assert_eq!(
+            out[0].source_event_id, "5",
+            "same id as the audit's Comment event"
+        );
+    }
+
+    #[test]
+    fn webhook_without_comment_is_named() {
+        let json = r#"{"type":"zen:event-type:ticket.comment_added","id":"e1","detail":{"id":"7"},"event":{}}"#;
+        assert_eq!(
+            run(json, &TenantConfig::default())
+                .unwrap_err()
+                .code()
+                .to_string(),
+            "missing_field:event.comment"
+        );
+    }
+
+    #[test]
+    fn detect_is_specific() {
+        assert!(detect(br#"{"audits":[]}"#));
+        assert!(detect(br#"{"type":"zen:event-type:user.created"}"#));
+        assert!(!detect(br#"{"type":"message.created"}"#));
+        assert!(!detect(br#"{"id":1,"requester_id":2,"status":2}"#));
+        assert!(!detect(b"\xff\xfe"));
+    }
 }

@@ -2,9 +2,11 @@
 //!
 //! * **Ticket Audits API** (primary shape): the `{"audit": {…}}` response of
 //!   `GET /api/v2/tickets/{ticket_id}/audits/{id}` and the `{"audits": […]}` list of
-//!   `GET /api/v2/tickets/{ticket_id}/audits`, with the optional side-loads of
-//!   `?include=users,tickets,groups` (`users`, `tickets`, `groups` arrays, plus a single `ticket`
-//!   as a ticket update response carries it). Checked against
+//!   `GET /api/v2/tickets/{ticket_id}/audits`, with optional side-load arrays in Zendesk's
+//!   `?include=` convention: `users`, `tickets`, `groups` (plus a single `ticket`
+//!   as a ticket update response carries it). Whether the audits endpoint itself side-loads all
+//!   three was not confirmed in the docs checked; a producer may also assemble them from the
+//!   Users, Tickets and Groups APIs. Checked against
 //!   <https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits/> and the
 //!   "Ticket Audit events reference"
 //!   (<https://developer.zendesk.com/documentation/ticketing/reference-guides/ticket-audit-events-reference>):

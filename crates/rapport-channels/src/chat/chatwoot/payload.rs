@@ -1,0 +1,167 @@
+//! Chatwoot webhook payloads.
+//!
+//! Shape checked against the payload builders in `chatwoot/chatwoot`:
+//! `app/listeners/webhook_listener.rb` (which event sends which object, `event` merged into the
+//! top level, `changed_attributes` on conversation updates), `Message#webhook_data` in
+//! `app/models/message.rb` (`id`, `content`, `created_at`, `message_type` as a name, `private`,
+//! `content_type`, `content_attributes`, `sender`, `conversation`, `account`, `attachments`),
+//! `Conversations::EventDataPresenter#push_data` (`id` = display id, `status`, `meta.sender`,
+//! `meta.assignee`, `meta.team`, `labels`, `created_at` in seconds, `updated_at` as float
+//! seconds), `AgentBot#webhook_data` (`type: "agent_bot"`), and the sample payloads in
+//! `chatwoot/docs` `docs/product/others/webhook-events.md`. Older releases send `created_at` as
+//! `"2020-03-03 13:05:57 UTC"` and `message_type` as a number (push data); both are accepted.
+
+use serde::{Deserialize, Deserializer};
+
+/// First pass: route on the event name.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    pub event: String,
+}
+
+/// `message_created` / `message_updated`.
+#[derive(Debug, Deserialize)]
+pub struct MessageEvent {
+    #[serde(deserialize_with = "crate::chat::shared::id")]
+    pub id: String,
+    pub content: Option<String>,
+    pub created_at: Option<Time>,
+    pub message_type: MessageType,
+    #[serde(default)]
+    pub private: bool,
+    pub content_attributes: Option<ContentAttributes>,
+    pub sender: Option<Sender>,
+    pub conversation: Conversation,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// `conversation_created`, `conversation_status_changed`, `conversation_updated`, …: the
+/// conversation itself at the top level.
+#[derive(Debug, Deserialize)]
+pub struct ConversationEvent {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    #[serde(default)]
+    pub changed_attributes: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Conversation {
+    #[serde(deserialize_with = "crate::chat::shared::id")]
+    pub id: String,
+    pub status: Option<String>,
+    /// `Channel::WebWidget`, `Channel::Email`, `Channel::Whatsapp`, …
+    pub channel: Option<String>,
+    pub meta: Option<Meta>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: Vec<String>,
+    pub additional_attributes: Option<ConversationAttributes>,
+    pub created_at: Option<Time>,
+    pub updated_at: Option<Time>,
+    pub timestamp: Option<Time>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConversationAttributes {
+    pub mail_subject: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Meta {
+    /// The contact the conversation is with.
+    pub sender: Option<Sender>,
+    pub team: Option<Team>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Team {
+    #[serde(default, deserialize_with = "crate::chat::shared::opt_id")]
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A contact (`type: "contact"`), an agent (`"user"`), an agent bot (`"agent_bot"`) or another
+/// automated sender (`"captain_assistant"` in recent releases).
+#[derive(Debug, Deserialize)]
+pub struct Sender {
+    #[serde(default, deserialize_with = "crate::chat::shared::opt_id")]
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContentAttributes {
+    pub email: Option<EmailAttributes>,
+    pub automation_rule_id: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmailAttributes {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub auto_reply: bool,
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Attachment {
+    pub data_url: Option<String>,
+    pub file_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    Incoming,
+    Outgoing,
+    Activity,
+    Template,
+}
+
+impl<'de> Deserialize<'de> for MessageType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Name(String),
+            Number(u64),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Name(n) if n == "incoming" => Ok(Self::Incoming),
+            Repr::Name(n) if n == "outgoing" => Ok(Self::Outgoing),
+            Repr::Name(n) if n == "activity" => Ok(Self::Activity),
+            Repr::Name(n) if n == "template" => Ok(Self::Template),
+            Repr::Number(0) => Ok(Self::Incoming),
+            Repr::Number(1) => Ok(Self::Outgoing),
+            Repr::Number(2) => Ok(Self::Activity),
+            Repr::Number(3) => Ok(Self::Template),
+            Repr::Name(n) => Err(serde::de::Error::custom(format!(
+                "unknown message_type {n:?}"
+            ))),
+            Repr::Number(n) => Err(serde::de::Error::custom(format!(
+                "unknown message_type {n}"
+            ))),
+        }
+    }
+}
+
+/// Chatwoot serializes times three ways: ISO 8601 (`Message#webhook_data`), epoch seconds
+/// (`created_at` of a conversation), float epoch seconds (`updated_at`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Time {
+    Seconds(i64),
+    Fractional(f64),
+    Text(String),
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
