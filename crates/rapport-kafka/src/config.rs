@@ -101,7 +101,8 @@ mod tests {
     fn extra_settings_override_defaults() {
         let mut cfg = KafkaConfig::default();
         cfg.extra.insert("acks".into(), "1".into());
-        cfg.extra.insert("security.protocol".into(), "SASL_SSL".into());
+        cfg.extra
+            .insert("security.protocol".into(), "SASL_SSL".into());
         let producer = cfg.producer_config();
         assert_eq!(producer.get("acks"), Some("1"));
         assert_eq!(producer.get("security.protocol"), Some("SASL_SSL"));
@@ -116,7 +117,11 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_all_reported() {
-        let cfg = KafkaConfig { brokers: " ".into(), partitions: 0, ..KafkaConfig::default() };
+        let cfg = KafkaConfig {
+            brokers: " ".into(),
+            partitions: 0,
+            ..KafkaConfig::default()
+        };
         assert_eq!(cfg.validate().len(), 2);
     }
 }

@@ -2,9 +2,13 @@
 //! the topic layout, idempotent topic creation and a producer that waits for acknowledgement.
 
 mod config;
+mod frontier;
+mod registry;
 mod topics;
 
 pub use config::KafkaConfig;
+pub use frontier::{Frontiers, PartitionFrontier};
+pub use registry::{RegistryError, SchemaRegistry};
 pub use topics::{TopicSpec, Topics, ensure_topics};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +26,16 @@ impl KafkaError {
         match self {
             Self::Client(err) => matches!(
                 err.rdkafka_error_code(),
-                Some(Code::BrokerTransportFailure | Code::AllBrokersDown | Code::OperationTimedOut
-                    | Code::RequestTimedOut | Code::NetworkException | Code::LeaderNotAvailable
-                    | Code::NotLeaderForPartition | Code::QueueFull)
+                Some(
+                    Code::BrokerTransportFailure
+                        | Code::AllBrokersDown
+                        | Code::OperationTimedOut
+                        | Code::RequestTimedOut
+                        | Code::NetworkException
+                        | Code::LeaderNotAvailable
+                        | Code::NotLeaderForPartition
+                        | Code::QueueFull
+                )
             ),
             Self::CreateTopic { .. } => false,
         }

@@ -44,11 +44,19 @@ pub struct TopicSpec {
 
 impl Topics {
     pub fn raw(&self) -> [&str; 4] {
-        [&self.raw_email, &self.raw_chat, &self.raw_review, &self.raw_support]
+        [
+            &self.raw_email,
+            &self.raw_chat,
+            &self.raw_review,
+            &self.raw_support,
+        ]
     }
 
     pub fn specs(&self) -> Vec<TopicSpec> {
-        let plain = |name: &String| TopicSpec { name: name.clone(), compacted: false };
+        let plain = |name: &String| TopicSpec {
+            name: name.clone(),
+            compacted: false,
+        };
         vec![
             plain(&self.raw_email),
             plain(&self.raw_chat),
@@ -56,20 +64,34 @@ impl Topics {
             plain(&self.raw_support),
             plain(&self.interactions),
             plain(&self.dlq),
-            TopicSpec { name: self.identity.clone(), compacted: true },
+            TopicSpec {
+                name: self.identity.clone(),
+                compacted: true,
+            },
         ]
     }
 }
 
 /// Creates the topics that do not exist yet; existing ones are left as they are. Returns the
 /// names it created. Needed because some brokers (Tansu) never auto-create topics.
-pub async fn ensure_topics(config: &KafkaConfig, specs: &[TopicSpec]) -> Result<Vec<String>, KafkaError> {
+pub async fn ensure_topics(
+    config: &KafkaConfig,
+    specs: &[TopicSpec],
+) -> Result<Vec<String>, KafkaError> {
     let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|spec| {
-            let topic = NewTopic::new(&spec.name, config.partitions, TopicReplication::Fixed(config.replication_factor));
-            if spec.compacted { topic.set("cleanup.policy", "compact") } else { topic }
+            let topic = NewTopic::new(
+                &spec.name,
+                config.partitions,
+                TopicReplication::Fixed(config.replication_factor),
+            );
+            if spec.compacted {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -81,7 +103,12 @@ pub async fn ensure_topics(config: &KafkaConfig, specs: &[TopicSpec]) -> Result<
                 created.push(name);
             }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, reason: code.to_string() }),
+            Err((topic, code)) => {
+                return Err(KafkaError::CreateTopic {
+                    topic,
+                    reason: code.to_string(),
+                });
+            }
         }
     }
     Ok(created)

@@ -71,8 +71,14 @@ pub fn to_avro_value(i: &Interaction) -> Value {
             ),
         ),
         ("conversation_id".into(), s(&i.conversation_id)),
-        ("occurred_at".into(), Value::TimestampMillis(i.occurred_at.as_millis())),
-        ("received_at".into(), Value::TimestampMillis(i.received_at.as_millis())),
+        (
+            "occurred_at".into(),
+            Value::TimestampMillis(i.occurred_at.as_millis()),
+        ),
+        (
+            "received_at".into(),
+            Value::TimestampMillis(i.received_at.as_millis()),
+        ),
         ("subject".into(), opt_string(&i.subject)),
         ("text".into(), opt_string(&i.text)),
         (
@@ -87,7 +93,10 @@ pub fn to_avro_value(i: &Interaction) -> Value {
         ("language".into(), opt_string(&i.language)),
         ("team".into(), opt_string(&i.team)),
         ("auto_reply".into(), Value::Boolean(i.auto_reply)),
-        ("attachment_count".into(), Value::Int(i32::try_from(i.attachment_count).unwrap_or(i32::MAX))),
+        (
+            "attachment_count".into(),
+            Value::Int(i32::try_from(i.attachment_count).unwrap_or(i32::MAX)),
+        ),
         ("attachment_names".into(), strings(&i.attachment_names)),
         (
             "raw_ref".into(),
@@ -110,16 +119,23 @@ struct Fields(Vec<(String, Value)>);
 
 impl Fields {
     fn take(&mut self, field: &'static str) -> Result<Value, AvroError> {
-        let pos = self.0.iter().position(|(name, _)| name == field).ok_or(AvroError::Shape {
-            field,
-            reason: "missing".into(),
-        })?;
+        let pos = self
+            .0
+            .iter()
+            .position(|(name, _)| name == field)
+            .ok_or(AvroError::Shape {
+                field,
+                reason: "missing".into(),
+            })?;
         Ok(self.0.swap_remove(pos).1)
     }
 }
 
 fn shape(field: &'static str, reason: impl ToString) -> AvroError {
-    AvroError::Shape { field, reason: reason.to_string() }
+    AvroError::Shape {
+        field,
+        reason: reason.to_string(),
+    }
 }
 
 fn unwrap_union(value: Value) -> Value {
@@ -167,10 +183,17 @@ fn as_array(field: &'static str, value: Value) -> Result<Vec<Value>, AvroError> 
 }
 
 fn as_strings(field: &'static str, value: Value) -> Result<Vec<String>, AvroError> {
-    as_array(field, value)?.into_iter().map(|v| as_string(field, v)).collect()
+    as_array(field, value)?
+        .into_iter()
+        .map(|v| as_string(field, v))
+        .collect()
 }
 
-fn parsed<T>(field: &'static str, value: Value, parse: impl Fn(&str) -> Option<T>) -> Result<T, AvroError> {
+fn parsed<T>(
+    field: &'static str,
+    value: Value,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, AvroError> {
     let text = as_string(field, value)?;
     parse(&text).ok_or_else(|| shape(field, format!("unknown value {text:?}")))
 }
@@ -219,9 +242,13 @@ pub fn from_avro_value(value: Value) -> Result<Interaction, AvroError> {
         source: parsed("source", f.take("source")?, |t| Source::parse(t).ok())?,
         source_event_id: as_string("source_event_id", f.take("source_event_id")?)?,
         kind: parsed("kind", f.take("kind")?, |t| InteractionKind::parse(t).ok())?,
-        direction: parsed("direction", f.take("direction")?, |t| Direction::parse(t).ok())?,
+        direction: parsed("direction", f.take("direction")?, |t| {
+            Direction::parse(t).ok()
+        })?,
         actor: Actor {
-            role: parsed("actor.role", actor.take("role")?, |t| ActorRole::parse(t).ok())?,
+            role: parsed("actor.role", actor.take("role")?, |t| {
+                ActorRole::parse(t).ok()
+            })?,
             id: as_opt_string("actor.id", actor.take("id")?)?,
             name: as_opt_string("actor.name", actor.take("name")?)?,
         },
@@ -245,13 +272,13 @@ pub fn from_avro_value(value: Value) -> Result<Interaction, AvroError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use apache_avro::{from_avro_datum, to_avro_datum};
 
     use super::*;
     use crate::event_id;
 
-    fn sample() -> Interaction {
+    pub(crate) fn sample() -> Interaction {
         Interaction {
             event_id: event_id("acme", Source::Zendesk, "35436:1"),
             tenant_id: "acme".into(),
@@ -260,7 +287,11 @@ mod tests {
             source_event_id: "35436:1".into(),
             kind: InteractionKind::Message,
             direction: Direction::Inbound,
-            actor: Actor { role: ActorRole::Customer, id: Some("123".into()), name: None },
+            actor: Actor {
+                role: ActorRole::Customer,
+                id: Some("123".into()),
+                name: None,
+            },
             identities: vec![Identity::email("Maria@Example.com").unwrap()],
             conversation_id: "zendesk:35436".into(),
             occurred_at: Timestamp::from_millis(1_700_000_000_123),
@@ -275,7 +306,11 @@ mod tests {
             auto_reply: false,
             attachment_count: 1,
             attachment_names: vec!["receipt.pdf".into()],
-            raw_ref: Some(RawRef { topic: "rapport.raw.support".into(), partition: 3, offset: 42 }),
+            raw_ref: Some(RawRef {
+                topic: "rapport.raw.support".into(),
+                partition: 3,
+                offset: 42,
+            }),
         }
     }
 
@@ -302,8 +337,19 @@ mod tests {
     #[test]
     fn every_optional_field_has_a_default() {
         let schema: serde_json::Value = serde_json::from_str(INTERACTION_SCHEMA_JSON).unwrap();
-        let required = ["event_id", "tenant_id", "channel", "source", "source_event_id", "kind",
-            "direction", "actor", "conversation_id", "occurred_at", "received_at"];
+        let required = [
+            "event_id",
+            "tenant_id",
+            "channel",
+            "source",
+            "source_event_id",
+            "kind",
+            "direction",
+            "actor",
+            "conversation_id",
+            "occurred_at",
+            "received_at",
+        ];
         for field in schema["fields"].as_array().unwrap() {
             let name = field["name"].as_str().unwrap();
             assert!(

@@ -70,11 +70,17 @@ pub struct Identity {
 
 impl Identity {
     pub fn email(raw: &str) -> Result<Self, IdentityError> {
-        Ok(Self { kind: IdentityType::Email, value: normalize_email(raw)? })
+        Ok(Self {
+            kind: IdentityType::Email,
+            value: normalize_email(raw)?,
+        })
     }
 
     pub fn phone(raw: &str, default_region: Option<&str>) -> Result<Self, IdentityError> {
-        Ok(Self { kind: IdentityType::Phone, value: normalize_phone(raw, default_region)? })
+        Ok(Self {
+            kind: IdentityType::Phone,
+            value: normalize_phone(raw, default_region)?,
+        })
     }
 
     /// A source-scoped id; only trimmed, since ids are case-sensitive at most sources.
@@ -83,7 +89,10 @@ impl Identity {
         if value.is_empty() {
             return Err(IdentityError::Empty(kind));
         }
-        Ok(Self { kind, value: value.to_owned() })
+        Ok(Self {
+            kind,
+            value: value.to_owned(),
+        })
     }
 
     /// `type:value`, the form operators type on the command line (`email:maria@example.com`).
@@ -120,7 +129,9 @@ pub fn normalize_email(raw: &str) -> Result<String, IdentityError> {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !text.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';')
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';')
         && !domain.contains('@');
     if !valid {
         return Err(invalid());
@@ -146,22 +157,42 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_lowercased_and_unwrapped() {
-        assert_eq!(normalize_email("  Maria.Lopez@Example.COM ").unwrap(), "maria.lopez@example.com");
-        assert_eq!(normalize_email("Maria <Maria@Example.com>").unwrap(), "maria@example.com");
+        assert_eq!(
+            normalize_email("  Maria.Lopez@Example.COM ").unwrap(),
+            "maria.lopez@example.com"
+        );
+        assert_eq!(
+            normalize_email("Maria <Maria@Example.com>").unwrap(),
+            "maria@example.com"
+        );
         assert_eq!(normalize_email("mailto:a@b.io").unwrap(), "a@b.io");
     }
 
     #[test]
     fn malformed_emails_are_rejected() {
-        for bad in ["", "maria", "@example.com", "maria@", "maria@localhost", "a b@c.de", "a@b.c,d@e.f"] {
+        for bad in [
+            "",
+            "maria",
+            "@example.com",
+            "maria@",
+            "maria@localhost",
+            "a b@c.de",
+            "a@b.c,d@e.f",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn phones_become_e164() {
-        assert_eq!(normalize_phone("+1 (415) 555-2671", None).unwrap(), "+14155552671");
-        assert_eq!(normalize_phone("030 901820", Some("de")).unwrap(), "+4930901820");
+        assert_eq!(
+            normalize_phone("+1 (415) 555-2671", None).unwrap(),
+            "+14155552671"
+        );
+        assert_eq!(
+            normalize_phone("030 901820", Some("de")).unwrap(),
+            "+4930901820"
+        );
     }
 
     #[test]
@@ -174,7 +205,10 @@ mod tests {
     fn identity_type_names_round_trip() {
         for t in IdentityType::ALL {
             assert_eq!(IdentityType::parse(t.as_str()), Some(t));
-            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.as_str()));
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{}\"", t.as_str())
+            );
         }
     }
 }

@@ -203,7 +203,10 @@ impl Interaction {
         self.direction == Direction::Outbound
             && self.actor.role == ActorRole::Agent
             && !self.auto_reply
-            && matches!(self.kind, InteractionKind::Message | InteractionKind::ReviewReply)
+            && matches!(
+                self.kind,
+                InteractionKind::Message | InteractionKind::ReviewReply
+            )
     }
 }
 
@@ -214,7 +217,11 @@ mod tests {
     #[test]
     fn every_non_generic_source_has_a_channel() {
         for source in Source::ALL {
-            assert_eq!(source.channel().is_none(), *source == Source::Generic, "{source}");
+            assert_eq!(
+                source.channel().is_none(),
+                *source == Source::Generic,
+                "{source}"
+            );
         }
     }
 
@@ -222,7 +229,10 @@ mod tests {
     fn enum_names_round_trip_through_json() {
         for kind in InteractionKind::ALL {
             let json = serde_json::to_string(kind).unwrap();
-            assert_eq!(serde_json::from_str::<InteractionKind>(&json).unwrap(), *kind);
+            assert_eq!(
+                serde_json::from_str::<InteractionKind>(&json).unwrap(),
+                *kind
+            );
         }
         assert!(serde_json::from_str::<Channel>("\"fax\"").is_err());
     }

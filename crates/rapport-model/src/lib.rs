@@ -10,8 +10,11 @@ mod identity;
 mod ids;
 mod interaction;
 mod time;
+pub mod wire;
 
-pub use avro::{AvroError, INTERACTION_SCHEMA_JSON, from_avro_value, interaction_schema, to_avro_value};
+pub use avro::{
+    AvroError, INTERACTION_SCHEMA_JSON, from_avro_value, interaction_schema, to_avro_value,
+};
 pub use identity::{Identity, IdentityError, IdentityType, normalize_email, normalize_phone};
 pub use ids::{event_id, namespaced_id};
 pub use interaction::{

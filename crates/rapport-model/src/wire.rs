@@ -1,0 +1,174 @@
+//! The two framings of `rapport.interactions.v1` values:
+//!
+//! - Avro **single-object encoding** (Avro spec): `C3 01`, the 8-byte little-endian CRC-64-AVRO
+//!   (Rabin) fingerprint of the writer schema's canonical form, then the datum. Used when no schema
+//!   registry is configured; readers find the schema by fingerprint.
+//! - **Confluent Schema Registry** wire format: `00`, the 4-byte big-endian schema id, then the
+//!   datum. Used when a registry is configured; readers fetch the writer schema by id.
+
+use std::sync::LazyLock;
+
+use apache_avro::rabin::Rabin;
+use apache_avro::{Schema, from_avro_datum, to_avro_datum};
+
+use crate::{AvroError, Interaction, from_avro_value, interaction_schema, to_avro_value};
+
+const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+const CONFLUENT_MAGIC: u8 = 0x00;
+
+static FINGERPRINT: LazyLock<[u8; 8]> = LazyLock::new(|| {
+    let bytes = interaction_schema().fingerprint::<Rabin>().bytes;
+    bytes.try_into().expect("a Rabin fingerprint is 8 bytes")
+});
+
+/// The CRC-64-AVRO fingerprint of the interaction schema, as it appears in single-object headers.
+pub fn schema_fingerprint() -> [u8; 8] {
+    *FINGERPRINT
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    SingleObject,
+    Confluent { schema_id: u32 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("value is empty")]
+    Empty,
+    #[error(
+        "value starts with byte {0:#04x}: neither Avro single-object (c3 01) nor Confluent (00) framing"
+    )]
+    UnknownFraming(u8),
+    #[error("value is too short for its {0} header")]
+    Truncated(&'static str),
+    #[error("single-object fingerprint {0} is not the interaction schema's")]
+    UnknownFingerprint(String),
+    #[error("schema id {0} is not known to the registry")]
+    UnknownSchemaId(u32),
+    #[error("avro datum does not decode: {0}")]
+    Datum(String),
+    #[error(transparent)]
+    Shape(#[from] AvroError),
+}
+
+/// Encodes an interaction with the given framing.
+pub fn encode(interaction: &Interaction, framing: Framing) -> Vec<u8> {
+    let datum = to_avro_datum(interaction_schema(), to_avro_value(interaction))
+        .expect("to_avro_value always matches the interaction schema");
+    let mut out = Vec::with_capacity(datum.len() + 10);
+    match framing {
+        Framing::SingleObject => {
+            out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
+            out.extend_from_slice(&schema_fingerprint());
+        }
+        Framing::Confluent { schema_id } => {
+            out.push(CONFLUENT_MAGIC);
+            out.extend_from_slice(&schema_id.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&datum);
+    out
+}
+
+/// Which schema a framed value was written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterSchema {
+    /// Single-object framing with this schema's fingerprint.
+    Ours,
+    /// Confluent framing: look the id up in the registry.
+    RegistryId(u32),
+}
+
+/// Reads the framing header; returns the writer schema reference and the datum.
+pub fn split(bytes: &[u8]) -> Result<(WriterSchema, &[u8]), WireError> {
+    match bytes.first() {
+        None => Err(WireError::Empty),
+        Some(0xC3) => {
+            if bytes.len() < 10 || bytes[1] != 0x01 {
+                return Err(WireError::Truncated("single-object"));
+            }
+            if bytes[2..10] != schema_fingerprint() {
+                let hex: String = bytes[2..10].iter().map(|b| format!("{b:02x}")).collect();
+                return Err(WireError::UnknownFingerprint(hex));
+            }
+            Ok((WriterSchema::Ours, &bytes[10..]))
+        }
+        Some(&CONFLUENT_MAGIC) => {
+            let id = bytes.get(1..5).ok_or(WireError::Truncated("Confluent"))?;
+            let id = u32::from_be_bytes(
+                id.try_into()
+                    .map_err(|_| WireError::Truncated("Confluent"))?,
+            );
+            Ok((WriterSchema::RegistryId(id), &bytes[5..]))
+        }
+        Some(other) => Err(WireError::UnknownFraming(*other)),
+    }
+}
+
+/// Decodes a datum written with `writer` into an interaction, resolving it against the current
+/// interaction schema (so records from older or newer compatible writers still read).
+pub fn decode_datum(writer: &Schema, mut datum: &[u8]) -> Result<Interaction, WireError> {
+    let value = from_avro_datum(writer, &mut datum, Some(interaction_schema()))
+        .map_err(|e| WireError::Datum(e.to_string()))?;
+    Ok(from_avro_value(value)?)
+}
+
+/// Decodes a single-object framed value (no registry needed).
+pub fn decode_single_object(bytes: &[u8]) -> Result<Interaction, WireError> {
+    match split(bytes)? {
+        (WriterSchema::Ours, datum) => decode_datum(interaction_schema(), datum),
+        (WriterSchema::RegistryId(id), _) => Err(WireError::UnknownSchemaId(id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::GenericSingleObjectReader;
+
+    use super::*;
+    use crate::avro::tests::sample;
+
+    #[test]
+    fn single_object_matches_the_avro_spec_reader() {
+        let interaction = sample();
+        let bytes = encode(&interaction, Framing::SingleObject);
+        // apache-avro's own spec implementation must read what we wrote.
+        let reader = GenericSingleObjectReader::new(interaction_schema().clone()).unwrap();
+        let value = reader.read_value(&mut bytes.as_slice()).unwrap();
+        assert_eq!(from_avro_value(value).unwrap(), interaction);
+        assert_eq!(decode_single_object(&bytes).unwrap(), interaction);
+    }
+
+    #[test]
+    fn confluent_framing_carries_the_schema_id() {
+        let bytes = encode(&sample(), Framing::Confluent { schema_id: 258 });
+        assert_eq!(&bytes[..5], &[0, 0, 0, 1, 2]);
+        let (writer, datum) = split(&bytes).unwrap();
+        assert_eq!(writer, WriterSchema::RegistryId(258));
+        assert_eq!(decode_datum(interaction_schema(), datum).unwrap(), sample());
+    }
+
+    #[test]
+    fn foreign_or_broken_values_are_typed_errors() {
+        assert!(matches!(split(b""), Err(WireError::Empty)));
+        assert!(matches!(
+            split(b"{\"json\":1}"),
+            Err(WireError::UnknownFraming(b'{'))
+        ));
+        assert!(matches!(
+            split(&[0xC3, 0x01, 1, 2]),
+            Err(WireError::Truncated(_))
+        ));
+        assert!(matches!(
+            split(&[0xC3, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Err(WireError::UnknownFingerprint(_))
+        ));
+        let mut bytes = encode(&sample(), Framing::SingleObject);
+        bytes.truncate(20);
+        assert!(matches!(
+            decode_single_object(&bytes),
+            Err(WireError::Datum(_))
+        ));
+    }
+}
