@@ -7,16 +7,20 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use rapport_testkit::Stack;
+use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::Message;
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh")
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs the script against a private state directory and private ports, so these tests never
@@ -42,7 +46,9 @@ impl PrivateStack {
 
     fn run(&self, command: &str) -> Output {
         let mut cmd = Command::new("bash");
-        cmd.arg(script()).arg(command).env("RAPPORT_STACK_DIR", &self.dir);
+        cmd.arg(script())
+            .arg(command)
+            .env("RAPPORT_STACK_DIR", &self.dir);
         for (var, port) in self.ports {
             cmd.env(var, port.to_string());
         }
@@ -50,7 +56,11 @@ impl PrivateStack {
     }
 
     fn pid(&self, component: &str) -> Option<u32> {
-        std::fs::read_to_string(self.dir.join(component).join("pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.join(component).join("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 }
 
@@ -62,17 +72,26 @@ impl Drop for PrivateStack {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
 }
 
 #[test]
 fn taken_port_fails_clearly_and_starts_nothing() {
-    for (index, var) in ["RAPPORT_STACK_KAFKA_PORT", "RAPPORT_STACK_CH_HTTP_PORT"].into_iter().enumerate() {
+    for (index, var) in ["RAPPORT_STACK_KAFKA_PORT", "RAPPORT_STACK_CH_HTTP_PORT"]
+        .into_iter()
+        .enumerate()
+    {
         let mut stack = PrivateStack::new("taken-port");
         let holder = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = holder.local_addr().unwrap().port();
@@ -80,9 +99,18 @@ fn taken_port_fails_clearly_and_starts_nothing() {
         let output = stack.run("up");
         let said = text(&output);
         assert_eq!(output.status.code(), Some(1), "{said}");
-        assert!(said.contains(&format!("port {port} ")) && said.contains("already in use"), "{said}");
-        assert!(said.contains(var), "the fix names the variable to change: {said}");
-        assert!(stack.pid("tansu").is_none() && stack.pid("clickhouse").is_none(), "nothing started: {said}");
+        assert!(
+            said.contains(&format!("port {port} ")) && said.contains("already in use"),
+            "{said}"
+        );
+        assert!(
+            said.contains(var),
+            "the fix names the variable to change: {said}"
+        );
+        assert!(
+            stack.pid("tansu").is_none() && stack.pid("clickhouse").is_none(),
+            "nothing started: {said}"
+        );
         drop(holder);
     }
 }
@@ -93,11 +121,18 @@ fn up_status_down_leaves_nothing_behind() {
     let up = stack.run("up");
     assert!(up.status.success(), "{}", text(&up));
     let again = stack.run("up");
-    assert!(again.status.success() && text(&again).contains("already running"), "{}", text(&again));
+    assert!(
+        again.status.success() && text(&again).contains("already running"),
+        "{}",
+        text(&again)
+    );
 
     let status = stack.run("status");
     assert!(status.status.success(), "{}", text(&status));
-    let pids = [stack.pid("tansu").unwrap(), stack.pid("clickhouse").unwrap()];
+    let pids = [
+        stack.pid("tansu").unwrap(),
+        stack.pid("clickhouse").unwrap(),
+    ];
     assert!(pids.iter().all(|p| process_alive(*p)));
 
     let down = stack.run("down");
@@ -106,10 +141,17 @@ fn up_status_down_leaves_nothing_behind() {
         assert!(!process_alive(pid), "pid {pid} still running after down");
     }
     for (var, port) in stack.ports {
-        assert!(TcpListener::bind(("127.0.0.1", port)).is_ok(), "{var}={port} still bound after down");
+        assert!(
+            TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "{var}={port} still bound after down"
+        );
     }
     let status = stack.run("status");
-    assert_eq!(status.status.code(), Some(1), "status reports a stopped stack as not running");
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "status reports a stopped stack as not running"
+    );
 }
 
 #[tokio::test]
@@ -121,15 +163,25 @@ async fn broker_round_trips_records() {
         let payload = format!("record-{i}");
         let key = format!("k{i}");
         producer
-            .send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(10))
+            .send(
+                FutureRecord::to(&topic).key(&key).payload(&payload),
+                Duration::from_secs(10),
+            )
             .await
             .unwrap();
     }
-    let consumer: StreamConsumer = stack.kafka.consumer_config(&rapport_testkit::unique_name("g")).create().unwrap();
+    let consumer: StreamConsumer = stack
+        .kafka
+        .consumer_config(&rapport_testkit::unique_name("g"))
+        .create()
+        .unwrap();
     consumer.subscribe(&[&topic]).unwrap();
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < 50 {
-        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("records arrive").unwrap();
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("records arrive")
+            .unwrap();
         seen.insert(String::from_utf8(message.payload().unwrap().to_vec()).unwrap());
     }
     assert_eq!(seen, (0..50).map(|i| format!("record-{i}")).collect());
@@ -139,9 +191,17 @@ async fn broker_round_trips_records() {
 async fn clickhouse_stores_and_answers() {
     let stack = Stack::from_env();
     let db = stack.database("stack_smoke").await;
-    stack.clickhouse(&format!("CREATE TABLE {db}.t (id UInt64, name String) ENGINE = MergeTree ORDER BY id")).await;
-    stack.clickhouse(&format!("INSERT INTO {db}.t VALUES (1, 'a'), (2, 'b')")).await;
-    let rows = stack.clickhouse(&format!("SELECT count(), sum(id) FROM {db}.t FORMAT TSV")).await;
+    stack
+        .clickhouse(&format!(
+            "CREATE TABLE {db}.t (id UInt64, name String) ENGINE = MergeTree ORDER BY id"
+        ))
+        .await;
+    stack
+        .clickhouse(&format!("INSERT INTO {db}.t VALUES (1, 'a'), (2, 'b')"))
+        .await;
+    let rows = stack
+        .clickhouse(&format!("SELECT count(), sum(id) FROM {db}.t FORMAT TSV"))
+        .await;
     stack.drop_database(&db).await;
     assert_eq!(rows.trim(), "2\t3");
 }

@@ -18,7 +18,10 @@ pub struct Stack {
 impl Stack {
     pub fn from_env() -> Self {
         let port = |var: &str, default: u16| {
-            std::env::var(var).ok().and_then(|p| p.parse().ok()).unwrap_or(default)
+            std::env::var(var)
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default)
         };
         let kafka = KafkaConfig {
             brokers: format!("127.0.0.1:{}", port("RAPPORT_STACK_KAFKA_PORT", 19092)),
@@ -26,17 +29,37 @@ impl Stack {
             partitions: 3,
             ..KafkaConfig::default()
         };
-        let clickhouse_url = format!("http://127.0.0.1:{}", port("RAPPORT_STACK_CH_HTTP_PORT", 18123));
-        Self { kafka, clickhouse_url }
+        let clickhouse_url = format!(
+            "http://127.0.0.1:{}",
+            port("RAPPORT_STACK_CH_HTTP_PORT", 18123)
+        );
+        Self {
+            kafka,
+            clickhouse_url,
+        }
     }
 
     /// Creates a fresh topic for one test.
     pub async fn topic(&self, prefix: &str, partitions: i32) -> String {
         let name = unique_name(prefix);
-        let config = KafkaConfig { partitions, ..self.kafka.clone() };
-        ensure_topics(&config, &[TopicSpec { name: name.clone(), compacted: false }])
-            .await
-            .unwrap_or_else(|e| panic!("cannot create topic {name} on {}: {e}; is the stack up? run `make up`", config.brokers));
+        let config = KafkaConfig {
+            partitions,
+            ..self.kafka.clone()
+        };
+        ensure_topics(
+            &config,
+            &[TopicSpec {
+                name: name.clone(),
+                compacted: false,
+            }],
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot create topic {name} on {}: {e}; is the stack up? run `make up`",
+                config.brokers
+            )
+        });
         name
     }
 
@@ -48,10 +71,18 @@ impl Stack {
             .body(sql.to_owned())
             .send()
             .await
-            .unwrap_or_else(|e| panic!("ClickHouse at {} unreachable: {e}; is the stack up? run `make up`", self.clickhouse_url));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "ClickHouse at {} unreachable: {e}; is the stack up? run `make up`",
+                    self.clickhouse_url
+                )
+            });
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        assert!(status.is_success(), "ClickHouse rejected {sql:?}: {status} {body}");
+        assert!(
+            status.is_success(),
+            "ClickHouse rejected {sql:?}: {status} {body}"
+        );
         body
     }
 
@@ -63,13 +94,21 @@ impl Stack {
     }
 
     pub async fn drop_database(&self, name: &str) {
-        self.clickhouse(&format!("DROP DATABASE IF EXISTS {name}")).await;
+        self.clickhouse(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await;
     }
 }
 
 /// A name no other test run on this machine uses: prefix, process id, time and a counter.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    format!("{prefix}-{}-{millis}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{millis}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
