@@ -154,27 +154,55 @@ mod tests {
     #[test]
     fn every_valid_record_normalizes_and_every_invalid_one_is_rejected() {
         use rapport_channels::{Context, Limits, TenantConfig, normalize};
-        let tenant = TenantConfig { agent_domains: vec!["acme.com".into()], ..TenantConfig::default() };
+        let tenant = TenantConfig {
+            agent_domains: vec!["acme.com".into()],
+            ..TenantConfig::default()
+        };
         let limits = Limits::default();
-        let mut channels_per_email = std::collections::BTreeMap::<String, std::collections::BTreeSet<_>>::new();
+        let mut channels_per_email =
+            std::collections::BTreeMap::<String, std::collections::BTreeSet<_>>::new();
         for record in generate(&options(11)) {
-            let ctx = Context { tenant_id: &record.tenant, received_at: record.received_at, tenant: &tenant, limits: &limits, raw_ref: None };
+            let ctx = Context {
+                tenant_id: &record.tenant,
+                received_at: record.received_at,
+                tenant: &tenant,
+                limits: &limits,
+                raw_ref: None,
+            };
             let result = normalize(record.source, &record.payload, &ctx);
             match (record.invalid, result) {
                 (false, Ok(interactions)) => {
-                    assert!(!interactions.is_empty(), "{} record yields nothing", record.source);
+                    assert!(
+                        !interactions.is_empty(),
+                        "{} record yields nothing",
+                        record.source
+                    );
                     for i in interactions {
-                        for id in i.identities.iter().filter(|id| id.kind == rapport_model::IdentityType::Email) {
-                            channels_per_email.entry(id.value.clone()).or_default().insert(i.channel);
+                        for id in i
+                            .identities
+                            .iter()
+                            .filter(|id| id.kind == rapport_model::IdentityType::Email)
+                        {
+                            channels_per_email
+                                .entry(id.value.clone())
+                                .or_default()
+                                .insert(i.channel);
                         }
                     }
                 }
-                (false, Err(e)) => panic!("valid {} record rejected: {e}\n{}", record.source, String::from_utf8_lossy(&record.payload)),
+                (false, Err(e)) => panic!(
+                    "valid {} record rejected: {e}\n{}",
+                    record.source,
+                    String::from_utf8_lossy(&record.payload)
+                ),
                 (true, Ok(_)) => panic!("corrupted {} record accepted", record.source),
                 (true, Err(_)) => {}
             }
         }
-        assert!(channels_per_email.values().any(|c| c.len() >= 3), "some customer is seen on three channels");
+        assert!(
+            channels_per_email.values().any(|c| c.len() >= 3),
+            "some customer is seen on three channels"
+        );
     }
 
     #[test]
