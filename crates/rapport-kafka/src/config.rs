@@ -19,6 +19,11 @@ pub struct KafkaConfig {
     /// Partitions for topics Rapport creates itself.
     pub partitions: i32,
     pub replication_factor: i32,
+    /// Caps how many records a producer packs into one batch. Set it to 1 against Tansu 0.6:
+    /// a fetch from an offset inside a multi-record batch returns the *next* batch there, so a
+    /// consumer resuming from a committed offset mid-batch would skip the rest of that batch
+    /// (docs/ARCHITECTURE.md, "Broker quirks"). Unset (librdkafka's default) for Apache Kafka.
+    pub producer_batch_messages: Option<u32>,
     pub extra: BTreeMap<String, String>,
 }
 
@@ -30,6 +35,7 @@ impl Default for KafkaConfig {
             session_timeout_ms: 10_000,
             partitions: 3,
             replication_factor: 1,
+            producer_batch_messages: None,
             extra: BTreeMap::new(),
         }
     }
@@ -43,6 +49,9 @@ impl KafkaConfig {
         }
         if self.partitions < 1 {
             problems.push("kafka.partitions must be at least 1".to_owned());
+        }
+        if self.producer_batch_messages == Some(0) {
+            problems.push("kafka.producer_batch_messages must be at least 1".to_owned());
         }
         if self.replication_factor < 1 {
             problems.push("kafka.replication_factor must be at least 1".to_owned());
@@ -69,6 +78,9 @@ impl KafkaConfig {
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "0");
+        if let Some(records) = self.producer_batch_messages {
+            config.set("batch.num.messages", records.to_string());
+        }
         for (key, value) in &self.extra {
             config.set(key, value);
         }

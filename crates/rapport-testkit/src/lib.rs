@@ -27,6 +27,8 @@ impl Stack {
             brokers: format!("127.0.0.1:{}", port("RAPPORT_STACK_KAFKA_PORT", 19092)),
             session_timeout_ms: 6_000,
             partitions: 3,
+            // Tansu skips the rest of a batch when a consumer resumes mid-batch.
+            producer_batch_messages: Some(1),
             ..KafkaConfig::default()
         };
         let clickhouse_url = format!(

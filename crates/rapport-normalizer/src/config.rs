@@ -1,0 +1,190 @@
+use std::collections::BTreeMap;
+
+use rapport_channels::{Limits, TenantConfig};
+use rapport_kafka::{KafkaConfig, Topics};
+use rapport_model::{Channel, Source};
+use rapport_runtime::{HttpConfig, LogConfig, Validate};
+use serde::{Deserialize, Serialize};
+
+/// `rapport-normalizer`'s configuration (file + `RAPPORT_*` environment; see the README).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NormalizerConfig {
+    /// Consumer group; every instance with the same id shares the raw topics' partitions.
+    pub group_id: String,
+    /// Tenant of records without a `rapport-tenant` header.
+    pub tenant_id: String,
+    /// Settings for tenants not listed in `tenants`.
+    pub tenant: TenantConfig,
+    /// Per-tenant settings, by tenant id.
+    pub tenants: BTreeMap<String, TenantConfig>,
+    pub limits: Limits,
+    pub kafka: KafkaConfig,
+    pub topics: Topics,
+    /// Source assumed for records without a `rapport-source` header, per raw topic family
+    /// (`email`, `chat`, `review`, `support`). Families not listed fall back to content detection;
+    /// a payload nothing recognises is dead-lettered.
+    pub default_sources: BTreeMap<Channel, Source>,
+    /// Extra raw topics to consume besides the four standard ones.
+    pub extra_raw_topics: Vec<ExtraTopic>,
+    pub registry: RegistryConfig,
+    pub pipeline: PipelineConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+/// A raw topic beyond the standard four, with the source to assume when a record has no header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraTopic {
+    pub topic: String,
+    pub default_source: Option<Source>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Confluent-compatible Schema Registry base URL (`http://registry:8081`). Empty: values use
+    /// Avro single-object encoding and no registry is needed.
+    pub url: String,
+    /// Subject to register the interaction schema under; defaults to `<interactions topic>-value`.
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Raw messages read but not yet acknowledged downstream; polling pauses above it.
+    pub max_in_flight_messages: usize,
+    /// Raw bytes read but not yet acknowledged downstream; polling pauses above it.
+    pub max_in_flight_bytes: usize,
+    /// How long shutdown waits for in-flight outputs before leaving them to be redelivered.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight_messages: 20_000,
+            max_in_flight_bytes: 64 * 1024 * 1024,
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for NormalizerConfig {
+    fn default() -> Self {
+        let topics = Topics::default();
+        Self {
+            group_id: "rapport-normalizer".into(),
+            tenant_id: "default".into(),
+            tenant: TenantConfig::default(),
+            tenants: BTreeMap::new(),
+            limits: Limits::default(),
+            kafka: KafkaConfig::default(),
+            default_sources: BTreeMap::from([(Channel::Email, Source::Rfc822)]),
+            topics,
+            extra_raw_topics: Vec::new(),
+            registry: RegistryConfig::default(),
+            pipeline: PipelineConfig::default(),
+            http: HttpConfig {
+                listen: "127.0.0.1:9471".parse().expect("valid address"),
+            },
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl NormalizerConfig {
+    pub fn raw_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.topics.raw().iter().map(|t| (*t).to_owned()).collect();
+        topics.extend(self.extra_raw_topics.iter().map(|t| t.topic.clone()));
+        topics
+    }
+
+    /// The source to assume for a header-less record read from `topic`.
+    pub fn default_source(&self, topic: &str) -> Option<Source> {
+        let family = [
+            (&self.topics.raw_email, Channel::Email),
+            (&self.topics.raw_chat, Channel::Chat),
+            (&self.topics.raw_review, Channel::Review),
+            (&self.topics.raw_support, Channel::Support),
+        ]
+        .into_iter()
+        .find(|(name, _)| name.as_str() == topic);
+        match family {
+            Some((_, channel)) => self.default_sources.get(&channel).copied(),
+            None => self
+                .extra_raw_topics
+                .iter()
+                .find(|t| t.topic == topic)
+                .and_then(|t| t.default_source),
+        }
+    }
+
+    pub fn tenant_config(&self, tenant_id: &str) -> &TenantConfig {
+        self.tenants.get(tenant_id).unwrap_or(&self.tenant)
+    }
+}
+
+impl Validate for NormalizerConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = self.kafka.validate();
+        if self.group_id.trim().is_empty() {
+            problems.push("group_id must not be empty".into());
+        }
+        if self.tenant_id.trim().is_empty() {
+            problems.push("tenant_id must not be empty".into());
+        }
+        if self.pipeline.max_in_flight_messages == 0 || self.pipeline.max_in_flight_bytes == 0 {
+            problems.push(
+                "pipeline.max_in_flight_messages and pipeline.max_in_flight_bytes must be positive"
+                    .into(),
+            );
+        }
+        if self.limits.max_payload_bytes > self.pipeline.max_in_flight_bytes {
+            problems.push(
+                "limits.max_payload_bytes must not exceed pipeline.max_in_flight_bytes".into(),
+            );
+        }
+        for (channel, source) in &self.default_sources {
+            if source.channel().is_some_and(|c| c != *channel) {
+                problems.push(format!(
+                    "default_sources.{channel} = {source:?} is not a {channel} source"
+                ));
+            }
+        }
+        if !self.registry.url.is_empty() && !self.registry.url.starts_with("http://") {
+            problems.push("registry.url must be an http:// URL (put a TLS proxy in front of an https registry)".into());
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_sources_follow_renamed_topics() {
+        let mut config = NormalizerConfig::default();
+        config.topics.raw_email = "acme.mail".into();
+        config.extra_raw_topics.push(ExtraTopic {
+            topic: "acme.zd".into(),
+            default_source: Some(Source::Zendesk),
+        });
+        assert_eq!(config.default_source("acme.mail"), Some(Source::Rfc822));
+        assert_eq!(config.default_source("acme.zd"), Some(Source::Zendesk));
+        assert_eq!(config.default_source(&config.topics.raw_chat.clone()), None);
+        assert!(config.validate().is_empty());
+    }
+
+    #[test]
+    fn a_default_source_must_fit_its_family() {
+        let mut config = NormalizerConfig::default();
+        config
+            .default_sources
+            .insert(Channel::Chat, Source::Zendesk);
+        assert_eq!(config.validate().len(), 1);
+    }
+}

@@ -1,0 +1,341 @@
+//! The consume → normalize → produce loop, with offsets stored only behind acknowledged outputs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rapport_kafka::{Frontiers, SchemaRegistry};
+use rapport_model::Timestamp;
+use rapport_model::wire::Framing;
+use rapport_runtime::Health;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::output::{Output, OutputKind, Rejection, dead_letter, process};
+use crate::{NormalizerConfig, NormalizerError};
+
+/// Shared by the consumer's and producer's callbacks: which partitions we own, and whether the
+/// broker answers (so an outage is logged once per change, never per message).
+#[derive(Clone, Default)]
+struct Shared {
+    frontiers: Arc<Mutex<Frontiers>>,
+    broker_down: Arc<AtomicBool>,
+}
+
+impl Shared {
+    fn broker_unreachable(&self, reason: &str) {
+        if !self.broker_down.swap(true, Ordering::SeqCst) {
+            warn!(
+                reason,
+                "broker unreachable; progress blocked until it returns"
+            );
+            metrics::gauge!("rapport_normalizer_broker_up").set(0.0);
+        }
+    }
+
+    fn broker_reachable(&self) {
+        if self.broker_down.swap(false, Ordering::SeqCst) {
+            info!("broker reachable again; resuming");
+        }
+        metrics::gauge!("rapport_normalizer_broker_up").set(1.0);
+    }
+}
+
+impl ClientContext for Shared {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // librdkafka repeats connection errors for every retry; state changes are reported by
+        // `error` below, so its own lines stay at debug.
+        debug!(?level, fac, log_message, "librdkafka");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
+                self.broker_unreachable(reason)
+            }
+            _ => warn!(%error, reason, "kafka client error"),
+        }
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!("rapport_normalizer_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Shared {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut frontiers = self.frontiers.lock().expect("frontier lock");
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                for p in partitions.elements() {
+                    frontiers.revoke(p.topic(), p.partition());
+                }
+                info!(
+                    partitions = partitions.count(),
+                    "partitions revoked; their in-flight work will be redelivered"
+                );
+            }
+            Rebalance::Assign(partitions) => {
+                info!(partitions = partitions.count(), "partitions assigned")
+            }
+            Rebalance::Error(error) => warn!(%error, "rebalance error"),
+        }
+    }
+}
+
+/// One raw record's outputs, finished.
+struct Completion {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    bytes: usize,
+    result: Result<(), NormalizerError>,
+}
+
+pub async fn run(
+    config: Arc<NormalizerConfig>,
+    health: Health,
+    stop: CancellationToken,
+) -> Result<(), NormalizerError> {
+    let framing = framing(&config, &stop).await?;
+    let shared = Shared::default();
+    let mut consumer_config = config.kafka.consumer_config(&config.group_id);
+    consumer_config
+        .set("statistics.interval.ms", "5000")
+        .set("queued.max.messages.kbytes", "16384");
+    let consumer: StreamConsumer<Shared> = consumer_config.create_with_context(shared.clone())?;
+    let producer: FutureProducer<Shared> = config
+        .kafka
+        .producer_config()
+        .create_with_context(shared.clone())?;
+    let topics = config.raw_topics();
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs)?;
+    info!(topics = ?topics, group = %config.group_id, ?framing, "consuming");
+    health.set_ready(true);
+
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
+    let (mut in_flight, mut in_flight_bytes) = (0usize, 0usize);
+    let limits = &config.pipeline;
+    let mut failure = None;
+
+    loop {
+        let can_poll = in_flight < limits.max_in_flight_messages
+            && in_flight_bytes < limits.max_in_flight_bytes;
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            Some(done) = done_rx.recv() => {
+                in_flight -= 1;
+                in_flight_bytes -= done.bytes;
+                if let Err(error) = finish(&consumer, &shared, done) {
+                    failure = Some(error);
+                    break;
+                }
+            }
+            received = consumer.recv(), if can_poll => {
+                let message = match received {
+                    Ok(message) => message.detach(),
+                    Err(error) => {
+                        debug!(%error, "consumer error");
+                        continue;
+                    }
+                };
+                let started = Instant::now();
+                metrics::counter!("rapport_normalizer_messages_in_total", "topic" => message.topic().to_owned()).increment(1);
+                let outputs = process(&config, framing, &message, Timestamp::now());
+                metrics::histogram!("rapport_normalizer_processing_seconds").record(started.elapsed().as_secs_f64());
+                shared.frontiers.lock().expect("frontier lock").begin(message.topic(), message.partition(), message.offset());
+                let bytes = message.payload().map_or(0, <[u8]>::len);
+                in_flight += 1;
+                in_flight_bytes += bytes;
+                tokio::spawn(deliver(producer.clone(), shared.clone(), Arc::clone(&config), message, outputs, bytes, done_tx.clone()));
+            }
+        }
+        metrics::gauge!("rapport_normalizer_in_flight_messages").set(in_flight as f64);
+        metrics::gauge!("rapport_normalizer_in_flight_bytes").set(in_flight_bytes as f64);
+    }
+
+    health.set_ready(false);
+    info!(in_flight, "draining");
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(limits.drain_timeout_ms);
+    while in_flight > 0 && failure.is_none() {
+        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+            Ok(Some(done)) => {
+                in_flight -= 1;
+                if let Err(error) = finish(&consumer, &shared, done) {
+                    failure = Some(error);
+                }
+            }
+            _ => {
+                warn!(
+                    in_flight,
+                    "drain timed out; unfinished records will be redelivered"
+                );
+                break;
+            }
+        }
+    }
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => info!("offsets committed"),
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => warn!(%error, "final commit failed; the last records may be redelivered"),
+    }
+    consumer.unsubscribe();
+    failure.map_or(Ok(()), Err)
+}
+
+/// Stores the offset a completed record lets the partition's frontier reach.
+fn finish(
+    consumer: &StreamConsumer<Shared>,
+    shared: &Shared,
+    done: Completion,
+) -> Result<(), NormalizerError> {
+    done.result?;
+    let next = shared.frontiers.lock().expect("frontier lock").complete(
+        &done.topic,
+        done.partition,
+        done.offset,
+    );
+    if let Some(next) = next {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&done.topic, done.partition, Offset::Offset(next))?;
+        if let Err(error) = consumer.store_offsets(&tpl) {
+            // The partition was revoked between completion and store: its new owner re-reads it.
+            debug!(%error, topic = %done.topic, partition = done.partition, "offset not stored");
+        }
+    }
+    Ok(())
+}
+
+/// Produces every output of one raw record and reports back when all are acknowledged. An output
+/// the broker refuses for good (too large, not authorized) sends the raw record to the DLQ
+/// instead; only a DLQ that refuses too is fatal.
+async fn deliver(
+    producer: FutureProducer<Shared>,
+    shared: Shared,
+    config: Arc<NormalizerConfig>,
+    message: OwnedMessage,
+    outputs: Vec<Output>,
+    bytes: usize,
+    done: mpsc::UnboundedSender<Completion>,
+) {
+    let mut result = Ok(());
+    for output in outputs {
+        if let Err((error, kind)) = send(&producer, &shared, output).await {
+            if matches!(kind, OutputKind::DeadLetter { .. }) {
+                result = Err(NormalizerError::DeadLetter(error));
+                break;
+            }
+            warn!(%error, topic = message.topic(), partition = message.partition(), offset = message.offset(), "interaction refused by the broker; dead-lettering the raw record");
+            let rejection = Rejection {
+                code: "publish_failed".into(),
+                message: error.to_string(),
+            };
+            if let Err((error, _)) = send(
+                &producer,
+                &shared,
+                dead_letter(&config, &message, rejection, Timestamp::now()),
+            )
+            .await
+            {
+                result = Err(NormalizerError::DeadLetter(error));
+            }
+            break;
+        }
+    }
+    let _ = done.send(Completion {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        bytes,
+        result,
+    });
+}
+
+async fn send(
+    producer: &FutureProducer<Shared>,
+    shared: &Shared,
+    output: Output,
+) -> Result<(), (KafkaError, OutputKind)> {
+    let mut record = FutureRecord::to(&output.topic)
+        .payload(&output.payload)
+        .headers(output.headers.clone());
+    if let Some(key) = &output.key {
+        record = record.key(key);
+    }
+    // Unlimited delivery time: a broker outage blocks here (and, through the in-flight limit,
+    // stops polling) instead of dropping records.
+    match producer.send(record, Timeout::Never).await {
+        Ok(_) => {
+            shared.broker_reachable();
+            match &output.kind {
+                OutputKind::Interaction { source } => {
+                    metrics::counter!("rapport_normalizer_interactions_out_total", "source" => source.as_str()).increment(1);
+                }
+                OutputKind::DeadLetter { code } => {
+                    metrics::counter!("rapport_normalizer_dlq_total", "code" => code.clone())
+                        .increment(1);
+                }
+            }
+            Ok(())
+        }
+        Err((error, _)) => Err((error, output.kind)),
+    }
+}
+
+/// Confluent framing with the registered schema id when a registry is configured (retrying until
+/// it answers or shutdown), single-object encoding otherwise.
+async fn framing(
+    config: &NormalizerConfig,
+    stop: &CancellationToken,
+) -> Result<Framing, NormalizerError> {
+    if config.registry.url.is_empty() {
+        return Ok(Framing::SingleObject);
+    }
+    let registry = SchemaRegistry::new(&config.registry.url);
+    let subject = config
+        .registry
+        .subject
+        .clone()
+        .unwrap_or_else(|| format!("{}-value", config.topics.interactions));
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match registry
+            .register(&subject, rapport_model::INTERACTION_SCHEMA_JSON)
+            .await
+        {
+            Ok(schema_id) => {
+                info!(%subject, schema_id, "interaction schema registered");
+                return Ok(Framing::Confluent { schema_id });
+            }
+            Err(error) if error.is_retryable() => {
+                warn!(%error, "schema registry not ready; retrying");
+                tokio::select! {
+                    () = stop.cancelled() => return Err(NormalizerError::Registry(error)),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(error) => return Err(NormalizerError::Registry(error)),
+        }
+    }
+}

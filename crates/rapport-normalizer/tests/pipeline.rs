@@ -1,0 +1,493 @@
+//! The normalizer as a separate process against the local Tansu broker, with exact counts.
+//! Every test uses its own topics and consumer group, so tests never see each other's records.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rapport_channels::{Context, Limits, TenantConfig, normalize};
+use rapport_cli::generate::{self, Options, RawRecord};
+use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
+use rapport_model::wire::{WriterSchema, decode_datum, decode_single_object, split};
+use rapport_model::{Channel, Timestamp};
+use rapport_testkit::{Stack, unique_name};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use uuid::Uuid;
+
+/// One isolated run: its own topics, group and config file.
+struct Run {
+    stack: Stack,
+    topics: Topics,
+    config: PathBuf,
+    http: std::net::SocketAddr,
+}
+
+impl Run {
+    async fn new(name: &str, registry: Option<&str>) -> Self {
+        let stack = Stack::from_env();
+        let prefix = unique_name(name);
+        let topics = Topics {
+            raw_email: format!("{prefix}.raw.email"),
+            raw_chat: format!("{prefix}.raw.chat"),
+            raw_review: format!("{prefix}.raw.review"),
+            raw_support: format!("{prefix}.raw.support"),
+            interactions: format!("{prefix}.interactions"),
+            dlq: format!("{prefix}.dlq"),
+            identity: format!("{prefix}.identity"),
+        };
+        let kafka = KafkaConfig {
+            partitions: 3,
+            ..stack.kafka.clone()
+        };
+        let specs: Vec<TopicSpec> = topics.specs();
+        ensure_topics(&kafka, &specs)
+            .await
+            .expect("topics created; is the stack up? run `make up`");
+        let config = std::env::temp_dir().join(format!("{prefix}.toml"));
+        let http = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let registry = registry
+            .map(|url| format!("[registry]\nurl = \"{url}\"\n"))
+            .unwrap_or_default();
+        std::fs::write(
+            &config,
+            format!(
+                "group_id = \"{prefix}-normalizer\"\ntenant_id = \"acme\"\n\
+                 [tenant]\nagent_domains = [\"acme.com\"]\ndefault_phone_region = \"US\"\n\
+                 [kafka]\nbrokers = \"{brokers}\"\nsession_timeout_ms = 6000\nproducer_batch_messages = 1\n\
+                 [topics]\nraw_email = \"{e}\"\nraw_chat = \"{c}\"\nraw_review = \"{r}\"\nraw_support = \"{s}\"\n\
+                 interactions = \"{i}\"\ndlq = \"{d}\"\nidentity = \"{id}\"\n\
+                 [default_sources]\nemail = \"rfc822\"\n\
+                 [http]\nlisten = \"{http}\"\n{registry}",
+                brokers = stack.kafka.brokers,
+                e = topics.raw_email,
+                c = topics.raw_chat,
+                r = topics.raw_review,
+                s = topics.raw_support,
+                i = topics.interactions,
+                d = topics.dlq,
+                id = topics.identity,
+            ),
+        )
+        .unwrap();
+        Self {
+            stack,
+            topics,
+            config,
+            http,
+        }
+    }
+
+    /// GETs an operations endpoint of the running normalizer: (status code, body).
+    async fn get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.http)
+            .await
+            .expect("ops endpoint listening");
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, response)
+    }
+
+    /// Starts an instance serving its operations endpoints on `http` and waits until they answer.
+    async fn start_on(&self, http: std::net::SocketAddr) -> Child {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rapport-normalizer"))
+            .arg("--config")
+            .arg(&self.config)
+            .env("RAPPORT_HTTP__LISTEN", http.to_string())
+            .env("RUST_LOG", "warn,rapport_normalizer=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("normalizer starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(http).await.is_err() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the normalizer exited at start-up (see its stderr above)"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the normalizer did not open {http} within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        child
+    }
+
+    async fn start(&self) -> Child {
+        self.start_on(self.http).await
+    }
+
+    async fn start_another(&self) -> Child {
+        let http = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        self.start_on(http).await
+    }
+
+    async fn produce(&self, records: &[RawRecord]) {
+        generate::produce(records, &self.stack.kafka, &self.topics)
+            .await
+            .expect("records produced");
+    }
+
+    /// Reads the interactions and DLQ topics from the start until `done` says enough, or fails
+    /// after `timeout`.
+    async fn collect(&self, timeout: Duration, done: impl Fn(&Collected) -> bool) -> Collected {
+        let consumer: StreamConsumer = self
+            .stack
+            .kafka
+            .consumer_config(&unique_name("verify"))
+            .create()
+            .unwrap();
+        consumer
+            .subscribe(&[&self.topics.interactions, &self.topics.dlq])
+            .unwrap();
+        let mut collected = Collected::default();
+        let deadline = Instant::now() + timeout;
+        while !done(&collected) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out: {} interactions, {} dead letters so far",
+                collected.interactions.len(),
+                collected.dead_letters.len()
+            );
+            let Ok(Ok(message)) =
+                tokio::time::timeout(left.min(Duration::from_secs(1)), consumer.recv()).await
+            else {
+                continue;
+            };
+            let payload = message.payload().unwrap_or_default().to_vec();
+            if message.topic() == self.topics.dlq {
+                let headers = message.headers().expect("dlq headers");
+                let header = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|h| h.key == name)
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                };
+                collected.dead_letters.push(DeadLetter {
+                    payload,
+                    code: header("rapport-error-code").unwrap_or_default(),
+                    origin_topic: header("rapport-origin-topic").unwrap_or_default(),
+                    source: header("rapport-source"),
+                });
+            } else {
+                collected.raw_values.push(payload.clone());
+                if let Ok(interaction) = decode_single_object(&payload) {
+                    collected.interactions.push(interaction.event_id);
+                }
+            }
+        }
+        collected
+    }
+}
+
+#[derive(Default, Debug)]
+struct Collected {
+    interactions: Vec<Uuid>,
+    raw_values: Vec<Vec<u8>>,
+    dead_letters: Vec<DeadLetter>,
+}
+
+#[derive(Debug)]
+struct DeadLetter {
+    payload: Vec<u8>,
+    code: String,
+    origin_topic: String,
+    source: Option<String>,
+}
+
+impl Collected {
+    fn distinct(&self) -> BTreeSet<Uuid> {
+        self.interactions.iter().copied().collect()
+    }
+
+    fn dead_payloads(&self) -> BTreeSet<Vec<u8>> {
+        self.dead_letters
+            .iter()
+            .map(|d| d.payload.clone())
+            .collect()
+    }
+}
+
+fn traffic(seed: u64, customers: usize) -> Vec<RawRecord> {
+    generate::generate(&Options {
+        seed,
+        customers,
+        day: Timestamp::parse_rfc3339("2024-06-03T00:00:00Z").unwrap(),
+        tenant: "acme".into(),
+        agent_domain: "acme.com".into(),
+        invalid_rate: 0.01,
+    })
+}
+
+/// The oracle: what the adapters make of the records, in-process.
+fn expected(records: &[RawRecord]) -> (BTreeSet<Uuid>, BTreeSet<Vec<u8>>) {
+    let tenant = TenantConfig {
+        agent_domains: vec!["acme.com".into()],
+        default_phone_region: Some("US".into()),
+        ..TenantConfig::default()
+    };
+    let limits = Limits::default();
+    let (mut ids, mut invalid) = (BTreeSet::new(), BTreeSet::new());
+    for r in records {
+        let ctx = Context {
+            tenant_id: &r.tenant,
+            received_at: r.received_at,
+            tenant: &tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
+        match normalize(r.source, &r.payload, &ctx) {
+            Ok(interactions) => ids.extend(interactions.iter().map(|i| i.event_id)),
+            Err(_) => {
+                invalid.insert(r.payload.clone());
+            }
+        }
+    }
+    (ids, invalid)
+}
+
+fn kill(child: &mut Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn every_record_becomes_exactly_its_interactions_or_one_dead_letter() {
+    let run = Run::new("norm-steady", None).await;
+    let records = traffic(1, 120);
+    let (ids, invalid) = expected(&records);
+    assert!(!invalid.is_empty(), "the traffic includes invalid records");
+    run.produce(&records).await;
+    let mut normalizer = run.start().await;
+    let got = run
+        .collect(Duration::from_secs(90), |c| {
+            c.distinct().len() >= ids.len() && c.dead_letters.len() >= invalid.len()
+        })
+        .await;
+    assert_eq!(run.get("/healthz").await.0, 200);
+    assert_eq!(run.get("/readyz").await.0, 200, "ready while consuming");
+    let (_, metrics) = run.get("/metrics").await;
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        metric("rapport_normalizer_messages_in_total") as usize,
+        records.len(),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric("rapport_normalizer_interactions_out_total") as usize,
+        ids.len()
+    );
+    assert_eq!(
+        metric("rapport_normalizer_dlq_total") as usize,
+        invalid.len()
+    );
+    assert!(
+        metrics.contains("rapport_normalizer_processing_seconds"),
+        "latency histogram exported"
+    );
+    kill(&mut normalizer, "TERM");
+
+    assert_eq!(got.distinct(), ids);
+    assert_eq!(
+        got.interactions.len(),
+        ids.len(),
+        "no duplicates without restarts"
+    );
+    assert_eq!(got.dead_payloads(), invalid);
+    assert_eq!(got.dead_letters.len(), invalid.len());
+    for dead in &got.dead_letters {
+        assert!(
+            ["malformed_json", "invalid_encoding", "unknown_shape"].contains(&dead.code.as_str()),
+            "code {}",
+            dead.code
+        );
+        assert!(run.topics.raw().contains(&dead.origin_topic.as_str()));
+        assert!(dead.source.is_some(), "original headers are kept");
+    }
+    let channels: BTreeMap<Channel, usize> = records.iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r.channel).or_default() += 1;
+        m
+    });
+    assert_eq!(
+        channels.len(),
+        4,
+        "all four channels were exercised: {channels:?}"
+    );
+}
+
+#[tokio::test]
+async fn sigkill_mid_stream_loses_nothing() {
+    let run = Run::new("norm-kill", None).await;
+    let records = traffic(2, 200);
+    let (ids, invalid) = expected(&records);
+    let (first, second) = records.split_at(records.len() / 2);
+    run.produce(first).await;
+    let mut normalizer = run.start().await;
+    run.collect(Duration::from_secs(60), |c| c.interactions.len() >= 50)
+        .await;
+    let feeder = {
+        let second = second.to_vec();
+        let (kafka, topics) = (run.stack.kafka.clone(), run.topics.clone());
+        tokio::spawn(async move {
+            for chunk in second.chunks(40) {
+                generate::produce(chunk, &kafka, &topics).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(&mut normalizer, "KILL");
+    feeder.await.unwrap();
+    let mut normalizer = run.start().await;
+    let got = run
+        .collect(Duration::from_secs(120), |c| {
+            c.distinct().len() >= ids.len() && c.dead_payloads().len() >= invalid.len()
+        })
+        .await;
+    kill(&mut normalizer, "TERM");
+    assert_eq!(got.distinct(), ids, "every interaction arrived");
+    assert_eq!(
+        got.dead_payloads(),
+        invalid,
+        "every invalid record was dead-lettered"
+    );
+}
+
+#[tokio::test]
+async fn a_second_instance_takes_over_when_the_first_stops() {
+    let run = Run::new("norm-scale", None).await;
+    let records = traffic(3, 200);
+    let (ids, invalid) = expected(&records);
+    let (first, second) = records.split_at(records.len() / 3);
+    run.produce(first).await;
+    let mut a = run.start().await;
+    let mut b = run.start_another().await;
+    run.collect(Duration::from_secs(90), |c| c.interactions.len() >= 30)
+        .await;
+    kill(&mut a, "TERM");
+    run.produce(second).await;
+    let got = run
+        .collect(Duration::from_secs(120), |c| {
+            c.distinct().len() >= ids.len() && c.dead_payloads().len() >= invalid.len()
+        })
+        .await;
+    kill(&mut b, "TERM");
+    assert_eq!(got.distinct(), ids);
+    assert_eq!(got.dead_payloads(), invalid);
+}
+
+/// A tiny Schema Registry (just the two endpoints the normalizer uses), so the Confluent framing
+/// can be tested without a real registry on this machine.
+mod registry {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Path, State};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use serde_json::{Value, json};
+
+    #[derive(Clone, Default)]
+    pub struct Registry {
+        pub schemas: Arc<Mutex<Vec<(String, String)>>>,
+    }
+
+    pub async fn start() -> (String, Registry) {
+        let registry = Registry::default();
+        let app = Router::new()
+            .route(
+                "/subjects/{subject}/versions",
+                post(
+                    |State(r): State<Registry>,
+                     Path(subject): Path<String>,
+                     Json(body): Json<Value>| async move {
+                        let mut schemas = r.schemas.lock().unwrap();
+                        schemas.push((
+                            subject,
+                            body["schema"].as_str().unwrap_or_default().to_owned(),
+                        ));
+                        Json(json!({ "id": 100 + schemas.len() }))
+                    },
+                ),
+            )
+            .route(
+                "/schemas/ids/{id}",
+                get(
+                    |State(r): State<Registry>, Path(id): Path<usize>| async move {
+                        let schemas = r.schemas.lock().unwrap();
+                        Json(json!({ "schema": schemas[id - 101].1 }))
+                    },
+                ),
+            )
+            .with_state(registry.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, registry)
+    }
+}
+
+#[tokio::test]
+async fn confluent_framing_uses_the_registered_schema() {
+    let (url, registry) = registry::start().await;
+    let run = Run::new("norm-registry", Some(&url)).await;
+    let records: Vec<RawRecord> = traffic(4, 10).into_iter().filter(|r| !r.invalid).collect();
+    let (ids, _) = expected(&records);
+    run.produce(&records).await;
+    let mut normalizer = run.start().await;
+    let got = run
+        .collect(Duration::from_secs(90), |c| c.raw_values.len() >= ids.len())
+        .await;
+    kill(&mut normalizer, "TERM");
+
+    let (subject, schema_text) = registry.schemas.lock().unwrap()[0].clone();
+    assert_eq!(subject, format!("{}-value", run.topics.interactions));
+    let writer = apache_avro::Schema::parse_str(&schema_text).unwrap();
+    let decoded: BTreeSet<Uuid> = got
+        .raw_values
+        .iter()
+        .map(|value| {
+            let (schema, datum) = split(value).unwrap();
+            assert_eq!(
+                schema,
+                WriterSchema::RegistryId(101),
+                "framed with the id the registry returned"
+            );
+            decode_datum(&writer, datum).unwrap().event_id
+        })
+        .collect();
+    assert_eq!(decoded, ids);
+}
