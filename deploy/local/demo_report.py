@@ -1,7 +1,9 @@
 """Prints the demo's result: one customer's cross-channel timeline and a responsiveness summary.
 
-Interim: reads the interactions `rapport normalize` printed. The history store (ClickHouse views)
-replaces this once the writer lands; the metric definitions here follow shared DOMAIN.md.
+Interim: reads the interactions `rapport consume` read back from the normalized topic, and the
+dead letters. The history store (ClickHouse views) replaces this once the writer lands; the
+metric definitions here follow DOMAIN.md (first public human reply; bots, auto-replies and notes
+excluded).
 """
 import collections
 import json
@@ -22,6 +24,8 @@ def is_human_reply(i):
 def main(interactions_path, rejected_path):
     interactions = [json.loads(line) for line in open(interactions_path)]
     rejected = [json.loads(line) for line in open(rejected_path)]
+    for r in rejected:
+        r["code"] = r.get("code") or r.get("headers", {}).get("rapport-error-code", "?")
     by_channel = collections.Counter(i["channel"] for i in interactions)
     print(f"\n{len(interactions)} interactions ({', '.join(f'{c} {n}' for c, n in sorted(by_channel.items()))}); "
           f"{len(rejected)} payloads rejected ({', '.join(f'{c} {n}' for c, n in collections.Counter(r['code'] for r in rejected).most_common())})")

@@ -2,5 +2,6 @@
 //! generator and the normalize dry run.
 
 pub mod config;
+pub mod consume;
 pub mod generate;
 pub mod normalize;

@@ -50,6 +50,17 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Print what a topic holds, from the beginning until it is quiet for --idle-ms.
+    ///
+    /// Avro interactions are printed as the contract's JSON, one per line; any other record (raw
+    /// payloads, dead letters) as `{topic, partition, offset, key, headers, payload_base64}`, the
+    /// format `rapport normalize --records` reads. Never moves any consumer group's offsets.
+    Consume {
+        topic: String,
+        /// Stop after this long without a new record.
+        #[arg(long, default_value_t = 3000)]
+        idle_ms: u64,
+    },
     /// Manage Rapport's Kafka topics.
     Topics {
         #[command(subcommand)]
@@ -153,6 +164,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             eprintln!(
                 "generated {} records for {customers} customers (seed {seed}, {invalid} deliberately invalid)",
                 records.len()
+            );
+            Ok(0)
+        }
+        Command::Consume { topic, idle_ms } => {
+            let printed = runtime.block_on(rapport_cli::consume::run(
+                &config.kafka,
+                &topic,
+                std::time::Duration::from_millis(idle_ms),
+                &mut std::io::stdout().lock(),
+            ))?;
+            eprintln!(
+                "{topic}: {} interactions, {} other records",
+                printed.interactions, printed.records
             );
             Ok(0)
         }
