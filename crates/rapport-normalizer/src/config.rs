@@ -65,8 +65,8 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            max_in_flight_messages: 20_000,
-            max_in_flight_bytes: 64 * 1024 * 1024,
+            max_in_flight_messages: 5_000,
+            max_in_flight_bytes: 32 * 1024 * 1024,
             drain_timeout_ms: 10_000,
         }
     }

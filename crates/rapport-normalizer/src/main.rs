@@ -22,6 +22,11 @@ async fn main() -> anyhow::Result<()> {
     rapport_runtime::telemetry::init(&config.log);
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    rapport_normalizer::serve(config, shutdown).await?;
-    Ok(())
+    let result = rapport_normalizer::serve(config, shutdown).await;
+    if let Err(error) = &result {
+        tracing::error!(%error, "stopped");
+    }
+    // Exit here rather than when the runtime drops: a librdkafka close still blocked on an
+    // unresponsive coordinator would otherwise hold the process open (see pipeline.rs).
+    std::process::exit(i32::from(result.is_err()));
 }

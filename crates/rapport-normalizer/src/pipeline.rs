@@ -194,12 +194,24 @@ pub async fn run(
             }
         }
     }
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => info!("offsets committed"),
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(error) => warn!(%error, "final commit failed; the last records may be redelivered"),
+    // Committing and leaving the group are blocking librdkafka calls that wait on the group
+    // coordinator; a coordinator that never answers must not keep the process alive. Offsets that
+    // do not get committed are redelivered, which the event ids make harmless.
+    let leave = tokio::task::spawn_blocking(move || {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => info!("offsets committed"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(error) => warn!(%error, "final commit failed; the last records may be redelivered"),
+        }
+        consumer.unsubscribe();
+        drop(consumer);
+    });
+    if tokio::time::timeout(Duration::from_millis(limits.drain_timeout_ms), leave)
+        .await
+        .is_err()
+    {
+        warn!("committing and leaving the group timed out; exiting anyway");
     }
-    consumer.unsubscribe();
     failure.map_or(Ok(()), Err)
 }
 

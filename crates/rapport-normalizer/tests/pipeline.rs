@@ -17,6 +17,16 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use uuid::Uuid;
 
+/// A running normalizer process; killed when dropped, so a failing test never leaves one behind.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// One isolated run: its own topics, group and config file.
 struct Run {
     stack: Stack,
@@ -106,7 +116,7 @@ impl Run {
     }
 
     /// Starts an instance serving its operations endpoints on `http` and waits until they answer.
-    async fn start_on(&self, http: std::net::SocketAddr) -> Child {
+    async fn start_on(&self, http: std::net::SocketAddr) -> Service {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rapport-normalizer"))
             .arg("--config")
             .arg(&self.config)
@@ -128,14 +138,14 @@ impl Run {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        child
+        Service(child)
     }
 
-    async fn start(&self) -> Child {
+    async fn start(&self) -> Service {
         self.start_on(self.http).await
     }
 
-    async fn start_another(&self) -> Child {
+    async fn start_another(&self) -> Service {
         let http = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -269,14 +279,23 @@ fn expected(records: &[RawRecord]) -> (BTreeSet<Uuid>, BTreeSet<Vec<u8>>) {
     (ids, invalid)
 }
 
-fn kill(child: &mut Child, signal: &str) {
+/// Sends `signal` and waits for the process to exit; a SIGTERM must end it within the drain
+/// timeout plus the time to leave the group.
+fn kill(service: &mut Service, signal: &str) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
+        .arg(service.0.id().to_string())
         .status()
         .unwrap();
     assert!(status.success());
-    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the normalizer did not exit within 30 s of SIG{signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[tokio::test]
