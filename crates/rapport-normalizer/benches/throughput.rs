@@ -114,7 +114,12 @@ async fn main() {
     } else {
         "producer_batch_messages = 1\n"
     };
-    let ops = "127.0.0.1:19479";
+    let ops = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let ops = ops.as_str();
     std::fs::write(
         &config,
         format!(
@@ -141,6 +146,10 @@ async fn main() {
         if done {
             break;
         }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the normalizer exited (see its stderr above)"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(900),
             "normalizer did not finish"

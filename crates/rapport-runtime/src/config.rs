@@ -49,11 +49,14 @@ where
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    // RAPPORT_CONFIG names the file itself; RAPPORT_STACK_* belong to the local stack scripts and
-    // RAPPORT_TEST_* to the test harness. None of them is a config key.
+    // RAPPORT_CONFIG names the file itself; RAPPORT_STACK_* belong to the local stack scripts,
+    // RAPPORT_TEST_* and RAPPORT_BENCH_* to the test and load harnesses. None is a config key.
     let env = env.filter(|key| {
         let key = key.as_str().to_ascii_lowercase();
-        key != "config" && !key.starts_with("stack_") && !key.starts_with("test_")
+        key != "config"
+            && !["stack_", "test_", "bench_"]
+                .iter()
+                .any(|p| key.starts_with(p))
     });
     let config: T = figment.merge(env).extract().map_err(|e| {
         ConfigError::Parse(
