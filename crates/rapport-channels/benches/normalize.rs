@@ -1,29 +1,9 @@
 //! Normalization throughput per source and for a mixed corpus, over the golden payloads that
 //! normalize successfully. Results and how to read them: docs/BENCHMARKS.md.
 
-use std::path::Path;
-
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rapport_channels::{Context, Limits, TenantConfig, normalize};
 use rapport_model::{Source, Timestamp};
-
-fn corpus() -> Vec<(Source, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut payloads = Vec::new();
-    for source in Source::ALL {
-        let Ok(entries) = std::fs::read_dir(root.join(source.as_str())) else {
-            continue;
-        };
-        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-        files.sort();
-        for path in files {
-            if !path.to_string_lossy().ends_with(".expected.json") {
-                payloads.push((*source, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    payloads
-}
 
 fn bench(c: &mut Criterion) {
     let tenant = TenantConfig {
@@ -40,7 +20,7 @@ fn bench(c: &mut Criterion) {
         raw_ref: None,
     };
     // Only payloads that succeed: rejected ones measure the error path, not normalization.
-    let corpus: Vec<(Source, Vec<u8>, u64)> = corpus()
+    let corpus: Vec<(Source, Vec<u8>, u64)> = rapport_channels::fuzzing::golden_payloads()
         .into_iter()
         .filter_map(|(s, p)| {
             normalize(s, &p, &ctx)

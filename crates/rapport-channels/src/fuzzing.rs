@@ -2,9 +2,37 @@
 //! adapters on arbitrary bytes and panic only when a contract invariant breaks, which is exactly
 //! the signal a fuzzer looks for.
 
+use std::path::{Path, PathBuf};
+
 use rapport_model::{Channel, Source, Timestamp, event_id};
 
 use crate::{Context, Limits, TenantConfig, normalize};
+
+/// The golden payload files of `source` (`tests/golden/<source>/`, expected outputs excluded), in
+/// name order. Shared by the golden test, the property tests and the benchmark.
+pub fn golden_cases(source: Source) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(source.as_str());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.is_file() && !p.to_string_lossy().ends_with(".expected.json"));
+    files.sort();
+    files
+}
+
+/// Every golden payload with its source.
+pub fn golden_payloads() -> Vec<(Source, Vec<u8>)> {
+    Source::ALL
+        .iter()
+        .flat_map(|s| {
+            golden_cases(*s)
+                .into_iter()
+                .map(move |p| (*s, std::fs::read(p).unwrap_or_default()))
+        })
+        .collect()
+}
 
 /// The sources of one channel family (`generic` is its own family).
 pub fn family(channel: Option<Channel>) -> Vec<Source> {

@@ -3,7 +3,7 @@
 //! -p rapport-channels --test golden` and review the diff like code.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rapport_channels::{Context, Limits, TenantConfig, normalize};
 use rapport_model::{Source, Timestamp};
@@ -24,18 +24,8 @@ fn tenant() -> TenantConfig {
     }
 }
 
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
 fn cases(source: Source) -> Vec<PathBuf> {
-    let dir = golden_dir().join(source.as_str());
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.is_file() && !p.to_string_lossy().ends_with(".expected.json"));
-    files.sort();
-    files
+    rapport_channels::fuzzing::golden_cases(source)
 }
 
 fn run(source: Source, payload: &[u8]) -> Value {

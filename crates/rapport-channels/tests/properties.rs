@@ -2,30 +2,10 @@
 //! find crashes in the byte-level parsers; mutations of the golden payloads reach deep into each
 //! adapter, where random bytes never get. `fuzz/` runs the same checks under libFuzzer.
 
-use std::path::Path;
-
 use proptest::prelude::*;
-use rapport_channels::fuzzing::{exercise, family};
+use rapport_channels::fuzzing::{exercise, family, golden_payloads};
 use rapport_model::{Channel, Source};
 use serde_json::Value;
-
-fn golden_payloads() -> Vec<(Source, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut payloads = Vec::new();
-    for source in Source::ALL {
-        let Ok(entries) = std::fs::read_dir(root.join(source.as_str())) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !path.to_string_lossy().ends_with(".expected.json") {
-                payloads.push((*source, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    payloads.sort();
-    payloads
-}
 
 /// One structural edit somewhere in a JSON document, chosen by `choice`.
 fn mutate(value: &mut Value, choice: &mut impl Iterator<Item = u32>) {

@@ -43,6 +43,20 @@ pub struct TopicSpec {
 }
 
 impl Topics {
+    /// The same layout under another prefix (`<prefix>.raw.email`, …): one isolated set of topics
+    /// per test, benchmark or demo run.
+    pub fn prefixed(prefix: &str) -> Self {
+        Self {
+            raw_email: format!("{prefix}.raw.email"),
+            raw_chat: format!("{prefix}.raw.chat"),
+            raw_review: format!("{prefix}.raw.review"),
+            raw_support: format!("{prefix}.raw.support"),
+            interactions: format!("{prefix}.interactions.v1"),
+            dlq: format!("{prefix}.dlq"),
+            identity: format!("{prefix}.identity.v1"),
+        }
+    }
+
     pub fn raw(&self) -> [&str; 4] {
         [
             &self.raw_email,

@@ -54,15 +54,7 @@ async fn main() {
         .unwrap_or(3000);
     let stack = Stack::from_env();
     let prefix = unique_name("bench");
-    let topics = Topics {
-        raw_email: format!("{prefix}.raw.email"),
-        raw_chat: format!("{prefix}.raw.chat"),
-        raw_review: format!("{prefix}.raw.review"),
-        raw_support: format!("{prefix}.raw.support"),
-        interactions: format!("{prefix}.interactions"),
-        dlq: format!("{prefix}.dlq"),
-        identity: format!("{prefix}.identity"),
-    };
+    let topics = Topics::prefixed(&prefix);
     let kafka = KafkaConfig {
         partitions: 3,
         ..stack.kafka.clone()

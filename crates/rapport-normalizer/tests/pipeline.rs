@@ -39,15 +39,7 @@ impl Run {
     async fn new(name: &str, registry: Option<&str>) -> Self {
         let stack = Stack::from_env();
         let prefix = unique_name(name);
-        let topics = Topics {
-            raw_email: format!("{prefix}.raw.email"),
-            raw_chat: format!("{prefix}.raw.chat"),
-            raw_review: format!("{prefix}.raw.review"),
-            raw_support: format!("{prefix}.raw.support"),
-            interactions: format!("{prefix}.interactions"),
-            dlq: format!("{prefix}.dlq"),
-            identity: format!("{prefix}.identity"),
-        };
+        let topics = Topics::prefixed(&prefix);
         let kafka = KafkaConfig {
             partitions: 3,
             ..stack.kafka.clone()
