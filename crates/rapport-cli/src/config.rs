@@ -38,7 +38,11 @@ impl Default for CliConfig {
             limits: Limits::default(),
             kafka: KafkaConfig::default(),
             topics: Topics::default(),
-            log: LogConfig::default(),
+            // The CLI reports what it did itself; library progress logs are for services.
+            log: LogConfig {
+                filter: "warn".into(),
+                ..LogConfig::default()
+            },
         }
     }
 }
