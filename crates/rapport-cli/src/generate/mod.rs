@@ -11,8 +11,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rapport_kafka::{KafkaConfig, Topics};
 use rapport_model::{Channel, Timestamp};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 
 pub use render::RawRecord;
 
@@ -68,7 +70,7 @@ pub async fn produce(
         .create()
         .context("cannot create the Kafka producer")?;
     let mut counts = BTreeMap::new();
-    let mut pending = Vec::with_capacity(records.len());
+    let mut pending = std::collections::VecDeque::new();
     for record in records {
         let topic = topic_for(topics, record.channel);
         let received_at = record.received_at.to_string();
@@ -85,28 +87,47 @@ pub async fn produce(
                 key: "rapport-received-at",
                 value: Some(&received_at),
             });
-        let future = producer.send_result(
-            FutureRecord::to(topic)
-                .key(&record.key)
-                .payload(&record.payload)
-                .headers(headers),
-        );
-        let future = future
-            .map_err(|(e, _)| e)
-            .with_context(|| format!("cannot enqueue a record for {topic}"))?;
-        pending.push(future);
+        let future = loop {
+            let sent = producer.send_result(
+                FutureRecord::to(topic)
+                    .key(&record.key)
+                    .payload(&record.payload)
+                    .headers(headers.clone()),
+            );
+            match sent {
+                Ok(future) => break future,
+                // librdkafka's local queue is full (a large day of traffic): wait for the oldest
+                // record's acknowledgement to make room, then try again.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    match pending.pop_front() {
+                        Some(oldest) => acknowledged(oldest).await?,
+                        None => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+                Err((error, _)) => {
+                    return Err(error)
+                        .with_context(|| format!("cannot enqueue a record for {topic}"));
+                }
+            }
+        };
+        pending.push_back(future);
         *counts.entry(topic.to_owned()).or_insert(0) += 1;
     }
     for delivery in pending {
-        let outcome = tokio::time::timeout(Duration::from_secs(120), delivery)
-            .await
-            .context("the broker did not acknowledge within 120 s")?
-            .context("the producer was dropped")?;
-        outcome
-            .map_err(|(e, _)| e)
-            .context("the broker rejected a record")?;
+        acknowledged(delivery).await?;
     }
     Ok(counts)
+}
+
+async fn acknowledged(delivery: DeliveryFuture) -> anyhow::Result<()> {
+    let outcome = tokio::time::timeout(Duration::from_secs(120), delivery)
+        .await
+        .context("the broker did not acknowledge within 120 s")?
+        .context("the producer was dropped")?;
+    outcome
+        .map_err(|(e, _)| e)
+        .context("the broker rejected a record")?;
+    Ok(())
 }
 
 #[cfg(test)]
