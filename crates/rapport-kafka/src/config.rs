@@ -61,8 +61,17 @@ impl KafkaConfig {
 
     /// The settings every client shares; callers add role-specific ones.
     pub fn client_config(&self) -> ClientConfig {
+        self.with_extra(self.base())
+    }
+
+    fn base(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
+        config
+    }
+
+    /// `extra` goes last so an operator's pass-through setting always wins over our defaults.
+    fn with_extra(&self, mut config: ClientConfig) -> ClientConfig {
         for (key, value) in &self.extra {
             config.set(key, value);
         }
@@ -71,7 +80,7 @@ impl KafkaConfig {
 
     /// A producer that never loses or reorders an acknowledged record.
     pub fn producer_config(&self) -> ClientConfig {
-        let mut config = self.client_config();
+        let mut config = self.base();
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -81,15 +90,12 @@ impl KafkaConfig {
         if let Some(records) = self.producer_batch_messages {
             config.set("batch.num.messages", records.to_string());
         }
-        for (key, value) in &self.extra {
-            config.set(key, value);
-        }
-        config
+        self.with_extra(config)
     }
 
     /// A consumer that stores offsets only when told to (see `rapport-kafka`'s README).
     pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
-        let mut config = self.client_config();
+        let mut config = self.base();
         config
             .set("group.id", group_id)
             .set("enable.auto.commit", "true")
@@ -98,10 +104,7 @@ impl KafkaConfig {
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
             .set("partition.assignment.strategy", "cooperative-sticky");
-        for (key, value) in &self.extra {
-            config.set(key, value);
-        }
-        config
+        self.with_extra(config)
     }
 }
 

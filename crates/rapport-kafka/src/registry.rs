@@ -63,19 +63,13 @@ impl SchemaRegistry {
         }
         let url = format!("{}/subjects/{subject}/versions", self.base);
         let body = json!({ "schemaType": "AVRO", "schema": schema });
-        let response = self
+        let request = self
             .http
             .post(&url)
             .header("content-type", CONTENT_TYPE)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| RegistryError::Unreachable {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
+            .json(&body);
         let registered: Registered =
-            Self::read(response, format!("schema for subject {subject}")).await?;
+            Self::call(request, &url, format!("schema for subject {subject}")).await?;
         self.by_id
             .lock()
             .expect("registry cache lock")
@@ -93,16 +87,8 @@ impl SchemaRegistry {
             return Ok(schema.clone());
         }
         let url = format!("{}/schemas/ids/{id}", self.base);
-        let response =
-            self.http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| RegistryError::Unreachable {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })?;
-        let found: Schema = Self::read(response, format!("schema id {id}")).await?;
+        let found: Schema =
+            Self::call(self.http.get(&url), &url, format!("schema id {id}")).await?;
         self.by_id
             .lock()
             .expect("registry cache lock")
@@ -110,10 +96,19 @@ impl SchemaRegistry {
         Ok(found.schema)
     }
 
-    async fn read<T: serde::de::DeserializeOwned>(
-        response: reqwest::Response,
+    /// Sends one request and reads its JSON answer, mapping transport and HTTP failures.
+    async fn call<T: serde::de::DeserializeOwned>(
+        request: reqwest::RequestBuilder,
+        url: &str,
         what: String,
     ) -> Result<T, RegistryError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| RegistryError::Unreachable {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         if !status.is_success() {

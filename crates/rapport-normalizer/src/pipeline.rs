@@ -288,10 +288,16 @@ async fn send(
     shared: &Shared,
     output: Output,
 ) -> Result<(), (KafkaError, OutputKind)> {
-    let mut record = FutureRecord::to(&output.topic)
-        .payload(&output.payload)
-        .headers(output.headers.clone());
-    if let Some(key) = &output.key {
+    // Headers move into the record: the output is sent once, so there is nothing to clone for.
+    let Output {
+        topic,
+        key,
+        payload,
+        headers,
+        kind,
+    } = output;
+    let mut record = FutureRecord::to(&topic).payload(&payload).headers(headers);
+    if let Some(key) = &key {
         record = record.key(key);
     }
     // Unlimited delivery time: a broker outage blocks here (and, through the in-flight limit,
@@ -299,7 +305,7 @@ async fn send(
     match producer.send(record, Timeout::Never).await {
         Ok(_) => {
             shared.broker_reachable();
-            match &output.kind {
+            match &kind {
                 OutputKind::Interaction { source } => {
                     metrics::counter!("rapport_normalizer_interactions_out_total", "source" => source.as_str()).increment(1);
                 }
@@ -310,7 +316,7 @@ async fn send(
             }
             Ok(())
         }
-        Err((error, _)) => Err((error, output.kind)),
+        Err((error, _)) => Err((error, kind)),
     }
 }
 
