@@ -233,9 +233,21 @@ case $cmd in
     status_one clickhouse "$state/clickhouse/pid" "$ch_http_port" || rc=1
     exit $rc
     ;;
+  # One ClickHouse alone, for tests that stop and restart a private server (see rapport-testkit).
+  clickhouse-up)
+    mkdir -p "$state"
+    if ! pid_alive "$state/clickhouse/pid"; then
+      check_port_free "ClickHouse HTTP" "$ch_http_port" RAPPORT_STACK_CH_HTTP_PORT
+      check_port_free "ClickHouse native" "$ch_tcp_port" RAPPORT_STACK_CH_TCP_PORT
+      check_port_free "ClickHouse interserver" "$ch_interserver_port" RAPPORT_STACK_CH_INTERSERVER_PORT
+    fi
+    ensure_clickhouse
+    start_clickhouse
+    ;;
+  clickhouse-down) stop_one clickhouse "$state/clickhouse/pid" ;;
   env) print_env ;;
   *)
-    echo "usage: $0 up|down|status|env" >&2
+    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down" >&2
     exit 2
     ;;
 esac

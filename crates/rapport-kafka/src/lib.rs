@@ -2,11 +2,15 @@
 //! the topic layout, idempotent topic creation and a producer that waits for acknowledgement.
 
 mod config;
+mod context;
+mod dlq;
 mod frontier;
 mod registry;
 mod topics;
 
 pub use config::KafkaConfig;
+pub use context::ServiceContext;
+pub use dlq::{Rejection, dead_letter_headers};
 pub use frontier::{Frontiers, PartitionFrontier};
 pub use registry::{RegistryError, SchemaRegistry};
 pub use topics::{TopicSpec, Topics, ensure_topics};

@@ -11,7 +11,7 @@ mod pipeline;
 use std::sync::Arc;
 
 pub use config::{ExtraTopic, NormalizerConfig, PipelineConfig, RegistryConfig};
-use rapport_runtime::{Health, Shutdown};
+use rapport_runtime::Shutdown;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizerError {
@@ -39,17 +39,10 @@ impl NormalizerError {
 /// metrics endpoints, then the pipeline; drains in order: readiness off, stop polling, wait for
 /// in-flight outputs, commit, stop HTTP.
 pub async fn serve(config: NormalizerConfig, shutdown: Shutdown) -> Result<(), NormalizerError> {
-    let health = Health::default();
-    let listener = rapport_runtime::http::bind(&config.http).await?;
-    let http_stop = tokio_util::sync::CancellationToken::new();
-    let http = tokio::spawn(rapport_runtime::http::serve(
-        listener,
-        health.clone(),
-        http_stop.clone(),
-    ));
-    let result = pipeline::run(Arc::new(config), health, shutdown.token()).await;
-    shutdown.trigger();
-    http_stop.cancel();
-    let _ = http.await;
-    result
+    let config = Arc::new(config);
+    let http = config.http.clone();
+    rapport_runtime::http::run_service(&http, shutdown, |health, stop| {
+        pipeline::run(config, health, stop)
+    })
+    .await
 }

@@ -1,6 +1,7 @@
 //! What one raw record turns into: Avro interaction records, or one dead-letter record.
 
 use rapport_channels::{AdapterError, Context, normalize_detected};
+use rapport_kafka::{Rejection, dead_letter_headers};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{IdentityType, Interaction, RawRef, Source, Timestamp};
 use rdkafka::message::{Headers, Message, OwnedHeaders};
@@ -25,13 +26,6 @@ pub struct Output {
 pub enum OutputKind {
     Interaction { source: Source },
     DeadLetter { code: String },
-}
-
-/// A record that could not be normalized, with everything needed to replay it.
-#[derive(Debug)]
-pub struct Rejection {
-    pub code: String,
-    pub message: String,
 }
 
 fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a str> {
@@ -156,31 +150,7 @@ pub fn dead_letter<M: Message>(
     rejection: Rejection,
     now: Timestamp,
 ) -> Output {
-    let mut headers = OwnedHeaders::new();
-    if let Some(original) = message.headers() {
-        for h in original.iter() {
-            headers = headers.insert(rdkafka::message::Header {
-                key: h.key,
-                value: h.value,
-            });
-        }
-    }
-    let partition = message.partition().to_string();
-    let offset = message.offset().to_string();
-    let at = now.to_string();
-    for (key, value) in [
-        ("rapport-error-code", rejection.code.as_str()),
-        ("rapport-error-message", rejection.message.as_str()),
-        ("rapport-origin-topic", message.topic()),
-        ("rapport-origin-partition", partition.as_str()),
-        ("rapport-origin-offset", offset.as_str()),
-        ("rapport-dead-lettered-at", at.as_str()),
-    ] {
-        headers = headers.insert(rdkafka::message::Header {
-            key,
-            value: Some(value),
-        });
-    }
+    let headers = dead_letter_headers(message, &rejection, &now.to_string());
     Output {
         topic: config.topics.dlq.clone(),
         key: message.key().map(<[u8]>::to_vec),

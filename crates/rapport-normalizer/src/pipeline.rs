@@ -1,105 +1,27 @@
 //! The consume → normalize → produce loop, with offsets stored only behind acknowledged outputs.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_kafka::{Frontiers, SchemaRegistry};
+use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext};
 use rapport_model::Timestamp;
 use rapport_model::wire::Framing;
 use rapport_runtime::Health;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::output::{Output, OutputKind, Rejection, dead_letter, process};
+use crate::output::{Output, OutputKind, dead_letter, process};
 use crate::{NormalizerConfig, NormalizerError};
 
-/// Shared by the consumer's and producer's callbacks: which partitions we own, and whether the
-/// broker answers (so an outage is logged once per change, never per message).
-#[derive(Clone, Default)]
-struct Shared {
-    frontiers: Arc<Mutex<Frontiers>>,
-    broker_down: Arc<AtomicBool>,
-}
-
-impl Shared {
-    fn broker_unreachable(&self, reason: &str) {
-        if !self.broker_down.swap(true, Ordering::SeqCst) {
-            warn!(
-                reason,
-                "broker unreachable; progress blocked until it returns"
-            );
-            metrics::gauge!("rapport_normalizer_broker_up").set(0.0);
-        }
-    }
-
-    fn broker_reachable(&self) {
-        if self.broker_down.swap(false, Ordering::SeqCst) {
-            info!("broker reachable again; resuming");
-        }
-        metrics::gauge!("rapport_normalizer_broker_up").set(1.0);
-    }
-}
-
-impl ClientContext for Shared {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        // librdkafka repeats connection errors for every retry; state changes are reported by
-        // `error` below, so its own lines stay at debug.
-        debug!(?level, fac, log_message, "librdkafka");
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
-                self.broker_unreachable(reason)
-            }
-            _ => warn!(%error, reason, "kafka client error"),
-        }
-    }
-
-    fn stats(&self, statistics: Statistics) {
-        for (topic, t) in &statistics.topics {
-            for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    metrics::gauge!("rapport_normalizer_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
-                        .set(p.consumer_lag as f64);
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for Shared {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let mut frontiers = self.frontiers.lock().expect("frontier lock");
-        match rebalance {
-            Rebalance::Revoke(partitions) => {
-                for p in partitions.elements() {
-                    frontiers.revoke(p.topic(), p.partition());
-                }
-                info!(
-                    partitions = partitions.count(),
-                    "partitions revoked; their in-flight work will be redelivered"
-                );
-            }
-            Rebalance::Assign(partitions) => {
-                info!(partitions = partitions.count(), "partitions assigned")
-            }
-            Rebalance::Error(error) => warn!(%error, "rebalance error"),
-        }
-    }
-}
+type Shared = ServiceContext;
 
 /// One raw record's outputs, finished.
 struct Completion {
@@ -116,7 +38,7 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<(), NormalizerError> {
     let framing = framing(&config, &stop).await?;
-    let shared = Shared::default();
+    let shared = ServiceContext::new("normalizer");
     let mut consumer_config = config.kafka.consumer_config(&config.group_id);
     consumer_config
         .set("statistics.interval.ms", "5000")
@@ -163,7 +85,7 @@ pub async fn run(
                 metrics::counter!("rapport_normalizer_messages_in_total", "topic" => message.topic().to_owned()).increment(1);
                 let outputs = process(&config, framing, &message, Timestamp::now());
                 metrics::histogram!("rapport_normalizer_processing_seconds").record(started.elapsed().as_secs_f64());
-                shared.frontiers.lock().expect("frontier lock").begin(message.topic(), message.partition(), message.offset());
+                shared.frontiers().begin(message.topic(), message.partition(), message.offset());
                 let bytes = message.payload().map_or(0, <[u8]>::len);
                 in_flight += 1;
                 in_flight_bytes += bytes;
@@ -222,11 +144,9 @@ fn finish(
     done: Completion,
 ) -> Result<(), NormalizerError> {
     done.result?;
-    let next = shared.frontiers.lock().expect("frontier lock").complete(
-        &done.topic,
-        done.partition,
-        done.offset,
-    );
+    let next = shared
+        .frontiers()
+        .complete(&done.topic, done.partition, done.offset);
     if let Some(next) = next {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&done.topic, done.partition, Offset::Offset(next))?;

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rapport_channels::{Context, Limits, TenantConfig, normalize};
@@ -11,21 +10,11 @@ use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use rapport_model::wire::{WriterSchema, decode_datum, decode_single_object, split};
 use rapport_model::{Channel, Timestamp};
-use rapport_testkit::{Stack, unique_name};
+use rapport_testkit::{Service, Stack, free_addr, unique_name};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use uuid::Uuid;
-
-/// A running normalizer process; killed when dropped, so a failing test never leaves one behind.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One isolated run: its own topics, group and config file.
 struct Run {
@@ -49,10 +38,7 @@ impl Run {
             .await
             .expect("topics created; is the stack up? run `make up`");
         let config = std::env::temp_dir().join(format!("{prefix}.toml"));
-        let http = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let http = free_addr();
         let registry = registry
             .map(|url| format!("[registry]\nurl = \"{url}\"\n"))
             .unwrap_or_default();
@@ -85,52 +71,14 @@ impl Run {
         }
     }
 
-    /// GETs an operations endpoint of the running normalizer: (status code, body).
-    async fn get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.http)
-            .await
-            .expect("ops endpoint listening");
-        stream
-            .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-            )
-            .await
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, response)
-    }
-
-    /// Starts an instance serving its operations endpoints on `http` and waits until they answer.
     async fn start_on(&self, http: std::net::SocketAddr) -> Service {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rapport-normalizer"))
-            .arg("--config")
-            .arg(&self.config)
-            .env("RAPPORT_HTTP__LISTEN", http.to_string())
-            .env("RUST_LOG", "warn,rapport_normalizer=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("normalizer starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(http).await.is_err() {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the normalizer exited at start-up (see its stderr above)"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "the normalizer did not open {http} within 20 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Service(child)
+        Service::start(
+            env!("CARGO_BIN_EXE_rapport-normalizer"),
+            &self.config,
+            http,
+            "warn,rapport_normalizer=info",
+        )
+        .await
     }
 
     async fn start(&self) -> Service {
@@ -138,11 +86,7 @@ impl Run {
     }
 
     async fn start_another(&self) -> Service {
-        let http = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        self.start_on(http).await
+        self.start_on(free_addr()).await
     }
 
     async fn produce(&self, records: &[RawRecord]) {
@@ -271,25 +215,6 @@ fn expected(records: &[RawRecord]) -> (BTreeSet<Uuid>, BTreeSet<Vec<u8>>) {
     (ids, invalid)
 }
 
-/// Sends `signal` and waits for the process to exit; a SIGTERM must end it within the drain
-/// timeout plus the time to leave the group.
-fn kill(service: &mut Service, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(service.0.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while service.0.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the normalizer did not exit within 30 s of SIG{signal}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test]
 async fn every_record_becomes_exactly_its_interactions_or_one_dead_letter() {
     let run = Run::new("norm-steady", None).await;
@@ -303,9 +228,13 @@ async fn every_record_becomes_exactly_its_interactions_or_one_dead_letter() {
             c.distinct().len() >= ids.len() && c.dead_letters.len() >= invalid.len()
         })
         .await;
-    assert_eq!(run.get("/healthz").await.0, 200);
-    assert_eq!(run.get("/readyz").await.0, 200, "ready while consuming");
-    let (_, metrics) = run.get("/metrics").await;
+    assert_eq!(normalizer.get("/healthz").await.0, 200);
+    assert_eq!(
+        normalizer.get("/readyz").await.0,
+        200,
+        "ready while consuming"
+    );
+    let (_, metrics) = normalizer.get("/metrics").await;
     let metric = |name: &str| -> f64 {
         metrics
             .lines()
@@ -330,7 +259,7 @@ async fn every_record_becomes_exactly_its_interactions_or_one_dead_letter() {
         metrics.contains("rapport_normalizer_processing_seconds"),
         "latency histogram exported"
     );
-    kill(&mut normalizer, "TERM");
+    normalizer.signal("TERM");
 
     assert_eq!(got.distinct(), ids);
     assert_eq!(
@@ -381,7 +310,7 @@ async fn sigkill_mid_stream_loses_nothing() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    kill(&mut normalizer, "KILL");
+    normalizer.signal("KILL");
     feeder.await.unwrap();
     let mut normalizer = run.start().await;
     let got = run
@@ -389,7 +318,7 @@ async fn sigkill_mid_stream_loses_nothing() {
             c.distinct().len() >= ids.len() && c.dead_payloads().len() >= invalid.len()
         })
         .await;
-    kill(&mut normalizer, "TERM");
+    normalizer.signal("TERM");
     assert_eq!(got.distinct(), ids, "every interaction arrived");
     assert_eq!(
         got.dead_payloads(),
@@ -409,14 +338,14 @@ async fn a_second_instance_takes_over_when_the_first_stops() {
     let mut b = run.start_another().await;
     run.collect(Duration::from_secs(90), |c| c.interactions.len() >= 30)
         .await;
-    kill(&mut a, "TERM");
+    a.signal("TERM");
     run.produce(second).await;
     let got = run
         .collect(Duration::from_secs(120), |c| {
             c.distinct().len() >= ids.len() && c.dead_payloads().len() >= invalid.len()
         })
         .await;
-    kill(&mut b, "TERM");
+    b.signal("TERM");
     assert_eq!(got.distinct(), ids);
     assert_eq!(got.dead_payloads(), invalid);
 }
@@ -482,7 +411,7 @@ async fn confluent_framing_uses_the_registered_schema() {
     let got = run
         .collect(Duration::from_secs(90), |c| c.raw_values.len() >= ids.len())
         .await;
-    kill(&mut normalizer, "TERM");
+    normalizer.signal("TERM");
 
     let (subject, schema_text) = registry.schemas.lock().unwrap()[0].clone();
     assert_eq!(subject, format!("{}-value", run.topics.interactions));

@@ -105,6 +105,30 @@ pub async fn serve(
         .await
 }
 
+/// Runs one service: the operations endpoints first, then `pipeline` until it returns or
+/// `shutdown` triggers. Readiness is the pipeline's to set; the endpoints stop last, so probes
+/// see readiness turn off before the process goes away.
+pub async fn run_service<F, Fut, E>(
+    config: &HttpConfig,
+    shutdown: crate::Shutdown,
+    pipeline: F,
+) -> Result<(), E>
+where
+    F: FnOnce(Health, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: From<std::io::Error>,
+{
+    let health = Health::default();
+    let listener = bind(config).await?;
+    let http_stop = CancellationToken::new();
+    let http = tokio::spawn(serve(listener, health.clone(), http_stop.clone()));
+    let result = pipeline(health, shutdown.token()).await;
+    shutdown.trigger();
+    http_stop.cancel();
+    let _ = http.await;
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

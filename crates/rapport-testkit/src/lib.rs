@@ -8,6 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rapport_kafka::{KafkaConfig, TopicSpec, ensure_topics};
 
+mod process;
+pub use process::{PrivateClickHouse, Service, free_addr};
+
 /// Where the local stack listens, from the same variables the stack script reads.
 #[derive(Debug, Clone)]
 pub struct Stack {

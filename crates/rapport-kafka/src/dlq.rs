@@ -1,0 +1,44 @@
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+
+/// Why a record could not be processed, as it travels in the dead-letter topic's headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Stable, machine-readable (`malformed_json`, `clickhouse_rejected`, …).
+    pub code: String,
+    /// For the operator: names the field or repeats the server's words.
+    pub message: String,
+}
+
+/// The headers of a dead-letter record: the original record's headers unchanged, then the error
+/// and where the record came from, so `rapport dlq replay` can send it back where it was read.
+pub fn dead_letter_headers<M: Message>(
+    message: &M,
+    rejection: &Rejection,
+    at: &str,
+) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    if let Some(original) = message.headers() {
+        for h in original.iter() {
+            headers = headers.insert(Header {
+                key: h.key,
+                value: h.value,
+            });
+        }
+    }
+    let partition = message.partition().to_string();
+    let offset = message.offset().to_string();
+    for (key, value) in [
+        ("rapport-error-code", rejection.code.as_str()),
+        ("rapport-error-message", rejection.message.as_str()),
+        ("rapport-origin-topic", message.topic()),
+        ("rapport-origin-partition", partition.as_str()),
+        ("rapport-origin-offset", offset.as_str()),
+        ("rapport-dead-lettered-at", at),
+    ] {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    headers
+}

@@ -1,0 +1,175 @@
+//! Services under test as real processes, and a private ClickHouse a test may stop and restart.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback address for a service's operations endpoint.
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+/// A running service binary; killed when dropped, so a failing test never leaves one behind.
+#[derive(Debug)]
+pub struct Service {
+    child: Child,
+    name: String,
+    pub http: SocketAddr,
+}
+
+impl Service {
+    /// Starts `binary --config config` with its operations endpoint on `http`, and waits until
+    /// that endpoint accepts connections (failing if the process exits first).
+    pub async fn start(binary: &str, config: &Path, http: SocketAddr, log_filter: &str) -> Service {
+        let name = Path::new(binary)
+            .file_name()
+            .map_or_else(|| binary.to_owned(), |n| n.to_string_lossy().into_owned());
+        let mut child = Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .env("RAPPORT_HTTP__LISTEN", http.to_string())
+            .env("RUST_LOG", log_filter)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(http).await.is_err() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{name} exited at start-up (see its stderr above)"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not open {http} within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Service { child, name, http }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, …) and waits up to 30 s for the process to exit.
+    pub fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} {} failed", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within 30 s of SIG{signal}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GETs an operations endpoint: (status code, whole response).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.http)
+            .await
+            .expect("ops endpoint listening");
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, response)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A ClickHouse server of the test's own (own ports, own data directory), started with the
+/// local stack's script, so a test can stop and restart it without disturbing other tests.
+#[derive(Debug)]
+pub struct PrivateClickHouse {
+    dir: PathBuf,
+    http_port: u16,
+    tcp_port: u16,
+    interserver_port: u16,
+}
+
+impl PrivateClickHouse {
+    pub fn start(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(crate::unique_name(name));
+        let port = || free_addr().port();
+        let server = Self {
+            dir,
+            http_port: port(),
+            tcp_port: port(),
+            interserver_port: port(),
+        };
+        server.up();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Starts the server again on the same ports and data (a no-op when it runs).
+    pub fn up(&self) {
+        self.script("clickhouse-up");
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 10 s), keeping its data.
+    pub fn down(&self) {
+        self.script("clickhouse-down");
+    }
+
+    fn script(&self, command: &str) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/stack.sh");
+        let output = Command::new(script)
+            .arg(command)
+            .env("RAPPORT_STACK_DIR", &self.dir)
+            .env("RAPPORT_STACK_CH_HTTP_PORT", self.http_port.to_string())
+            .env("RAPPORT_STACK_CH_TCP_PORT", self.tcp_port.to_string())
+            .env(
+                "RAPPORT_STACK_CH_INTERSERVER_PORT",
+                self.interserver_port.to_string(),
+            )
+            .output()
+            .expect("stack script runs");
+        assert!(
+            output.status.success(),
+            "stack.sh {command} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
