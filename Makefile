@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
-.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz
+.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,7 @@ nextest:
 
 # The fuzz smoke run goes first so nextest's summary is the suite's closing line.
 test: nextest lint up ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
+	@$(MAKE) --no-print-directory sqlcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
 
@@ -51,6 +52,14 @@ fmt: ## Format the code
 
 bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)
 	$(CARGO) bench --workspace
+
+CHDB_VERSION := 26.9.0
+
+chdb:
+	@python3 -c 'import chdb' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check chdb-core==$(CHDB_VERSION)
+
+sqlcheck: chdb up ## Run the schema, views and ANALYTICS.md examples on ClickHouse 18.16 and on current ClickHouse (chdb)
+	python3 tests/sql/check_sql.py
 
 cargo-fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked

@@ -1,4 +1,5 @@
 use rapport_channels::{Limits, TenantConfig};
+use rapport_clickhouse::ClickHouseConfig;
 use rapport_kafka::{KafkaConfig, Topics};
 use rapport_runtime::{LogConfig, Validate};
 use serde::{Deserialize, Serialize};
@@ -13,12 +14,14 @@ pub struct CliConfig {
     pub limits: Limits,
     pub kafka: KafkaConfig,
     pub topics: Topics,
+    pub clickhouse: ClickHouseConfig,
     pub log: LogConfig,
 }
 
 impl Validate for CliConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.kafka.validate();
+        problems.extend(self.clickhouse.validate());
         if self.tenant_id.trim().is_empty() {
             problems.push("tenant_id must not be empty".into());
         }
@@ -38,6 +41,7 @@ impl Default for CliConfig {
             limits: Limits::default(),
             kafka: KafkaConfig::default(),
             topics: Topics::default(),
+            clickhouse: ClickHouseConfig::default(),
             // The CLI reports what it did itself; library progress logs are for services.
             log: LogConfig {
                 filter: "warn".into(),

@@ -61,6 +61,13 @@ enum Command {
         #[arg(long, default_value_t = 3000)]
         idle_ms: u64,
     },
+    /// Create or upgrade the ClickHouse history store: applies every migration in
+    /// schemas/clickhouse that the database has not recorded yet.
+    ///
+    /// Safe to run on every deploy and from several places at once. Refuses to continue when an
+    /// applied migration's file changed. Connection: the [clickhouse] config section, e.g.
+    /// RAPPORT_CLICKHOUSE__URL=http://clickhouse:8123 RAPPORT_CLICKHOUSE__DATABASE=rapport.
+    Migrate,
     /// Manage Rapport's Kafka topics.
     Topics {
         #[command(subcommand)]
@@ -177,6 +184,24 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             eprintln!(
                 "{topic}: {} interactions, {} other records",
                 printed.interactions, printed.records
+            );
+            Ok(0)
+        }
+        Command::Migrate => {
+            let report =
+                runtime.block_on(rapport_clickhouse::migrations::migrate(&config.clickhouse))?;
+            for version in &report.already_applied {
+                eprintln!("migration {version:03}: already applied");
+            }
+            for version in &report.applied {
+                eprintln!("migration {version:03}: applied");
+            }
+            runtime.block_on(rapport_clickhouse::check_interactions_table(
+                &config.clickhouse,
+            ))?;
+            eprintln!(
+                "database {} at {} is up to date",
+                config.clickhouse.database, config.clickhouse.url
             );
             Ok(0)
         }

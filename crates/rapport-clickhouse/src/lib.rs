@@ -1,0 +1,20 @@
+//! The history store's ClickHouse side: the row written per interaction, the versioned
+//! migrations in `schemas/clickhouse/`, the start-up check that the table matches the row, and
+//! batch inserts that isolate rows the server rejects.
+//!
+//! Everything here runs unchanged on ClickHouse 18.16 and current releases (see `DOMAIN.md`):
+//! the client never sends a setting, and inserts use plain `RowBinary`.
+
+mod config;
+mod error;
+mod insert;
+pub mod migrations;
+mod row;
+mod schema;
+
+pub use clickhouse::Client;
+pub use config::ClickHouseConfig;
+pub use error::{ClickHouseError, ErrorClass};
+pub use insert::{Rejected, insert_isolating, insert_rows};
+pub use row::{INTERACTION_COLUMNS, INTERACTIONS_TABLE, InteractionRow};
+pub use schema::{SchemaMismatch, check_interactions_table};

@@ -1,0 +1,194 @@
+//! Versioned, idempotent schema migrations, embedded from `schemas/clickhouse/NNN_name.sql`.
+//!
+//! Each applied version is recorded in `rapport_migrations` with the checksum of its text. Every
+//! statement is written to be idempotent (`IF NOT EXISTS`), so running the migrations on every
+//! start, or from several instances at once, is safe: two runners racing on the same version both
+//! execute harmless statements and both record it; the table collapses the duplicate record.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use crate::{ClickHouseConfig, ClickHouseError};
+
+/// One file of `schemas/clickhouse/`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// In order. A test checks this list against the directory, so a new file cannot be forgotten.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "interactions",
+        sql: include_str!("../../../schemas/clickhouse/001_interactions.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "views",
+        sql: include_str!("../../../schemas/clickhouse/002_views.sql"),
+    },
+];
+
+pub const MIGRATIONS_TABLE: &str = "rapport_migrations";
+
+impl Migration {
+    /// The statements of the file: full-line `--` comments dropped, split on `;`.
+    pub fn statements(&self) -> Vec<String> {
+        statements(self.sql)
+    }
+
+    pub fn checksum(&self) -> String {
+        let digest = Sha256::digest(self.statements().join(";\n").as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The splitting rule every tool applying these files uses (tests/sql/check_sql.py too).
+pub fn statements(sql: &str) -> Vec<String> {
+    let text: String = sql
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<u32>,
+    pub already_applied: Vec<u32>,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct Applied {
+    version: u32,
+    checksum: String,
+}
+
+/// Creates the database if needed and applies every migration not yet recorded.
+pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, ClickHouseError> {
+    let server = config.server_client();
+    execute(
+        &server,
+        &format!("CREATE DATABASE IF NOT EXISTS {}", config.database),
+    )
+    .await?;
+    let client = config.client();
+    execute(
+        &client,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version UInt32, name String, \
+             checksum String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version"
+        ),
+    )
+    .await?;
+    let applied: Vec<Applied> = client
+        .query_raw(&format!(
+            "SELECT version, any(checksum) AS checksum FROM {MIGRATIONS_TABLE} GROUP BY version ORDER BY version"
+        ))
+        .fetch_all()
+        .await?;
+    let mut report = MigrationReport::default();
+    for migration in MIGRATIONS {
+        let checksum = migration.checksum();
+        if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
+            if done.checksum != checksum {
+                return Err(ClickHouseError::Migration {
+                    version: migration.version,
+                    name: migration.name.into(),
+                    reason: "its file changed after it was applied; add a new migration instead of editing an applied one".into(),
+                });
+            }
+            report.already_applied.push(migration.version);
+            continue;
+        }
+        for statement in migration.statements() {
+            execute_racing(&client, &statement).await.map_err(|error| {
+                ClickHouseError::Migration {
+                    version: migration.version,
+                    name: migration.name.into(),
+                    reason: error.to_string(),
+                }
+            })?;
+        }
+        execute(
+            &client,
+            &format!(
+                "INSERT INTO {MIGRATIONS_TABLE} (version, name, checksum, applied_at) VALUES ({}, '{}', '{checksum}', now())",
+                migration.version, migration.name
+            ),
+        )
+        .await?;
+        info!(
+            version = migration.version,
+            name = migration.name,
+            "migration applied"
+        );
+        report.applied.push(migration.version);
+    }
+    Ok(report)
+}
+
+async fn execute(client: &clickhouse::Client, sql: &str) -> Result<(), ClickHouseError> {
+    client.query_raw(sql).execute().await.map_err(Into::into)
+}
+
+/// A concurrent runner can create the same object between our `IF NOT EXISTS` check and our
+/// create (TABLE_ALREADY_EXISTS, 57); the statement is idempotent, so running it again settles it.
+async fn execute_racing(client: &clickhouse::Client, sql: &str) -> Result<(), ClickHouseError> {
+    let mut attempt = 0;
+    loop {
+        match execute(client, sql).await {
+            Err(error) if error.code() == Some(57) && attempt < 3 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_file_is_registered_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/clickhouse");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let registered: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{:03}_{}.sql", m.version, m.name))
+            .collect();
+        assert_eq!(files, registered);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "versions are 1, 2, 3, …");
+            assert!(!m.statements().is_empty());
+        }
+    }
+
+    #[test]
+    fn comments_and_blank_statements_are_dropped() {
+        let sql =
+            "-- a; comment\nCREATE TABLE a (x UInt8) ENGINE = Memory;\n\n  -- another\n;SELECT 1;";
+        assert_eq!(
+            statements(sql),
+            vec!["CREATE TABLE a (x UInt8) ENGINE = Memory", "SELECT 1"]
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Against the local ClickHouse (`make up`), each test in its own database.
+
+use std::time::Duration;
+
+use rapport_clickhouse::migrations::{MIGRATIONS, migrate};
+use rapport_clickhouse::{
+    ClickHouseConfig, ClickHouseError, InteractionRow, check_interactions_table, insert_isolating,
+};
+use rapport_model::{
+    Actor, ActorRole, Channel, Direction, Identity, Interaction, InteractionKind, Source,
+    Timestamp, event_id,
+};
+use rapport_testkit::{Stack, unique_name};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn config(stack: &Stack, database: &str) -> ClickHouseConfig {
+    ClickHouseConfig {
+        url: stack.clickhouse_url.clone(),
+        database: database.to_owned(),
+        ..ClickHouseConfig::default()
+    }
+}
+
+fn fresh_name(prefix: &str) -> String {
+    unique_name(prefix).replace(['.', '-'], "_")
+}
+
+fn row(n: usize) -> InteractionRow {
+    let source_event_id = if n == 7 {
+        "poison".to_owned()
+    } else {
+        format!("m{n}")
+    };
+    let interaction = Interaction {
+        event_id: event_id("acme", Source::Generic, &source_event_id),
+        tenant_id: "acme".into(),
+        channel: Channel::Chat,
+        source: Source::Generic,
+        source_event_id,
+        kind: InteractionKind::Message,
+        direction: Direction::Inbound,
+        actor: Actor {
+            role: ActorRole::Customer,
+            id: Some("c-1".into()),
+            name: Some("Maria".into()),
+        },
+        identities: vec![
+            Identity::email("maria@example.com").unwrap(),
+            Identity::phone("+14155552671", None).unwrap(),
+        ],
+        conversation_id: "generic:chat-1".into(),
+        occurred_at: Timestamp::from_millis(1_717_400_000_000 + n as i64 * 1000),
+        received_at: Timestamp::from_millis(1_717_400_100_000),
+        subject: None,
+        text: Some(format!("message {n}")),
+        rating: None,
+        status: None,
+        tags: vec!["billing".into()],
+        language: Some("en".into()),
+        team: None,
+        auto_reply: false,
+        attachment_count: 0,
+        attachment_names: vec![],
+        raw_ref: None,
+    };
+    InteractionRow::new(interaction, Timestamp::now())
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_safe_to_run_concurrently() {
+    let stack = Stack::from_env();
+    let database = fresh_name("migrate");
+    let config = config(&stack, &database);
+    let runs = futures_join(&config).await;
+    for run in &runs {
+        let report = run.as_ref().expect("concurrent migrate succeeds");
+        assert_eq!(
+            report.applied.len() + report.already_applied.len(),
+            MIGRATIONS.len()
+        );
+    }
+    let again = migrate(&config).await.unwrap();
+    assert!(again.applied.is_empty());
+    assert_eq!(again.already_applied.len(), MIGRATIONS.len());
+    let versions = stack
+        .clickhouse(&format!(
+            "SELECT count(DISTINCT version) FROM {database}.rapport_migrations"
+        ))
+        .await;
+    assert_eq!(versions.trim(), MIGRATIONS.len().to_string());
+    check_interactions_table(&config).await.unwrap();
+    stack.drop_database(&database).await;
+}
+
+async fn futures_join(
+    config: &ClickHouseConfig,
+) -> Vec<Result<rapport_clickhouse::migrations::MigrationReport, ClickHouseError>> {
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move { migrate(&config).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+#[tokio::test]
+async fn an_applied_migration_that_changed_is_refused() {
+    let stack = Stack::from_env();
+    let database = stack.database("edited").await;
+    stack
+        .clickhouse(&format!(
+            "CREATE TABLE {database}.rapport_migrations (version UInt32, name String, checksum String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version"
+        ))
+        .await;
+    stack
+        .clickhouse(&format!(
+            "INSERT INTO {database}.rapport_migrations VALUES (1, 'interactions', 'not-the-checksum', now())"
+        ))
+        .await;
+    let error = migrate(&config(&stack, &database)).await.unwrap_err();
+    assert!(
+        error.to_string().contains("changed after it was applied"),
+        "{error}"
+    );
+    stack.drop_database(&database).await;
+}
+
+#[tokio::test]
+async fn the_schema_check_names_what_changed() {
+    let stack = Stack::from_env();
+    let database = fresh_name("schema");
+    let config = config(&stack, &database);
+    migrate(&config).await.unwrap();
+    // A column the writer does not send is fine when the server can fill it.
+    stack
+        .clickhouse(&format!(
+            "ALTER TABLE {database}.interactions ADD COLUMN ingest_host String DEFAULT 'x'"
+        ))
+        .await;
+    check_interactions_table(&config).await.unwrap();
+    stack
+        .clickhouse(&format!(
+            "ALTER TABLE {database}.interactions DROP COLUMN team"
+        ))
+        .await;
+    let error = check_interactions_table(&config).await.unwrap_err();
+    assert!(matches!(error, ClickHouseError::Schema(_)), "{error:?}");
+    assert!(
+        error.to_string().contains("column team is missing"),
+        "{error}"
+    );
+
+    let missing = config_for_missing_table(&stack);
+    let error = check_interactions_table(&missing).await.unwrap_err();
+    assert!(error.to_string().contains("does not exist"), "{error}");
+    stack.drop_database(&database).await;
+}
+
+fn config_for_missing_table(stack: &Stack) -> ClickHouseConfig {
+    config(stack, "system")
+}
+
+#[tokio::test]
+async fn a_rejected_row_is_isolated_and_its_batch_mates_are_stored() {
+    let stack = Stack::from_env();
+    let database = fresh_name("poison");
+    let config = config(&stack, &database);
+    migrate(&config).await.unwrap();
+    // The server refuses one row for its data, as it would a value it cannot store.
+    stack
+        .clickhouse(&format!(
+            "ALTER TABLE {database}.interactions ADD COLUMN poison UInt8 DEFAULT throwIf(source_event_id = 'poison')"
+        ))
+        .await;
+    let rows: Vec<InteractionRow> = (0..20).map(row).collect();
+    let client = config.client();
+    let rejected = insert_isolating(&client, &rows, TIMEOUT).await.unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].index, 7);
+    assert!(
+        rejected[0]
+            .error
+            .to_string()
+            .contains("clickhouse error 395"),
+        "{}",
+        rejected[0].error
+    );
+    // Written twice: the deduplicated read still sees each event once.
+    let clean: Vec<InteractionRow> = rows
+        .iter()
+        .filter(|r| r.source_event_id != "poison")
+        .cloned()
+        .collect();
+    assert!(
+        insert_isolating(&client, &clean, TIMEOUT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let counts = stack
+        .clickhouse(&format!(
+            "SELECT count(), uniqExact(event_id) FROM {database}.interactions FINAL"
+        ))
+        .await;
+    assert_eq!(counts.trim(), "19\t19");
+    let identities = stack
+        .clickhouse(&format!(
+            "SELECT identity, count() FROM {database}.interaction_identities FINAL GROUP BY identity ORDER BY identity"
+        ))
+        .await;
+    assert_eq!(
+        identities,
+        "email:maria@example.com\t19\nphone:+14155552671\t19\n"
+    );
+    stack.drop_database(&database).await;
+}
+
+#[tokio::test]
+async fn a_table_that_rejects_every_row_is_fatal_not_a_dead_letter_storm() {
+    let stack = Stack::from_env();
+    let database = fresh_name("allbad");
+    let config = config(&stack, &database);
+    migrate(&config).await.unwrap();
+    stack
+        .clickhouse(&format!(
+            "ALTER TABLE {database}.interactions ADD COLUMN poison UInt8 DEFAULT throwIf(length(event_id) > 0)"
+        ))
+        .await;
+    let rows: Vec<InteractionRow> = (0..4).map(row).collect();
+    let error = insert_isolating(&config.client(), &rows, TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ClickHouseError::AllRowsRejected { rows: 4, .. }),
+        "{error:?}"
+    );
+    stack.drop_database(&database).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_retryable() {
+    let config = ClickHouseConfig {
+        url: "http://127.0.0.1:9".into(),
+        ..ClickHouseConfig::default()
+    };
+    let error = insert_isolating(&config.client(), &[row(1)], TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+}

@@ -1,0 +1,115 @@
+use rapport_clickhouse::ClickHouseConfig;
+use rapport_kafka::{KafkaConfig, Topics};
+use rapport_runtime::{HttpConfig, LogConfig, Validate};
+use serde::{Deserialize, Serialize};
+
+/// `rapport-writer`'s configuration (file + `RAPPORT_*` environment; see the README).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterConfig {
+    /// Consumer group; instances with the same id share the interactions topic's partitions.
+    pub group_id: String,
+    pub kafka: KafkaConfig,
+    pub topics: Topics,
+    pub clickhouse: ClickHouseConfig,
+    /// Schema Registry for Confluent-framed records (`http://registry:8081`); empty when every
+    /// producer uses single-object encoding.
+    pub registry_url: String,
+    /// Apply `schemas/clickhouse` migrations on start (idempotent; safe with several instances).
+    pub migrate_on_start: bool,
+    pub batch: BatchConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+/// When a batch is inserted: whichever limit is reached first. ClickHouse wants few, large
+/// inserts (about one per second per table under load); a quiet topic flushes after `idle_ms`
+/// so light traffic is visible quickly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    /// The oldest row in a batch waits at most this long.
+    pub max_delay_ms: u64,
+    /// Flush once no record arrived for this long.
+    pub idle_ms: u64,
+    /// First wait after a retryable ClickHouse error; doubles up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// How long shutdown may spend inserting the last batch before leaving it to be redelivered.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_rows: 50_000,
+            max_bytes: 32 * 1024 * 1024,
+            max_delay_ms: 1_000,
+            idle_ms: 200,
+            initial_backoff_ms: 250,
+            max_backoff_ms: 10_000,
+            drain_timeout_ms: 15_000,
+        }
+    }
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            group_id: "rapport-writer".into(),
+            kafka: KafkaConfig::default(),
+            topics: Topics::default(),
+            clickhouse: ClickHouseConfig::default(),
+            registry_url: String::new(),
+            migrate_on_start: true,
+            batch: BatchConfig::default(),
+            http: HttpConfig {
+                listen: "127.0.0.1:9472".parse().expect("valid address"),
+            },
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Validate for WriterConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = self.kafka.validate();
+        problems.extend(self.clickhouse.validate());
+        if self.group_id.trim().is_empty() {
+            problems.push("group_id must not be empty".into());
+        }
+        let b = &self.batch;
+        if b.max_rows == 0 || b.max_bytes == 0 || b.max_delay_ms == 0 {
+            problems.push(
+                "batch.max_rows, batch.max_bytes and batch.max_delay_ms must be positive".into(),
+            );
+        }
+        if b.initial_backoff_ms == 0 || b.max_backoff_ms < b.initial_backoff_ms {
+            problems.push(
+                "batch.initial_backoff_ms must be positive and not above batch.max_backoff_ms"
+                    .into(),
+            );
+        }
+        if !self.registry_url.is_empty() && !self.registry_url.starts_with("http://") {
+            problems.push("registry_url must be an http:// URL".into());
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_limits_are_all_reported() {
+        assert!(WriterConfig::default().validate().is_empty());
+        let mut config = WriterConfig::default();
+        config.batch.max_rows = 0;
+        config.batch.max_backoff_ms = 1;
+        config.clickhouse.url = "https://ch".into();
+        assert_eq!(config.validate().len(), 3, "{:?}", config.validate());
+    }
+}

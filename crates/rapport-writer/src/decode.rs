@@ -1,0 +1,85 @@
+use std::collections::HashMap;
+
+use apache_avro::Schema;
+use rapport_kafka::{Rejection, SchemaRegistry};
+use rapport_model::Interaction;
+use rapport_model::wire::{self, WireError, WriterSchema};
+
+/// Why a record did not decode.
+#[derive(Debug)]
+pub enum DecodeFailure {
+    /// The record itself is bad: it goes to the dead-letter topic.
+    Reject(Rejection),
+    /// The registry did not answer: try the same record again later.
+    RegistryUnavailable(String),
+}
+
+/// Decodes both encodings the normalizer writes; registry schemas are fetched once per id.
+#[derive(Debug)]
+pub struct Decoder {
+    registry: Option<SchemaRegistry>,
+    schemas: HashMap<u32, Schema>,
+}
+
+impl Decoder {
+    pub fn new(registry_url: &str) -> Self {
+        Self {
+            registry: (!registry_url.is_empty()).then(|| SchemaRegistry::new(registry_url)),
+            schemas: HashMap::new(),
+        }
+    }
+
+    pub async fn decode(&mut self, bytes: &[u8]) -> Result<Interaction, DecodeFailure> {
+        let (writer, datum) = wire::split(bytes).map_err(reject)?;
+        match writer {
+            WriterSchema::Ours => {
+                wire::decode_datum(rapport_model::interaction_schema(), datum).map_err(reject)
+            }
+            WriterSchema::RegistryId(id) => {
+                if !self.schemas.contains_key(&id) {
+                    let schema = self.fetch(id).await?;
+                    self.schemas.insert(id, schema);
+                }
+                wire::decode_datum(&self.schemas[&id], datum).map_err(reject)
+            }
+        }
+    }
+
+    async fn fetch(&self, id: u32) -> Result<Schema, DecodeFailure> {
+        let Some(registry) = &self.registry else {
+            return Err(DecodeFailure::Reject(Rejection {
+                code: "unknown_schema".into(),
+                message: format!(
+                    "record is Confluent-framed with schema id {id} but no registry_url is configured"
+                ),
+            }));
+        };
+        let text = registry.schema(id).await.map_err(|error| {
+            if error.is_retryable() {
+                DecodeFailure::RegistryUnavailable(error.to_string())
+            } else {
+                DecodeFailure::Reject(Rejection {
+                    code: "unknown_schema".into(),
+                    message: format!("schema id {id}: {error}"),
+                })
+            }
+        })?;
+        Schema::parse_str(&text).map_err(|error| {
+            DecodeFailure::Reject(Rejection {
+                code: "unknown_schema".into(),
+                message: format!("registry schema {id} does not parse: {error}"),
+            })
+        })
+    }
+}
+
+fn reject(error: WireError) -> DecodeFailure {
+    let code = match error {
+        WireError::UnknownFingerprint(_) | WireError::UnknownSchemaId(_) => "unknown_schema",
+        _ => "undecodable",
+    };
+    DecodeFailure::Reject(Rejection {
+        code: code.into(),
+        message: error.to_string(),
+    })
+}

@@ -1,0 +1,47 @@
+//! `rapport-writer`: consumes `rapport.interactions.v1` (single-object or Confluent-framed Avro),
+//! batches rows by count, bytes and time, inserts them into ClickHouse's `interactions` table,
+//! and stores a record's offset only after the insert containing it succeeded. Rows the server
+//! rejects for good go to the dead-letter topic with the server's error; their batch-mates are
+//! stored. See the crate README for the guarantees and the tests that prove them.
+
+mod config;
+mod decode;
+mod pipeline;
+
+use std::sync::Arc;
+
+pub use config::{BatchConfig, WriterConfig};
+use rapport_clickhouse::ClickHouseError;
+use rapport_runtime::Shutdown;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the dead-letter topic refused a record, so it cannot be kept: {0}")]
+    DeadLetter(rdkafka::error::KafkaError),
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl WriterError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::ClickHouse(e) => e.is_retryable(),
+            Self::Kafka(_) | Self::DeadLetter(_) | Self::Io(_) => false,
+        }
+    }
+}
+
+/// Runs the service until `shutdown` triggers (a signal, or a failing component). Drain order:
+/// readiness off, stop polling, insert the open batch, store and commit offsets, stop HTTP.
+pub async fn serve(config: WriterConfig, shutdown: Shutdown) -> Result<(), WriterError> {
+    let config = Arc::new(config);
+    let http = config.http.clone();
+    rapport_runtime::http::run_service(&http, shutdown, |health, stop| {
+        pipeline::run(config, health, stop)
+    })
+    .await
+}

@@ -1,0 +1,387 @@
+//! The consume → batch → insert loop. Offsets are stored only for records whose rows are in
+//! ClickHouse (or whose dead letter is acknowledged), as a contiguous frontier per partition.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rapport_clickhouse::{
+    ClickHouseError, ErrorClass, InteractionRow, check_interactions_table, insert_isolating,
+    migrations,
+};
+use rapport_kafka::{Rejection, ServiceContext, dead_letter_headers};
+use rapport_model::Timestamp;
+use rapport_runtime::Health;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::decode::{DecodeFailure, Decoder};
+use crate::{WriterConfig, WriterError};
+
+/// A decoded record waiting for its batch's insert. The record is kept for the dead-letter
+/// topic in case ClickHouse refuses its row.
+struct Pending {
+    row: InteractionRow,
+    message: OwnedMessage,
+}
+
+#[derive(Default)]
+struct Batch {
+    pending: Vec<Pending>,
+    bytes: usize,
+    opened_at: Option<Instant>,
+    last_added_at: Option<Instant>,
+}
+
+impl Batch {
+    fn push(&mut self, pending: Pending, now: Instant) {
+        self.bytes += pending.row.approximate_size() + pending.message.payload_len();
+        self.pending.push(pending);
+        self.opened_at.get_or_insert(now);
+        self.last_added_at = Some(now);
+    }
+
+    fn is_full(&self, config: &WriterConfig) -> bool {
+        self.pending.len() >= config.batch.max_rows || self.bytes >= config.batch.max_bytes
+    }
+
+    /// When the batch must be inserted even if it is not full.
+    fn deadline(&self, config: &WriterConfig) -> Option<Instant> {
+        let opened = self.opened_at?;
+        let by_age = opened + Duration::from_millis(config.batch.max_delay_ms);
+        let by_quiet = self.last_added_at? + Duration::from_millis(config.batch.idle_ms);
+        Some(by_age.min(by_quiet))
+    }
+}
+
+/// Logs ClickHouse availability once per change, like the broker's.
+#[derive(Default)]
+struct Availability {
+    down: bool,
+}
+
+impl Availability {
+    fn failed(&mut self, error: &ClickHouseError, retry_in: Duration) {
+        metrics::counter!("rapport_writer_retries_total").increment(1);
+        if !self.down {
+            self.down = true;
+            warn!(%error, ?retry_in, "clickhouse unavailable; holding the batch and retrying, polling paused");
+            metrics::gauge!("rapport_writer_clickhouse_up").set(0.0);
+        } else {
+            debug!(%error, ?retry_in, "clickhouse still unavailable");
+        }
+    }
+
+    fn succeeded(&mut self) {
+        if self.down {
+            self.down = false;
+            info!("clickhouse available again; resuming");
+        }
+        metrics::gauge!("rapport_writer_clickhouse_up").set(1.0);
+    }
+}
+
+struct Writer {
+    config: Arc<WriterConfig>,
+    context: ServiceContext,
+    consumer: StreamConsumer<ServiceContext>,
+    producer: FutureProducer<ServiceContext>,
+    client: rapport_clickhouse::Client,
+    availability: Availability,
+}
+
+pub async fn run(
+    config: Arc<WriterConfig>,
+    health: Health,
+    stop: CancellationToken,
+) -> Result<(), WriterError> {
+    prepare_store(&config, &stop).await?;
+    let context = ServiceContext::new("writer");
+    let mut consumer_config = config.kafka.consumer_config(&config.group_id);
+    consumer_config
+        .set("statistics.interval.ms", "5000")
+        // Bounds what librdkafka prefetches while a batch waits for ClickHouse.
+        .set("queued.max.messages.kbytes", "16384");
+    let consumer: StreamConsumer<ServiceContext> =
+        consumer_config.create_with_context(context.clone())?;
+    let producer: FutureProducer<ServiceContext> = config
+        .kafka
+        .producer_config()
+        .create_with_context(context.clone())?;
+    consumer.subscribe(&[config.topics.interactions.as_str()])?;
+    info!(topic = %config.topics.interactions, group = %config.group_id, database = %config.clickhouse.database, "consuming");
+    health.set_ready(true);
+
+    let mut writer = Writer {
+        client: config.clickhouse.client(),
+        config: Arc::clone(&config),
+        context,
+        consumer,
+        producer,
+        availability: Availability::default(),
+    };
+    let mut decoder = Decoder::new(&config.registry_url);
+    let mut batch = Batch::default();
+    let mut failure = None;
+
+    loop {
+        let deadline = batch.deadline(&config).map(tokio::time::Instant::from_std);
+        let result = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = sleep_until(deadline) => writer.flush(&mut batch, stop.cancelled()).await,
+            received = writer.consumer.recv() => {
+                match received {
+                    Ok(message) => writer.accept(message.detach(), &mut decoder, &mut batch, &stop).await,
+                    Err(error) => {
+                        debug!(%error, "consumer error");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        let result = match result {
+            Ok(()) if batch.is_full(&config) => writer.flush(&mut batch, stop.cancelled()).await,
+            other => other,
+        };
+        if let Err(error) = result {
+            failure = Some(error);
+            break;
+        }
+        metrics::gauge!("rapport_writer_pending_rows").set(batch.pending.len() as f64);
+    }
+
+    health.set_ready(false);
+    if failure.is_none() && !batch.pending.is_empty() {
+        info!(
+            rows = batch.pending.len(),
+            "inserting the open batch before exit"
+        );
+        let drain = tokio::time::sleep(Duration::from_millis(config.batch.drain_timeout_ms));
+        if let Err(error) = writer.flush(&mut batch, drain).await {
+            warn!(%error, "the open batch was not written; it will be redelivered");
+        }
+    }
+    writer
+        .leave(Duration::from_millis(config.batch.drain_timeout_ms))
+        .await;
+    failure.map_or(Ok(()), Err)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Migrations (when configured) and the schema check, waiting for ClickHouse to come up.
+async fn prepare_store(config: &WriterConfig, stop: &CancellationToken) -> Result<(), WriterError> {
+    let mut backoff = Duration::from_millis(config.batch.initial_backoff_ms);
+    loop {
+        let result = async {
+            if config.migrate_on_start {
+                migrations::migrate(&config.clickhouse).await?;
+            }
+            check_interactions_table(&config.clickhouse).await
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_retryable() => {
+                warn!(%error, ?backoff, "clickhouse not ready; retrying");
+                tokio::select! {
+                    () = stop.cancelled() => return Err(error.into()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(config.batch.max_backoff_ms));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+impl Writer {
+    async fn accept(
+        &mut self,
+        message: OwnedMessage,
+        decoder: &mut Decoder,
+        batch: &mut Batch,
+        stop: &CancellationToken,
+    ) -> Result<(), WriterError> {
+        metrics::counter!("rapport_writer_messages_in_total").increment(1);
+        self.context
+            .frontiers()
+            .begin(message.topic(), message.partition(), message.offset());
+        let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
+        loop {
+            let bytes = message.payload().unwrap_or_default();
+            match decoder.decode(bytes).await {
+                Ok(interaction) => {
+                    let row = InteractionRow::new(interaction, Timestamp::now());
+                    batch.push(Pending { row, message }, Instant::now());
+                    return Ok(());
+                }
+                Err(DecodeFailure::Reject(rejection)) => {
+                    self.dead_letter(&message, &rejection).await?;
+                    self.complete([&message]);
+                    return Ok(());
+                }
+                Err(DecodeFailure::RegistryUnavailable(error)) => {
+                    warn!(%error, ?backoff, "schema registry unavailable; retrying");
+                    tokio::select! {
+                        // Not completed, so not committed: the record is read again after restart.
+                        () = stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff =
+                        (backoff * 2).min(Duration::from_millis(self.config.batch.max_backoff_ms));
+                }
+            }
+        }
+    }
+
+    /// Inserts the batch, retrying retryable failures with backoff until `give_up` resolves
+    /// (then the batch is abandoned and its records are redelivered), dead-letters rows the
+    /// server refuses, then stores the offsets the batch completes.
+    async fn flush(
+        &mut self,
+        batch: &mut Batch,
+        give_up: impl Future<Output = ()>,
+    ) -> Result<(), WriterError> {
+        if batch.pending.is_empty() {
+            return Ok(());
+        }
+        let taken = std::mem::take(batch);
+        let rows: Vec<InteractionRow> = taken.pending.iter().map(|p| p.row.clone()).collect();
+        let timeout = self.config.clickhouse.request_timeout();
+        let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
+        tokio::pin!(give_up);
+        let rejected = loop {
+            let started = Instant::now();
+            match insert_isolating(&self.client, &rows, timeout).await {
+                Ok(rejected) => {
+                    metrics::histogram!("rapport_writer_insert_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    self.availability.succeeded();
+                    break rejected;
+                }
+                Err(error) if error.class() == ErrorClass::Retryable => {
+                    self.availability.failed(&error, backoff);
+                    tokio::select! {
+                        () = &mut give_up => {
+                            warn!(rows = rows.len(), "stopping with an unwritten batch; its records will be redelivered");
+                            return Ok(());
+                        }
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff =
+                        (backoff * 2).min(Duration::from_millis(self.config.batch.max_backoff_ms));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
+        let now = Timestamp::now().as_millis();
+        for row in &rows {
+            metrics::histogram!("rapport_writer_end_to_end_seconds")
+                .record((now - row.received_at_ms).max(0) as f64 / 1000.0);
+        }
+        for r in &rejected {
+            let pending = &taken.pending[r.index];
+            warn!(error = %r.error, event_id = %pending.row.event_id, topic = pending.message.topic(), partition = pending.message.partition(), offset = pending.message.offset(), "row refused by clickhouse; dead-lettering it");
+            let rejection = Rejection {
+                code: "clickhouse_rejected".into(),
+                message: r.error.to_string(),
+            };
+            self.dead_letter(&pending.message, &rejection).await?;
+        }
+        metrics::counter!("rapport_writer_rows_written_total")
+            .increment((rows.len() - rejected.len()) as u64);
+        metrics::histogram!("rapport_writer_batch_rows").record(rows.len() as f64);
+        self.complete(taken.pending.iter().map(|p| &p.message));
+        Ok(())
+    }
+
+    /// Marks records done and stores each partition's new frontier.
+    fn complete<'a>(&self, messages: impl IntoIterator<Item = &'a OwnedMessage>) {
+        let mut next_by_partition: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        {
+            let mut frontiers = self.context.frontiers();
+            for m in messages {
+                if let Some(next) = frontiers.complete(m.topic(), m.partition(), m.offset()) {
+                    next_by_partition.insert((m.topic().to_owned(), m.partition()), next);
+                }
+            }
+        }
+        for ((topic, partition), next) in next_by_partition {
+            let mut tpl = TopicPartitionList::new();
+            if tpl
+                .add_partition_offset(&topic, partition, Offset::Offset(next))
+                .is_ok()
+                && let Err(error) = self.consumer.store_offsets(&tpl)
+            {
+                // Revoked between read and store: the new owner reads these rows again.
+                debug!(%error, topic, partition, "offset not stored");
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        rejection: &Rejection,
+    ) -> Result<(), WriterError> {
+        let headers = dead_letter_headers(message, rejection, &Timestamp::now().to_string());
+        let mut record = FutureRecord::to(&self.config.topics.dlq)
+            .payload(message.payload().unwrap_or_default())
+            .headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        match self.producer.send(record, Timeout::Never).await {
+            Ok(_) => {
+                metrics::counter!("rapport_writer_dlq_total", "code" => rejection.code.clone())
+                    .increment(1);
+                Ok(())
+            }
+            Err((error, _)) => Err(WriterError::DeadLetter(error)),
+        }
+    }
+
+    /// Commits what is stored and leaves the group, bounded in time (see the normalizer).
+    async fn leave(self, limit: Duration) {
+        let consumer = self.consumer;
+        let leave = tokio::task::spawn_blocking(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => info!("offsets committed"),
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(error) => {
+                    warn!(%error, "final commit failed; the last records may be redelivered")
+                }
+            }
+            consumer.unsubscribe();
+            drop(consumer);
+        });
+        if tokio::time::timeout(limit, leave).await.is_err() {
+            warn!("committing and leaving the group timed out; exiting anyway");
+        }
+    }
+}
+
+trait PayloadLen {
+    fn payload_len(&self) -> usize;
+}
+
+impl PayloadLen for OwnedMessage {
+    fn payload_len(&self) -> usize {
+        self.payload().map_or(0, <[u8]>::len)
+    }
+}

@@ -1,0 +1,637 @@
+//! The writer against the local broker and ClickHouse (`make up`): each test has its own topics,
+//! consumer group and database; the outage test has its own ClickHouse server.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rapport_channels::{Context, Limits, TenantConfig, normalize};
+use rapport_clickhouse::ClickHouseConfig;
+use rapport_kafka::{Topics, ensure_topics};
+use rapport_model::wire::{Framing, encode};
+use rapport_model::{Interaction, Source, Timestamp};
+use rapport_testkit::{PrivateClickHouse, Service, Stack, free_addr, unique_name};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use serde_json::json;
+
+const T0: i64 = 1_717_405_200_000; // 2024-06-03T09:00:00Z
+const MINUTE: i64 = 60_000;
+
+struct Run {
+    stack: Stack,
+    topics: Topics,
+    clickhouse_url: String,
+    database: String,
+    config: PathBuf,
+}
+
+impl Run {
+    async fn new(name: &str, clickhouse_url: Option<String>, batch_rows: usize) -> Self {
+        let stack = Stack::from_env();
+        let prefix = unique_name(name);
+        let topics = Topics::prefixed(&prefix);
+        ensure_topics(&stack.kafka, &topics.specs())
+            .await
+            .expect("topics created; is the stack up? run `make up`");
+        let database = prefix.replace(['.', '-'], "_");
+        let clickhouse_url = clickhouse_url.unwrap_or_else(|| stack.clickhouse_url.clone());
+        let config = std::env::temp_dir().join(format!("{prefix}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "group_id = \"{prefix}-writer\"\n\
+                 [kafka]\nbrokers = \"{brokers}\"\nsession_timeout_ms = 6000\nproducer_batch_messages = 1\n\
+                 [topics]\ninteractions = \"{i}\"\ndlq = \"{d}\"\n\
+                 [clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n\
+                 [batch]\nmax_rows = {batch_rows}\nidle_ms = 50\nmax_delay_ms = 300\ninitial_backoff_ms = 100\nmax_backoff_ms = 1000\n",
+                brokers = stack.kafka.brokers,
+                i = topics.interactions,
+                d = topics.dlq,
+            ),
+        )
+        .unwrap();
+        Self {
+            stack,
+            topics,
+            clickhouse_url,
+            database,
+            config,
+        }
+    }
+
+    async fn start(&self) -> Service {
+        Service::start(
+            env!("CARGO_BIN_EXE_rapport-writer"),
+            &self.config,
+            free_addr(),
+            "warn,rapport_writer=info,rapport_kafka=info",
+        )
+        .await
+    }
+
+    async fn produce(&self, interactions: &[Interaction]) {
+        let producer: FutureProducer = self.stack.kafka.producer_config().create().unwrap();
+        let sends: Vec<_> = interactions
+            .iter()
+            .map(|i| (i.conversation_id.clone(), encode(i, Framing::SingleObject)))
+            .collect();
+        for (key, payload) in &sends {
+            producer
+                .send(
+                    FutureRecord::to(&self.topics.interactions)
+                        .key(key)
+                        .payload(payload),
+                    Timeout::Never,
+                )
+                .await
+                .expect("produced");
+        }
+    }
+
+    async fn produce_bytes(&self, payload: &[u8]) {
+        let producer: FutureProducer = self.stack.kafka.producer_config().create().unwrap();
+        producer
+            .send(
+                FutureRecord::<(), _>::to(&self.topics.interactions).payload(payload),
+                Timeout::Never,
+            )
+            .await
+            .expect("produced");
+    }
+
+    /// Runs a query in the run's database; the body, or `None` while ClickHouse refuses.
+    async fn try_query(&self, sql: &str) -> Option<String> {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/?database={}",
+                self.clickhouse_url, self.database
+            ))
+            .timeout(Duration::from_secs(10))
+            .body(sql.to_owned())
+            .send()
+            .await
+            .ok()?;
+        let ok = response.status().is_success();
+        let body = response.text().await.ok()?;
+        ok.then_some(body)
+    }
+
+    async fn query(&self, sql: &str) -> String {
+        self.try_query(sql)
+            .await
+            .unwrap_or_else(|| panic!("query failed: {sql}"))
+    }
+
+    /// Polls until `sql` returns `expected`, or fails after `timeout` showing the last answer.
+    async fn wait_for(&self, sql: &str, expected: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        while Instant::now() < deadline {
+            last = self.try_query(sql).await;
+            if last.as_deref().map(str::trim) == Some(expected) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{sql} never returned {expected:?}; last answer {last:?}");
+    }
+
+    async fn count_distinct(&self) -> u64 {
+        self.try_query("SELECT uniqExact(event_id) FROM interactions")
+            .await
+            .and_then(|b| b.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn clickhouse_config(&self) -> ClickHouseConfig {
+        ClickHouseConfig {
+            url: self.clickhouse_url.clone(),
+            database: self.database.clone(),
+            ..ClickHouseConfig::default()
+        }
+    }
+
+    /// Every record of the DLQ topic: (error code, error message, origin offset, payload).
+    async fn dead_letters(&self, expected: usize) -> Vec<(String, String, String, Vec<u8>)> {
+        let consumer: StreamConsumer = self
+            .stack
+            .kafka
+            .consumer_config(&unique_name("dlq-reader"))
+            .create()
+            .unwrap();
+        consumer.subscribe(&[&self.topics.dlq]).unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while out.len() < expected && Instant::now() < deadline {
+            let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+            else {
+                continue;
+            };
+            let header = |name: &str| {
+                m.headers()
+                    .and_then(|h| h.iter().find(|h| h.key == name))
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
+            };
+            out.push((
+                header("rapport-error-code"),
+                header("rapport-error-message"),
+                header("rapport-origin-offset"),
+                m.payload().unwrap_or_default().to_vec(),
+            ));
+        }
+        // Nothing more than expected arrives.
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
+            panic!("unexpected extra dead letter at offset {}", m.offset());
+        }
+        out
+    }
+}
+
+/// Interactions built the way producers send them: generic payloads through the real adapter.
+fn generic(events: &[serde_json::Value]) -> Vec<Interaction> {
+    let tenant = TenantConfig::default();
+    let limits = Limits::default();
+    let mut out = Vec::new();
+    for event in events {
+        let tenant_id = event["_tenant"].as_str().unwrap_or("acme").to_owned();
+        let mut event = event.clone();
+        event.as_object_mut().unwrap().remove("_tenant");
+        event["schema"] = json!("rapport.generic.v1");
+        let ctx = Context {
+            tenant_id: &tenant_id,
+            received_at: Timestamp::from_millis(T0 + 24 * 60 * MINUTE),
+            tenant: &tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
+        let payload = serde_json::to_vec(&event).unwrap();
+        out.extend(normalize(Source::Generic, &payload, &ctx).expect("valid generic event"));
+    }
+    out
+}
+
+fn at(minutes: i64) -> String {
+    Timestamp::from_millis(T0 + minutes * MINUTE).to_string()
+}
+
+fn msg(id: &str, channel: &str, conv: &str, minutes: i64, role: &str) -> serde_json::Value {
+    json!({"event_id": id, "channel": channel, "conversation_id": conv, "occurred_at": at(minutes),
+           "actor": {"role": role, "id": format!("{role}-{id}")}, "customer": {"email": format!("{conv}@example.com")},
+           "text": format!("{id} says hello"), "team": "Billing"})
+}
+
+fn with(mut event: serde_json::Value, key: &str, value: serde_json::Value) -> serde_json::Value {
+    event[key] = value;
+    event
+}
+
+/// A day with known answers; see each conversation's comment for the numbers it must give.
+fn scenario() -> Vec<serde_json::Value> {
+    vec![
+        // email A: two customer messages in a row, an auto-reply, then a human reply 30 min after
+        // the run started; a second exchange answered in 20 min.
+        msg("a1", "email", "A", 0, "customer"),
+        msg("a2", "email", "A", 5, "customer"),
+        with(
+            msg("a3", "email", "A", 10, "agent"),
+            "auto_reply",
+            json!(true),
+        ),
+        with(
+            msg("a4", "email", "A", 30, "agent"),
+            "actor",
+            json!({"role": "agent", "id": "ana"}),
+        ),
+        msg("a5", "email", "A", 60, "customer"),
+        with(
+            msg("a6", "email", "A", 80, "agent"),
+            "actor",
+            json!({"role": "agent", "id": "ben"}),
+        ),
+        // chat B: a bot answers at once and an agent writes a private note; neither stops the
+        // clock, the human reply after 2 min does.
+        msg("b1", "chat", "B", 0, "customer"),
+        with(
+            msg("b2", "chat", "B", 0, "bot"),
+            "occurred_at",
+            json!(Timestamp::from_millis(T0 + 5_000).to_string()),
+        ),
+        with(
+            with(msg("b3", "chat", "B", 1, "agent"), "kind", json!("note")),
+            "direction",
+            json!("internal"),
+        ),
+        with(
+            msg("b4", "chat", "B", 2, "agent"),
+            "actor",
+            json!({"role": "agent", "id": "ana"}),
+        ),
+        // support C: answered in 15 min, solved at 60, reopened by the customer at 120, answered
+        // at 180, solved again at 240: first resolution 60 min, full 240 min, one reopen.
+        msg("c1", "support", "C", 0, "customer"),
+        with(
+            msg("c2", "support", "C", 15, "agent"),
+            "actor",
+            json!({"role": "agent", "id": "ben"}),
+        ),
+        with(
+            with(
+                msg("c3", "support", "C", 60, "system"),
+                "kind",
+                json!("status_change"),
+            ),
+            "status",
+            json!("solved"),
+        ),
+        msg("c4", "support", "C", 120, "customer"),
+        with(
+            with(
+                msg("c5", "support", "C", 121, "system"),
+                "kind",
+                json!("status_change"),
+            ),
+            "status",
+            json!("open"),
+        ),
+        with(
+            msg("c6", "support", "C", 180, "agent"),
+            "actor",
+            json!({"role": "agent", "id": "ben"}),
+        ),
+        with(
+            with(
+                msg("c7", "support", "C", 240, "system"),
+                "kind",
+                json!("status_change"),
+            ),
+            "status",
+            json!("solved"),
+        ),
+        // review D: a 2-star review answered publicly after 6 h.
+        with(
+            with(
+                msg("d1", "review", "D", 0, "customer"),
+                "kind",
+                json!("review"),
+            ),
+            "rating",
+            json!(2),
+        ),
+        with(
+            with(
+                msg("d2", "review", "D", 360, "agent"),
+                "kind",
+                json!("review_reply"),
+            ),
+            "actor",
+            json!({"role": "agent", "id": "ana"}),
+        ),
+        // chat E: only a bot answered; the customer waits since 09:30.
+        msg("e1", "chat", "E", 30, "customer"),
+        msg("e2", "chat", "E", 31, "bot"),
+        // Tenant globex has a conversation with the same id as acme's A; they must not mix.
+        with(
+            msg("g1", "email", "A", 0, "customer"),
+            "_tenant",
+            json!("globex"),
+        ),
+        with(
+            msg("g2", "email", "A", 1, "agent"),
+            "_tenant",
+            json!("globex"),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn the_views_give_the_known_answers_and_a_late_message_corrects_them() {
+    let run = Run::new("writer-answers", None, 1000).await;
+    let _writer = run.start().await;
+    let interactions = generic(&scenario());
+    // Every interaction twice: redelivery must not count twice.
+    run.produce(&interactions).await;
+    run.produce(&interactions).await;
+    let n = interactions.len();
+    run.wait_for(
+        "SELECT count() FROM timeline",
+        &n.to_string(),
+        Duration::from_secs(60),
+    )
+    .await;
+
+    let responsiveness = "SELECT conversation_id, first_response_ms, reopen_count, first_resolution_ms, full_resolution_ms, waiting_since_ms \
+         FROM responsiveness WHERE tenant_id = 'acme' ORDER BY conversation_id FORMAT TSV";
+    let answer = |a_frt: i64| {
+        format!(
+            "generic:A\t{a_frt}\t0\t\\N\t\\N\t\\N\n\
+             generic:B\t{}\t0\t\\N\t\\N\t\\N\n\
+             generic:C\t{}\t1\t{}\t{}\t\\N\n\
+             generic:D\t{}\t0\t\\N\t\\N\t\\N\n\
+             generic:E\t\\N\t0\t\\N\t\\N\t{}\n",
+            2 * MINUTE,
+            15 * MINUTE,
+            60 * MINUTE,
+            240 * MINUTE,
+            360 * MINUTE,
+            T0 + 30 * MINUTE,
+        )
+    };
+    assert_eq!(run.query(responsiveness).await, answer(30 * MINUTE));
+    assert_eq!(
+        run.query(
+            "SELECT conversation_id, agent_id, reply_latency_ms, is_first_response FROM reply_latencies \
+             WHERE tenant_id = 'acme' ORDER BY conversation_id, replied_at_ms FORMAT TSV"
+        )
+        .await,
+        format!(
+            "generic:A\tana\t{}\t1\ngeneric:A\tben\t{}\t0\ngeneric:B\tana\t{}\t1\n\
+             generic:C\tben\t{}\t1\ngeneric:C\tben\t{}\t0\ngeneric:D\tana\t{}\t1\n",
+            30 * MINUTE,
+            20 * MINUTE,
+            2 * MINUTE,
+            15 * MINUTE,
+            60 * MINUTE,
+            360 * MINUTE
+        )
+    );
+    assert_eq!(
+        run.query("SELECT conversation_id, waiting_since_ms FROM unanswered WHERE tenant_id = 'acme' FORMAT TSV")
+            .await,
+        format!("generic:E\t{}\n", T0 + 30 * MINUTE)
+    );
+    assert_eq!(
+        run.query("SELECT conversation_id, first_response_ms FROM responsiveness WHERE tenant_id = 'globex' FORMAT TSV")
+            .await,
+        format!("generic:A\t{MINUTE}\n")
+    );
+
+    // A customer message from before everything else arrives last: the first response of A now
+    // counts from it, and so does the latency of the reply that answered it.
+    let late = generic(&[msg("a0", "email", "A", -10, "customer")]);
+    run.produce(&late).await;
+    run.wait_for(
+        "SELECT count() FROM timeline",
+        &(n + 1).to_string(),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(run.query(responsiveness).await, answer(40 * MINUTE));
+    assert_eq!(
+        run.query("SELECT max(reply_latency_ms) FROM reply_latencies WHERE tenant_id = 'acme' AND conversation_id = 'generic:A'")
+            .await
+            .trim(),
+        (40 * MINUTE).to_string()
+    );
+}
+
+/// `count` synthetic chat messages over 100 conversations.
+fn traffic(tag: &str, count: usize) -> Vec<Interaction> {
+    let events: Vec<serde_json::Value> = (0..count)
+        .map(|n| {
+            let role = if n % 2 == 0 { "customer" } else { "agent" };
+            msg(
+                &format!("{tag}-{n}"),
+                "chat",
+                &format!("{tag}-c{}", n % 100),
+                (n / 100) as i64,
+                role,
+            )
+        })
+        .collect();
+    generic(&events)
+}
+
+fn ids(interactions: &[Interaction]) -> BTreeSet<String> {
+    interactions
+        .iter()
+        .map(|i| i.event_id.to_string())
+        .collect()
+}
+
+async fn stored_ids(run: &Run) -> BTreeSet<String> {
+    run.query("SELECT event_id FROM timeline FORMAT TSV")
+        .await
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn sigkill_mid_stream_then_restart_stores_every_event_once() {
+    let run = Run::new("writer-kill", None, 200).await;
+    let interactions = traffic("k", 3000);
+    let mut writer = run.start().await;
+    let producing = {
+        let interactions = interactions.clone();
+        let run_topics = run.topics.clone();
+        let kafka = run.stack.kafka.clone();
+        tokio::spawn(async move {
+            let producer: FutureProducer = kafka.producer_config().create().unwrap();
+            for i in &interactions {
+                let payload = encode(i, Framing::SingleObject);
+                producer
+                    .send(
+                        FutureRecord::to(&run_topics.interactions)
+                            .key(&i.conversation_id)
+                            .payload(&payload),
+                        Timeout::Never,
+                    )
+                    .await
+                    .expect("produced");
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run.count_distinct().await < 500 {
+        assert!(
+            Instant::now() < deadline,
+            "the writer never stored 500 rows"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    writer.signal("KILL");
+    let at_kill = run.count_distinct().await;
+    assert!(
+        at_kill < 3000,
+        "killed too late to prove anything ({at_kill} stored)"
+    );
+    producing.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let _writer = run.start().await;
+    run.wait_for(
+        "SELECT count() FROM timeline",
+        "3000",
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(stored_ids(&run).await, ids(&interactions));
+}
+
+#[tokio::test]
+async fn clickhouse_down_for_20s_mid_stream_loses_nothing() {
+    let clickhouse = PrivateClickHouse::start("writer-outage");
+    let run = Run::new("writer-outage", Some(clickhouse.url()), 100).await;
+    let interactions = traffic("o", 1500);
+    let writer = run.start().await;
+    run.produce(&interactions[..500]).await;
+    run.wait_for(
+        "SELECT count() FROM timeline",
+        "500",
+        Duration::from_secs(60),
+    )
+    .await;
+
+    clickhouse.down();
+    run.produce(&interactions[500..]).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let (_, metrics) = writer.get("/metrics").await;
+    assert!(
+        metrics.contains("rapport_writer_clickhouse_up 0"),
+        "the outage shows in the metrics"
+    );
+    clickhouse.up();
+
+    run.wait_for(
+        "SELECT count() FROM timeline",
+        "1500",
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(stored_ids(&run).await, ids(&interactions));
+    let (_, metrics) = writer.get("/metrics").await;
+    assert!(metrics.contains("rapport_writer_clickhouse_up 1"));
+    let retries = metric(&metrics, "rapport_writer_retries_total");
+    assert!(retries >= 1.0, "retried during the outage ({retries})");
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_poisoned_row_goes_to_the_dlq_and_its_batch_mates_are_stored() {
+    let run = Run::new("writer-poison", None, 1000).await;
+    rapport_clickhouse::migrations::migrate(&run.clickhouse_config())
+        .await
+        .unwrap();
+    // ClickHouse refuses this one row for its data, as it would a value it cannot store.
+    run.query(
+        "ALTER TABLE interactions ADD COLUMN guard UInt8 DEFAULT throwIf(source_event_id = 'p-17')",
+    )
+    .await;
+    let interactions = traffic("p", 40);
+    let poisoned = interactions
+        .iter()
+        .find(|i| i.source_event_id == "p-17")
+        .unwrap()
+        .clone();
+    let _writer = run.start().await;
+    run.produce(&interactions).await;
+    run.produce_bytes(b"not avro at all").await;
+
+    let dead = run.dead_letters(2).await;
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let rejected = dead
+        .iter()
+        .find(|d| d.0 == "clickhouse_rejected")
+        .expect("row rejected");
+    assert!(
+        rejected.1.contains("clickhouse error 395"),
+        "{}",
+        rejected.1
+    );
+    assert_eq!(
+        rejected.3,
+        encode(&poisoned, Framing::SingleObject),
+        "original bytes kept"
+    );
+    assert!(!rejected.2.is_empty());
+    let undecodable = dead
+        .iter()
+        .find(|d| d.0 == "undecodable")
+        .expect("garbage rejected");
+    assert_eq!(undecodable.3, b"not avro at all");
+
+    run.wait_for(
+        "SELECT count() FROM timeline",
+        "39",
+        Duration::from_secs(30),
+    )
+    .await;
+    let mut expected = ids(&interactions);
+    expected.remove(&poisoned.event_id.to_string());
+    assert_eq!(stored_ids(&run).await, expected);
+}
+
+#[tokio::test]
+async fn a_table_that_does_not_match_refuses_to_start() {
+    let run = Run::new("writer-schema", None, 100).await;
+    rapport_clickhouse::migrations::migrate(&run.clickhouse_config())
+        .await
+        .unwrap();
+    run.query("ALTER TABLE interactions DROP COLUMN language")
+        .await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rapport-writer"))
+        .arg("--config")
+        .arg(&run.config)
+        .env("RAPPORT_MIGRATE_ON_START", "false")
+        .env("RAPPORT_HTTP__LISTEN", free_addr().to_string())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("column language is missing") && stderr.contains("rapport migrate"),
+        "{stderr}"
+    );
+}
