@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: a day of omnichannel traffic through the local stack, and what it shows.
 # Runs the real services: `rapport generate` produces native payloads to the raw topics, the
-# normalizer turns them into Avro interactions (and dead letters), and the result is read back
-# from Kafka. Each run uses its own topics, so running it twice never mixes two days.
+# normalizer turns them into Avro interactions (and dead letters), the writer stores them in
+# ClickHouse, and the result is read from the analysts' views. Each run uses its own topics and
+# database, so running it twice never mixes two days.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -19,40 +20,91 @@ export RAPPORT_TENANT__DEFAULT_PHONE_REGION=US
 for t in email chat review support; do export "RAPPORT_TOPICS__RAW_${t^^}=$run.raw.$t"; done
 export RAPPORT_TOPICS__INTERACTIONS=$run.interactions.v1 RAPPORT_TOPICS__DLQ=$run.dlq RAPPORT_TOPICS__IDENTITY=$run.identity.v1
 ops=127.0.0.1:${RAPPORT_DEMO_HTTP_PORT:-19471}
+writer_ops=127.0.0.1:${RAPPORT_DEMO_WRITER_HTTP_PORT:-19472}
+clickhouse=http://127.0.0.1:${RAPPORT_STACK_CH_HTTP_PORT:-18123}
+database=${run//-/_}
+# Only the writer and the CLI read [clickhouse]; the normalizer refuses keys it does not know.
+# The writer has no tenant settings either: tenants travel inside every interaction.
+store=(RAPPORT_CLICKHOUSE__URL=$clickhouse RAPPORT_CLICKHOUSE__DATABASE=$database)
+no_tenant=(-u RAPPORT_TENANT_ID -u RAPPORT_TENANT__AGENT_DOMAINS -u RAPPORT_TENANT__DEFAULT_PHONE_REGION)
 
-echo "== building rapport and rapport-normalizer (release)"
-cargo build --quiet --release -p rapport-cli -p rapport-normalizer
+echo "== building rapport, rapport-normalizer and rapport-writer (release)"
+cargo build --quiet --release -p rapport-cli -p rapport-normalizer -p rapport-writer
 bin=$root/target/release
 
 echo "== creating topics ($run.*)"
 "$bin/rapport" topics create 2>&1 | sed 's/^/   /'
 
+echo "== creating the history store (database $database)"
+env "${store[@]}" "$bin/rapport" migrate 2>&1 | sed 's/^/   /'
+
 echo "== producing a day of traffic for 300 customers (seed 42)"
 "$bin/rapport" generate --seed 42 --customers 300 2>&1 | sed 's/^/   /'
 produced=$("$bin/rapport" generate --seed 42 --customers 300 --output - 2>/dev/null | wc -l)
 
-echo "== running the normalizer until all $produced records are processed"
+echo "== running the normalizer and the writer until all $produced records are stored"
 RAPPORT_GROUP_ID=$run-normalizer RAPPORT_HTTP__LISTEN=$ops RAPPORT_LOG__FILTER=warn \
   "$bin/rapport-normalizer" 2>"$state/normalizer.log" &
 normalizer=$!
-trap 'kill $normalizer 2>/dev/null || true' EXIT
-metric() { curl -fsS "http://$ops/metrics" 2>/dev/null | awk -v m="$1" '$1 ~ "^"m {s += $NF} END {print s + 0}'; }
-deadline=$((SECONDS + 180))
-# Done when every record was read and nothing is still waiting for the broker's acknowledgement.
-until [ "$(metric rapport_normalizer_messages_in_total)" -ge "$produced" ] && [ "$(metric rapport_normalizer_in_flight_messages)" -eq 0 ]; do
-  if ! kill -0 $normalizer 2>/dev/null; then cat "$state/normalizer.log" >&2; echo "demo: the normalizer stopped" >&2; exit 1; fi
-  [ $SECONDS -lt $deadline ] || { echo "demo: the normalizer did not finish within 180 s (log: $state/normalizer.log)" >&2; exit 1; }
+env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-writer RAPPORT_HTTP__LISTEN=$writer_ops RAPPORT_LOG__FILTER=warn \
+  "$bin/rapport-writer" 2>"$state/writer.log" &
+writer=$!
+trap 'kill $normalizer $writer 2>/dev/null || true' EXIT
+metric() { curl -fsS "http://$1/metrics" 2>/dev/null | awk -v m="$2" '$1 ~ "^"m {s += $NF} END {print s + 0}'; }
+alive() { kill -0 "$1" 2>/dev/null || { cat "$state/$2.log" >&2; echo "demo: the $2 stopped" >&2; exit 1; }; }
+deadline=$((SECONDS + ${RAPPORT_DEMO_TIMEOUT:-240}))
+# Done when every raw record was read and acknowledged downstream, and the writer has stored
+# (or dead-lettered) every interaction the normalizer produced.
+until [ "$(metric $ops rapport_normalizer_messages_in_total)" -ge "$produced" ] \
+  && [ "$(metric $ops rapport_normalizer_in_flight_messages)" -eq 0 ] \
+  && [ "$(metric $writer_ops rapport_writer_messages_in_total)" -ge "$(metric $ops rapport_normalizer_interactions_out_total)" ] \
+  && [ "$(metric $writer_ops rapport_writer_pending_rows)" -eq 0 ]; do
+  alive $normalizer normalizer
+  alive $writer writer
+  [ $SECONDS -lt $deadline ] || {
+    echo "demo: not finished within 240 s: normalizer read $(metric $ops rapport_normalizer_messages_in_total) of $produced" \
+      "(in flight $(metric $ops rapport_normalizer_in_flight_messages)), writer read $(metric $writer_ops rapport_writer_messages_in_total)" \
+      "of $(metric $ops rapport_normalizer_interactions_out_total) (pending $(metric $writer_ops rapport_writer_pending_rows)); logs: $state" >&2
+    exit 1
+  }
   sleep 0.5
 done
-printf '   in %s, interactions out %s, dead letters %s\n' "$(metric rapport_normalizer_messages_in_total)" \
-  "$(metric rapport_normalizer_interactions_out_total)" "$(metric rapport_normalizer_dlq_total)"
-kill -TERM $normalizer && wait $normalizer || true
+printf '   normalizer: in %s, interactions out %s, dead letters %s\n' "$(metric $ops rapport_normalizer_messages_in_total)" \
+  "$(metric $ops rapport_normalizer_interactions_out_total)" "$(metric $ops rapport_normalizer_dlq_total)"
+printf '   writer: rows written %s, dead letters %s\n' "$(metric $writer_ops rapport_writer_rows_written_total)" \
+  "$(metric $writer_ops rapport_writer_dlq_total)"
+kill -TERM $normalizer $writer && wait $normalizer $writer || true
 trap - EXIT
 
-echo "== reading the normalized topic and the dead letters back"
-"$bin/rapport" consume "$run.interactions.v1" --idle-ms 2000 >"$state/interactions.jsonl" 2>/dev/null
-"$bin/rapport" consume "$run.dlq" --idle-ms 2000 >"$state/dead-letters.jsonl" 2>/dev/null
-
-python3 deploy/local/demo_report.py "$state/interactions.jsonl" "$state/dead-letters.jsonl"
+ch() { curl -fsS "$clickhouse/?database=$database" --data-binary "$1"; }
 echo
+echo "== what the history store shows (docs/ANALYTICS.md explains every view)"
+echo
+ch "SELECT channel, count() AS interactions, uniqExact(conversation_id) AS conversations FROM timeline GROUP BY channel ORDER BY channel FORMAT PrettyCompactNoEscapes"
+echo
+# The customer seen on the most channels, by one of their identifiers.
+who=$(ch "SELECT identity FROM customer_conversations WHERE tenant_id = 'acme' AND identity LIKE 'email:%' GROUP BY identity ORDER BY uniqExact(channel) DESC, count() DESC, identity LIMIT 1")
+echo "Timeline of $who, every channel, in order:"
+ch "SELECT toString(occurred_at) AS at, channel, kind, direction, ifNull(actor_name, actor_role) AS who, substring(replaceAll(ifNull(text, ifNull(status, '')), '\n', ' '), 1, 60) AS text
+    FROM timeline WHERE tenant_id = 'acme' AND conversation_id IN (SELECT conversation_id FROM customer_conversations WHERE tenant_id = 'acme' AND identity = '$who')
+    ORDER BY occurred_at_ms, event_id FORMAT PrettyCompactNoEscapes"
+echo
+echo "First response and reply times per channel (minutes; bots, auto-replies and notes excluded):"
+ch "SELECT channel, countIf(is_first_response = 1) AS conversations_answered,
+           round(avgIf(reply_latency_ms, is_first_response = 1) / 60000, 1) AS frt_avg, round(quantileExactIf(0.5)(reply_latency_ms, is_first_response = 1) / 60000, 1) AS frt_p50,
+           round(quantileExactIf(0.9)(reply_latency_ms, is_first_response = 1) / 60000, 1) AS frt_p90,
+           count() AS replies, round(avg(reply_latency_ms) / 60000, 1) AS reply_avg, round(quantileExact(0.9)(reply_latency_ms) / 60000, 1) AS reply_p90
+    FROM reply_latencies WHERE tenant_id = 'acme' GROUP BY channel ORDER BY channel FORMAT PrettyCompactNoEscapes"
+echo
+echo "Still waiting for a human reply, longest first:"
+ch "SELECT toString(waiting_since) AS waiting_since, channel, conversation_id, substring(replaceAll(ifNull(last_customer_text, ''), '\n', ' '), 1, 50) AS last_message
+    FROM unanswered WHERE tenant_id = 'acme' ORDER BY waiting_since_ms, conversation_id LIMIT 5 FORMAT PrettyCompactNoEscapes"
+echo
+"$bin/rapport" consume "$run.dlq" --idle-ms 2000 >"$state/dead-letters.jsonl" 2>/dev/null
+printf 'Dead letters (original bytes kept for replay): '
+python3 -c 'import collections, json, sys
+codes = collections.Counter(json.loads(l)["headers"].get("rapport-error-code", "?") for l in open(sys.argv[1]))
+print(", ".join(f"{c} {n}" for c, n in codes.most_common()) or "none")' "$state/dead-letters.jsonl"
+echo
+echo "Query it yourself: curl '$clickhouse/?database=$database' --data-binary 'SELECT * FROM responsiveness LIMIT 5 FORMAT PrettyCompact'"
 echo "Files: $state"

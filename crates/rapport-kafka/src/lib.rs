@@ -12,7 +12,7 @@ pub use config::KafkaConfig;
 pub use context::ServiceContext;
 pub use dlq::{Rejection, dead_letter_headers};
 pub use frontier::{Frontiers, PartitionFrontier};
-pub use registry::{RegistryError, SchemaRegistry};
+pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use topics::{TopicSpec, Topics, ensure_topics};
 
 #[derive(Debug, thiserror::Error)]

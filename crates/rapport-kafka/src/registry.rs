@@ -125,3 +125,26 @@ impl SchemaRegistry {
         })
     }
 }
+
+/// Where the Schema Registry is (`[registry]` in the services' configs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Confluent-compatible Schema Registry base URL (`http://registry:8081`). Empty: values use
+    /// Avro single-object encoding and no registry is needed.
+    pub url: String,
+    /// Subject to register the interaction schema under; defaults to `<interactions topic>-value`.
+    pub subject: Option<String>,
+}
+
+impl RegistryConfig {
+    pub fn validate(&self) -> Vec<String> {
+        if !self.url.is_empty() && !self.url.starts_with("http://") {
+            return vec![
+                "registry.url must be an http:// URL (put a TLS proxy in front of an https registry)"
+                    .into(),
+            ];
+        }
+        Vec::new()
+    }
+}

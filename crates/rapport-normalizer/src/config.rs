@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use rapport_channels::{Limits, TenantConfig};
-use rapport_kafka::{KafkaConfig, Topics};
+use rapport_kafka::{KafkaConfig, RegistryConfig, Topics};
 use rapport_model::{Channel, Source};
 use rapport_runtime::{HttpConfig, LogConfig, Validate};
 use serde::{Deserialize, Serialize};
@@ -39,16 +39,6 @@ pub struct NormalizerConfig {
 pub struct ExtraTopic {
     pub topic: String,
     pub default_source: Option<Source>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RegistryConfig {
-    /// Confluent-compatible Schema Registry base URL (`http://registry:8081`). Empty: values use
-    /// Avro single-object encoding and no registry is needed.
-    pub url: String,
-    /// Subject to register the interaction schema under; defaults to `<interactions topic>-value`.
-    pub subject: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,9 +144,7 @@ impl Validate for NormalizerConfig {
                 ));
             }
         }
-        if !self.registry.url.is_empty() && !self.registry.url.starts_with("http://") {
-            problems.push("registry.url must be an http:// URL (put a TLS proxy in front of an https registry)".into());
-        }
+        problems.extend(self.registry.validate());
         problems
     }
 }

@@ -49,12 +49,12 @@ where
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    // RAPPORT_CONFIG names the file itself; RAPPORT_STACK_* belong to the local stack scripts,
+    // RAPPORT_CONFIG names the file itself; RAPPORT_STACK_* belong to the local stack scripts, RAPPORT_DEMO_* to `make demo`,
     // RAPPORT_TEST_* and RAPPORT_BENCH_* to the test and load harnesses. None is a config key.
     let env = env.filter(|key| {
         let key = key.as_str().to_ascii_lowercase();
         key != "config"
-            && !["stack_", "test_", "bench_"]
+            && !["stack_", "test_", "bench_", "demo_"]
                 .iter()
                 .any(|p| key.starts_with(p))
     });

@@ -1,5 +1,5 @@
 use rapport_clickhouse::ClickHouseConfig;
-use rapport_kafka::{KafkaConfig, Topics};
+use rapport_kafka::{KafkaConfig, RegistryConfig, Topics};
 use rapport_runtime::{HttpConfig, LogConfig, Validate};
 use serde::{Deserialize, Serialize};
 
@@ -12,9 +12,9 @@ pub struct WriterConfig {
     pub kafka: KafkaConfig,
     pub topics: Topics,
     pub clickhouse: ClickHouseConfig,
-    /// Schema Registry for Confluent-framed records (`http://registry:8081`); empty when every
-    /// producer uses single-object encoding.
-    pub registry_url: String,
+    /// Schema Registry for Confluent-framed records; `url` may stay empty when every producer
+    /// uses single-object encoding.
+    pub registry: RegistryConfig,
     /// Apply `schemas/clickhouse` migrations on start (idempotent; safe with several instances).
     pub migrate_on_start: bool,
     pub batch: BatchConfig,
@@ -39,18 +39,22 @@ pub struct BatchConfig {
     pub max_backoff_ms: u64,
     /// How long shutdown may spend inserting the last batch before leaving it to be redelivered.
     pub drain_timeout_ms: u64,
+    /// Rows refused one after another with none stored in between: beyond this the table, not
+    /// the data, is wrong, and the writer stops instead of dead-lettering the whole stream.
+    pub max_consecutive_rejections: usize,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
             max_rows: 50_000,
-            max_bytes: 32 * 1024 * 1024,
+            max_bytes: 16 * 1024 * 1024,
             max_delay_ms: 1_000,
             idle_ms: 200,
             initial_backoff_ms: 250,
             max_backoff_ms: 10_000,
             drain_timeout_ms: 15_000,
+            max_consecutive_rejections: 100,
         }
     }
 }
@@ -62,7 +66,7 @@ impl Default for WriterConfig {
             kafka: KafkaConfig::default(),
             topics: Topics::default(),
             clickhouse: ClickHouseConfig::default(),
-            registry_url: String::new(),
+            registry: RegistryConfig::default(),
             migrate_on_start: true,
             batch: BatchConfig::default(),
             http: HttpConfig {
@@ -92,8 +96,9 @@ impl Validate for WriterConfig {
                     .into(),
             );
         }
-        if !self.registry_url.is_empty() && !self.registry_url.starts_with("http://") {
-            problems.push("registry_url must be an http:// URL".into());
+        problems.extend(self.registry.validate());
+        if b.max_consecutive_rejections == 0 {
+            problems.push("batch.max_consecutive_rejections must be positive".into());
         }
         problems
     }

@@ -26,31 +26,32 @@ use tracing::{debug, info, warn};
 use crate::decode::{DecodeFailure, Decoder};
 use crate::{WriterConfig, WriterError};
 
-/// A decoded record waiting for its batch's insert. The record is kept for the dead-letter
-/// topic in case ClickHouse refuses its row.
-struct Pending {
-    row: InteractionRow,
-    message: OwnedMessage,
-}
-
+/// Decoded records waiting for one insert: `rows[i]` came from `messages[i]`, which is kept for
+/// the dead-letter topic in case ClickHouse refuses that row.
 #[derive(Default)]
 struct Batch {
-    pending: Vec<Pending>,
+    rows: Vec<InteractionRow>,
+    messages: Vec<OwnedMessage>,
     bytes: usize,
     opened_at: Option<Instant>,
     last_added_at: Option<Instant>,
 }
 
 impl Batch {
-    fn push(&mut self, pending: Pending, now: Instant) {
-        self.bytes += pending.row.approximate_size() + pending.message.payload_len();
-        self.pending.push(pending);
+    fn push(&mut self, row: InteractionRow, message: OwnedMessage, now: Instant) {
+        self.bytes += row.approximate_size() + message.payload_len();
+        self.rows.push(row);
+        self.messages.push(message);
         self.opened_at.get_or_insert(now);
         self.last_added_at = Some(now);
     }
 
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     fn is_full(&self, config: &WriterConfig) -> bool {
-        self.pending.len() >= config.batch.max_rows || self.bytes >= config.batch.max_bytes
+        self.len() >= config.batch.max_rows || self.bytes >= config.batch.max_bytes
     }
 
     /// When the batch must be inserted even if it is not full.
@@ -96,6 +97,7 @@ struct Writer {
     producer: FutureProducer<ServiceContext>,
     client: rapport_clickhouse::Client,
     availability: Availability,
+    consecutive_rejections: usize,
 }
 
 pub async fn run(
@@ -103,13 +105,18 @@ pub async fn run(
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), WriterError> {
-    prepare_store(&config, &stop).await?;
+    if !prepare_store(&config, &stop).await? {
+        info!("stopped before the store was ready");
+        return Ok(());
+    }
     let context = ServiceContext::new("writer");
     let mut consumer_config = config.kafka.consumer_config(&config.group_id);
     consumer_config
         .set("statistics.interval.ms", "5000")
-        // Bounds what librdkafka prefetches while a batch waits for ClickHouse.
-        .set("queued.max.messages.kbytes", "16384");
+        // Bound what librdkafka prefetches and buffers per fetch while a batch waits for
+        // ClickHouse; together with batch.max_bytes this is the writer's memory.
+        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.max.bytes", "16777216");
     let consumer: StreamConsumer<ServiceContext> =
         consumer_config.create_with_context(context.clone())?;
     let producer: FutureProducer<ServiceContext> = config
@@ -127,8 +134,9 @@ pub async fn run(
         consumer,
         producer,
         availability: Availability::default(),
+        consecutive_rejections: 0,
     };
-    let mut decoder = Decoder::new(&config.registry_url);
+    let mut decoder = Decoder::new(&config.registry.url);
     let mut batch = Batch::default();
     let mut failure = None;
 
@@ -140,7 +148,10 @@ pub async fn run(
             () = sleep_until(deadline) => writer.flush(&mut batch, stop.cancelled()).await,
             received = writer.consumer.recv() => {
                 match received {
-                    Ok(message) => writer.accept(message.detach(), &mut decoder, &mut batch, &stop).await,
+                    Ok(message) => {
+                        writer.context.broker_reachable();
+                        writer.accept(message.detach(), &mut decoder, &mut batch, &stop).await
+                    }
                     Err(error) => {
                         debug!(%error, "consumer error");
                         Ok(())
@@ -156,15 +167,12 @@ pub async fn run(
             failure = Some(error);
             break;
         }
-        metrics::gauge!("rapport_writer_pending_rows").set(batch.pending.len() as f64);
+        metrics::gauge!("rapport_writer_pending_rows").set(batch.len() as f64);
     }
 
     health.set_ready(false);
-    if failure.is_none() && !batch.pending.is_empty() {
-        info!(
-            rows = batch.pending.len(),
-            "inserting the open batch before exit"
-        );
+    if failure.is_none() && batch.len() > 0 {
+        info!(rows = batch.len(), "inserting the open batch before exit");
         let drain = tokio::time::sleep(Duration::from_millis(config.batch.drain_timeout_ms));
         if let Err(error) = writer.flush(&mut batch, drain).await {
             warn!(%error, "the open batch was not written; it will be redelivered");
@@ -184,7 +192,11 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Migrations (when configured) and the schema check, waiting for ClickHouse to come up.
-async fn prepare_store(config: &WriterConfig, stop: &CancellationToken) -> Result<(), WriterError> {
+/// `false` when shutdown came first.
+async fn prepare_store(
+    config: &WriterConfig,
+    stop: &CancellationToken,
+) -> Result<bool, WriterError> {
     let mut backoff = Duration::from_millis(config.batch.initial_backoff_ms);
     loop {
         let result = async {
@@ -195,11 +207,11 @@ async fn prepare_store(config: &WriterConfig, stop: &CancellationToken) -> Resul
         }
         .await;
         match result {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(true),
             Err(error) if error.is_retryable() => {
                 warn!(%error, ?backoff, "clickhouse not ready; retrying");
                 tokio::select! {
-                    () = stop.cancelled() => return Err(error.into()),
+                    () = stop.cancelled() => return Ok(false),
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_millis(config.batch.max_backoff_ms));
@@ -227,7 +239,7 @@ impl Writer {
             match decoder.decode(bytes).await {
                 Ok(interaction) => {
                     let row = InteractionRow::new(interaction, Timestamp::now());
-                    batch.push(Pending { row, message }, Instant::now());
+                    batch.push(row, message, Instant::now());
                     return Ok(());
                 }
                 Err(DecodeFailure::Reject(rejection)) => {
@@ -257,11 +269,10 @@ impl Writer {
         batch: &mut Batch,
         give_up: impl Future<Output = ()>,
     ) -> Result<(), WriterError> {
-        if batch.pending.is_empty() {
+        if batch.len() == 0 {
             return Ok(());
         }
-        let taken = std::mem::take(batch);
-        let rows: Vec<InteractionRow> = taken.pending.iter().map(|p| p.row.clone()).collect();
+        let Batch { rows, messages, .. } = std::mem::take(batch);
         let timeout = self.config.clickhouse.request_timeout();
         let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
         tokio::pin!(give_up);
@@ -290,23 +301,37 @@ impl Writer {
             }
         };
         let now = Timestamp::now().as_millis();
-        for row in &rows {
-            metrics::histogram!("rapport_writer_end_to_end_seconds")
-                .record((now - row.received_at_ms).max(0) as f64 / 1000.0);
+        let mut refused = rejected.iter().map(|r| r.index).peekable();
+        for (index, row) in rows.iter().enumerate() {
+            if refused.next_if_eq(&index).is_none() {
+                metrics::histogram!("rapport_writer_end_to_end_seconds")
+                    .record((now - row.received_at_ms).max(0) as f64 / 1000.0);
+            }
+        }
+        if rejected.len() < rows.len() {
+            self.consecutive_rejections = 0;
+        }
+        self.consecutive_rejections += rejected.len();
+        if self.consecutive_rejections > self.config.batch.max_consecutive_rejections {
+            return Err(ClickHouseError::AllRowsRejected {
+                rows: self.consecutive_rejections,
+                first: rejected[0].error.to_string(),
+            }
+            .into());
         }
         for r in &rejected {
-            let pending = &taken.pending[r.index];
-            warn!(error = %r.error, event_id = %pending.row.event_id, topic = pending.message.topic(), partition = pending.message.partition(), offset = pending.message.offset(), "row refused by clickhouse; dead-lettering it");
+            let message = &messages[r.index];
+            warn!(error = %r.error, event_id = %rows[r.index].event_id, topic = message.topic(), partition = message.partition(), offset = message.offset(), "row refused by clickhouse; dead-lettering it");
             let rejection = Rejection {
                 code: "clickhouse_rejected".into(),
                 message: r.error.to_string(),
             };
-            self.dead_letter(&pending.message, &rejection).await?;
+            self.dead_letter(message, &rejection).await?;
         }
         metrics::counter!("rapport_writer_rows_written_total")
             .increment((rows.len() - rejected.len()) as u64);
         metrics::histogram!("rapport_writer_batch_rows").record(rows.len() as f64);
-        self.complete(taken.pending.iter().map(|p| &p.message));
+        self.complete(&messages);
         Ok(())
     }
 

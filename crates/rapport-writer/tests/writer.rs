@@ -501,6 +501,8 @@ async fn sigkill_mid_stream_then_restart_stores_every_event_once() {
         "killed too late to prove anything ({at_kill} stored)"
     );
     producing.await.unwrap();
+    // Tansu keeps a member that died without leaving in the group, holding its partitions,
+    // unless its session has expired before the next member joins (docs/ARCHITECTURE.md).
     tokio::time::sleep(Duration::from_secs(8)).await;
     let _writer = run.start().await;
     run.wait_for(
@@ -634,4 +636,74 @@ async fn a_table_that_does_not_match_refuses_to_start() {
         stderr.contains("column language is missing") && stderr.contains("rapport migrate"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_table_that_refuses_every_row_stops_the_writer_instead_of_flooding_the_dlq() {
+    let run = Run::new("writer-flood", None, 1).await;
+    rapport_clickhouse::migrations::migrate(&run.clickhouse_config())
+        .await
+        .unwrap();
+    run.query(
+        "ALTER TABLE interactions ADD COLUMN guard UInt8 DEFAULT throwIf(length(event_id) > 0)",
+    )
+    .await;
+    run.produce(&traffic("f", 20)).await;
+    let output = tokio::task::spawn_blocking({
+        let config = run.config.clone();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rapport-writer"))
+                .arg("--config")
+                .arg(config)
+                .env("RAPPORT_BATCH__MAX_CONSECUTIVE_REJECTIONS", "5")
+                .env("RAPPORT_HTTP__LISTEN", free_addr().to_string())
+                .env("RUST_LOG", "error")
+                .output()
+                .unwrap()
+        }
+    });
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the writer stops by itself")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("points at the table"), "{stderr}");
+    // One-row batches: five rows were dead-lettered before the sixth refusal stopped it.
+    assert_eq!(run.dead_letters(5).await.len(), 5);
+}
+
+#[tokio::test]
+async fn sigterm_inserts_the_open_batch_before_exit() {
+    let run = Run::new("writer-drain", None, 1000).await;
+    // Nothing but shutdown would flush this batch within the test.
+    let config = std::fs::read_to_string(&run.config)
+        .unwrap()
+        .replace("idle_ms = 50", "idle_ms = 600000")
+        .replace("max_delay_ms = 300", "max_delay_ms = 600000");
+    std::fs::write(&run.config, config).unwrap();
+    let mut writer = run.start().await;
+    let interactions = traffic("t", 25);
+    run.produce(&interactions).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, metrics) = writer.get("/metrics").await;
+        if metric(&metrics, "rapport_writer_pending_rows") == 25.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the batch never filled: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        run.count_distinct().await,
+        0,
+        "nothing flushed before shutdown"
+    );
+    assert_eq!(writer.get("/readyz").await.0, 200);
+    let status = writer.signal("TERM");
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert_eq!(stored_ids(&run).await, ids(&interactions));
 }

@@ -1,0 +1,332 @@
+// A load harness reports on stdout; that is its output, not stray debugging.
+#![allow(clippy::print_stdout)]
+
+//! Load harness for the history store, against the local broker and ClickHouse:
+//! 1. ClickHouse's own insert ceiling here (rows inserted directly, 50,000 per insert);
+//! 2. the writer draining a backlog from Kafka into ClickHouse (rows/s, peak RSS);
+//! 3. end-to-end latency at a steady rate: produce → row visible in ClickHouse, p50/p99.
+//!
+//! `cargo bench -p rapport-writer --bench load` (part of `make bench`). Sizes:
+//! `RAPPORT_BENCH_ROWS` (default 200,000), `RAPPORT_BENCH_RATE` (2,000/s) for
+//! `RAPPORT_BENCH_SECONDS` (30). Results: docs/BENCHMARKS.md.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use rapport_clickhouse::{ClickHouseConfig, InteractionRow, insert_rows, migrations};
+use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
+use rapport_model::wire::{Framing, encode};
+use rapport_model::{
+    Actor, ActorRole, Channel, Direction, Identity, Interaction, InteractionKind, Source,
+    Timestamp, event_id,
+};
+use rapport_testkit::{Service, Stack, free_addr, unique_name};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn interaction(tag: &str, n: usize, received_at: Timestamp) -> Interaction {
+    let customer = n % 5000;
+    let inbound = n % 3 != 2;
+    Interaction {
+        event_id: event_id("acme", Source::Generic, &format!("{tag}-{n}")),
+        tenant_id: "acme".into(),
+        channel: [Channel::Email, Channel::Chat, Channel::Support, Channel::Review][n % 4],
+        source: Source::Generic,
+        source_event_id: format!("{tag}-{n}"),
+        kind: InteractionKind::Message,
+        direction: if inbound { Direction::Inbound } else { Direction::Outbound },
+        actor: Actor {
+            role: if inbound { ActorRole::Customer } else { ActorRole::Agent },
+            id: Some(format!("actor-{}", n % 40)),
+            name: Some("Maria Lopez".into()),
+        },
+        identities: vec![
+            Identity::email(&format!("customer{customer}@example.com")).unwrap(),
+            Identity::phone(&format!("+1415555{:04}", customer % 10_000), None).unwrap(),
+        ],
+        conversation_id: format!("generic:{tag}-conv-{}", n % 20_000),
+        occurred_at: Timestamp::from_millis(1_717_405_200_000 + n as i64 * 1_000),
+        received_at,
+        subject: Some("Invoice question".into()),
+        text: Some("Hello, I was charged twice for my order last week; could you look into it? Thanks, Maria".into()),
+        rating: None,
+        status: None,
+        tags: vec!["billing".into()],
+        language: Some("en".into()),
+        team: Some("Billing".into()),
+        auto_reply: false,
+        attachment_count: 0,
+        attachment_names: vec![],
+        raw_ref: None,
+    }
+}
+
+fn rss_peak_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+async fn query(config: &ClickHouseConfig, sql: &str) -> String {
+    reqwest::Client::new()
+        .post(format!("{}/?database={}", config.url, config.database))
+        .body(sql.to_owned())
+        .send()
+        .await
+        .expect("clickhouse answers")
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+async fn count(config: &ClickHouseConfig) -> usize {
+    query(config, "SELECT count() FROM interactions")
+        .await
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+struct Setup {
+    kafka: KafkaConfig,
+    topics: Topics,
+    clickhouse: ClickHouseConfig,
+    config: std::path::PathBuf,
+}
+
+async fn setup(stack: &Stack, name: &str) -> Setup {
+    let prefix = unique_name(name);
+    let topics = Topics::prefixed(&prefix);
+    // Batched produce: the writer reads each batch from its start, which Tansu serves whole.
+    let kafka = KafkaConfig {
+        producer_batch_messages: None,
+        ..stack.kafka.clone()
+    };
+    ensure_topics(&kafka, &topics.specs())
+        .await
+        .expect("stack up? run `make up`");
+    let clickhouse = ClickHouseConfig {
+        url: stack.clickhouse_url.clone(),
+        database: prefix.replace(['.', '-'], "_"),
+        ..ClickHouseConfig::default()
+    };
+    let config = std::env::temp_dir().join(format!("{prefix}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "group_id = \"{prefix}-w\"\n[kafka]\nbrokers = \"{}\"\n[topics]\ninteractions = \"{}\"\ndlq = \"{}\"\n\
+             [clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n",
+            kafka.brokers, topics.interactions, topics.dlq, clickhouse.url, clickhouse.database
+        ),
+    )
+    .unwrap();
+    Setup {
+        kafka,
+        topics,
+        clickhouse,
+        config,
+    }
+}
+
+async fn start_writer(setup: &Setup) -> Service {
+    Service::start(
+        env!("CARGO_BIN_EXE_rapport-writer"),
+        &setup.config,
+        free_addr(),
+        "warn",
+    )
+    .await
+}
+
+/// Produces everything, waiting for acknowledgements only when librdkafka's queue is full.
+async fn produce(producer: &FutureProducer, topic: &str, interactions: &[Interaction]) {
+    let mut pending = Vec::new();
+    for i in interactions {
+        let payload = encode(i, Framing::SingleObject);
+        loop {
+            let record = FutureRecord::to(topic)
+                .key(&i.conversation_id)
+                .payload(&payload);
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err(_) => {
+                    for delivery in pending.drain(..) {
+                        delivery.await.unwrap().expect("produced");
+                    }
+                }
+            }
+        }
+    }
+    for delivery in pending {
+        delivery.await.unwrap().expect("produced");
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rows: usize = env_or("RAPPORT_BENCH_ROWS", 200_000);
+    let rate: usize = env_or("RAPPORT_BENCH_RATE", 2_000);
+    let seconds: usize = env_or("RAPPORT_BENCH_SECONDS", 30);
+    let stack = Stack::from_env();
+
+    // 1. ClickHouse's ceiling: the same rows, inserted directly.
+    let direct = setup(&stack, "bench-ch").await;
+    migrations::migrate(&direct.clickhouse).await.unwrap();
+    let client = direct.clickhouse.client();
+    let batch: Vec<InteractionRow> = (0..50_000)
+        .map(|n| InteractionRow::new(interaction("d", n, Timestamp::now()), Timestamp::now()))
+        .collect();
+    let started = Instant::now();
+    let mut inserted = 0;
+    while inserted < rows {
+        insert_rows(&client, &batch, Duration::from_secs(60))
+            .await
+            .unwrap();
+        inserted += batch.len();
+    }
+    let ceiling = inserted as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "clickhouse direct insert: {ceiling:>9.0} rows/s ({inserted} rows, 50,000 per insert)"
+    );
+
+    // 2. The writer draining a backlog.
+    let drain = setup(&stack, "bench-drain").await;
+    let producer: FutureProducer = drain.kafka.producer_config().create().unwrap();
+    let backlog: Vec<Interaction> = (0..rows)
+        .map(|n| interaction("b", n, Timestamp::now()))
+        .collect();
+    let started = Instant::now();
+    produce(&producer, &drain.topics.interactions, &backlog).await;
+    println!(
+        "backlog: {rows} interactions produced in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let writer = start_writer(&drain).await;
+    while count(&drain.clickhouse).await < rows {
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "writer did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drained = rows as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "writer drain:             {drained:>9.0} rows/s (Kafka → ClickHouse, incl. start-up, migrations and group join); peak RSS {:.1} MB",
+        rss_peak_mib(writer.pid())
+    );
+    drop(writer);
+
+    // 3. Latency at a steady rate: produce → row visible in ClickHouse.
+    let steady = setup(&stack, "bench-steady").await;
+    let writer = start_writer(&steady).await;
+    while query(&steady.clickhouse, "EXISTS TABLE interactions")
+        .await
+        .trim()
+        != "1"
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let total = rate * seconds;
+    let topic = steady.topics.interactions.clone();
+    let kafka = steady.kafka.clone();
+    let feeder = tokio::spawn(async move {
+        let producer: FutureProducer = kafka.producer_config().create().unwrap();
+        let tick = Duration::from_millis(10);
+        let per_tick = rate / 100;
+        let mut next = tokio::time::Instant::now();
+        let mut n = 0;
+        while n < total {
+            let now = Timestamp::now();
+            let chunk: Vec<Interaction> = (n..(n + per_tick).min(total))
+                .map(|k| interaction("s", k, now))
+                .collect();
+            n += chunk.len();
+            for i in &chunk {
+                let payload = encode(i, Framing::SingleObject);
+                // Enqueue only: acknowledgements must not pace the feeder.
+                let _ = producer.send_result(
+                    FutureRecord::to(&topic)
+                        .key(&i.conversation_id)
+                        .payload(&payload),
+                );
+            }
+            next += tick;
+            tokio::time::sleep_until(next).await;
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    });
+    let mut seen: HashSet<String> = HashSet::with_capacity(total);
+    let mut latencies: Vec<i64> = Vec::with_capacity(total);
+    let started = Instant::now();
+    let mut since = 0i64;
+    while seen.len() < total {
+        assert!(
+            started.elapsed() < Duration::from_secs(seconds as u64 + 120),
+            "only {} of {total} rows became visible",
+            seen.len()
+        );
+        let body = query(
+            &steady.clickhouse,
+            &format!("SELECT event_id, received_at_ms, written_at_ms FROM interactions WHERE written_at_ms >= {since} FORMAT TSV"),
+        )
+        .await;
+        let visible = Timestamp::now().as_millis();
+        for line in body.lines() {
+            let mut fields = line.split('\t');
+            let (Some(id), Some(received), Some(written)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let written: i64 = written.parse().unwrap_or(0);
+            // Rows are stamped before the insert finishes; look back far enough to catch them.
+            since = since.max(written - 10_000);
+            if seen.insert(id.to_owned()) {
+                latencies.push(visible - received.parse::<i64>().unwrap_or(visible));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    feeder.await.unwrap();
+    latencies.sort_unstable();
+    println!(
+        "steady {rate}/s for {seconds} s: produce → visible p50 {} ms, p99 {} ms, max {} ms ({} rows, polled every 50 ms); writer peak RSS {:.1} MB",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0),
+        latencies.len(),
+        rss_peak_mib(writer.pid())
+    );
+    drop(writer);
+    for s in [&direct, &drain, &steady] {
+        query(
+            &s.clickhouse,
+            &format!("DROP DATABASE IF EXISTS {}", s.clickhouse.database),
+        )
+        .await;
+    }
+}
