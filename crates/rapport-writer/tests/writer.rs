@@ -707,3 +707,58 @@ async fn sigterm_inserts_the_open_batch_before_exit() {
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     assert_eq!(stored_ids(&run).await, ids(&interactions));
 }
+
+/// The two registry endpoints the writer reads, in-test: schema id 7 is the interaction schema,
+/// every other id is unknown (HTTP 404 with the registry's error body).
+async fn start_registry() -> String {
+    use axum::extract::Path;
+    use axum::http::StatusCode;
+    let app = axum::Router::new().route(
+        "/schemas/ids/{id}",
+        axum::routing::get(|Path(id): Path<u32>| async move {
+            if id == 7 {
+                (
+                    StatusCode::OK,
+                    json!({"schema": rapport_model::INTERACTION_SCHEMA_JSON}).to_string(),
+                )
+            } else {
+                (
+                    StatusCode::NOT_FOUND,
+                    json!({"error_code": 40403, "message": "Schema not found"}).to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn confluent_framed_records_decode_with_the_registry_schema() {
+    let run = Run::new("writer-registry", None, 100).await;
+    let url = start_registry().await;
+    let mut config = std::fs::read_to_string(&run.config).unwrap();
+    config.push_str(&format!("[registry]\nurl = \"{url}\"\n"));
+    std::fs::write(&run.config, config).unwrap();
+    let interactions = traffic("r", 3);
+    let _writer = run.start().await;
+    run.produce_bytes(&encode(
+        &interactions[0],
+        Framing::Confluent { schema_id: 7 },
+    ))
+    .await;
+    run.produce(&interactions[1..2]).await;
+    let unknown = encode(&interactions[2], Framing::Confluent { schema_id: 99 });
+    run.produce_bytes(&unknown).await;
+
+    let dead = run.dead_letters(1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "unknown_schema");
+    assert!(dead[0].1.contains("99"), "{}", dead[0].1);
+    assert_eq!(dead[0].3, unknown);
+    run.wait_for("SELECT count() FROM timeline", "2", Duration::from_secs(30))
+        .await;
+    assert_eq!(stored_ids(&run).await, ids(&interactions[..2]));
+}
