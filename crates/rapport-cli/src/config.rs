@@ -15,6 +15,8 @@ pub struct CliConfig {
     pub kafka: KafkaConfig,
     pub topics: Topics,
     pub clickhouse: ClickHouseConfig,
+    /// rapport-linker's HTTP address, for `rapport identity`.
+    pub linker_url: String,
     pub log: LogConfig,
 }
 
@@ -42,6 +44,7 @@ impl Default for CliConfig {
             kafka: KafkaConfig::default(),
             topics: Topics::default(),
             clickhouse: ClickHouseConfig::default(),
+            linker_url: "http://127.0.0.1:9473".into(),
             // The CLI reports what it did itself; library progress logs are for services.
             log: LogConfig {
                 filter: "warn".into(),

@@ -68,6 +68,11 @@ enum Command {
     /// applied migration's file changed. Connection: the [clickhouse] config section, e.g.
     /// RAPPORT_CLICKHOUSE__URL=http://clickhouse:8123 RAPPORT_CLICKHOUSE__DATABASE=rapport.
     Migrate,
+    /// Look up and correct which identifiers belong to one customer (through rapport-linker).
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
     /// Manage Rapport's Kafka topics.
     Topics {
         #[command(subcommand)]
@@ -96,6 +101,27 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         received_at: Option<Timestamp>,
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IdentityCommand {
+    /// Print the customer an identifier belongs to, all its identifiers, and the links (with the
+    /// interaction that is their evidence) that join them.
+    Show {
+        /// `type:value`, e.g. email:maria@example.com or phone:+14155552671.
+        identifier: String,
+        /// Tenant (default: the config's tenant_id).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Retract the direct link between two identifiers (or, with one, every link of it); the
+    /// customer splits if nothing else joins them. Sticky: the same evidence never re-links them.
+    Unlink {
+        identifier: String,
+        other: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -203,6 +229,49 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 "database {} at {} is up to date",
                 config.clickhouse.database, config.clickhouse.url
             );
+            Ok(0)
+        }
+        Command::Identity { command } => {
+            let (method, path, body, tenant) = match command {
+                IdentityCommand::Show { identifier, tenant } => {
+                    let tenant = tenant.unwrap_or_else(|| config.tenant_id.clone());
+                    let path = format!("/v1/identity/{tenant}/{identifier}");
+                    ("GET", path, None, tenant)
+                }
+                IdentityCommand::Unlink {
+                    identifier,
+                    other,
+                    tenant,
+                } => {
+                    let tenant = tenant.unwrap_or_else(|| config.tenant_id.clone());
+                    let body =
+                        serde_json::json!({"tenant_id": tenant, "a": identifier, "b": other});
+                    ("POST", "/v1/identity/unlink".to_owned(), Some(body), tenant)
+                }
+            };
+            let url = format!("{}{path}", config.linker_url.trim_end_matches('/'));
+            let (status, answer) = runtime.block_on(async {
+                let client = reqwest::Client::new();
+                let request = match body {
+                    Some(body) => client.post(&url).json(&body),
+                    None => client.request(reqwest::Method::from_bytes(method.as_bytes())?, &url),
+                };
+                let response = request.send().await.with_context(|| {
+                    format!("rapport-linker at {} did not answer", config.linker_url)
+                })?;
+                let status = response.status();
+                let answer: serde_json::Value = response.json().await.unwrap_or_default();
+                anyhow::Ok((status, answer))
+            })?;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &answer)?;
+            writeln!(out)?;
+            if !status.is_success() {
+                anyhow::bail!(
+                    "tenant {tenant}: {}",
+                    answer["message"].as_str().unwrap_or("request failed")
+                );
+            }
             Ok(0)
         }
         Command::Topics {

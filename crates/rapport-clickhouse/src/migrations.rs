@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "views",
         sql: include_str!("../../../schemas/clickhouse/002_views.sql"),
     },
+    Migration {
+        version: 3,
+        name: "identity",
+        sql: include_str!("../../../schemas/clickhouse/003_identity.sql"),
+    },
 ];
 
 pub const MIGRATIONS_TABLE: &str = "rapport_migrations";

@@ -79,6 +79,40 @@ fn compare(found: &[(&str, &str, &str)]) -> Vec<String> {
     problems
 }
 
+/// A service's start-up: migrations (when `migrate`) and the schema check, retried with doubling
+/// backoff while ClickHouse is unreachable. `Ok(false)` when `stop` resolved first.
+pub async fn prepare(
+    config: &ClickHouseConfig,
+    migrate: bool,
+    initial_backoff: std::time::Duration,
+    max_backoff: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<bool, ClickHouseError> {
+    tokio::pin!(stop);
+    let mut backoff = initial_backoff;
+    loop {
+        let result = async {
+            if migrate {
+                crate::migrations::migrate(config).await?;
+            }
+            check_interactions_table(config).await
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(true),
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(%error, ?backoff, "clickhouse not ready; retrying");
+                tokio::select! {
+                    () = &mut stop => return Ok(false),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(max_backoff);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,36 @@ impl ServiceContext {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Marks records done and stores each partition's new frontier: the offset after the longest
+    /// prefix of records that are all done.
+    pub fn complete<'a, C, M>(&self, consumer: &C, messages: impl IntoIterator<Item = &'a M>)
+    where
+        C: rdkafka::consumer::Consumer<Self>,
+        M: rdkafka::Message + 'a,
+    {
+        let mut next_by_partition: std::collections::BTreeMap<(String, i32), i64> =
+            std::collections::BTreeMap::new();
+        {
+            let mut frontiers = self.frontiers();
+            for m in messages {
+                if let Some(next) = frontiers.complete(m.topic(), m.partition(), m.offset()) {
+                    next_by_partition.insert((m.topic().to_owned(), m.partition()), next);
+                }
+            }
+        }
+        for ((topic, partition), next) in next_by_partition {
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            if tpl
+                .add_partition_offset(&topic, partition, rdkafka::Offset::Offset(next))
+                .is_ok()
+                && let Err(error) = consumer.store_offsets(&tpl)
+            {
+                // Revoked between read and store: the new owner reads these records again.
+                debug!(%error, topic, partition, "offset not stored");
+            }
+        }
+    }
+
     pub fn broker_unreachable(&self, reason: &str) {
         if !self.broker_down.swap(true, Ordering::SeqCst) {
             warn!(

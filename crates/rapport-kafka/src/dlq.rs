@@ -1,4 +1,7 @@
+use rdkafka::ClientContext;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
 
 /// Why a record could not be processed, as it travels in the dead-letter topic's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,4 +44,28 @@ pub fn dead_letter_headers<M: Message>(
         });
     }
     headers
+}
+
+/// Produces `message` unchanged (bytes, key, headers) to the dead-letter topic with the
+/// rejection and its origin, waiting for the broker's acknowledgement without a time limit: a
+/// record that cannot be processed is never dropped, so an outage blocks here.
+pub async fn send_dead_letter<C: ClientContext + 'static, M: Message>(
+    producer: &FutureProducer<C>,
+    dlq_topic: &str,
+    message: &M,
+    rejection: &Rejection,
+    at: &str,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let headers = dead_letter_headers(message, rejection, at);
+    let mut record = FutureRecord::to(dlq_topic)
+        .payload(message.payload().unwrap_or_default())
+        .headers(headers);
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    producer
+        .send(record, Timeout::Never)
+        .await
+        .map(|_| ())
+        .map_err(|(error, _)| error)
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod context;
+mod decode;
 mod dlq;
 mod frontier;
 mod registry;
@@ -10,7 +11,8 @@ mod topics;
 
 pub use config::KafkaConfig;
 pub use context::ServiceContext;
-pub use dlq::{Rejection, dead_letter_headers};
+pub use decode::{DecodeFailure, Decoder};
+pub use dlq::{Rejection, dead_letter_headers, send_dead_letter};
 pub use frontier::{Frontiers, PartitionFrontier};
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use topics::{TopicSpec, Topics, ensure_topics};

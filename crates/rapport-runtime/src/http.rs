@@ -99,8 +99,18 @@ pub async fn serve(
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), std::io::Error> {
+    serve_with(listener, health, Router::new(), stop).await
+}
+
+/// [`serve`] plus a service's own routes (an admin API) on the same listener.
+pub async fn serve_with(
+    listener: TcpListener,
+    health: Health,
+    routes: Router,
+    stop: CancellationToken,
+) -> Result<(), std::io::Error> {
     info!(addr = %listener.local_addr()?, "health and metrics endpoints listening");
-    axum::serve(listener, router(health, metrics_handle()))
+    axum::serve(listener, router(health, metrics_handle()).merge(routes))
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
 }
@@ -118,10 +128,30 @@ where
     Fut: std::future::Future<Output = Result<(), E>>,
     E: From<std::io::Error>,
 {
+    run_service_with(config, Router::new(), shutdown, pipeline).await
+}
+
+/// [`run_service`] with the service's own routes served beside the operations endpoints.
+pub async fn run_service_with<F, Fut, E>(
+    config: &HttpConfig,
+    routes: Router,
+    shutdown: crate::Shutdown,
+    pipeline: F,
+) -> Result<(), E>
+where
+    F: FnOnce(Health, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: From<std::io::Error>,
+{
     let health = Health::default();
     let listener = bind(config).await?;
     let http_stop = CancellationToken::new();
-    let http = tokio::spawn(serve(listener, health.clone(), http_stop.clone()));
+    let http = tokio::spawn(serve_with(
+        listener,
+        health.clone(),
+        routes,
+        http_stop.clone(),
+    ));
     let result = pipeline(health, shutdown.token()).await;
     shutdown.trigger();
     http_stop.cancel();

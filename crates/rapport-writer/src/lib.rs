@@ -5,7 +5,6 @@
 //! stored. See the crate README for the guarantees and the tests that prove them.
 
 mod config;
-mod decode;
 mod pipeline;
 
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use rapport_runtime::Shutdown;
 use rapport_writer::WriterConfig;
 
 /// Writes normalized Rapport interactions from Kafka into the ClickHouse history store.
@@ -16,17 +15,12 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let args = Args::parse();
-    let config: WriterConfig = rapport_runtime::load(args.config.as_deref())?;
-    rapport_runtime::telemetry::init(&config.log);
-    let shutdown = Shutdown::new();
-    shutdown.listen_for_signals();
-    let result = rapport_writer::serve(config, shutdown).await;
-    if let Err(error) = &result {
-        tracing::error!(%error, "stopped");
-    }
-    // As in the normalizer: a librdkafka close blocked on an unresponsive coordinator must not
-    // hold the process open.
-    std::process::exit(i32::from(result.is_err()));
+    rapport_runtime::service_main(
+        args.config.as_deref(),
+        |c: &WriterConfig| &c.log,
+        rapport_writer::serve,
+    )
+    .await
 }

@@ -1,29 +1,22 @@
 //! The consume → batch → insert loop. Offsets are stored only for records whose rows are in
 //! ClickHouse (or whose dead letter is acknowledged), as a contiguous frontier per partition.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_clickhouse::{
-    ClickHouseError, ErrorClass, InteractionRow, check_interactions_table, insert_isolating,
-    migrations,
-};
-use rapport_kafka::{Rejection, ServiceContext, dead_letter_headers};
+use rapport_clickhouse::{ClickHouseError, ErrorClass, InteractionRow, insert_isolating};
+use rapport_kafka::{DecodeFailure, Decoder, Rejection, ServiceContext, send_dead_letter};
 use rapport_model::Timestamp;
 use rapport_runtime::Health;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::util::Timeout;
-use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::decode::{DecodeFailure, Decoder};
 use crate::{WriterConfig, WriterError};
 
 /// Decoded records waiting for one insert: `rows[i]` came from `messages[i]`, which is kept for
@@ -105,7 +98,16 @@ pub async fn run(
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), WriterError> {
-    if !prepare_store(&config, &stop).await? {
+    let b = &config.batch;
+    let ready = rapport_clickhouse::prepare(
+        &config.clickhouse,
+        config.migrate_on_start,
+        Duration::from_millis(b.initial_backoff_ms),
+        Duration::from_millis(b.max_backoff_ms),
+        stop.cancelled(),
+    )
+    .await?;
+    if !ready {
         info!("stopped before the store was ready");
         return Ok(());
     }
@@ -188,36 +190,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Migrations (when configured) and the schema check, waiting for ClickHouse to come up.
-/// `false` when shutdown came first.
-async fn prepare_store(
-    config: &WriterConfig,
-    stop: &CancellationToken,
-) -> Result<bool, WriterError> {
-    let mut backoff = Duration::from_millis(config.batch.initial_backoff_ms);
-    loop {
-        let result = async {
-            if config.migrate_on_start {
-                migrations::migrate(&config.clickhouse).await?;
-            }
-            check_interactions_table(&config.clickhouse).await
-        }
-        .await;
-        match result {
-            Ok(()) => return Ok(true),
-            Err(error) if error.is_retryable() => {
-                warn!(%error, ?backoff, "clickhouse not ready; retrying");
-                tokio::select! {
-                    () = stop.cancelled() => return Ok(false),
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_millis(config.batch.max_backoff_ms));
-            }
-            Err(error) => return Err(error.into()),
-        }
     }
 }
 
@@ -335,28 +307,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Marks records done and stores each partition's new frontier.
     fn complete<'a>(&self, messages: impl IntoIterator<Item = &'a OwnedMessage>) {
-        let mut next_by_partition: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        {
-            let mut frontiers = self.context.frontiers();
-            for m in messages {
-                if let Some(next) = frontiers.complete(m.topic(), m.partition(), m.offset()) {
-                    next_by_partition.insert((m.topic().to_owned(), m.partition()), next);
-                }
-            }
-        }
-        for ((topic, partition), next) in next_by_partition {
-            let mut tpl = TopicPartitionList::new();
-            if tpl
-                .add_partition_offset(&topic, partition, Offset::Offset(next))
-                .is_ok()
-                && let Err(error) = self.consumer.store_offsets(&tpl)
-            {
-                // Revoked between read and store: the new owner reads these rows again.
-                debug!(%error, topic, partition, "offset not stored");
-            }
-        }
+        self.context.complete(&self.consumer, messages);
     }
 
     async fn dead_letter(
@@ -364,21 +316,18 @@ impl Writer {
         message: &OwnedMessage,
         rejection: &Rejection,
     ) -> Result<(), WriterError> {
-        let headers = dead_letter_headers(message, rejection, &Timestamp::now().to_string());
-        let mut record = FutureRecord::to(&self.config.topics.dlq)
-            .payload(message.payload().unwrap_or_default())
-            .headers(headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        match self.producer.send(record, Timeout::Never).await {
-            Ok(_) => {
-                metrics::counter!("rapport_writer_dlq_total", "code" => rejection.code.clone())
-                    .increment(1);
-                Ok(())
-            }
-            Err((error, _)) => Err(WriterError::DeadLetter(error)),
-        }
+        send_dead_letter(
+            &self.producer,
+            &self.config.topics.dlq,
+            message,
+            rejection,
+            &Timestamp::now().to_string(),
+        )
+        .await
+        .map_err(WriterError::DeadLetter)?;
+        metrics::counter!("rapport_writer_dlq_total", "code" => rejection.code.clone())
+            .increment(1);
+        Ok(())
     }
 
     /// Commits what is stored and leaves the group, bounded in time (see the normalizer).

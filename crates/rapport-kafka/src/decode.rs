@@ -1,11 +1,11 @@
 use std::collections::HashMap;
 
+use crate::{Rejection, SchemaRegistry};
 use apache_avro::Schema;
-use rapport_kafka::{Rejection, SchemaRegistry};
 use rapport_model::Interaction;
 use rapport_model::wire::{self, WireError, WriterSchema};
 
-/// Why a record did not decode.
+/// Why a record of the interactions topic did not decode.
 #[derive(Debug)]
 pub enum DecodeFailure {
     /// The record itself is bad: it goes to the dead-letter topic.
@@ -14,7 +14,8 @@ pub enum DecodeFailure {
     RegistryUnavailable(String),
 }
 
-/// Decodes both encodings the normalizer writes; registry schemas are fetched once per id.
+/// Decodes both encodings the normalizer writes (single-object and Confluent-framed Avro);
+/// registry schemas are fetched once per id.
 #[derive(Debug)]
 pub struct Decoder {
     registry: Option<SchemaRegistry>,

@@ -1,0 +1,112 @@
+//! The operator's API: look an identifier up, retract a link.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rapport_identity::UnlinkError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::pipeline::Core;
+
+pub fn routes(core: Core) -> Router {
+    Router::new()
+        .route("/v1/identity/{tenant}/{identifier}", get(show))
+        .route("/v1/identity/unlink", post(unlink))
+        .with_state(core)
+}
+
+type Reply = (StatusCode, Json<Value>);
+
+fn error(status: StatusCode, code: &str, message: String) -> Reply {
+    (status, Json(json!({"code": code, "message": message})))
+}
+
+async fn show(
+    State(core): State<Core>,
+    Path((tenant, identifier)): Path<(String, String)>,
+) -> Reply {
+    let state = core.lock().await;
+    if !state.restored {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "identity state is still being restored".into(),
+        );
+    }
+    match state.graph.customer_of(&tenant, &identifier) {
+        None => error(
+            StatusCode::NOT_FOUND,
+            "unknown_identifier",
+            format!("{identifier:?} has not been seen in tenant {tenant:?}"),
+        ),
+        Some(customer_id) => {
+            let members = state.graph.members(&tenant, customer_id);
+            let links: Vec<Value> = members
+                .iter()
+                .flat_map(|m| state.graph.links_of(&tenant, m))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .map(|l| json!({"a": l.a, "b": l.b, "event_id": l.event_id, "source": l.source, "occurred_at": l.occurred_at}))
+                .collect();
+            (
+                StatusCode::OK,
+                Json(
+                    json!({"tenant_id": tenant, "customer_id": customer_id, "identities": members, "links": links}),
+                ),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnlinkRequest {
+    tenant_id: String,
+    a: String,
+    /// The other identifier; without it, `a` is detached from every link.
+    b: Option<String>,
+}
+
+async fn unlink(State(core): State<Core>, Json(request): Json<UnlinkRequest>) -> Reply {
+    let mut state = core.lock().await;
+    if !state.restored {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "identity state is still being restored".into(),
+        );
+    }
+    let result = match &request.b {
+        Some(b) => state.graph.unlink(&request.tenant_id, &request.a, b),
+        None => state
+            .graph
+            .unlink_identifier(&request.tenant_id, &request.a),
+    };
+    let unlinked = match result {
+        Ok(unlinked) => unlinked,
+        Err(e @ UnlinkError::UnknownIdentifier { .. }) => {
+            return error(StatusCode::NOT_FOUND, "unknown_identifier", e.to_string());
+        }
+        Err(e) => return error(StatusCode::CONFLICT, "not_linked", e.to_string()),
+    };
+    if let Err(e) = state.persist_unlink(&unlinked).await {
+        // The graph already changed; stop so the restart rebuilds it from what was stored.
+        state.fail(e.to_string());
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        );
+    }
+    let changes: Vec<Value> = unlinked
+        .changes
+        .iter()
+        .map(|c| json!({"identity": c.identifier, "customer_id": c.customer_id, "previous_customer_id": c.previous_customer_id}))
+        .collect();
+    (
+        StatusCode::OK,
+        Json(json!({"retracted": unlinked.retracted.len(), "changes": changes})),
+    )
+}

@@ -1,0 +1,45 @@
+//! `rapport-linker`: resolves every customer identifier the interactions reveal into customers
+//! (connected sets of identifiers, see `rapport-identity`), stores links and the identifier →
+//! customer mapping in ClickHouse, publishes each change on the identity topic, and lets an
+//! operator retract a link (`POST /v1/identity/unlink`, used by `rapport identity unlink`).
+//! Offsets are stored only after the links, customers and change events of the interactions
+//! before them are written. See the crate README for the guarantees and the tests that prove them.
+
+mod admin;
+mod config;
+mod pipeline;
+mod store;
+
+use std::sync::Arc;
+
+pub use config::{LinkerBatch, LinkerConfig};
+use rapport_clickhouse::ClickHouseError;
+use rapport_runtime::Shutdown;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkerError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the dead-letter topic refused a record, so it cannot be kept: {0}")]
+    DeadLetter(rdkafka::error::KafkaError),
+    #[error("the identity topic refused a change event: {0}")]
+    Publish(rdkafka::error::KafkaError),
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the service until `shutdown` triggers; the admin API shares the operations port.
+pub async fn serve(config: LinkerConfig, shutdown: Shutdown) -> Result<(), LinkerError> {
+    let config = Arc::new(config);
+    let core = pipeline::Core::new(Arc::clone(&config))?;
+    let routes = admin::routes(core.clone());
+    rapport_runtime::http::run_service_with(
+        &config.http.clone(),
+        routes,
+        shutdown,
+        |health, stop| pipeline::run(config, core, health, stop),
+    )
+    .await
+}

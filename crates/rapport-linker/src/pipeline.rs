@@ -1,0 +1,362 @@
+//! Consume interactions → resolve identities → write links and customers → publish changes →
+//! store offsets. One task owns the graph at a time (the loop or an admin request).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rapport_identity::{Change, IdentityGraph, Observation, Unlinked};
+use rapport_kafka::{DecodeFailure, Decoder, ServiceContext, send_dead_letter};
+use rapport_model::Timestamp;
+use rapport_runtime::Health;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::store::{self, CustomerRow, LinkRow};
+use crate::{LinkerConfig, LinkerError};
+
+/// The graph and what writes its consequences, shared by the loop and the admin API.
+pub struct State {
+    config: Arc<LinkerConfig>,
+    pub graph: IdentityGraph,
+    client: rapport_clickhouse::Client,
+    producer: FutureProducer<ServiceContext>,
+    context: ServiceContext,
+    /// False until the graph was rebuilt from the store; the admin API answers 503 before.
+    pub restored: bool,
+    failed: CancellationToken,
+    failure: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Core(Arc<Mutex<State>>);
+
+impl Core {
+    pub fn new(config: Arc<LinkerConfig>) -> Result<Self, LinkerError> {
+        let context = ServiceContext::new("linker");
+        let producer = config
+            .kafka
+            .producer_config()
+            .create_with_context(context.clone())?;
+        Ok(Self(Arc::new(Mutex::new(State {
+            graph: IdentityGraph::new(config.identity.clone()),
+            client: config.clickhouse.client(),
+            producer,
+            context,
+            restored: false,
+            failed: CancellationToken::new(),
+            failure: None,
+            config,
+        }))))
+    }
+
+    pub async fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().await
+    }
+}
+
+/// What a batch of interactions changed, merged: the last customer of each identifier with the
+/// customer it had before the batch.
+#[derive(Default)]
+struct Pending {
+    messages: Vec<OwnedMessage>,
+    links: Vec<LinkRow>,
+    changes: BTreeMap<(String, String), Change>,
+    opened_at: Option<Instant>,
+}
+
+impl Pending {
+    fn add(&mut self, observation: Observation, now: Timestamp) {
+        for link in &observation.new_links {
+            self.links.push(LinkRow::link(link, "linked", now));
+        }
+        for link in &observation.held {
+            self.links.push(LinkRow::link(link, "held", now));
+        }
+        for change in observation.changes {
+            merge_change(&mut self.changes, change);
+        }
+    }
+}
+
+fn merge_change(changes: &mut BTreeMap<(String, String), Change>, change: Change) {
+    let key = (change.tenant_id.clone(), change.identifier.clone());
+    match changes.get_mut(&key) {
+        Some(existing) => existing.customer_id = change.customer_id,
+        None => {
+            changes.insert(key, change);
+        }
+    }
+}
+
+impl State {
+    /// Stores links and customers, then publishes the changes, retrying while ClickHouse is
+    /// unavailable. Only then may the offsets of the interactions behind them be stored.
+    async fn persist(&self, links: &[LinkRow], changes: &[Change]) -> Result<(), LinkerError> {
+        let now = Timestamp::now();
+        let customers: Vec<CustomerRow> = changes
+            .iter()
+            .filter(|c| c.previous_customer_id != Some(c.customer_id))
+            .map(|c| CustomerRow::of(c, now))
+            .collect();
+        let b = &self.config.batch;
+        let mut backoff = Duration::from_millis(b.initial_backoff_ms);
+        loop {
+            match store::write(
+                &self.client,
+                links,
+                &customers,
+                self.config.clickhouse.request_timeout(),
+            )
+            .await
+            {
+                Ok(()) => break,
+                Err(error) if error.is_retryable() => {
+                    warn!(%error, ?backoff, "clickhouse unavailable; retrying");
+                    metrics::counter!("rapport_linker_retries_total").increment(1);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(b.max_backoff_ms));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        for change in changes
+            .iter()
+            .filter(|c| c.previous_customer_id != Some(c.customer_id))
+        {
+            let key = format!("{}/{}", change.tenant_id, change.identifier);
+            let value = serde_json::json!({
+                "tenant_id": change.tenant_id,
+                "identity": change.identifier,
+                "customer_id": change.customer_id,
+                "previous_customer_id": change.previous_customer_id,
+                "changed_at": now.to_string(),
+            })
+            .to_string();
+            self.producer
+                .send(
+                    FutureRecord::to(&self.config.topics.identity)
+                        .key(&key)
+                        .payload(&value),
+                    Timeout::Never,
+                )
+                .await
+                .map_err(|(error, _)| LinkerError::Publish(error))?;
+        }
+        metrics::counter!("rapport_linker_links_written_total").increment(links.len() as u64);
+        metrics::counter!("rapport_linker_customer_changes_total")
+            .increment(customers.len() as u64);
+        Ok(())
+    }
+
+    pub async fn persist_unlink(&self, unlinked: &Unlinked) -> Result<(), LinkerError> {
+        let now = Timestamp::now();
+        let links: Vec<LinkRow> = unlinked
+            .retracted
+            .iter()
+            .map(|r| LinkRow::retraction(r, now))
+            .collect();
+        info!(
+            retracted = links.len(),
+            changes = unlinked.changes.len(),
+            "links retracted by an operator"
+        );
+        self.persist(&links, &unlinked.changes).await
+    }
+
+    pub fn fail(&mut self, reason: String) {
+        self.failure = Some(reason);
+        self.failed.cancel();
+    }
+}
+
+pub async fn run(
+    config: Arc<LinkerConfig>,
+    core: Core,
+    health: Health,
+    stop: CancellationToken,
+) -> Result<(), LinkerError> {
+    let b = &config.batch;
+    let ready = rapport_clickhouse::prepare(
+        &config.clickhouse,
+        config.migrate_on_start,
+        Duration::from_millis(b.initial_backoff_ms),
+        Duration::from_millis(b.max_backoff_ms),
+        stop.cancelled(),
+    )
+    .await?;
+    if !ready {
+        return Ok(());
+    }
+    let (context, failed) = {
+        let mut state = core.lock().await;
+        let started = Instant::now();
+        let state = &mut *state;
+        let (links, identifiers) = store::restore(&state.client, &mut state.graph).await?;
+        state.restored = true;
+        info!(
+            links,
+            identifiers,
+            seconds = started.elapsed().as_secs_f64(),
+            "identity state restored"
+        );
+        (state.context.clone(), state.failed.clone())
+    };
+    let mut consumer_config = config.kafka.consumer_config(&config.group_id);
+    consumer_config
+        .set("statistics.interval.ms", "5000")
+        .set("queued.max.messages.kbytes", "16384");
+    let consumer: StreamConsumer<ServiceContext> =
+        consumer_config.create_with_context(context.clone())?;
+    consumer.subscribe(&[config.topics.interactions.as_str()])?;
+    info!(topic = %config.topics.interactions, group = %config.group_id, "consuming");
+    health.set_ready(true);
+
+    let mut decoder = Decoder::new(&config.registry.url);
+    let mut pending = Pending::default();
+    let mut result = Ok(());
+    loop {
+        let deadline = pending.opened_at.map(|at| {
+            tokio::time::Instant::from_std(at + Duration::from_millis(config.batch.max_delay_ms))
+        });
+        let step = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = failed.cancelled() => {
+                let reason = core.lock().await.failure.clone().unwrap_or_default();
+                warn!(reason, "stopping: identity state could not be stored");
+                break;
+            }
+            () = sleep_until(deadline) => flush(&core, &consumer, &context, &mut pending).await,
+            received = consumer.recv() => match received {
+                Ok(message) => {
+                    context.broker_reachable();
+                    accept(&config, &core, &consumer, &context, &mut decoder, &mut pending, message.detach()).await
+                }
+                Err(error) => {
+                    debug!(%error, "consumer error");
+                    Ok(())
+                }
+            },
+        };
+        let step = match step {
+            Ok(()) if pending.messages.len() >= config.batch.max_interactions => {
+                flush(&core, &consumer, &context, &mut pending).await
+            }
+            other => other,
+        };
+        if let Err(error) = step {
+            result = Err(error);
+            break;
+        }
+    }
+    health.set_ready(false);
+    if result.is_ok() && core.lock().await.failure.is_none() {
+        result = flush(&core, &consumer, &context, &mut pending).await;
+    }
+    leave(consumer).await;
+    result
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn accept(
+    config: &LinkerConfig,
+    core: &Core,
+    consumer: &StreamConsumer<ServiceContext>,
+    context: &ServiceContext,
+    decoder: &mut Decoder,
+    pending: &mut Pending,
+    message: OwnedMessage,
+) -> Result<(), LinkerError> {
+    metrics::counter!("rapport_linker_interactions_in_total").increment(1);
+    context
+        .frontiers()
+        .begin(message.topic(), message.partition(), message.offset());
+    let mut backoff = Duration::from_millis(config.batch.initial_backoff_ms);
+    loop {
+        match decoder.decode(message.payload().unwrap_or_default()).await {
+            Ok(interaction) => {
+                let observation = core.lock().await.graph.observe(&interaction);
+                pending.add(observation, Timestamp::now());
+                pending.opened_at.get_or_insert_with(Instant::now);
+                pending.messages.push(message);
+                return Ok(());
+            }
+            Err(DecodeFailure::Reject(rejection)) => {
+                let producer = core.lock().await.producer.clone();
+                send_dead_letter(
+                    &producer,
+                    &config.topics.dlq,
+                    &message,
+                    &rejection,
+                    &Timestamp::now().to_string(),
+                )
+                .await
+                .map_err(LinkerError::DeadLetter)?;
+                metrics::counter!("rapport_linker_dlq_total", "code" => rejection.code.clone())
+                    .increment(1);
+                context.complete(consumer, [&message]);
+                return Ok(());
+            }
+            Err(DecodeFailure::RegistryUnavailable(error)) => {
+                warn!(%error, ?backoff, "schema registry unavailable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(config.batch.max_backoff_ms));
+            }
+        }
+    }
+}
+
+async fn flush(
+    core: &Core,
+    consumer: &StreamConsumer<ServiceContext>,
+    context: &ServiceContext,
+    pending: &mut Pending,
+) -> Result<(), LinkerError> {
+    if pending.messages.is_empty() {
+        return Ok(());
+    }
+    let Pending {
+        messages,
+        links,
+        changes,
+        ..
+    } = std::mem::take(pending);
+    let changes: Vec<Change> = changes.into_values().collect();
+    core.lock().await.persist(&links, &changes).await?;
+    context.complete(consumer, &messages);
+    Ok(())
+}
+
+async fn leave(consumer: StreamConsumer<ServiceContext>) {
+    let leave = tokio::task::spawn_blocking(move || {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => info!("offsets committed"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(error) => {
+                warn!(%error, "final commit failed; the last interactions are read again")
+            }
+        }
+        consumer.unsubscribe();
+    });
+    if tokio::time::timeout(Duration::from_secs(15), leave)
+        .await
+        .is_err()
+    {
+        warn!("committing and leaving the group timed out; exiting anyway");
+    }
+}

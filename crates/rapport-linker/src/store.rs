@@ -1,0 +1,159 @@
+//! The linker's state in ClickHouse: `identity_links` (every link with its latest state) and
+//! `customers` (identifier → customer). Written before offsets are stored, read back on start.
+
+use std::time::Duration;
+
+use rapport_clickhouse::ClickHouseError;
+use rapport_identity::{Change, IdentityGraph, Link, Retraction};
+use rapport_model::{Source, Timestamp};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct LinkRow {
+    pub tenant_id: String,
+    pub identity_a: String,
+    pub identity_b: String,
+    /// `linked`, `held` or `retracted`.
+    pub state: String,
+    pub event_id: String,
+    pub source: String,
+    pub occurred_at_ms: i64,
+    pub changed_at_ms: i64,
+}
+
+impl LinkRow {
+    pub fn link(link: &Link, state: &str, now: Timestamp) -> Self {
+        Self {
+            tenant_id: link.tenant_id.clone(),
+            identity_a: link.a.clone(),
+            identity_b: link.b.clone(),
+            state: state.into(),
+            event_id: link.event_id.to_string(),
+            source: link.source.as_str().into(),
+            occurred_at_ms: link.occurred_at.as_millis(),
+            changed_at_ms: now.as_millis(),
+        }
+    }
+
+    pub fn retraction(r: &Retraction, now: Timestamp) -> Self {
+        Self {
+            tenant_id: r.tenant_id.clone(),
+            identity_a: r.a.clone(),
+            identity_b: r.b.clone(),
+            state: "retracted".into(),
+            event_id: String::new(),
+            source: String::new(),
+            occurred_at_ms: 0,
+            changed_at_ms: now.as_millis(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct CustomerRow {
+    pub tenant_id: String,
+    pub identity: String,
+    pub customer_id: String,
+    pub changed_at_ms: i64,
+}
+
+impl CustomerRow {
+    pub fn of(change: &Change, now: Timestamp) -> Self {
+        Self {
+            tenant_id: change.tenant_id.clone(),
+            identity: change.identifier.clone(),
+            customer_id: change.customer_id.to_string(),
+            changed_at_ms: now.as_millis(),
+        }
+    }
+}
+
+/// Writes links before customers: a crash between the two leaves customers to be recomputed
+/// from the links on restart, never customers without the links that explain them.
+pub async fn write(
+    client: &rapport_clickhouse::Client,
+    links: &[LinkRow],
+    customers: &[CustomerRow],
+    timeout: Duration,
+) -> Result<(), ClickHouseError> {
+    insert(client, "identity_links", links, timeout).await?;
+    insert(client, "customers", customers, timeout).await
+}
+
+async fn insert<T>(
+    client: &rapport_clickhouse::Client,
+    table: &str,
+    rows: &[T],
+    timeout: Duration,
+) -> Result<(), ClickHouseError>
+where
+    T: clickhouse::Row + clickhouse::RowWrite + Serialize,
+    for<'a> T: clickhouse::Row<Value<'a> = T>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let request = async {
+        let mut insert = client.insert::<T>(table).await?;
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await
+    };
+    match tokio::time::timeout(timeout, request).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(ClickHouseError::Timeout(timeout)),
+    }
+}
+
+/// Rebuilds the graph from what earlier runs wrote: every link in its latest state, and every
+/// identifier seen (including those that never linked). The graph derives the customer ids
+/// itself, so they come out the same as before the restart.
+pub async fn restore(
+    client: &rapport_clickhouse::Client,
+    graph: &mut IdentityGraph,
+) -> Result<(usize, usize), ClickHouseError> {
+    // 18.16 streams a large result before it knows whether the query fails; waiting for the end
+    // turns a failure into an error instead of rows that do not decode.
+    let links: Vec<LinkRow> = client
+        .query("SELECT tenant_id, identity_a, identity_b, state, event_id, source, occurred_at_ms, changed_at_ms FROM identity_links FINAL")
+        .with_setting("wait_end_of_query", "1")
+        .fetch_all()
+        .await?;
+    let customers: Vec<CustomerRow> = client
+        .query("SELECT tenant_id, identity, customer_id, changed_at_ms FROM customers FINAL")
+        .with_setting("wait_end_of_query", "1")
+        .fetch_all()
+        .await?;
+    for row in &customers {
+        graph.apply_identifier(&row.tenant_id, &row.identity);
+    }
+    for row in &links {
+        match row.state.as_str() {
+            "retracted" => {
+                graph.apply_retraction(&Retraction::new(
+                    &row.tenant_id,
+                    &row.identity_a,
+                    &row.identity_b,
+                ));
+            }
+            state => {
+                let link = Link::new(
+                    &row.tenant_id,
+                    &row.identity_a,
+                    &row.identity_b,
+                    row.event_id.parse().unwrap_or(Uuid::nil()),
+                    Source::parse(&row.source).unwrap_or(Source::Generic),
+                    Timestamp::from_millis(row.occurred_at_ms),
+                );
+                if state == "held" {
+                    graph.apply_held(&link);
+                } else {
+                    graph.apply_link(&link);
+                }
+            }
+        }
+    }
+    Ok((links.len(), customers.len()))
+}
