@@ -21,6 +21,7 @@ for t in email chat review support; do export "RAPPORT_TOPICS__RAW_${t^^}=$run.r
 export RAPPORT_TOPICS__INTERACTIONS=$run.interactions.v1 RAPPORT_TOPICS__DLQ=$run.dlq RAPPORT_TOPICS__IDENTITY=$run.identity.v1
 ops=127.0.0.1:${RAPPORT_DEMO_HTTP_PORT:-19471}
 writer_ops=127.0.0.1:${RAPPORT_DEMO_WRITER_HTTP_PORT:-19472}
+linker_ops=127.0.0.1:${RAPPORT_DEMO_LINKER_HTTP_PORT:-19473}
 clickhouse=http://127.0.0.1:${RAPPORT_STACK_CH_HTTP_PORT:-18123}
 database=${run//-/_}
 # Only the writer and the CLI read [clickhouse]; the normalizer refuses keys it does not know.
@@ -28,8 +29,8 @@ database=${run//-/_}
 store=(RAPPORT_CLICKHOUSE__URL=$clickhouse RAPPORT_CLICKHOUSE__DATABASE=$database)
 no_tenant=(-u RAPPORT_TENANT_ID -u RAPPORT_TENANT__AGENT_DOMAINS -u RAPPORT_TENANT__DEFAULT_PHONE_REGION)
 
-echo "== building rapport, rapport-normalizer and rapport-writer (release)"
-cargo build --quiet --release -p rapport-cli -p rapport-normalizer -p rapport-writer
+echo "== building rapport and the services (release)"
+cargo build --quiet --release -p rapport-cli -p rapport-normalizer -p rapport-writer -p rapport-linker
 bin=$root/target/release
 
 echo "== creating topics ($run.*)"
@@ -42,14 +43,17 @@ echo "== producing a day of traffic for 300 customers (seed 42)"
 "$bin/rapport" generate --seed 42 --customers 300 2>&1 | sed 's/^/   /'
 produced=$("$bin/rapport" generate --seed 42 --customers 300 --output - 2>/dev/null | wc -l)
 
-echo "== running the normalizer and the writer until all $produced records are stored"
+echo "== running the normalizer, the writer and the linker until all $produced records are stored"
 RAPPORT_GROUP_ID=$run-normalizer RAPPORT_HTTP__LISTEN=$ops RAPPORT_LOG__FILTER=warn \
   "$bin/rapport-normalizer" 2>"$state/normalizer.log" &
 normalizer=$!
 env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-writer RAPPORT_HTTP__LISTEN=$writer_ops RAPPORT_LOG__FILTER=warn \
   "$bin/rapport-writer" 2>"$state/writer.log" &
 writer=$!
-trap 'kill $normalizer $writer 2>/dev/null || true' EXIT
+env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-linker RAPPORT_HTTP__LISTEN=$linker_ops RAPPORT_LOG__FILTER=warn \
+  "$bin/rapport-linker" 2>"$state/linker.log" &
+linker=$!
+trap 'kill $normalizer $writer $linker 2>/dev/null || true' EXIT
 metric() { curl -fsS "http://$1/metrics" 2>/dev/null | awk -v m="$2" '$1 ~ "^"m {s += $NF} END {print s + 0}'; }
 alive() { kill -0 "$1" 2>/dev/null || { cat "$state/$2.log" >&2; echo "demo: the $2 stopped" >&2; exit 1; }; }
 deadline=$((SECONDS + ${RAPPORT_DEMO_TIMEOUT:-240}))
@@ -58,9 +62,11 @@ deadline=$((SECONDS + ${RAPPORT_DEMO_TIMEOUT:-240}))
 until [ "$(metric $ops rapport_normalizer_messages_in_total)" -ge "$produced" ] \
   && [ "$(metric $ops rapport_normalizer_in_flight_messages)" -eq 0 ] \
   && [ "$(metric $writer_ops rapport_writer_messages_in_total)" -ge "$(metric $ops rapport_normalizer_interactions_out_total)" ] \
-  && [ "$(metric $writer_ops rapport_writer_pending_rows)" -eq 0 ]; do
+  && [ "$(metric $writer_ops rapport_writer_pending_rows)" -eq 0 ] \
+  && [ "$(metric $linker_ops rapport_linker_interactions_in_total)" -ge "$(metric $ops rapport_normalizer_interactions_out_total)" ]; do
   alive $normalizer normalizer
   alive $writer writer
+  alive $linker linker
   [ $SECONDS -lt $deadline ] || {
     echo "demo: not finished within 240 s: normalizer read $(metric $ops rapport_normalizer_messages_in_total) of $produced" \
       "(in flight $(metric $ops rapport_normalizer_in_flight_messages)), writer read $(metric $writer_ops rapport_writer_messages_in_total)" \
@@ -73,8 +79,11 @@ printf '   normalizer: in %s, interactions out %s, dead letters %s\n' "$(metric 
   "$(metric $ops rapport_normalizer_interactions_out_total)" "$(metric $ops rapport_normalizer_dlq_total)"
 printf '   writer: rows written %s, dead letters %s\n' "$(metric $writer_ops rapport_writer_rows_written_total)" \
   "$(metric $writer_ops rapport_writer_dlq_total)"
+printf '   linker: interactions %s, links %s, customer changes %s\n' "$(metric $linker_ops rapport_linker_interactions_in_total)" \
+  "$(metric $linker_ops rapport_linker_links_written_total)" "$(metric $linker_ops rapport_linker_customer_changes_total)"
+# The linker writes its last batch on SIGTERM; keep it running for `rapport identity` below.
 kill -TERM $normalizer $writer && wait $normalizer $writer || true
-trap - EXIT
+trap 'kill $linker 2>/dev/null || true' EXIT
 
 ch() { curl -fsS "$clickhouse/?database=$database" --data-binary "$1"; }
 echo
@@ -82,12 +91,19 @@ echo "== what the history store shows (docs/ANALYTICS.md explains every view)"
 echo
 ch "SELECT channel, count() AS interactions, uniqExact(conversation_id) AS conversations FROM timeline GROUP BY channel ORDER BY channel FORMAT PrettyCompactNoEscapes"
 echo
-# The customer seen on the most channels, by one of their identifiers.
-who=$(ch "SELECT identity FROM customer_conversations WHERE tenant_id = 'acme' AND identity LIKE 'email:%' GROUP BY identity ORDER BY uniqExact(channel) DESC, count() DESC, identity LIMIT 1")
-echo "Timeline of $who, every channel, in order:"
+# The customer seen on the most channels: one customer_id, every identifier the linker joined.
+sleep 2
+who=$(ch "SELECT customer_id FROM customer_timeline WHERE tenant_id = 'acme' GROUP BY customer_id ORDER BY uniqExact(channel) DESC, count() DESC, customer_id LIMIT 1")
+ids=$(ch "SELECT arrayStringConcat(arraySort(groupArray(identity)), ', ') FROM customers FINAL WHERE tenant_id = 'acme' AND customer_id = '$who'")
+echo "Customer $who ($ids), every channel, in order:"
 ch "SELECT toString(occurred_at) AS at, channel, kind, direction, ifNull(actor_name, actor_role) AS who, substring(replaceAll(ifNull(text, ifNull(status, '')), '\n', ' '), 1, 60) AS text
-    FROM timeline WHERE tenant_id = 'acme' AND conversation_id IN (SELECT conversation_id FROM customer_conversations WHERE tenant_id = 'acme' AND identity = '$who')
+    FROM customer_timeline WHERE tenant_id = 'acme' AND customer_id = '$who'
     ORDER BY occurred_at_ms, event_id FORMAT PrettyCompactNoEscapes"
+echo
+first_identity=${ids%%,*}
+echo "The same customer as the linker sees it (rapport identity show $first_identity):"
+env "${store[@]}" RAPPORT_LINKER_URL=http://$linker_ops "$bin/rapport" identity show "$first_identity" | sed 's/^/   /' | head -n 12
+echo "   …"
 echo
 echo "First response and reply times per channel (minutes; bots, auto-replies and notes excluded):"
 ch "SELECT channel, countIf(is_first_response = 1) AS conversations_answered,
@@ -106,5 +122,7 @@ python3 -c 'import collections, json, sys
 codes = collections.Counter(json.loads(l)["headers"].get("rapport-error-code", "?") for l in open(sys.argv[1]))
 print(", ".join(f"{c} {n}" for c, n in codes.most_common()) or "none")' "$state/dead-letters.jsonl"
 echo
+kill -TERM $linker && wait $linker || true
+trap - EXIT
 echo "Query it yourself: curl '$clickhouse/?database=$database' --data-binary 'SELECT * FROM responsiveness LIMIT 5 FORMAT PrettyCompact'"
 echo "Files: $state"
