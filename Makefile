@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
-.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb
+.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb soak
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,11 @@ lint: ## Exactly what CI checks: formatting and clippy with warnings as errors
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
+
+SOAK_CUSTOMERS ?= 1500
+
+soak: nextest up ## The whole-pipeline fault tests at 10x size, plus the soak-only ones (bounded; stops by itself)
+	RAPPORT_TEST_CUSTOMERS=$(SOAK_CUSTOMERS) $(NEXTEST) --profile $(NEXTEST_PROFILE) -p rapport-e2e --test pipeline --run-ignored all
 
 bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)
 	$(CARGO) bench --workspace

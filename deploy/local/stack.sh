@@ -130,7 +130,8 @@ start_tansu() {
   local storage
   case $kafka_storage in
     memory) storage="memory://tansu/" ;;
-    sqlite) storage="sqlite://$dir/tansu.db" ;;
+    # Tansu resolves the path against its working directory ($dir), even an absolute one.
+    sqlite) storage="sqlite://tansu.db" ;;
     *) fail "unknown RAPPORT_STACK_KAFKA_STORAGE=$kafka_storage" "use memory or sqlite" ;;
   esac
   # setsid: the broker must outlive the shell that started it and not get its terminal's signals.
@@ -245,9 +246,17 @@ case $cmd in
     start_clickhouse
     ;;
   clickhouse-down) stop_one clickhouse "$state/clickhouse/pid" ;;
+  # One broker alone, for tests that stop and restart a private broker (sqlite storage survives).
+  broker-up)
+    mkdir -p "$state"
+    pid_alive "$state/tansu/pid" || check_port_free "the broker" "$kafka_port" RAPPORT_STACK_KAFKA_PORT
+    ensure_tansu
+    start_tansu
+    ;;
+  broker-down) stop_one broker "$state/tansu/pid" ;;
   env) print_env ;;
   *)
-    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down" >&2
+    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|broker-up|broker-down" >&2
     exit 2
     ;;
 esac

@@ -1,7 +1,6 @@
 use rdkafka::ClientContext;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
+use rdkafka::producer::FutureProducer;
 
 /// Why a record could not be processed, as it travels in the dead-letter topic's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +46,8 @@ pub fn dead_letter_headers<M: Message>(
 }
 
 /// Produces `message` unchanged (bytes, key, headers) to the dead-letter topic with the
-/// rejection and its origin, waiting for the broker's acknowledgement without a time limit: a
-/// record that cannot be processed is never dropped, so an outage blocks here.
+/// rejection and its origin, retrying through broker outages (see [`crate::send_reliably`]): a
+/// record that cannot be processed is never dropped.
 pub async fn send_dead_letter<C: ClientContext + 'static, M: Message>(
     producer: &FutureProducer<C>,
     dlq_topic: &str,
@@ -57,15 +56,12 @@ pub async fn send_dead_letter<C: ClientContext + 'static, M: Message>(
     at: &str,
 ) -> Result<(), rdkafka::error::KafkaError> {
     let headers = dead_letter_headers(message, rejection, at);
-    let mut record = FutureRecord::to(dlq_topic)
-        .payload(message.payload().unwrap_or_default())
-        .headers(headers);
-    if let Some(key) = message.key() {
-        record = record.key(key);
-    }
-    producer
-        .send(record, Timeout::Never)
-        .await
-        .map(|_| ())
-        .map_err(|(error, _)| error)
+    crate::send_reliably(
+        producer,
+        dlq_topic,
+        message.key(),
+        message.payload().unwrap_or_default(),
+        &headers,
+    )
+    .await
 }

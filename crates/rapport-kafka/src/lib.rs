@@ -7,6 +7,7 @@ mod decode;
 mod dlq;
 mod frontier;
 mod registry;
+mod send;
 mod topics;
 
 pub use config::KafkaConfig;
@@ -15,6 +16,7 @@ pub use decode::{DecodeFailure, Decoder};
 pub use dlq::{Rejection, dead_letter_headers, send_dead_letter};
 pub use frontier::{Frontiers, PartitionFrontier};
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
+pub use send::send_reliably;
 pub use topics::{TopicSpec, Topics, ensure_topics};
 
 #[derive(Debug, thiserror::Error)]

@@ -6,15 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rapport_identity::{Change, IdentityGraph, Observation, Unlinked};
-use rapport_kafka::{DecodeFailure, Decoder, ServiceContext, send_dead_letter};
+use rapport_kafka::{DecodeFailure, Decoder, ServiceContext, send_dead_letter, send_reliably};
 use rapport_model::Timestamp;
 use rapport_runtime::Health;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::util::Timeout;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -140,15 +139,15 @@ impl State {
                 "changed_at": now.to_string(),
             })
             .to_string();
-            self.producer
-                .send(
-                    FutureRecord::to(&self.config.topics.identity)
-                        .key(&key)
-                        .payload(&value),
-                    Timeout::Never,
-                )
-                .await
-                .map_err(|(error, _)| LinkerError::Publish(error))?;
+            send_reliably(
+                &self.producer,
+                &self.config.topics.identity,
+                Some(key.as_bytes()),
+                value.as_bytes(),
+                &rdkafka::message::OwnedHeaders::new(),
+            )
+            .await
+            .map_err(LinkerError::Publish)?;
         }
         metrics::counter!("rapport_linker_links_written_total").increment(links.len() as u64);
         metrics::counter!("rapport_linker_customer_changes_total")

@@ -3,16 +3,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext};
+use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext, send_reliably};
 use rapport_model::Timestamp;
 use rapport_model::wire::Framing;
 use rapport_runtime::Health;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -208,7 +207,6 @@ async fn send(
     shared: &Shared,
     output: Output,
 ) -> Result<(), (KafkaError, OutputKind)> {
-    // Headers move into the record: the output is sent once, so there is nothing to clone for.
     let Output {
         topic,
         key,
@@ -216,14 +214,10 @@ async fn send(
         headers,
         kind,
     } = output;
-    let mut record = FutureRecord::to(&topic).payload(&payload).headers(headers);
-    if let Some(key) = &key {
-        record = record.key(key);
-    }
-    // Unlimited delivery time: a broker outage blocks here (and, through the in-flight limit,
-    // stops polling) instead of dropping records.
-    match producer.send(record, Timeout::Never).await {
-        Ok(_) => {
+    // Retries through broker outages without limit: an outage blocks here (and, through the
+    // in-flight limit, stops polling) instead of dropping or dead-lettering records.
+    match send_reliably(producer, &topic, key.as_deref(), &payload, &headers).await {
+        Ok(()) => {
             shared.broker_reachable();
             match &kind {
                 OutputKind::Interaction { source } => {
@@ -236,7 +230,7 @@ async fn send(
             }
             Ok(())
         }
-        Err((error, _)) => Err((error, kind)),
+        Err(error) => Err((error, kind)),
     }
 }
 

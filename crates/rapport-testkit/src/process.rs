@@ -5,6 +5,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A workspace binary from the same target directory as the running test (nextest builds the
+/// whole workspace first; run `cargo build --workspace` before running one package's tests).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(name))
+        .expect("test executable inside a target directory");
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace`",
+        path.display()
+    );
+    path
+}
+
 /// A free loopback address for a service's operations endpoint.
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -168,6 +186,60 @@ impl PrivateClickHouse {
 }
 
 impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Tansu broker of the test's own, with sqlite storage so that its topics survive a restart.
+#[derive(Debug)]
+pub struct PrivateBroker {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl PrivateBroker {
+    pub fn start(name: &str) -> Self {
+        let broker = Self {
+            dir: std::env::temp_dir().join(crate::unique_name(name)),
+            port: free_addr().port(),
+        };
+        broker.up();
+        broker
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn up(&self) {
+        self.script("broker-up");
+    }
+
+    pub fn down(&self) {
+        self.script("broker-down");
+    }
+
+    fn script(&self, command: &str) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/stack.sh");
+        let output = Command::new(script)
+            .arg(command)
+            .env("RAPPORT_STACK_DIR", &self.dir)
+            .env("RAPPORT_STACK_KAFKA_PORT", self.port.to_string())
+            .env("RAPPORT_STACK_KAFKA_STORAGE", "sqlite")
+            .output()
+            .expect("stack script runs");
+        assert!(
+            output.status.success(),
+            "stack.sh {command} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateBroker {
     fn drop(&mut self) {
         self.down();
         let _ = std::fs::remove_dir_all(&self.dir);

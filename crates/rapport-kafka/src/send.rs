@@ -1,0 +1,94 @@
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use tracing::{debug, warn};
+
+/// Refusals no retry can change: the record itself, or our permissions, are the problem.
+fn is_permanent(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::InvalidTopic
+                | RDKafkaErrorCode::PolicyViolation
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::Fatal
+        )
+    )
+}
+
+/// Produces one record and waits for the broker's acknowledgement, retrying everything that a
+/// broker restart or outage causes (disconnects, timeouts, "unknown" errors a broker returns
+/// while it shuts down) with backoff up to 5 s, for as long as it takes: a record that was read
+/// must not be dropped or dead-lettered because the broker was away. Returns the error only
+/// when it is permanent, or when the producer itself hit a fatal error (then only a new
+/// producer, i.e. a restart, can continue).
+pub async fn send_reliably<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+    headers: &OwnedHeaders,
+) -> Result<(), KafkaError> {
+    let mut backoff = Duration::from_millis(100);
+    let mut warned = false;
+    loop {
+        let mut record = FutureRecord::to(topic)
+            .payload(payload)
+            .headers(headers.clone());
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        match producer.send(record, Timeout::Never).await {
+            Ok(_) => return Ok(()),
+            Err((error, _)) if is_permanent(&error) => return Err(error),
+            Err((error, _)) => {
+                if let Some((code, reason)) = producer.client().fatal_error() {
+                    warn!(?code, reason, "the producer hit a fatal error");
+                    return Err(error);
+                }
+                if warned {
+                    debug!(%error, topic, "send failed; retrying");
+                } else {
+                    warn!(%error, topic, "send failed; retrying until the broker accepts it");
+                    warned = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_of_the_record_itself_are_permanent() {
+        let produce = |code| KafkaError::MessageProduction(code);
+        assert!(is_permanent(&produce(
+            RDKafkaErrorCode::MessageSizeTooLarge
+        )));
+        assert!(is_permanent(&produce(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+        )));
+        assert!(!is_permanent(&produce(RDKafkaErrorCode::Unknown)));
+        assert!(!is_permanent(&produce(
+            RDKafkaErrorCode::BrokerTransportFailure
+        )));
+        assert!(!is_permanent(&produce(
+            RDKafkaErrorCode::NotLeaderForPartition
+        )));
+        assert!(!is_permanent(&produce(RDKafkaErrorCode::MessageTimedOut)));
+    }
+}

@@ -1,0 +1,385 @@
+//! The whole pipeline as separate processes (normalizer → writer, with the linker where it
+//! matters) on the local stack, under faults, checked by exact sets of event ids: what the
+//! adapters make of the generated traffic in-process is the oracle, the deduplicated `timeline`
+//! view and the dead-letter topic are what must match it.
+//!
+//! Sizes are small so the suite stays within CI's budget; `make soak` runs the same tests with
+//! `RAPPORT_TEST_CUSTOMERS` raised.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rapport_channels::{Context, Limits, TenantConfig, normalize};
+use rapport_cli::generate::{self, Options, RawRecord};
+use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
+use rapport_model::Timestamp;
+use rapport_testkit::{
+    PrivateBroker, PrivateClickHouse, Service, Stack, binary, free_addr, unique_name,
+};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+
+fn customers() -> usize {
+    std::env::var("RAPPORT_TEST_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150)
+}
+
+struct Pipeline {
+    kafka: KafkaConfig,
+    topics: Topics,
+    clickhouse_url: String,
+    database: String,
+    dir: PathBuf,
+}
+
+impl Pipeline {
+    async fn new(name: &str, kafka: KafkaConfig, clickhouse_url: String) -> Self {
+        let prefix = unique_name(name);
+        let topics = Topics::prefixed(&prefix);
+        ensure_topics(&kafka, &topics.specs())
+            .await
+            .expect("topics created; is the stack up? run `make up`");
+        let database = prefix.replace(['.', '-'], "_");
+        let dir = std::env::temp_dir().join(&prefix);
+        std::fs::create_dir_all(&dir).unwrap();
+        let kafka_toml = format!(
+            "[kafka]\nbrokers = \"{}\"\nsession_timeout_ms = 6000\nproducer_batch_messages = 1\n",
+            kafka.brokers
+        );
+        let topics_toml = format!(
+            "[topics]\nraw_email = \"{}\"\nraw_chat = \"{}\"\nraw_review = \"{}\"\nraw_support = \"{}\"\n\
+             interactions = \"{}\"\ndlq = \"{}\"\nidentity = \"{}\"\n",
+            topics.raw_email,
+            topics.raw_chat,
+            topics.raw_review,
+            topics.raw_support,
+            topics.interactions,
+            topics.dlq,
+            topics.identity
+        );
+        let store = format!(
+            "[clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n"
+        );
+        let files = [
+            (
+                "normalizer",
+                format!(
+                    "group_id = \"{prefix}-normalizer\"\ntenant_id = \"acme\"\n\
+                     [tenant]\nagent_domains = [\"acme.com\"]\ndefault_phone_region = \"US\"\n\
+                     [default_sources]\nemail = \"rfc822\"\n"
+                ),
+            ),
+            (
+                "writer",
+                format!(
+                    "group_id = \"{prefix}-writer\"\n[batch]\nmax_delay_ms = 300\nidle_ms = 100\ninitial_backoff_ms = 100\nmax_backoff_ms = 1000\n{store}"
+                ),
+            ),
+            (
+                "linker",
+                format!("group_id = \"{prefix}-linker\"\n[batch]\nmax_delay_ms = 300\n{store}"),
+            ),
+        ];
+        for (service, own) in files {
+            std::fs::write(
+                dir.join(format!("{service}.toml")),
+                format!("{own}{kafka_toml}{topics_toml}"),
+            )
+            .unwrap();
+        }
+        Self {
+            kafka,
+            topics,
+            clickhouse_url,
+            database,
+            dir,
+        }
+    }
+
+    async fn start(&self, service: &str) -> Service {
+        Service::start(
+            binary(&format!("rapport-{service}")).to_str().unwrap(),
+            &self.dir.join(format!("{service}.toml")),
+            free_addr(),
+            &std::env::var("RAPPORT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .await
+    }
+
+    async fn produce(&self, records: &[RawRecord]) {
+        generate::produce(records, &self.kafka, &self.topics)
+            .await
+            .expect("records produced");
+    }
+
+    async fn query(&self, sql: &str) -> Option<String> {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/?database={}",
+                self.clickhouse_url, self.database
+            ))
+            .timeout(Duration::from_secs(10))
+            .body(sql.to_owned())
+            .send()
+            .await
+            .ok()?;
+        let ok = response.status().is_success();
+        let body = response.text().await.ok()?;
+        ok.then_some(body)
+    }
+
+    /// Waits until the deduplicated timeline holds exactly `expected`, each once.
+    async fn wait_for_store(&self, expected: &BTreeSet<String>, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut stored = BTreeSet::new();
+        while Instant::now() < deadline {
+            if let Some(body) = self.query("SELECT event_id FROM timeline FORMAT TSV").await {
+                let rows: Vec<String> = body.lines().map(str::to_owned).collect();
+                stored = rows.iter().cloned().collect();
+                assert_eq!(
+                    rows.len(),
+                    stored.len(),
+                    "the timeline view shows an event twice"
+                );
+                if &stored == expected {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let missing = expected.difference(&stored).count();
+        let extra = stored.difference(expected).count();
+        panic!(
+            "the store never matched: {} stored, {} expected, {missing} missing, {extra} unexpected",
+            stored.len(),
+            expected.len()
+        );
+    }
+
+    /// Every dead letter's payload, read until `expected` distinct payloads arrived.
+    async fn dead_letters(&self, expected: usize) -> Vec<Vec<u8>> {
+        let consumer: StreamConsumer = self
+            .kafka
+            .consumer_config(&unique_name("dlq-check"))
+            .create()
+            .unwrap();
+        consumer.subscribe(&[&self.topics.dlq]).unwrap();
+        let mut payloads = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while payloads.iter().collect::<BTreeSet<_>>().len() < expected && Instant::now() < deadline
+        {
+            if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+                payloads.push(m.payload().unwrap_or_default().to_vec());
+            }
+        }
+        // Anything still on its way arrives within the next quiet seconds.
+        while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
+            payloads.push(m.payload().unwrap_or_default().to_vec());
+        }
+        payloads
+    }
+}
+
+/// A day of traffic and what the adapters make of it: event ids and the invalid payloads.
+fn traffic(seed: u64) -> (Vec<RawRecord>, BTreeSet<String>, BTreeSet<Vec<u8>>) {
+    let records = generate::generate(&Options {
+        seed,
+        customers: customers(),
+        day: Timestamp::parse_rfc3339("2024-06-03T00:00:00Z").unwrap(),
+        tenant: "acme".into(),
+        agent_domain: "acme.com".into(),
+        invalid_rate: 0.01,
+    });
+    let tenant = TenantConfig {
+        agent_domains: vec!["acme.com".into()],
+        default_phone_region: Some("US".into()),
+        ..TenantConfig::default()
+    };
+    let limits = Limits::default();
+    let (mut ids, mut invalid) = (BTreeSet::new(), BTreeSet::new());
+    for r in &records {
+        let ctx = Context {
+            tenant_id: &r.tenant,
+            received_at: r.received_at,
+            tenant: &tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
+        match normalize(r.source, &r.payload, &ctx) {
+            Ok(interactions) => ids.extend(interactions.iter().map(|i| i.event_id.to_string())),
+            Err(_) => {
+                invalid.insert(r.payload.clone());
+            }
+        }
+    }
+    assert!(!invalid.is_empty(), "the traffic includes invalid payloads");
+    (records, ids, invalid)
+}
+
+/// Produces the records in chunks with pauses, so faults land mid-stream.
+fn feed(pipeline: &Pipeline, records: Vec<RawRecord>) -> tokio::task::JoinHandle<()> {
+    let (kafka, topics) = (pipeline.kafka.clone(), pipeline.topics.clone());
+    tokio::spawn(async move {
+        for chunk in records.chunks(100) {
+            generate::produce(chunk, &kafka, &topics).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// Tansu keeps a member that died without leaving in its group, holding its partitions, unless
+/// its session expired before the next member joins (docs/ARCHITECTURE.md, broker quirks).
+async fn outlive_session() {
+    tokio::time::sleep(Duration::from_secs(8)).await;
+}
+
+#[tokio::test]
+async fn steady_run_stores_every_interaction_once_and_dead_letters_every_invalid_payload_once() {
+    let stack = Stack::from_env();
+    let pipeline = Pipeline::new(
+        "e2e-steady",
+        stack.kafka.clone(),
+        stack.clickhouse_url.clone(),
+    )
+    .await;
+    let (records, ids, invalid) = traffic(11);
+    let _normalizer = pipeline.start("normalizer").await;
+    let _writer = pipeline.start("writer").await;
+    pipeline.produce(&records).await;
+    pipeline
+        .wait_for_store(&ids, Duration::from_secs(120))
+        .await;
+    let dead = pipeline.dead_letters(invalid.len()).await;
+    assert_eq!(
+        dead.len(),
+        invalid.len(),
+        "each invalid payload dead-lettered exactly once"
+    );
+    assert_eq!(dead.into_iter().collect::<BTreeSet<_>>(), invalid);
+}
+
+#[tokio::test]
+async fn sigkill_of_the_normalizer_then_of_the_writer_loses_nothing() {
+    let stack = Stack::from_env();
+    let pipeline = Pipeline::new(
+        "e2e-kill",
+        stack.kafka.clone(),
+        stack.clickhouse_url.clone(),
+    )
+    .await;
+    let (records, ids, invalid) = traffic(12);
+    let mut normalizer = pipeline.start("normalizer").await;
+    let mut writer = pipeline.start("writer").await;
+    let feeder = feed(&pipeline, records);
+    // Moments derived from the seed-free clock would make failures unreproducible; these are
+    // fixed but land mid-stream (the feed takes several seconds).
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    normalizer.signal("KILL");
+    outlive_session().await;
+    let _normalizer = pipeline.start("normalizer").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    writer.signal("KILL");
+    outlive_session().await;
+    let _writer = pipeline.start("writer").await;
+    feeder.await.unwrap();
+    pipeline
+        .wait_for_store(&ids, Duration::from_secs(180))
+        .await;
+    let dead: BTreeSet<Vec<u8>> = pipeline
+        .dead_letters(invalid.len())
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(
+        dead, invalid,
+        "redelivery may repeat a dead letter, never lose one"
+    );
+}
+
+#[tokio::test]
+async fn clickhouse_stopped_and_restarted_mid_run_loses_nothing() {
+    let stack = Stack::from_env();
+    let clickhouse = PrivateClickHouse::start("e2e-ch");
+    let pipeline = Pipeline::new("e2e-ch", stack.kafka.clone(), clickhouse.url()).await;
+    let (records, ids, _) = traffic(13);
+    let _normalizer = pipeline.start("normalizer").await;
+    let _writer = pipeline.start("writer").await;
+    let _linker = pipeline.start("linker").await;
+    let feeder = feed(&pipeline, records);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    clickhouse.down();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    clickhouse.up();
+    feeder.await.unwrap();
+    pipeline
+        .wait_for_store(&ids, Duration::from_secs(180))
+        .await;
+    // The linker recovered too: every identifier of the stored interactions has a customer.
+    let unresolved = pipeline
+        .query("SELECT count() FROM interaction_identities FINAL WHERE identity NOT IN (SELECT identity FROM customers FINAL)")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut unresolved = unresolved;
+    while unresolved.as_deref().map(str::trim) != Some("0") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        unresolved = pipeline
+            .query("SELECT count() FROM interaction_identities FINAL WHERE identity NOT IN (SELECT identity FROM customers FINAL)")
+            .await;
+    }
+    assert_eq!(unresolved.as_deref().map(str::trim), Some("0"));
+}
+
+// In `make soak`, not `make test`: it passes alone (about 20 s), but once, with other tests and
+// a build sharing the two cores, the restarted Tansu (sqlite) stopped acknowledging a new
+// producer for 120 s. Not yet understood; the services' own recovery is what this proves.
+#[ignore = "soak: flaky under load on Tansu 0.6 sqlite (see comment)"]
+#[tokio::test]
+async fn broker_restarted_mid_run_loses_nothing() {
+    let stack = Stack::from_env();
+    let broker = PrivateBroker::start("e2e-broker");
+    let kafka = KafkaConfig {
+        brokers: broker.brokers(),
+        ..stack.kafka.clone()
+    };
+    let pipeline = Pipeline::new("e2e-broker", kafka, stack.clickhouse_url.clone()).await;
+    let (records, ids, _) = traffic(14);
+    let (first, second) = records.split_at(records.len() / 2);
+    let _normalizer = pipeline.start("normalizer").await;
+    let _writer = pipeline.start("writer").await;
+    pipeline.produce(first).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    broker.down();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    broker.up();
+    pipeline.produce(second).await;
+    pipeline
+        .wait_for_store(&ids, Duration::from_secs(180))
+        .await;
+}
+
+#[tokio::test]
+async fn instances_joining_and_leaving_mid_run_lose_nothing() {
+    let stack = Stack::from_env();
+    let pipeline = Pipeline::new(
+        "e2e-scale",
+        stack.kafka.clone(),
+        stack.clickhouse_url.clone(),
+    )
+    .await;
+    let (records, ids, _) = traffic(15);
+    let mut first_normalizer = pipeline.start("normalizer").await;
+    let _first_writer = pipeline.start("writer").await;
+    let feeder = feed(&pipeline, records);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _second_normalizer = pipeline.start("normalizer").await;
+    let _second_writer = pipeline.start("writer").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(first_normalizer.signal("TERM").success());
+    feeder.await.unwrap();
+    pipeline
+        .wait_for_store(&ids, Duration::from_secs(180))
+        .await;
+}
