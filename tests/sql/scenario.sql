@@ -76,3 +76,31 @@ INSERT INTO interactions (event_id, tenant_id, channel, source, source_event_id,
 ('gx-m1', 'globex', 'support', 'zendesk', 'gx-m1', 'message', 'inbound', 'customer', '77', 'Li Wei', ['email', 'zendesk_user'], ['li@example.com', '77'], 'zendesk:501', 1709546400000, 1709546401000, '2024-03-04', NULL, 'Globex question', NULL, NULL, 'desk', 0, 1709546402000),
 ('gx-m2', 'globex', 'support', 'zendesk', 'gx-m2', 'message', 'inbound', 'customer', '77', 'Li Wei', ['email', 'zendesk_user'], ['li@example.com', '77'], 'zendesk:501', 1709547000000, 1709547001000, '2024-03-04', NULL, 'Hello again', NULL, NULL, 'desk', 0, 1709547002000),
 ('gx-a1', 'globex', 'support', 'zendesk', 'gx-a1', 'message', 'outbound', 'agent', 'g-zoe', 'Zoe', ['email', 'zendesk_user'], ['li@example.com', '77'], 'zendesk:501', 1709547000000, 1709547001000, '2024-03-04', NULL, 'Globex answer', NULL, NULL, 'desk', 0, 1709547002000);
+
+-- Identity, as rapport-linker would have written it for the events above (default policy).
+-- customer_id = UUID v5 of (tenant, smallest member key), see docs/IDENTITY.md. Maria's email is
+-- alone in email:<thread-1@…> but linked to her chat contact c-77 by intercom:1001, so one
+-- customer spans both conversations; looking her up by intercom_contact:c-77 finds the email
+-- thread too. globex's li@example.com is another customer than acme's: tenants never share.
+INSERT INTO identity_links (tenant_id, identity_a, identity_b, state, event_id, source, occurred_at_ms, changed_at_ms) VALUES
+('acme', 'email:maria@example.com', 'intercom_contact:c-77', 'linked', 'c1-m1', 'intercom', 1709647200000, 1709647203000),
+('acme', 'email:li@example.com', 'zendesk_user:9001', 'linked', 'z1-m1', 'zendesk', 1709546400000, 1709546403000),
+('acme', 'email:omar@example.com', 'zendesk_user:9002', 'linked', 'z2-o1', 'zendesk', 1709715600000, 1709715603000),
+('acme', 'email:sam@example.com', 'intercom_contact:c-88', 'linked', 'c2-m1', 'intercom', 1709827200000, 1709827203000),
+('globex', 'email:li@example.com', 'zendesk_user:77', 'linked', 'gx-m1', 'zendesk', 1709546400000, 1709546403000);
+
+INSERT INTO customers (tenant_id, identity, customer_id, changed_at_ms) VALUES
+('acme', 'email:maria@example.com', '9f0ed415-8d61-59c5-a4bf-5de33d73dceb', 1709542803000),
+('acme', 'intercom_contact:c-77', '9f0ed415-8d61-59c5-a4bf-5de33d73dceb', 1709647203000),
+('acme', 'email:john@example.com', '9d83e396-2087-5e2b-ba53-09d6a1234327', 1709625603000),
+('acme', 'email:li@example.com', '2518afde-c22f-56e4-94cc-b83f592f16c2', 1709546403000),
+('acme', 'zendesk_user:9001', '2518afde-c22f-56e4-94cc-b83f592f16c2', 1709546403000),
+('acme', 'email:omar@example.com', '1fc37253-9922-51b3-93ea-74757700794d', 1709715603000),
+('acme', 'zendesk_user:9002', '1fc37253-9922-51b3-93ea-74757700794d', 1709715603000),
+('acme', 'google_reviewer:Pat Q.', '8ad2aac3-9630-56d1-866a-6b0fb9a08dd9', 1709488803000),
+('acme', 'google_reviewer:Kim R.', '1a3e26d5-dfdf-589c-afcf-78b5db3bbad9', 1709755203000),
+('acme', 'email:sam@example.com', 'dc71b279-40ef-5d52-a027-9c2a2884aced', 1709827203000),
+('acme', 'intercom_contact:c-88', 'dc71b279-40ef-5d52-a027-9c2a2884aced', 1709827203000),
+('acme', 'intercom_contact:c-99', 'ffead2f1-c30c-54e9-9bc3-ba11173bb15c', 1709805603000),
+('globex', 'email:li@example.com', '1b309ef6-f0c9-5114-8763-63f700d07a19', 1709546403000),
+('globex', 'zendesk_user:77', '1b309ef6-f0c9-5114-8763-63f700d07a19', 1709546403000);
