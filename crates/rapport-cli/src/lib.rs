@@ -1,7 +1,8 @@
 //! The library behind the `rapport` CLI, shared with tests and benchmarks: the seeded traffic
-//! generator and the normalize dry run.
+//! generator, the normalize dry run and API key management.
 
 pub mod config;
 pub mod consume;
 pub mod generate;
+pub mod keys;
 pub mod normalize;

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use rapport_model::{Source, Timestamp};
 
 use rapport_cli::config::CliConfig;
-use rapport_cli::{generate, normalize};
+use rapport_cli::{generate, keys, normalize};
 
 /// Rapport's operator command line.
 ///
@@ -73,6 +73,15 @@ enum Command {
         #[command(subcommand)]
         command: IdentityCommand,
     },
+    /// Create, revoke and list the API keys of rapport-api.
+    ///
+    /// A key belongs to one tenant and reads only that tenant's data. Only a hash of it is stored
+    /// (ClickHouse table api_keys, from the [clickhouse] config section), so it is shown once, at
+    /// creation. Run `rapport migrate` first on a new database.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Manage Rapport's Kafka topics.
     Topics {
         #[command(subcommand)]
@@ -122,6 +131,33 @@ enum IdentityCommand {
         other: Option<String>,
         #[arg(long)]
         tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (alone on stdout, for scripts); it cannot be shown again.
+    Create {
+        /// The tenant the key may read, e.g. acme.
+        #[arg(long)]
+        tenant: String,
+        /// Who or what uses the key, e.g. "reporting dashboard"; shown by `keys list`.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a key for good; rapport-api refuses it within its key cache time (10 s by default).
+    Revoke {
+        /// The key id (from `keys list`), or the whole key.
+        key: String,
+    },
+    /// List keys with their id, tenant, name, creation time and status (never the key itself).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -272,6 +308,30 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     answer["message"].as_str().unwrap_or("request failed")
                 );
             }
+            Ok(0)
+        }
+        Command::Keys { command } => {
+            let ch = &config.clickhouse;
+            runtime.block_on(async {
+                match command {
+                    KeysCommand::Create { tenant, name } => {
+                        keys::create(
+                            ch,
+                            &tenant,
+                            &name,
+                            &mut std::io::stdout().lock(),
+                            &mut std::io::stderr().lock(),
+                        )
+                        .await
+                    }
+                    KeysCommand::Revoke { key } => {
+                        keys::revoke(ch, &key, &mut std::io::stderr().lock()).await
+                    }
+                    KeysCommand::List { tenant, json } => {
+                        keys::list(ch, tenant.as_deref(), json, &mut std::io::stdout().lock()).await
+                    }
+                }
+            })?;
             Ok(0)
         }
         Command::Topics {

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "identity",
         sql: include_str!("../../../schemas/clickhouse/003_identity.sql"),
     },
+    Migration {
+        version: 4,
+        name: "api_keys",
+        sql: include_str!("../../../schemas/clickhouse/004_api_keys.sql"),
+    },
 ];
 
 pub const MIGRATIONS_TABLE: &str = "rapport_migrations";
