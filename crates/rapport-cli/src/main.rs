@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 use rapport_model::{Source, Timestamp};
 
 use rapport_cli::config::CliConfig;
-use rapport_cli::{generate, keys, normalize};
+use rapport_cli::report::GroupBy;
+use rapport_cli::{dlq, forget, generate, keys, normalize, progress, report, timeline};
 
 /// Rapport's operator command line.
 ///
@@ -81,6 +82,79 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Print one customer's history across every channel, oldest first (the latest --limit).
+    ///
+    /// CUSTOMER is a customer id or one of its identifiers as type:value, e.g.
+    /// email:maria@example.com, phone:+14155552671, intercom_contact:c-77 (emails and phones are
+    /// normalized as the adapters do). Reads ClickHouse ([clickhouse] config section). Exits 1
+    /// when the tenant has no such customer.
+    Timeline {
+        customer: String,
+        /// Tenant (default: the config's tenant_id).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How many of the latest interactions to print.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only this channel (email, chat, review, support).
+        #[arg(long)]
+        channel: Option<String>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the responsiveness table: conversations, first response time, reply latency,
+    /// resolution time and who waits for an answer now, per channel, team, agent or day.
+    ///
+    /// First responses and replies count in the window when the reply happened; conversations,
+    /// resolution and unanswered when the conversation started (with --group-by agent, per agent
+    /// who answered first). Percentiles are exact observed values. Definitions:
+    /// docs/ANALYTICS.md.
+    Report {
+        /// Tenant (default: the config's tenant_id).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Start of the window, RFC 3339 (default: since the beginning).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<Timestamp>,
+        /// End of the window, exclusive, RFC 3339 (default: now and later).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<Timestamp>,
+        /// One line per channel, team, agent or UTC day.
+        #[arg(long, value_enum, default_value_t = GroupBy::Channel)]
+        group_by: GroupBy,
+        /// One JSON object per line (durations in ms) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the dead-letter topic (topics.dlq) and send records back where they failed.
+    ///
+    /// Every command reads the topic from the beginning until it is quiet for --idle-ms, with a
+    /// throw-away consumer group: it never moves any service's offsets. A dead letter is named
+    /// by its offset (or partition:offset when the topic has several partitions).
+    Dlq {
+        /// Stop reading after this long without a new record.
+        #[arg(long, global = true, default_value_t = 3000)]
+        idle_ms: u64,
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Erase a customer: its interactions, identity index rows, identity links and identifiers in
+    /// ClickHouse, plus a tombstone per identifier on the identity topic.
+    ///
+    /// CUSTOMER is a customer id or an identifier type:value. Interactions of other customers
+    /// that carry one of its identifiers are erased too. Without --yes, prints what would be
+    /// erased and exits 2. ClickHouse deletes asynchronously (mutations); the command waits until
+    /// every one is done. Ctrl-C stops waiting, but the deletes already submitted still finish.
+    Forget {
+        customer: String,
+        /// Tenant (default: the config's tenant_id).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Really erase (irreversible).
+        #[arg(long)]
+        yes: bool,
     },
     /// Manage Rapport's Kafka topics.
     Topics {
@@ -158,6 +232,39 @@ enum KeysCommand {
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// One line per dead letter: offset, error code, origin topic/partition/offset, when it was
+    /// dead-lettered, and the start of the error message.
+    List {
+        /// Only this error code, e.g. malformed_json.
+        #[arg(long)]
+        code: Option<String>,
+        /// Print at most this many (the oldest first).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Every header of one dead letter and its payload (as text when UTF-8, else base64).
+    Show {
+        /// The offset from `dlq list`, or partition:offset.
+        offset: String,
+    },
+    /// Send dead letters back to the topic they were read from (rapport-origin-topic), with
+    /// their original bytes, key and headers, waiting for each acknowledgement.
+    ///
+    /// Use it once the cause is fixed (a new adapter version, ClickHouse back). Replaying twice
+    /// sends twice; downstream deduplicates interactions by event id. Ctrl-C stops between two
+    /// records.
+    Replay {
+        /// Only dead letters with this error code; repeat for several (default: all).
+        #[arg(long)]
+        code: Vec<String>,
+        /// Print what would be replayed and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -334,6 +441,111 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             })?;
             Ok(0)
         }
+        Command::Timeline {
+            customer,
+            tenant,
+            limit,
+            channel,
+            json,
+        } => {
+            let args = timeline::Args {
+                customer,
+                tenant: tenant.unwrap_or_else(|| config.tenant_id.clone()),
+                limit,
+                channel,
+                json,
+            };
+            runtime.block_on(timeline::run(
+                &config.clickhouse,
+                &args,
+                &mut std::io::stdout().lock(),
+            ))?;
+            Ok(0)
+        }
+        Command::Report {
+            tenant,
+            from,
+            to,
+            group_by,
+            json,
+        } => {
+            let args = report::Args {
+                tenant: tenant.unwrap_or_else(|| config.tenant_id.clone()),
+                from_ms: from.map(Timestamp::as_millis),
+                to_ms: to.map(Timestamp::as_millis),
+                group_by,
+                json,
+            };
+            runtime.block_on(report::run(
+                &config.clickhouse,
+                &args,
+                &mut std::io::stdout().lock(),
+            ))?;
+            Ok(0)
+        }
+        Command::Dlq { idle_ms, command } => runtime.block_on(async {
+            let cancel = progress::ctrl_c();
+            let topic = &config.topics.dlq;
+            let idle = std::time::Duration::from_millis(idle_ms);
+            let letters = dlq::read(&config.kafka, topic, idle, &cancel).await?;
+            let out = &mut std::io::stdout().lock();
+            match command {
+                DlqCommand::List { code, limit } => {
+                    let selected: Vec<&dlq::DeadLetter> = letters
+                        .iter()
+                        .filter(|l| code.as_deref().is_none_or(|c| l.code() == c))
+                        .take(limit.unwrap_or(usize::MAX))
+                        .collect();
+                    dlq::list(&selected, out)?;
+                    eprintln!(
+                        "{topic}: {} of {} dead letters",
+                        selected.len(),
+                        letters.len()
+                    );
+                }
+                DlqCommand::Show { offset } => dlq::show(dlq::find(&letters, &offset)?, out)?,
+                DlqCommand::Replay { code, dry_run } => {
+                    let selected: Vec<&dlq::DeadLetter> = letters
+                        .iter()
+                        .filter(|l| code.is_empty() || code.iter().any(|c| c == l.code()))
+                        .collect();
+                    let done = dlq::replay(&config.kafka, &selected, dry_run, &cancel, out).await?;
+                    let verb = if dry_run { "would replay" } else { "replayed" };
+                    eprintln!(
+                        "{topic}: {verb} {}, skipped {}, left alone {} (other codes)",
+                        done.replayed,
+                        done.skipped,
+                        letters.len() - selected.len()
+                    );
+                }
+            }
+            anyhow::Ok(0)
+        }),
+        Command::Forget {
+            customer,
+            tenant,
+            yes,
+        } => runtime.block_on(async {
+            let cancel = progress::ctrl_c();
+            let tenant = tenant.unwrap_or_else(|| config.tenant_id.clone());
+            let plan = forget::plan(&config.clickhouse, &tenant, &customer).await?;
+            let out = &mut std::io::stdout().lock();
+            if !yes {
+                forget::describe(&plan, out)?;
+                eprintln!("nothing was deleted; run again with --yes to erase");
+                return Ok(forget::PLAN_ONLY);
+            }
+            forget::execute(
+                &config.clickhouse,
+                &config.kafka,
+                &config.topics.identity,
+                &plan,
+                &cancel,
+                out,
+            )
+            .await?;
+            Ok(0)
+        }),
         Command::Topics {
             command: TopicsCommand::Create,
         } => {

@@ -96,40 +96,20 @@ fn merge_change(changes: &mut BTreeMap<(String, String), Change>, change: Change
 }
 
 impl State {
-    /// Stores links and customers, then publishes the changes, retrying while ClickHouse is
-    /// unavailable. Only then may the offsets of the interactions behind them be stored.
+    /// Stores links, publishes the changes, then stores customers, retrying while ClickHouse is
+    /// unavailable. Only then may the offsets of the interactions behind them be stored. The
+    /// order makes every crash recoverable: links are the state (restored on start), and a
+    /// restart re-derives customers from them, rewriting and re-announcing any that are stale.
     async fn persist(&self, links: &[LinkRow], changes: &[Change]) -> Result<(), LinkerError> {
         let now = Timestamp::now();
-        let customers: Vec<CustomerRow> = changes
+        let changed: Vec<&Change> = changes
             .iter()
             .filter(|c| c.previous_customer_id != Some(c.customer_id))
-            .map(|c| CustomerRow::of(c, now))
             .collect();
-        let b = &self.config.batch;
-        let mut backoff = Duration::from_millis(b.initial_backoff_ms);
-        loop {
-            match store::write(
-                &self.client,
-                links,
-                &customers,
-                self.config.clickhouse.request_timeout(),
-            )
-            .await
-            {
-                Ok(()) => break,
-                Err(error) if error.is_retryable() => {
-                    warn!(%error, ?backoff, "clickhouse unavailable; retrying");
-                    metrics::counter!("rapport_linker_retries_total").increment(1);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(b.max_backoff_ms));
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        for change in changes
-            .iter()
-            .filter(|c| c.previous_customer_id != Some(c.customer_id))
-        {
+        let customers: Vec<CustomerRow> = changed.iter().map(|c| CustomerRow::of(c, now)).collect();
+        self.retrying(|| store::insert(&self.client, "identity_links", links, self.timeout()))
+            .await?;
+        for change in &changed {
             let key = format!("{}/{}", change.tenant_id, change.identifier);
             let value = serde_json::json!({
                 "tenant_id": change.tenant_id,
@@ -149,10 +129,37 @@ impl State {
             .await
             .map_err(LinkerError::Publish)?;
         }
+        self.retrying(|| store::insert(&self.client, "customers", &customers, self.timeout()))
+            .await?;
         metrics::counter!("rapport_linker_links_written_total").increment(links.len() as u64);
         metrics::counter!("rapport_linker_customer_changes_total")
             .increment(customers.len() as u64);
         Ok(())
+    }
+
+    fn timeout(&self) -> Duration {
+        self.config.clickhouse.request_timeout()
+    }
+
+    async fn retrying<F, Fut>(&self, write: F) -> Result<(), LinkerError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), rapport_clickhouse::ClickHouseError>>,
+    {
+        let b = &self.config.batch;
+        let mut backoff = Duration::from_millis(b.initial_backoff_ms);
+        loop {
+            match write().await {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_retryable() => {
+                    warn!(%error, ?backoff, "clickhouse unavailable; retrying");
+                    metrics::counter!("rapport_linker_retries_total").increment(1);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(b.max_backoff_ms));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     pub async fn persist_unlink(&self, unlinked: &Unlinked) -> Result<(), LinkerError> {
@@ -198,7 +205,15 @@ pub async fn run(
         let mut state = core.lock().await;
         let started = Instant::now();
         let state = &mut *state;
-        let (links, identifiers) = store::restore(&state.client, &mut state.graph).await?;
+        let (links, identifiers, corrections) =
+            store::restore(&state.client, &mut state.graph).await?;
+        if !corrections.is_empty() {
+            warn!(
+                corrections = corrections.len(),
+                "stored customers were behind their links (an earlier crash); correcting them"
+            );
+            state.persist(&[], &corrections).await?;
+        }
         state.restored = true;
         info!(
             links,

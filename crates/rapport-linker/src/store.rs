@@ -69,19 +69,7 @@ impl CustomerRow {
     }
 }
 
-/// Writes links before customers: a crash between the two leaves customers to be recomputed
-/// from the links on restart, never customers without the links that explain them.
-pub async fn write(
-    client: &rapport_clickhouse::Client,
-    links: &[LinkRow],
-    customers: &[CustomerRow],
-    timeout: Duration,
-) -> Result<(), ClickHouseError> {
-    insert(client, "identity_links", links, timeout).await?;
-    insert(client, "customers", customers, timeout).await
-}
-
-async fn insert<T>(
+pub async fn insert<T>(
     client: &rapport_clickhouse::Client,
     table: &str,
     rows: &[T],
@@ -110,10 +98,13 @@ where
 /// Rebuilds the graph from what earlier runs wrote: every link in its latest state, and every
 /// identifier seen (including those that never linked). The graph derives the customer ids
 /// itself, so they come out the same as before the restart.
+/// Returns the corrections the stored `customers` rows need: a crash after a batch's links
+/// were written but before its customers were leaves those rows stale, and re-reading the
+/// interactions finds nothing new to change, so the difference is found here.
 pub async fn restore(
     client: &rapport_clickhouse::Client,
     graph: &mut IdentityGraph,
-) -> Result<(usize, usize), ClickHouseError> {
+) -> Result<(usize, usize, Vec<Change>), ClickHouseError> {
     // 18.16 streams a large result before it knows whether the query fails; waiting for the end
     // turns a failure into an error instead of rows that do not decode.
     let links: Vec<LinkRow> = client
@@ -155,5 +146,41 @@ pub async fn restore(
             }
         }
     }
-    Ok((links.len(), customers.len()))
+    let stored: std::collections::HashMap<(&str, &str), &str> = customers
+        .iter()
+        .map(|c| {
+            (
+                (c.tenant_id.as_str(), c.identity.as_str()),
+                c.customer_id.as_str(),
+            )
+        })
+        .collect();
+    let mut corrections = std::collections::BTreeMap::new();
+    let identifiers = links
+        .iter()
+        .flat_map(|l| [(&l.tenant_id, &l.identity_a), (&l.tenant_id, &l.identity_b)])
+        .chain(customers.iter().map(|c| (&c.tenant_id, &c.identity)));
+    for (tenant, identity) in identifiers {
+        let Some(now) = graph.customer_of(tenant, identity) else {
+            continue;
+        };
+        let before = stored.get(&(tenant.as_str(), identity.as_str()));
+        if before.is_some_and(|b| *b == now.to_string()) {
+            continue;
+        }
+        corrections.insert(
+            (tenant.clone(), identity.clone()),
+            Change {
+                tenant_id: tenant.clone(),
+                identifier: identity.clone(),
+                customer_id: now,
+                previous_customer_id: before.and_then(|b| b.parse().ok()),
+            },
+        );
+    }
+    Ok((
+        links.len(),
+        customers.len(),
+        corrections.into_values().collect(),
+    ))
 }

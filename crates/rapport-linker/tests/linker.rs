@@ -283,9 +283,19 @@ async fn one_customer_across_channels_survives_restart_and_splits_on_unlink() {
     );
 
     linker.signal("TERM");
+    // As if a crash had hit after a batch's links were stored but before its customers were:
+    // the stored customer of one identifier is stale. The restart must correct it.
+    run.query("INSERT INTO customers VALUES ('acme', 'phone:+14155552671', '00000000-0000-0000-0000-000000000000', toInt64(toUnixTimestamp(now())) * 1000 + 500)")
+        .await
+        .expect("stale row inserted");
     let linker = run
         .start(env!("CARGO_BIN_EXE_rapport-linker"), "linker")
         .await;
+    run.wait_for(
+        "SELECT customer_id FROM customers FINAL WHERE identity = 'phone:+14155552671'",
+        &maria_id,
+    )
+    .await;
     let (after_restart, members) = customer(&linker, "phone:+14155552671").await;
     assert_eq!(
         (after_restart.as_str(), &members),
