@@ -30,7 +30,7 @@ store=(RAPPORT_CLICKHOUSE__URL=$clickhouse RAPPORT_CLICKHOUSE__DATABASE=$databas
 no_tenant=(-u RAPPORT_TENANT_ID -u RAPPORT_TENANT__AGENT_DOMAINS -u RAPPORT_TENANT__DEFAULT_PHONE_REGION)
 
 echo "== building rapport and the services (release)"
-cargo build --quiet --release -p rapport-cli -p rapport-normalizer -p rapport-writer -p rapport-linker
+cargo build --quiet --release -p rapport-cli -p rapport-normalizer -p rapport-writer -p rapport-linker -p rapport-api
 bin=$root/target/release
 
 echo "== creating topics ($run.*)"
@@ -95,22 +95,16 @@ echo
 sleep 2
 who=$(ch "SELECT customer_id FROM customer_timeline WHERE tenant_id = 'acme' GROUP BY customer_id ORDER BY uniqExact(channel) DESC, count() DESC, customer_id LIMIT 1")
 ids=$(ch "SELECT arrayStringConcat(arraySort(groupArray(identity)), ', ') FROM customers FINAL WHERE tenant_id = 'acme' AND customer_id = '$who'")
-echo "Customer $who ($ids), every channel, in order:"
-ch "SELECT toString(occurred_at) AS at, channel, kind, direction, ifNull(actor_name, actor_role) AS who, substring(replaceAll(ifNull(text, ifNull(status, '')), '\n', ' '), 1, 60) AS text
-    FROM customer_timeline WHERE tenant_id = 'acme' AND customer_id = '$who'
-    ORDER BY occurred_at_ms, event_id FORMAT PrettyCompactNoEscapes"
+echo "Customer $who ($ids), every channel, in order (rapport timeline $who --limit 25):"
+env "${store[@]}" "$bin/rapport" timeline "$who" --limit 25 | sed 's/^/   /'
 echo
 first_identity=${ids%%,*}
 echo "The same customer as the linker sees it (rapport identity show $first_identity):"
 env "${store[@]}" RAPPORT_LINKER_URL=http://$linker_ops "$bin/rapport" identity show "$first_identity" | sed 's/^/   /' | head -n 12
 echo "   …"
 echo
-echo "First response and reply times per channel (minutes; bots, auto-replies and notes excluded):"
-ch "SELECT channel, countIf(is_first_response = 1) AS conversations_answered,
-           round(avgIf(reply_latency_ms, is_first_response = 1) / 60000, 1) AS frt_avg, round(quantileExactIf(0.5)(reply_latency_ms, is_first_response = 1) / 60000, 1) AS frt_p50,
-           round(quantileExactIf(0.9)(reply_latency_ms, is_first_response = 1) / 60000, 1) AS frt_p90,
-           count() AS replies, round(avg(reply_latency_ms) / 60000, 1) AS reply_avg, round(quantileExact(0.9)(reply_latency_ms) / 60000, 1) AS reply_p90
-    FROM reply_latencies WHERE tenant_id = 'acme' GROUP BY channel ORDER BY channel FORMAT PrettyCompactNoEscapes"
+echo "Responsiveness per channel (rapport report; bots, auto-replies and notes never stop a clock):"
+env "${store[@]}" "$bin/rapport" report --group-by channel | sed 's/^/   /'
 echo
 echo "Still waiting for a human reply, longest first:"
 ch "SELECT toString(waiting_since) AS waiting_since, channel, conversation_id, substring(replaceAll(ifNull(last_customer_text, ''), '\n', ' '), 1, 50) AS last_message
@@ -124,5 +118,21 @@ print(", ".join(f"{c} {n}" for c, n in codes.most_common()) or "none")' "$state/
 echo
 kill -TERM $linker && wait $linker || true
 trap - EXIT
-echo "Query it yourself: curl '$clickhouse/?database=$database' --data-binary 'SELECT * FROM responsiveness LIMIT 5 FORMAT PrettyCompact'"
+
+# The API keeps running after the demo, so the printed curl works; it reads only [clickhouse]
+# and [http], so it gets a clean environment.
+api_addr=127.0.0.1:${RAPPORT_DEMO_API_PORT:-18080}
+key=$(env "${store[@]}" "$bin/rapport" keys create --tenant acme --name demo 2>/dev/null)
+setsid env -i PATH="$PATH" "${store[@]}" RAPPORT_HTTP__LISTEN=$api_addr RAPPORT_LOG__FILTER=warn \
+  "$bin/rapport-api" >"$state/api.log" 2>&1 < /dev/null &
+echo $! >"$state/api.pid"
+for _ in $(seq 1 100); do curl -fsS "http://$api_addr/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+echo "The API (rapport-api, pid $(cat "$state/api.pid"); stop it with: kill \$(cat $state/api.pid)):"
+echo "   curl -H 'Authorization: Bearer $key' 'http://$api_addr/v1/customers/$who/timeline?limit=3'"
+curl -fsS -H "Authorization: Bearer $key" "http://$api_addr/v1/customers/$who/timeline?limit=3" \
+  | python3 -c 'import json, sys; body = json.load(sys.stdin); print("   ->", len(body.get("items", body.get("interactions", []))), "items;", ", ".join(k for k in body))' \
+  || echo "   (the API did not answer; log: $state/api.log)"
+echo "   Every endpoint, with curl examples: docs/API.md"
+echo
+echo "Query ClickHouse yourself: curl '$clickhouse/?database=$database' --data-binary 'SELECT * FROM responsiveness LIMIT 5 FORMAT PrettyCompact'"
 echo "Files: $state"

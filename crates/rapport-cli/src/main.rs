@@ -50,6 +50,13 @@ enum Command {
         /// Write the records as JSON lines to this file (`-` for stdout) instead of producing them.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Produce at this many records per second instead of as fast as the broker acknowledges.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Keep producing for this long (`90s`, `10m`, `2h`): when one day of traffic is sent,
+        /// the next day follows (seed + 1, the day after, and so on). Without it, one day is sent.
+        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "output")]
+        duration: Option<std::time::Duration>,
     },
     /// Print what a topic holds, from the beginning until it is quiet for --idle-ms.
     ///
@@ -311,11 +318,46 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             agent_domain,
             invalid_rate,
             output,
+            rate,
+            duration,
         } => {
             anyhow::ensure!(
                 (0.0..=1.0).contains(&invalid_rate),
                 "--invalid-rate must be between 0 and 1"
             );
+            if let Some(duration) = duration {
+                let until = std::time::Instant::now() + duration;
+                let tenant = tenant.unwrap_or_else(|| config.tenant_id.clone());
+                let (mut sent, mut days) = (0usize, 0u64);
+                runtime.block_on(async {
+                    rapport_kafka::ensure_topics(&config.kafka, &config.topics.specs()).await?;
+                    while std::time::Instant::now() < until {
+                        let records = generate::generate(&generate::Options {
+                            seed: seed + days,
+                            customers,
+                            day: Timestamp::from_millis(day.as_millis() + days as i64 * 86_400_000),
+                            tenant: tenant.clone(),
+                            agent_domain: agent_domain.clone(),
+                            invalid_rate,
+                        });
+                        let pace = generate::Pace {
+                            rate,
+                            until: Some(until),
+                        };
+                        let counts =
+                            generate::produce_paced(&records, &config.kafka, &config.topics, pace)
+                                .await?;
+                        sent += counts.values().sum::<usize>();
+                        days += 1;
+                    }
+                    anyhow::Ok(())
+                })?;
+                eprintln!(
+                    "produced {sent} records over {days} generated day(s) in {}",
+                    humantime::format_duration(duration)
+                );
+                return Ok(0);
+            }
             let options = generate::Options {
                 seed,
                 customers,
@@ -331,7 +373,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 let counts = runtime.block_on(async {
                     rapport_kafka::ensure_topics(&config.kafka, &config.topics.specs()).await?;
-                    generate::produce(&records, &config.kafka, &config.topics).await
+                    let pace = generate::Pace { rate, until: None };
+                    generate::produce_paced(&records, &config.kafka, &config.topics, pace).await
                 })?;
                 for (topic, count) in counts {
                     eprintln!("{topic}: {count} records");

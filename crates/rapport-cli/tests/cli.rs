@@ -188,3 +188,57 @@ async fn consume_decodes_interactions_and_prints_other_records_raw() {
     assert_eq!(printed[1]["key"], "b");
     assert_eq!(printed[1]["payload_base64"], "cmF3IGJ5dGVz");
 }
+
+#[tokio::test]
+async fn generate_with_a_rate_and_a_duration_stops_on_time_and_keeps_the_pace() {
+    let stack = Stack::from_env();
+    let prefix = rapport_testkit::unique_name("cli-paced");
+    let out = tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
+        command
+            .args([
+                "generate",
+                "--customers",
+                "20",
+                "--rate",
+                "40",
+                "--duration",
+                "3s",
+            ])
+            .env("RAPPORT_KAFKA__BROKERS", &stack.kafka.brokers)
+            .env("RAPPORT_KAFKA__PRODUCER_BATCH_MESSAGES", "1");
+        for (key, suffix) in [
+            ("RAW_EMAIL", "raw.email"),
+            ("RAW_CHAT", "raw.chat"),
+            ("RAW_REVIEW", "raw.review"),
+            ("RAW_SUPPORT", "raw.support"),
+            ("INTERACTIONS", "interactions.v1"),
+            ("DLQ", "dlq"),
+            ("IDENTITY", "identity.v1"),
+        ] {
+            command.env(
+                format!("RAPPORT_TOPICS__{key}"),
+                format!("{prefix}.{suffix}"),
+            );
+        }
+        let started = std::time::Instant::now();
+        let out = command.output().unwrap();
+        (out, started.elapsed())
+    })
+    .await
+    .unwrap();
+    let (out, elapsed) = out;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let produced: usize = stderr
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stderr:?}"));
+    // 40 records/s for 3 s: never more than the pace allows, and the run ends when it should.
+    assert!(
+        (1..=121).contains(&produced),
+        "{produced} records: {stderr}"
+    );
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+}

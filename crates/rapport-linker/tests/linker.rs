@@ -285,7 +285,7 @@ async fn one_customer_across_channels_survives_restart_and_splits_on_unlink() {
     linker.signal("TERM");
     // As if a crash had hit after a batch's links were stored but before its customers were:
     // the stored customer of one identifier is stale. The restart must correct it.
-    run.query("INSERT INTO customers VALUES ('acme', 'phone:+14155552671', '00000000-0000-0000-0000-000000000000', toInt64(toUnixTimestamp(now())) * 1000 + 500)")
+    run.query("INSERT INTO customers SELECT 'acme', 'phone:+14155552671', '00000000-0000-0000-0000-000000000000', max(changed_at_ms) + 1 FROM customers WHERE identity = 'phone:+14155552671'")
         .await
         .expect("stale row inserted");
     let linker = run

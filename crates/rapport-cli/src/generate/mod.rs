@@ -59,11 +59,30 @@ pub fn topic_for(topics: &Topics, channel: Channel) -> &str {
     }
 }
 
+/// How fast and how long to produce.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pace {
+    /// Records per second; `None` is as fast as the broker acknowledges.
+    pub rate: Option<u32>,
+    /// Stop enqueuing at this moment (records already enqueued are still acknowledged).
+    pub until: Option<std::time::Instant>,
+}
+
 /// Produces every record and waits for each acknowledgement; returns the count per topic.
 pub async fn produce(
     records: &[RawRecord],
     kafka: &KafkaConfig,
     topics: &Topics,
+) -> anyhow::Result<BTreeMap<String, usize>> {
+    produce_paced(records, kafka, topics, Pace::default()).await
+}
+
+/// [`produce`] at a steady rate and/or until a deadline.
+pub async fn produce_paced(
+    records: &[RawRecord],
+    kafka: &KafkaConfig,
+    topics: &Topics,
+    pace: Pace,
 ) -> anyhow::Result<BTreeMap<String, usize>> {
     let producer: FutureProducer = kafka
         .producer_config()
@@ -71,7 +90,18 @@ pub async fn produce(
         .context("cannot create the Kafka producer")?;
     let mut counts = BTreeMap::new();
     let mut pending = std::collections::VecDeque::new();
-    for record in records {
+    let started = tokio::time::Instant::now();
+    for (n, record) in records.iter().enumerate() {
+        if pace
+            .until
+            .is_some_and(|until| std::time::Instant::now() >= until)
+        {
+            break;
+        }
+        if let Some(rate) = pace.rate.filter(|r| *r > 0) {
+            tokio::time::sleep_until(started + Duration::from_secs_f64(n as f64 / f64::from(rate)))
+                .await;
+        }
         let topic = topic_for(topics, record.channel);
         let received_at = record.received_at.to_string();
         let headers = OwnedHeaders::new()
