@@ -122,6 +122,11 @@ trap - EXIT
 # The API keeps running after the demo, so the printed curl works; it reads only [clickhouse]
 # and [http], so it gets a clean environment.
 api_addr=127.0.0.1:${RAPPORT_DEMO_API_PORT:-18080}
+# An earlier demo's API would hold the port and answer for the earlier database.
+for old in "${RAPPORT_STACK_DIR:-$root/.rapport}"/demo/*/api.pid; do
+  [ -f "$old" ] && kill "$(cat "$old")" 2>/dev/null && rm -f "$old"
+done
+sleep 0.3
 key=$(env "${store[@]}" "$bin/rapport" keys create --tenant acme --name demo 2>/dev/null)
 setsid env -i PATH="$PATH" "${store[@]}" RAPPORT_HTTP__LISTEN=$api_addr RAPPORT_LOG__FILTER=warn \
   "$bin/rapport-api" >"$state/api.log" 2>&1 < /dev/null &
