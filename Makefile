@@ -56,6 +56,7 @@ soak: nextest up ## The whole-pipeline fault tests at 10x size, plus the soak-on
 	RAPPORT_TEST_CUSTOMERS=$(SOAK_CUSTOMERS) $(NEXTEST) --profile $(NEXTEST_PROFILE) -p rapport-e2e --test pipeline --run-ignored all
 
 bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)
+	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench --workspace
 
 CHDB_VERSION := 26.9.0

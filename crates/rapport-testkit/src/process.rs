@@ -23,6 +23,22 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A free port below Linux's ephemeral range (32768–60999), for a server the test stops and
+/// restarts: a port from the ephemeral range can be taken by some client's outgoing connection
+/// while the server is down, and the restart then fails.
+fn stable_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base.wrapping_add(n.wrapping_mul(104_729)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A free loopback address for a service's operations endpoint.
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -138,7 +154,7 @@ pub struct PrivateClickHouse {
 impl PrivateClickHouse {
     pub fn start(name: &str) -> Self {
         let dir = std::env::temp_dir().join(crate::unique_name(name));
-        let port = || free_addr().port();
+        let port = stable_port;
         let server = Self {
             dir,
             http_port: port(),
@@ -203,7 +219,7 @@ impl PrivateBroker {
     pub fn start(name: &str) -> Self {
         let broker = Self {
             dir: std::env::temp_dir().join(crate::unique_name(name)),
-            port: free_addr().port(),
+            port: stable_port(),
         };
         broker.up();
         broker

@@ -1,0 +1,293 @@
+// A load harness reports on stdout; that is its output, not stray debugging.
+#![allow(clippy::print_stdout)]
+
+//! Whole-pipeline load harness: raw topics → normalizer → writer → ClickHouse, on the local
+//! stack, with the services as release-built processes.
+//! 1. sustained throughput draining a raw backlog, against a bare consumer reading the same topics;
+//! 2. produce → visible in ClickHouse latency at a steady rate (default 2,000 records/s);
+//! 3. each service's peak RSS.
+//!
+//! `cargo bench -p rapport-e2e --bench pipeline` (part of `make bench`; build the release
+//! binaries first, which `make bench` does). Sizes: `RAPPORT_BENCH_CUSTOMERS` (default 2,000,
+//! about 15,000 records), `RAPPORT_BENCH_RATE`, `RAPPORT_BENCH_SECONDS` (20).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rapport_cli::generate::{self, Options, Pace};
+use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
+use rapport_model::Timestamp;
+use rapport_testkit::{Service, Stack, free_addr, unique_name};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+struct Run {
+    kafka: KafkaConfig,
+    topics: Topics,
+    clickhouse: String,
+    database: String,
+    dir: std::path::PathBuf,
+}
+
+impl Run {
+    async fn new(stack: &Stack, name: &str) -> Self {
+        let prefix = unique_name(name);
+        let topics = Topics::prefixed(&prefix);
+        ensure_topics(&stack.kafka, &topics.specs())
+            .await
+            .expect("stack up? run `make up`");
+        let database = prefix.replace(['.', '-'], "_");
+        let dir = std::env::temp_dir().join(&prefix);
+        std::fs::create_dir_all(&dir).unwrap();
+        let common = format!(
+            "[kafka]\nbrokers = \"{}\"\nproducer_batch_messages = 1\n[topics]\nraw_email = \"{}\"\nraw_chat = \"{}\"\n\
+             raw_review = \"{}\"\nraw_support = \"{}\"\ninteractions = \"{}\"\ndlq = \"{}\"\nidentity = \"{}\"\n",
+            stack.kafka.brokers,
+            topics.raw_email,
+            topics.raw_chat,
+            topics.raw_review,
+            topics.raw_support,
+            topics.interactions,
+            topics.dlq,
+            topics.identity
+        );
+        std::fs::write(
+            dir.join("normalizer.toml"),
+            format!("group_id = \"{prefix}-n\"\ntenant_id = \"acme\"\n[tenant]\nagent_domains = [\"acme.com\"]\n{common}"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("writer.toml"),
+            format!(
+                "group_id = \"{prefix}-w\"\n{common}[clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\n",
+                stack.clickhouse_url
+            ),
+        )
+        .unwrap();
+        Self {
+            kafka: stack.kafka.clone(),
+            topics,
+            clickhouse: stack.clickhouse_url.clone(),
+            database,
+            dir,
+        }
+    }
+
+    async fn start(&self, service: &str) -> Service {
+        let binary = rapport_testkit::binary(&format!("rapport-{service}"));
+        Service::start(
+            binary.to_str().unwrap(),
+            &self.dir.join(format!("{service}.toml")),
+            free_addr(),
+            "warn",
+        )
+        .await
+    }
+
+    /// The body of a successful query, or empty while ClickHouse (or the table) is not there.
+    async fn query(&self, sql: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("{}/?database={}", self.clickhouse, self.database))
+            .body(sql.to_owned())
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    async fn stored(&self) -> usize {
+        self.query("SELECT count() FROM interactions")
+            .await
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let stack = Stack::from_env();
+    let customers: usize = env_or("RAPPORT_BENCH_CUSTOMERS", 2_000);
+    let rate: u32 = env_or("RAPPORT_BENCH_RATE", 2_000);
+    let seconds: u64 = env_or("RAPPORT_BENCH_SECONDS", 20);
+    let options = |seed, customers| Options {
+        seed,
+        customers,
+        day: Timestamp::parse_rfc3339("2024-06-03T00:00:00Z").unwrap(),
+        tenant: "acme".into(),
+        agent_domain: "acme.com".into(),
+        invalid_rate: 0.0,
+    };
+
+    // 1. Draining a backlog.
+    let run = Run::new(&stack, "bench-e2e").await;
+    let records = generate::generate(&options(21, customers));
+    let started = Instant::now();
+    generate::produce(&records, &run.kafka, &run.topics)
+        .await
+        .unwrap();
+    println!(
+        "backlog: {} raw records produced in {:.1} s",
+        records.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let consumer: StreamConsumer = run
+        .kafka
+        .consumer_config(&unique_name("bare"))
+        .create()
+        .unwrap();
+    consumer.subscribe(&run.topics.raw()).unwrap();
+    let started = Instant::now();
+    for _ in 0..records.len() {
+        tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("bare consumer stalled")
+            .unwrap();
+    }
+    let bare = records.len() as f64 / started.elapsed().as_secs_f64();
+    drop(consumer);
+    let started = Instant::now();
+    let normalizer = run.start("normalizer").await;
+    let writer = run.start("writer").await;
+    let mut expected = 0;
+    while expected == 0 || run.stored().await < expected {
+        // The interactions the records make: known once the normalizer has read them all.
+        if expected == 0 {
+            expected = generate_expected(&records);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "pipeline did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!("bare consumer on the raw topics: {bare:>8.0} records/s (the broker's limit here)");
+    println!(
+        "raw → ClickHouse:               {:>8.0} records/s ({:.0} interactions/s; {expected} interactions in {elapsed:.1} s incl. start-up); ratio {:.2}",
+        records.len() as f64 / elapsed,
+        expected as f64 / elapsed,
+        records.len() as f64 / elapsed / bare
+    );
+    println!(
+        "peak RSS while draining: normalizer {:.0} MB, writer {:.0} MB",
+        peak_rss_mib(normalizer.pid()),
+        peak_rss_mib(writer.pid())
+    );
+    drop((normalizer, writer));
+
+    // 2. Steady rate: every record stamped with its produce time.
+    let run = Run::new(&stack, "bench-e2e-steady").await;
+    let normalizer = run.start("normalizer").await;
+    let writer = run.start("writer").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut day = generate::generate(&options(22, customers * 4));
+    day.truncate(rate as usize * seconds as usize);
+    let total = day.len();
+    let (kafka, topics) = (run.kafka.clone(), run.topics.clone());
+    let feeder = tokio::spawn(async move {
+        for chunk in day.chunks_mut(rate as usize / 10) {
+            let now = Timestamp::now();
+            for r in chunk.iter_mut() {
+                r.received_at = now;
+            }
+            let tick = Instant::now();
+            generate::produce_paced(
+                chunk,
+                &kafka,
+                &topics,
+                Pace {
+                    rate: Some(rate),
+                    until: None,
+                },
+            )
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(100).saturating_sub(tick.elapsed())).await;
+        }
+    });
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    let started = Instant::now();
+    let mut since = 0i64;
+    while started.elapsed() < Duration::from_secs(seconds + 60) {
+        let body = run
+            .query(&format!("SELECT event_id, received_at_ms, written_at_ms FROM interactions WHERE written_at_ms >= {since} FORMAT TSV"))
+            .await;
+        let visible = Timestamp::now().as_millis();
+        for line in body.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() == 3 {
+                since = since.max(f[2].parse::<i64>().unwrap_or(0) - 10_000);
+                seen.entry(f[0].to_owned())
+                    .or_insert(visible - f[1].parse::<i64>().unwrap_or(visible));
+            }
+        }
+        if feeder.is_finished() && started.elapsed() > Duration::from_secs(seconds + 5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut latencies: Vec<i64> = seen.into_values().collect();
+    latencies.sort_unstable();
+    let at = |p: f64| {
+        latencies
+            .get(((latencies.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "steady {rate} records/s for {seconds} s ({total} records, {} interactions seen): produce → visible p50 {} ms, p99 {} ms, max {} ms",
+        latencies.len(),
+        at(0.5),
+        at(0.99),
+        latencies.last().copied().unwrap_or(0)
+    );
+    println!(
+        "peak RSS at steady rate: normalizer {:.0} MB, writer {:.0} MB",
+        peak_rss_mib(normalizer.pid()),
+        peak_rss_mib(writer.pid())
+    );
+}
+
+/// How many interactions the adapters make of the records (the pipeline's expected output).
+fn generate_expected(records: &[generate::RawRecord]) -> usize {
+    let tenant = rapport_channels::TenantConfig {
+        agent_domains: vec!["acme.com".into()],
+        ..Default::default()
+    };
+    let limits = rapport_channels::Limits::default();
+    records
+        .iter()
+        .map(|r| {
+            let ctx = rapport_channels::Context {
+                tenant_id: &r.tenant,
+                received_at: r.received_at,
+                tenant: &tenant,
+                limits: &limits,
+                raw_ref: None,
+            };
+            rapport_channels::normalize(r.source, &r.payload, &ctx).map_or(0, |i| i.len())
+        })
+        .sum()
+}
