@@ -15,7 +15,8 @@ use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
-    PrivateBroker, PrivateClickHouse, Service, Stack, binary, free_addr, unique_name,
+    PrivateBroker, PrivateClickHouse, Service, Stack, binary, free_addr, peak_rss_mib, query_in,
+    unique_name,
 };
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -116,19 +117,7 @@ impl Pipeline {
     }
 
     async fn query(&self, sql: &str) -> Option<String> {
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/?database={}",
-                self.clickhouse_url, self.database
-            ))
-            .timeout(Duration::from_secs(10))
-            .body(sql.to_owned())
-            .send()
-            .await
-            .ok()?;
-        let ok = response.status().is_success();
-        let body = response.text().await.ok()?;
-        ok.then_some(body)
+        query_in(&self.clickhouse_url, &self.database, sql).await
     }
 
     /// Waits until the deduplicated timeline holds exactly `expected`, each once.
@@ -382,16 +371,6 @@ async fn instances_joining_and_leaving_mid_run_lose_nothing() {
     pipeline
         .wait_for_store(&ids, Duration::from_secs(180))
         .await;
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 #[tokio::test]

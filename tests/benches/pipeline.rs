@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rapport_cli::generate::{self, Options, Pace};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
-use rapport_testkit::{Service, Stack, free_addr, unique_name};
+use rapport_testkit::{Service, Stack, free_addr, peak_rss_mib, query_in, unique_name};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -25,16 +25,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 struct Run {
@@ -100,17 +90,10 @@ impl Run {
         .await
     }
 
-    /// The body of a successful query, or empty while ClickHouse (or the table) is not there.
     async fn query(&self, sql: &str) -> String {
-        let response = reqwest::Client::new()
-            .post(format!("{}/?database={}", self.clickhouse, self.database))
-            .body(sql.to_owned())
-            .send()
-            .await;
-        match response {
-            Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
-            _ => String::new(),
-        }
+        query_in(&self.clickhouse, &self.database, sql)
+            .await
+            .unwrap_or_default()
     }
 
     async fn stored(&self) -> usize {

@@ -16,10 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::progress;
 
-/// Headers the dead-letter path adds; a replay drops them and sends the original headers only.
-const ADDED_PREFIXES: [&str; 2] = ["rapport-error-", "rapport-origin-"];
-const ADDED_HEADER: &str = "rapport-dead-lettered-at";
-
 /// One record of the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
@@ -52,7 +48,8 @@ impl DeadLetter {
     pub fn original_headers(&self) -> OwnedHeaders {
         self.headers
             .iter()
-            .filter(|(k, _)| k != ADDED_HEADER && !ADDED_PREFIXES.iter().any(|p| k.starts_with(p)))
+            // A replay sends the original headers only, without those the DLQ path added.
+            .filter(|(k, _)| !rapport_kafka::DEAD_LETTER_HEADERS.contains(&k.as_str()))
             .fold(OwnedHeaders::new(), |headers, (key, value)| {
                 headers.insert(Header {
                     key,
@@ -281,21 +278,36 @@ pub async fn replay(
 mod tests {
     use super::*;
 
+    /// A letter with the headers the real dead-letter path writes, so a header added there and
+    /// not dropped by a replay fails the test below.
     fn letter(partition: i32, offset: i64) -> DeadLetter {
+        use rdkafka::message::{Headers, OwnedMessage, Timestamp};
+        let original = OwnedMessage::new(
+            Some(vec![0xff, 0x00]),
+            Some(b"k".to_vec()),
+            "raw".into(),
+            Timestamp::NotAvailable,
+            partition,
+            offset,
+            Some(OwnedHeaders::new().insert(Header {
+                key: "rapport-source",
+                value: Some("zendesk"),
+            })),
+        );
+        let rejection = rapport_kafka::Rejection {
+            code: "malformed_json".into(),
+            message: "expected value at line 1".into(),
+        };
+        let headers = rapport_kafka::dead_letter_headers(&original, &rejection, "now");
         DeadLetter {
             partition,
             offset,
             key: Some(b"k".to_vec()),
             payload: vec![0xff, 0x00],
-            headers: vec![
-                ("rapport-source".into(), Some(b"zendesk".to_vec())),
-                (
-                    "rapport-error-code".into(),
-                    Some(b"malformed_json".to_vec()),
-                ),
-                ("rapport-origin-topic".into(), Some(b"raw".to_vec())),
-                ("rapport-dead-lettered-at".into(), Some(b"now".to_vec())),
-            ],
+            headers: headers
+                .iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                .collect(),
         }
     }
 

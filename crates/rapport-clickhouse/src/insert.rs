@@ -15,9 +15,26 @@ pub async fn insert_rows(
     rows: &[InteractionRow],
     timeout: Duration,
 ) -> Result<(), ClickHouseError> {
+    insert_into(client, INTERACTIONS_TABLE, rows, timeout).await
+}
+
+/// Inserts rows of any table as one `INSERT`, bounded by `timeout` as a whole.
+pub async fn insert_into<T>(
+    client: &clickhouse::Client,
+    table: &str,
+    rows: &[T],
+    timeout: Duration,
+) -> Result<(), ClickHouseError>
+where
+    T: clickhouse::Row + clickhouse::RowWrite + serde::Serialize,
+    for<'a> T: clickhouse::Row<Value<'a> = T>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
     let request = async {
         let mut insert = client
-            .insert::<InteractionRow>(INTERACTIONS_TABLE)
+            .insert::<T>(table)
             .await?
             .with_timeouts(Some(timeout), Some(timeout));
         for row in rows {

@@ -15,6 +15,6 @@ mod schema;
 pub use clickhouse::Client;
 pub use config::ClickHouseConfig;
 pub use error::{ClickHouseError, ErrorClass};
-pub use insert::{Rejected, insert_isolating, insert_rows};
+pub use insert::{Rejected, insert_into, insert_isolating, insert_rows};
 pub use row::{INTERACTION_COLUMNS, INTERACTIONS_TABLE, InteractionRow};
 pub use schema::{SchemaMismatch, check_interactions_table, prepare};

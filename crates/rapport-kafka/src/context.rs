@@ -18,6 +18,7 @@ use crate::Frontiers;
 pub struct ServiceContext {
     frontiers: Arc<Mutex<Frontiers>>,
     broker_down: Arc<AtomicBool>,
+    broker_up_reported: Arc<AtomicBool>,
     broker_up_metric: String,
     lag_metric: String,
 }
@@ -36,6 +37,7 @@ impl ServiceContext {
         Self {
             frontiers: Arc::default(),
             broker_down: Arc::default(),
+            broker_up_reported: Arc::default(),
             broker_up_metric: format!("rapport_{service}_broker_up"),
             lag_metric: format!("rapport_{service}_consumer_lag"),
         }
@@ -88,10 +90,18 @@ impl ServiceContext {
         }
     }
 
+    /// Called for every acknowledged send or received record, so it does nothing unless the
+    /// state changed (or the gauge was never set).
     pub fn broker_reachable(&self) {
+        if self.broker_up_reported.load(Ordering::Relaxed)
+            && !self.broker_down.load(Ordering::Relaxed)
+        {
+            return;
+        }
         if self.broker_down.swap(false, Ordering::SeqCst) {
             info!("broker reachable again; resuming");
         }
+        self.broker_up_reported.store(true, Ordering::Relaxed);
         metrics::gauge!(self.broker_up_metric.clone()).set(1.0);
     }
 }
@@ -142,5 +152,26 @@ impl ConsumerContext for ServiceContext {
             }
             Rebalance::Error(error) => warn!(%error, "rebalance error"),
         }
+    }
+}
+
+/// Commits what is stored and leaves the group, in a blocking task bounded by `limit`: both wait
+/// on the group coordinator, and one that never answers must not keep the process alive. Offsets
+/// that do not get committed are redelivered, which deterministic event ids make harmless.
+pub async fn leave_group(
+    consumer: rdkafka::consumer::StreamConsumer<ServiceContext>,
+    limit: std::time::Duration,
+) {
+    use rdkafka::consumer::{CommitMode, Consumer};
+    let leave = tokio::task::spawn_blocking(move || {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => info!("offsets committed"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(error) => warn!(%error, "final commit failed; the last records are read again"),
+        }
+        consumer.unsubscribe();
+    });
+    if tokio::time::timeout(limit, leave).await.is_err() {
+        warn!("committing and leaving the group timed out; exiting anyway");
     }
 }

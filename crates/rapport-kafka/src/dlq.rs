@@ -11,6 +11,17 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// The headers the dead-letter path adds to the original record's; `rapport dlq replay` drops
+/// exactly these.
+pub const DEAD_LETTER_HEADERS: [&str; 6] = [
+    "rapport-error-code",
+    "rapport-error-message",
+    "rapport-origin-topic",
+    "rapport-origin-partition",
+    "rapport-origin-offset",
+    "rapport-dead-lettered-at",
+];
+
 /// The headers of a dead-letter record: the original record's headers unchanged, then the error
 /// and where the record came from, so `rapport dlq replay` can send it back where it was read.
 pub fn dead_letter_headers<M: Message>(
@@ -29,14 +40,15 @@ pub fn dead_letter_headers<M: Message>(
     }
     let partition = message.partition().to_string();
     let offset = message.offset().to_string();
-    for (key, value) in [
-        ("rapport-error-code", rejection.code.as_str()),
-        ("rapport-error-message", rejection.message.as_str()),
-        ("rapport-origin-topic", message.topic()),
-        ("rapport-origin-partition", partition.as_str()),
-        ("rapport-origin-offset", offset.as_str()),
-        ("rapport-dead-lettered-at", at),
-    ] {
+    let values = [
+        rejection.code.as_str(),
+        rejection.message.as_str(),
+        message.topic(),
+        partition.as_str(),
+        offset.as_str(),
+        at,
+    ];
+    for (key, value) in DEAD_LETTER_HEADERS.into_iter().zip(values) {
         headers = headers.insert(Header {
             key,
             value: Some(value),

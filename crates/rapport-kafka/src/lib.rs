@@ -11,9 +11,9 @@ mod send;
 mod topics;
 
 pub use config::KafkaConfig;
-pub use context::ServiceContext;
+pub use context::{ServiceContext, leave_group};
 pub use decode::{DecodeFailure, Decoder};
-pub use dlq::{Rejection, dead_letter_headers, send_dead_letter};
+pub use dlq::{DEAD_LETTER_HEADERS, Rejection, dead_letter_headers, send_dead_letter};
 pub use frontier::{Frontiers, PartitionFrontier};
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use send::send_reliably;

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rapport_identity::{Change, IdentityGraph, Observation, Unlinked};
-use rapport_kafka::{DecodeFailure, Decoder, ServiceContext, send_dead_letter, send_reliably};
+use rapport_kafka::{
+    DecodeFailure, Decoder, ServiceContext, leave_group, send_dead_letter, send_reliably,
+};
 use rapport_model::Timestamp;
 use rapport_runtime::Health;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
-use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -87,12 +87,10 @@ impl Pending {
 
 fn merge_change(changes: &mut BTreeMap<(String, String), Change>, change: Change) {
     let key = (change.tenant_id.clone(), change.identifier.clone());
-    match changes.get_mut(&key) {
-        Some(existing) => existing.customer_id = change.customer_id,
-        None => {
-            changes.insert(key, change);
-        }
-    }
+    changes
+        .entry(key)
+        .and_modify(|existing| existing.customer_id = change.customer_id)
+        .or_insert(change);
 }
 
 impl State {
@@ -107,8 +105,10 @@ impl State {
             .filter(|c| c.previous_customer_id != Some(c.customer_id))
             .collect();
         let customers: Vec<CustomerRow> = changed.iter().map(|c| CustomerRow::of(c, now)).collect();
-        self.retrying(|| store::insert(&self.client, "identity_links", links, self.timeout()))
-            .await?;
+        self.retrying(|| {
+            rapport_clickhouse::insert_into(&self.client, "identity_links", links, self.timeout())
+        })
+        .await?;
         for change in &changed {
             let key = format!("{}/{}", change.tenant_id, change.identifier);
             let value = serde_json::json!({
@@ -129,8 +129,10 @@ impl State {
             .await
             .map_err(LinkerError::Publish)?;
         }
-        self.retrying(|| store::insert(&self.client, "customers", &customers, self.timeout()))
-            .await?;
+        self.retrying(|| {
+            rapport_clickhouse::insert_into(&self.client, "customers", &customers, self.timeout())
+        })
+        .await?;
         metrics::counter!("rapport_linker_links_written_total").increment(links.len() as u64);
         metrics::counter!("rapport_linker_customer_changes_total")
             .increment(customers.len() as u64);
@@ -275,7 +277,7 @@ pub async fn run(
     if result.is_ok() && core.lock().await.failure.is_none() {
         result = flush(&core, &consumer, &context, &mut pending).await;
     }
-    leave(consumer).await;
+    leave_group(consumer, Duration::from_secs(15)).await;
     result
 }
 
@@ -354,23 +356,4 @@ async fn flush(
     core.lock().await.persist(&links, &changes).await?;
     context.complete(consumer, &messages);
     Ok(())
-}
-
-async fn leave(consumer: StreamConsumer<ServiceContext>) {
-    let leave = tokio::task::spawn_blocking(move || {
-        match consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => info!("offsets committed"),
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(error) => {
-                warn!(%error, "final commit failed; the last interactions are read again")
-            }
-        }
-        consumer.unsubscribe();
-    });
-    if tokio::time::timeout(Duration::from_secs(15), leave)
-        .await
-        .is_err()
-    {
-        warn!("committing and leaving the group timed out; exiting anyway");
-    }
 }

@@ -1,8 +1,6 @@
 //! The linker's state in ClickHouse: `identity_links` (every link with its latest state) and
 //! `customers` (identifier → customer). Written before offsets are stored, read back on start.
 
-use std::time::Duration;
-
 use rapport_clickhouse::ClickHouseError;
 use rapport_identity::{Change, IdentityGraph, Link, Retraction};
 use rapport_model::{Source, Timestamp};
@@ -66,32 +64,6 @@ impl CustomerRow {
             customer_id: change.customer_id.to_string(),
             changed_at_ms: now.as_millis(),
         }
-    }
-}
-
-pub async fn insert<T>(
-    client: &rapport_clickhouse::Client,
-    table: &str,
-    rows: &[T],
-    timeout: Duration,
-) -> Result<(), ClickHouseError>
-where
-    T: clickhouse::Row + clickhouse::RowWrite + Serialize,
-    for<'a> T: clickhouse::Row<Value<'a> = T>,
-{
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let request = async {
-        let mut insert = client.insert::<T>(table).await?;
-        for row in rows {
-            insert.write(row).await?;
-        }
-        insert.end().await
-    };
-    match tokio::time::timeout(timeout, request).await {
-        Ok(result) => result.map_err(Into::into),
-        Err(_) => Err(ClickHouseError::Timeout(timeout)),
     }
 }
 

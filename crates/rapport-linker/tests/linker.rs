@@ -2,13 +2,13 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rapport_channels::{Context, Limits, TenantConfig, normalize};
 use rapport_kafka::{Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
-use rapport_testkit::{Service, Stack, free_addr, unique_name};
+use rapport_testkit::{Service, Stack, free_addr, query_in, unique_name, wait_for_answer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::{Value, json};
@@ -82,31 +82,18 @@ impl Run {
     }
 
     async fn query(&self, sql: &str) -> Option<String> {
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/?database={}",
-                self.stack.clickhouse_url, self.database
-            ))
-            .body(sql.to_owned())
-            .send()
-            .await
-            .ok()?;
-        let ok = response.status().is_success();
-        let body = response.text().await.ok()?;
-        ok.then_some(body)
+        query_in(&self.stack.clickhouse_url, &self.database, sql).await
     }
 
     async fn wait_for(&self, sql: &str, expected: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = None;
-        while Instant::now() < deadline {
-            last = self.query(sql).await;
-            if last.as_deref().map(str::trim) == Some(expected) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("{sql} never returned {expected:?}; last {last:?}");
+        wait_for_answer(
+            &self.stack.clickhouse_url,
+            &self.database,
+            sql,
+            expected,
+            Duration::from_secs(60),
+        )
+        .await;
     }
 }
 

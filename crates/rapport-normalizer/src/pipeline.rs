@@ -3,15 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext, send_reliably};
+use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext, leave_group, send_reliably};
 use rapport_model::Timestamp;
 use rapport_model::wire::Framing;
 use rapport_runtime::Health;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -115,24 +114,7 @@ pub async fn run(
             }
         }
     }
-    // Committing and leaving the group are blocking librdkafka calls that wait on the group
-    // coordinator; a coordinator that never answers must not keep the process alive. Offsets that
-    // do not get committed are redelivered, which the event ids make harmless.
-    let leave = tokio::task::spawn_blocking(move || {
-        match consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => info!("offsets committed"),
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(error) => warn!(%error, "final commit failed; the last records may be redelivered"),
-        }
-        consumer.unsubscribe();
-        drop(consumer);
-    });
-    if tokio::time::timeout(Duration::from_millis(limits.drain_timeout_ms), leave)
-        .await
-        .is_err()
-    {
-        warn!("committing and leaving the group timed out; exiting anyway");
-    }
+    leave_group(consumer, Duration::from_millis(limits.drain_timeout_ms)).await;
     failure.map_or(Ok(()), Err)
 }
 

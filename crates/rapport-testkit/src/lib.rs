@@ -104,6 +104,53 @@ impl Stack {
     }
 }
 
+/// Runs `sql` in `database` over ClickHouse's HTTP interface at `url`: the body, or `None` while
+/// ClickHouse is unreachable or refuses the query (tests poll through outages with it).
+pub async fn query_in(url: &str, database: &str, sql: &str) -> Option<String> {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/?database={database}"))
+        .timeout(Duration::from_secs(10))
+        .body(sql.to_owned())
+        .send()
+        .await
+        .ok()?;
+    let ok = response.status().is_success();
+    let body = response.text().await.ok()?;
+    ok.then_some(body)
+}
+
+/// Polls `sql` in `database` until its trimmed answer is `expected`; fails after `timeout`
+/// showing the last answer.
+pub async fn wait_for_answer(
+    url: &str,
+    database: &str,
+    sql: &str,
+    expected: &str,
+    timeout: Duration,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        last = query_in(url, database, sql).await;
+        if last.as_deref().map(str::trim) == Some(expected) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{sql} never returned {expected:?}; last answer {last:?}");
+}
+
+/// The peak resident memory of a running process (VmHWM), in MiB; 0 when it cannot be read.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 /// A name no other test run on this machine uses: prefix, process id, time and a counter.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -39,6 +39,23 @@ fn stable_port() -> u16 {
     }
 }
 
+/// Runs `deploy/local/stack.sh <command>` with the given environment, failing the test with the
+/// script's output when it fails.
+fn stack_script(command: &str, env: &[(&str, String)]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/stack.sh");
+    let output = Command::new(script)
+        .arg(command)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("stack script runs");
+    assert!(
+        output.status.success(),
+        "stack.sh {command} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A free loopback address for a service's operations endpoint.
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -180,23 +197,17 @@ impl PrivateClickHouse {
     }
 
     fn script(&self, command: &str) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/stack.sh");
-        let output = Command::new(script)
-            .arg(command)
-            .env("RAPPORT_STACK_DIR", &self.dir)
-            .env("RAPPORT_STACK_CH_HTTP_PORT", self.http_port.to_string())
-            .env("RAPPORT_STACK_CH_TCP_PORT", self.tcp_port.to_string())
-            .env(
-                "RAPPORT_STACK_CH_INTERSERVER_PORT",
-                self.interserver_port.to_string(),
-            )
-            .output()
-            .expect("stack script runs");
-        assert!(
-            output.status.success(),
-            "stack.sh {command} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        stack_script(
+            command,
+            &[
+                ("RAPPORT_STACK_DIR", self.dir.display().to_string()),
+                ("RAPPORT_STACK_CH_HTTP_PORT", self.http_port.to_string()),
+                ("RAPPORT_STACK_CH_TCP_PORT", self.tcp_port.to_string()),
+                (
+                    "RAPPORT_STACK_CH_INTERSERVER_PORT",
+                    self.interserver_port.to_string(),
+                ),
+            ],
         );
     }
 }
@@ -238,19 +249,13 @@ impl PrivateBroker {
     }
 
     fn script(&self, command: &str) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/stack.sh");
-        let output = Command::new(script)
-            .arg(command)
-            .env("RAPPORT_STACK_DIR", &self.dir)
-            .env("RAPPORT_STACK_KAFKA_PORT", self.port.to_string())
-            .env("RAPPORT_STACK_KAFKA_STORAGE", "sqlite")
-            .output()
-            .expect("stack script runs");
-        assert!(
-            output.status.success(),
-            "stack.sh {command} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        stack_script(
+            command,
+            &[
+                ("RAPPORT_STACK_DIR", self.dir.display().to_string()),
+                ("RAPPORT_STACK_KAFKA_PORT", self.port.to_string()),
+                ("RAPPORT_STACK_KAFKA_STORAGE", "sqlite".to_owned()),
+            ],
         );
     }
 }

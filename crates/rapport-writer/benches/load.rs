@@ -20,7 +20,7 @@ use rapport_model::{
     Actor, ActorRole, Channel, Direction, Identity, Interaction, InteractionKind, Source,
     Timestamp, event_id,
 };
-use rapport_testkit::{Service, Stack, free_addr, unique_name};
+use rapport_testkit::{Service, Stack, free_addr, peak_rss_mib, unique_name};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -65,16 +65,6 @@ fn interaction(tag: &str, n: usize, received_at: Timestamp) -> Interaction {
         attachment_names: vec![],
         raw_ref: None,
     }
-}
-
-fn rss_peak_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 async fn query(config: &ClickHouseConfig, sql: &str) -> String {
@@ -236,7 +226,7 @@ async fn main() {
     let drained = rows as f64 / started.elapsed().as_secs_f64();
     println!(
         "writer drain:             {drained:>9.0} rows/s (Kafka → ClickHouse, incl. start-up, migrations and group join); peak RSS {:.1} MB",
-        rss_peak_mib(writer.pid())
+        peak_rss_mib(writer.pid())
     );
     drop(writer);
 
@@ -319,7 +309,7 @@ async fn main() {
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(0),
         latencies.len(),
-        rss_peak_mib(writer.pid())
+        peak_rss_mib(writer.pid())
     );
     drop(writer);
     for s in [&direct, &drain, &steady] {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rapport_clickhouse::{ClickHouseError, ErrorClass, InteractionRow, insert_isolating};
-use rapport_kafka::{DecodeFailure, Decoder, Rejection, ServiceContext, send_dead_letter};
+use rapport_kafka::{
+    DecodeFailure, Decoder, Rejection, ServiceContext, leave_group, send_dead_letter,
+};
 use rapport_model::Timestamp;
 use rapport_runtime::Health;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
-use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -32,7 +32,7 @@ struct Batch {
 
 impl Batch {
     fn push(&mut self, row: InteractionRow, message: OwnedMessage, now: Instant) {
-        self.bytes += row.approximate_size() + message.payload_len();
+        self.bytes += row.approximate_size() + message.payload().map_or(0, <[u8]>::len);
         self.rows.push(row);
         self.messages.push(message);
         self.opened_at.get_or_insert(now);
@@ -180,9 +180,11 @@ pub async fn run(
             warn!(%error, "the open batch was not written; it will be redelivered");
         }
     }
-    writer
-        .leave(Duration::from_millis(config.batch.drain_timeout_ms))
-        .await;
+    leave_group(
+        writer.consumer,
+        Duration::from_millis(config.batch.drain_timeout_ms),
+    )
+    .await;
     failure.map_or(Ok(()), Err)
 }
 
@@ -274,10 +276,10 @@ impl Writer {
         };
         let now = Timestamp::now().as_millis();
         let mut refused = rejected.iter().map(|r| r.index).peekable();
+        let end_to_end = metrics::histogram!("rapport_writer_end_to_end_seconds");
         for (index, row) in rows.iter().enumerate() {
             if refused.next_if_eq(&index).is_none() {
-                metrics::histogram!("rapport_writer_end_to_end_seconds")
-                    .record((now - row.received_at_ms).max(0) as f64 / 1000.0);
+                end_to_end.record((now - row.received_at_ms).max(0) as f64 / 1000.0);
             }
         }
         if rejected.len() < rows.len() {
@@ -328,34 +330,5 @@ impl Writer {
         metrics::counter!("rapport_writer_dlq_total", "code" => rejection.code.clone())
             .increment(1);
         Ok(())
-    }
-
-    /// Commits what is stored and leaves the group, bounded in time (see the normalizer).
-    async fn leave(self, limit: Duration) {
-        let consumer = self.consumer;
-        let leave = tokio::task::spawn_blocking(move || {
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) => info!("offsets committed"),
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(error) => {
-                    warn!(%error, "final commit failed; the last records may be redelivered")
-                }
-            }
-            consumer.unsubscribe();
-            drop(consumer);
-        });
-        if tokio::time::timeout(limit, leave).await.is_err() {
-            warn!("committing and leaving the group timed out; exiting anyway");
-        }
-    }
-}
-
-trait PayloadLen {
-    fn payload_len(&self) -> usize;
-}
-
-impl PayloadLen for OwnedMessage {
-    fn payload_len(&self) -> usize {
-        self.payload().map_or(0, <[u8]>::len)
     }
 }

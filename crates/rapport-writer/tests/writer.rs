@@ -10,7 +10,9 @@ use rapport_clickhouse::ClickHouseConfig;
 use rapport_kafka::{Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
-use rapport_testkit::{PrivateClickHouse, Service, Stack, free_addr, unique_name};
+use rapport_testkit::{
+    PrivateClickHouse, Service, Stack, free_addr, query_in, unique_name, wait_for_answer,
+};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -102,21 +104,8 @@ impl Run {
             .expect("produced");
     }
 
-    /// Runs a query in the run's database; the body, or `None` while ClickHouse refuses.
     async fn try_query(&self, sql: &str) -> Option<String> {
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/?database={}",
-                self.clickhouse_url, self.database
-            ))
-            .timeout(Duration::from_secs(10))
-            .body(sql.to_owned())
-            .send()
-            .await
-            .ok()?;
-        let ok = response.status().is_success();
-        let body = response.text().await.ok()?;
-        ok.then_some(body)
+        query_in(&self.clickhouse_url, &self.database, sql).await
     }
 
     async fn query(&self, sql: &str) -> String {
@@ -125,18 +114,8 @@ impl Run {
             .unwrap_or_else(|| panic!("query failed: {sql}"))
     }
 
-    /// Polls until `sql` returns `expected`, or fails after `timeout` showing the last answer.
     async fn wait_for(&self, sql: &str, expected: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut last = None;
-        while Instant::now() < deadline {
-            last = self.try_query(sql).await;
-            if last.as_deref().map(str::trim) == Some(expected) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("{sql} never returned {expected:?}; last answer {last:?}");
+        wait_for_answer(&self.clickhouse_url, &self.database, sql, expected, timeout).await;
     }
 
     async fn count_distinct(&self) -> u64 {
