@@ -47,7 +47,7 @@ impl Pipeline {
         let dir = std::env::temp_dir().join(&prefix);
         std::fs::create_dir_all(&dir).unwrap();
         let kafka_toml = format!(
-            "[kafka]\nbrokers = \"{}\"\nsession_timeout_ms = 6000\nproducer_batch_messages = 1\n",
+            "[kafka]\nbrokers = \"{}\"\nsession_timeout_ms = 6000\nresume_rewind_records = 10000\n",
             kafka.brokers
         );
         let topics_toml = format!(

@@ -13,7 +13,7 @@ mkdir -p "$state"
 
 export RAPPORT_KAFKA__BROKERS=127.0.0.1:${RAPPORT_STACK_KAFKA_PORT:-19092}
 # Tansu 0.6 skips the rest of a batch when a consumer resumes mid-batch (docs/ARCHITECTURE.md).
-export RAPPORT_KAFKA__PRODUCER_BATCH_MESSAGES=1
+export RAPPORT_KAFKA__RESUME_REWIND_RECORDS=10000
 export RAPPORT_TENANT_ID=acme
 export RAPPORT_TENANT__AGENT_DOMAINS='["acme.com"]'
 export RAPPORT_TENANT__DEFAULT_PHONE_REGION=US

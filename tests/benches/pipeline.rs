@@ -46,7 +46,7 @@ impl Run {
         let dir = std::env::temp_dir().join(&prefix);
         std::fs::create_dir_all(&dir).unwrap();
         let common = format!(
-            "[kafka]\nbrokers = \"{}\"\nproducer_batch_messages = 1\n[topics]\nraw_email = \"{}\"\nraw_chat = \"{}\"\n\
+            "[kafka]\nbrokers = \"{}\"\nresume_rewind_records = 10000\n[topics]\nraw_email = \"{}\"\nraw_chat = \"{}\"\n\
              raw_review = \"{}\"\nraw_support = \"{}\"\ninteractions = \"{}\"\ndlq = \"{}\"\nidentity = \"{}\"\n",
             stack.kafka.brokers,
             topics.raw_email,

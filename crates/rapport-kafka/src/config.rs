@@ -19,11 +19,14 @@ pub struct KafkaConfig {
     /// Partitions for topics Rapport creates itself.
     pub partitions: i32,
     pub replication_factor: i32,
-    /// Caps how many records a producer packs into one batch. Set it to 1 against Tansu 0.6:
-    /// a fetch from an offset inside a multi-record batch returns the *next* batch there, so a
-    /// consumer resuming from a committed offset mid-batch would skip the rest of that batch
-    /// (docs/ARCHITECTURE.md, "Broker quirks"). Unset (librdkafka's default) for Apache Kafka.
+    /// Caps how many records a producer packs into one batch (`batch.num.messages`); unset keeps
+    /// librdkafka's default.
     pub producer_batch_messages: Option<u32>,
+    /// Consumers start a resumed partition this many records before its committed offset and drop
+    /// what they already handled. Set it (10000) against Tansu 0.6, which answers a fetch from
+    /// inside a record batch with the *next* batch, so a consumer resuming mid-batch would skip
+    /// the rest of it (docs/ARCHITECTURE.md, "Broker quirks"). 0, off, for Apache Kafka.
+    pub resume_rewind_records: u32,
     pub extra: BTreeMap<String, String>,
 }
 
@@ -36,6 +39,7 @@ impl Default for KafkaConfig {
             partitions: 3,
             replication_factor: 1,
             producer_batch_messages: None,
+            resume_rewind_records: 0,
             extra: BTreeMap::new(),
         }
     }

@@ -1,14 +1,15 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::{debug, info, warn};
 
 use crate::Frontiers;
+use crate::resume::{Admission, RESUME_PATIENCE, ResumeGuard};
 
 /// The client context every Rapport consumer and producer shares: which partitions this instance
 /// owns (revoked partitions drop their in-flight work, so its offsets are never stored), whether
@@ -17,6 +18,8 @@ use crate::Frontiers;
 #[derive(Clone)]
 pub struct ServiceContext {
     frontiers: Arc<Mutex<Frontiers>>,
+    resume: Arc<Mutex<ResumeGuard>>,
+    resume_window: i64,
     broker_down: Arc<AtomicBool>,
     broker_up_reported: Arc<AtomicBool>,
     broker_up_metric: String,
@@ -36,10 +39,88 @@ impl ServiceContext {
     pub fn new(service: &str) -> Self {
         Self {
             frontiers: Arc::default(),
+            resume: Arc::default(),
+            resume_window: 0,
             broker_down: Arc::default(),
             broker_up_reported: Arc::default(),
             broker_up_metric: format!("rapport_{service}_broker_up"),
             lag_metric: format!("rapport_{service}_consumer_lag"),
+        }
+    }
+
+    /// Starts assigned partitions `records` before their committed offset and re-reads skipped
+    /// batches (`kafka.resume_rewind_records`, for brokers such as Tansu 0.6; see `resume.rs`).
+    #[must_use]
+    pub fn with_resume_rewind(mut self, records: u32) -> Self {
+        self.resume_window = i64::from(records);
+        self
+    }
+
+    fn resume(&self) -> MutexGuard<'_, ResumeGuard> {
+        self.resume
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a received record is new work. `false` for records below a resumed partition's
+    /// committed offset, and for the record that revealed a skipped batch (the partition is sought
+    /// back and it arrives again).
+    pub fn admit<C: rdkafka::consumer::Consumer<Self>>(
+        &self,
+        consumer: &C,
+        message: &impl rdkafka::Message,
+    ) -> bool {
+        if self.resume_window == 0 {
+            return true;
+        }
+        let admission = self
+            .resume()
+            .admit(message.topic(), message.partition(), message.offset());
+        match admission {
+            Admission::Process => true,
+            Admission::Skip => false,
+            Admission::Rewind(to) => {
+                self.seek(consumer, message.topic(), message.partition(), to);
+                false
+            }
+        }
+    }
+
+    /// Seeks back partitions that have stayed silent since they were resumed; call it about once a
+    /// second from the consume loop.
+    pub fn check_resumed<C: rdkafka::consumer::Consumer<Self>>(&self, consumer: &C) {
+        if self.resume_window == 0 {
+            return;
+        }
+        let stalled = self
+            .resume()
+            .stalled(std::time::Instant::now(), RESUME_PATIENCE);
+        for (topic, partition, to) in stalled {
+            self.seek(consumer, &topic, partition, to);
+        }
+    }
+
+    fn seek<C: rdkafka::consumer::Consumer<Self>>(
+        &self,
+        consumer: &C,
+        topic: &str,
+        partition: i32,
+        to: i64,
+    ) {
+        info!(
+            topic,
+            partition,
+            to,
+            "resumed partition skipped records; reading again from an earlier offset"
+        );
+        if let Err(error) = consumer.seek(
+            topic,
+            partition,
+            rdkafka::Offset::Offset(to),
+            std::time::Duration::from_secs(10),
+        ) {
+            // Revoked meanwhile, or the fetcher is busy: the next assignment or stall check retries.
+            warn!(%error, topic, partition, "seek failed");
         }
     }
 
@@ -134,13 +215,52 @@ impl ClientContext for ServiceContext {
     }
 }
 
+impl ServiceContext {
+    /// Moves each assigned partition's start `resume_window` records before its committed offset.
+    fn rewind_assigned(&self, consumer: &BaseConsumer<Self>, partitions: &TopicPartitionList) {
+        use rdkafka::consumer::Consumer;
+        let committed = match consumer
+            .committed_offsets(partitions.clone(), std::time::Duration::from_secs(10))
+        {
+            Ok(committed) => committed,
+            Err(error) => {
+                // Starting at the committed offset unguarded may skip the rest of a batch on
+                // Tansu; say so rather than fail the assignment.
+                warn!(%error, "committed offsets unavailable; resuming without the rewind");
+                return;
+            }
+        };
+        let mut guard = self.resume();
+        for mut p in partitions.elements() {
+            let stored = committed
+                .find_partition(p.topic(), p.partition())
+                .and_then(|c| match c.offset() {
+                    rdkafka::Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            if let Some(start) =
+                guard.assigned(p.topic(), p.partition(), stored, self.resume_window)
+                && let Err(error) = p.set_offset(rdkafka::Offset::Offset(start))
+            {
+                warn!(%error, topic = p.topic(), partition = p.partition(), "cannot set start offset");
+                guard.revoked(p.topic(), p.partition());
+            }
+        }
+    }
+}
+
 impl ConsumerContext for ServiceContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 let mut frontiers = self.frontiers();
                 for p in partitions.elements() {
                     frontiers.revoke(p.topic(), p.partition());
+                }
+                drop(frontiers);
+                let mut resume = self.resume();
+                for p in partitions.elements() {
+                    resume.revoked(p.topic(), p.partition());
                 }
                 info!(
                     partitions = partitions.count(),
@@ -148,7 +268,10 @@ impl ConsumerContext for ServiceContext {
                 );
             }
             Rebalance::Assign(partitions) => {
-                info!(partitions = partitions.count(), "partitions assigned")
+                info!(partitions = partitions.count(), "partitions assigned");
+                if self.resume_window > 0 {
+                    self.rewind_assigned(consumer, partitions);
+                }
             }
             Rebalance::Error(error) => warn!(%error, "rebalance error"),
         }

@@ -7,6 +7,7 @@ mod decode;
 mod dlq;
 mod frontier;
 mod registry;
+mod resume;
 mod send;
 mod topics;
 
@@ -16,6 +17,7 @@ pub use decode::{DecodeFailure, Decoder};
 pub use dlq::{DEAD_LETTER_HEADERS, Rejection, dead_letter_headers, send_dead_letter};
 pub use frontier::{Frontiers, PartitionFrontier};
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
+pub use resume::{Admission, ResumeGuard};
 pub use send::send_reliably;
 pub use topics::{TopicSpec, Topics, ensure_topics};
 

@@ -39,7 +39,8 @@ pub struct Core(Arc<Mutex<State>>);
 
 impl Core {
     pub fn new(config: Arc<LinkerConfig>) -> Result<Self, LinkerError> {
-        let context = ServiceContext::new("linker");
+        let context =
+            ServiceContext::new("linker").with_resume_rewind(config.kafka.resume_rewind_records);
         let producer = config
             .kafka
             .producer_config()
@@ -238,6 +239,7 @@ pub async fn run(
     let mut decoder = Decoder::new(&config.registry.url);
     let mut pending = Pending::default();
     let mut result = Ok(());
+    let mut resume_check = tokio::time::interval(Duration::from_secs(1));
     loop {
         let deadline = pending.opened_at.map(|at| {
             tokio::time::Instant::from_std(at + Duration::from_millis(config.batch.max_delay_ms))
@@ -251,7 +253,15 @@ pub async fn run(
                 break;
             }
             () = sleep_until(deadline) => flush(&core, &consumer, &context, &mut pending).await,
+            _ = resume_check.tick() => {
+                context.check_resumed(&consumer);
+                Ok(())
+            }
             received = consumer.recv() => match received {
+                Ok(message) if !context.admit(&consumer, &message) => {
+                    context.broker_reachable();
+                    Ok(())
+                }
                 Ok(message) => {
                     context.broker_reachable();
                     accept(&config, &core, &consumer, &context, &mut decoder, &mut pending, message.detach()).await

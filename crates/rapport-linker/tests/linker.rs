@@ -35,7 +35,7 @@ impl Run {
             &config,
             format!(
                 "group_id = \"{prefix}\"\n\
-                 [kafka]\nbrokers = \"{}\"\nsession_timeout_ms = 6000\nproducer_batch_messages = 1\n\
+                 [kafka]\nbrokers = \"{}\"\nsession_timeout_ms = 6000\nresume_rewind_records = 10000\n\
                  [topics]\ninteractions = \"{}\"\ndlq = \"{}\"\nidentity = \"{}\"\n\
                  [clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\n\
                  [batch]\nmax_delay_ms = 200\n",

@@ -99,13 +99,8 @@ async fn main() {
     drop(consumer);
 
     let config = std::env::temp_dir().join(format!("{prefix}.toml"));
-    // RAPPORT_BENCH_BATCHED=1 measures with librdkafka's batching (what Apache Kafka allows);
-    // the default caps batches at one record, as Tansu needs for restart safety.
-    let batch = if std::env::var_os("RAPPORT_BENCH_BATCHED").is_some() {
-        ""
-    } else {
-        "producer_batch_messages = 1\n"
-    };
+    // The same settings as every local run: librdkafka's batching, Tansu's resume workaround.
+    let batch = "resume_rewind_records = 10000\n";
     let ops = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -36,7 +36,8 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<(), NormalizerError> {
     let framing = framing(&config, &stop).await?;
-    let shared = ServiceContext::new("normalizer");
+    let shared =
+        ServiceContext::new("normalizer").with_resume_rewind(config.kafka.resume_rewind_records);
     let mut consumer_config = config.kafka.consumer_config(&config.group_id);
     consumer_config
         .set("statistics.interval.ms", "5000")
@@ -56,6 +57,7 @@ pub async fn run(
     let (mut in_flight, mut in_flight_bytes) = (0usize, 0usize);
     let limits = &config.pipeline;
     let mut failure = None;
+    let mut resume_check = tokio::time::interval(Duration::from_secs(1));
 
     loop {
         let can_poll = in_flight < limits.max_in_flight_messages
@@ -71,6 +73,7 @@ pub async fn run(
                     break;
                 }
             }
+            _ = resume_check.tick() => shared.check_resumed(&consumer),
             received = consumer.recv(), if can_poll => {
                 let message = match received {
                     Ok(message) => message.detach(),
@@ -79,6 +82,9 @@ pub async fn run(
                         continue;
                     }
                 };
+                if !shared.admit(&consumer, &message) {
+                    continue;
+                }
                 let started = Instant::now();
                 metrics::counter!("rapport_normalizer_messages_in_total", "topic" => message.topic().to_owned()).increment(1);
                 let outputs = process(&config, framing, &message, Timestamp::now());

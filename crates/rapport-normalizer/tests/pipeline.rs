@@ -47,7 +47,7 @@ impl Run {
             format!(
                 "group_id = \"{prefix}-normalizer\"\ntenant_id = \"acme\"\n\
                  [tenant]\nagent_domains = [\"acme.com\"]\ndefault_phone_region = \"US\"\n\
-                 [kafka]\nbrokers = \"{brokers}\"\nsession_timeout_ms = 6000\nproducer_batch_messages = 1\n\
+                 [kafka]\nbrokers = \"{brokers}\"\nsession_timeout_ms = 6000\nresume_rewind_records = 10000\n\
                  [topics]\nraw_email = \"{e}\"\nraw_chat = \"{c}\"\nraw_review = \"{r}\"\nraw_support = \"{s}\"\n\
                  interactions = \"{i}\"\ndlq = \"{d}\"\nidentity = \"{id}\"\n\
                  [default_sources]\nemail = \"rfc822\"\n\

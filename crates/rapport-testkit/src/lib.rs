@@ -31,7 +31,7 @@ impl Stack {
             session_timeout_ms: 6_000,
             partitions: 3,
             // Tansu skips the rest of a batch when a consumer resumes mid-batch.
-            producer_batch_messages: Some(1),
+            resume_rewind_records: 10_000,
             ..KafkaConfig::default()
         };
         let clickhouse_url = format!(

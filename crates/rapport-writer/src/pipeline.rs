@@ -111,7 +111,8 @@ pub async fn run(
         info!("stopped before the store was ready");
         return Ok(());
     }
-    let context = ServiceContext::new("writer");
+    let context =
+        ServiceContext::new("writer").with_resume_rewind(config.kafka.resume_rewind_records);
     let mut consumer_config = config.kafka.consumer_config(&config.group_id);
     consumer_config
         .set("statistics.interval.ms", "5000")
@@ -141,6 +142,7 @@ pub async fn run(
     let mut decoder = Decoder::new(&config.registry.url);
     let mut batch = Batch::default();
     let mut failure = None;
+    let mut resume_check = tokio::time::interval(Duration::from_secs(1));
 
     loop {
         let deadline = batch.deadline(&config).map(tokio::time::Instant::from_std);
@@ -148,11 +150,19 @@ pub async fn run(
             biased;
             () = stop.cancelled() => break,
             () = sleep_until(deadline) => writer.flush(&mut batch, stop.cancelled()).await,
+            _ = resume_check.tick() => {
+                writer.context.check_resumed(&writer.consumer);
+                Ok(())
+            }
             received = writer.consumer.recv() => {
                 match received {
                     Ok(message) => {
                         writer.context.broker_reachable();
-                        writer.accept(message.detach(), &mut decoder, &mut batch, &stop).await
+                        if writer.context.admit(&writer.consumer, &message) {
+                            writer.accept(message.detach(), &mut decoder, &mut batch, &stop).await
+                        } else {
+                            Ok(())
+                        }
                     }
                     Err(error) => {
                         debug!(%error, "consumer error");

@@ -45,7 +45,7 @@ impl Run {
             &config,
             format!(
                 "group_id = \"{prefix}-writer\"\n\
-                 [kafka]\nbrokers = \"{brokers}\"\nsession_timeout_ms = 6000\nproducer_batch_messages = 1\n\
+                 [kafka]\nbrokers = \"{brokers}\"\nsession_timeout_ms = 6000\nresume_rewind_records = 10000\n\
                  [topics]\ninteractions = \"{i}\"\ndlq = \"{d}\"\n\
                  [clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n\
                  [batch]\nmax_rows = {batch_rows}\nidle_ms = 50\nmax_delay_ms = 300\ninitial_backoff_ms = 100\nmax_backoff_ms = 1000\n",

@@ -1,0 +1,255 @@
+//! Resuming a partition exactly at its committed offset, even against a broker that answers a
+//! fetch from inside a record batch with the *next* batch.
+//!
+//! Kafka answers a fetch at offset `c` with the whole batch that contains `c`, and the client
+//! drops the records before `c`. Tansu 0.6 (the local broker) starts at the first batch whose
+//! base offset is `>= c`, so a consumer that committed in the middle of a producer batch would
+//! silently skip the rest of it. librdkafka cannot tell that from a real gap (compaction,
+//! transaction markers), so it delivers the next record as if nothing happened.
+//!
+//! When `kafka.resume_rewind_records` is set, an assigned partition starts that many offsets
+//! before its committed offset `c` instead of at `c`, and the guard drops the records below `c`
+//! itself. If the first record at or past `c` comes without any record below it, the broker
+//! skipped the batch holding `c`: the guard seeks further back, doubling the window, until a record
+//! below `c` shows up. A jump past `c` after records below it is a real gap (a transaction marker,
+//! compaction) and is accepted. Starting early, rather than only reacting to a jump, matters when
+//! `c` lies in the *last* batch: Tansu then returns nothing at all and no jump would ever show.
+//! If nothing at all arrives for a while (the window also began inside the last batch), the guard
+//! widens the window the same way. Apache Kafka needs none of this, so the setting is off by
+//! default.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long a partition may stay silent, with nothing below its committed offset seen, before the
+/// guard assumes the broker returned nothing because the window began inside a batch.
+pub const RESUME_PATIENCE: Duration = Duration::from_secs(2);
+
+/// What to do with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Process,
+    /// Already handled before the committed offset: drop it and do not track it.
+    Skip,
+    /// The broker skipped records: drop this one and seek the partition to the offset.
+    Rewind(i64),
+}
+
+#[derive(Debug)]
+struct Expectation {
+    committed: i64,
+    rewound_to: i64,
+    seen_below: bool,
+    since: Instant,
+}
+
+impl Expectation {
+    fn widen(&mut self, now: Instant) -> i64 {
+        let window = (self.committed - self.rewound_to).max(1).saturating_mul(2);
+        self.rewound_to = (self.committed - window).max(0);
+        self.since = now;
+        self.rewound_to
+    }
+}
+
+/// Per assigned partition, the committed offset it must resume at until its first record proves
+/// it did.
+#[derive(Debug, Default)]
+pub struct ResumeGuard {
+    expecting: HashMap<(String, i32), Expectation>,
+}
+
+impl ResumeGuard {
+    /// A partition was assigned with `committed` as its stored position (`None`: nothing was
+    /// committed, so the consumer starts at the log's start, which is always a batch boundary).
+    /// Returns where to start fetching instead, `window` offsets earlier.
+    pub fn assigned(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        committed: Option<i64>,
+        window: i64,
+    ) -> Option<i64> {
+        let key = (topic.to_owned(), partition);
+        match committed {
+            Some(committed) if committed > 0 && window > 0 => {
+                let start = (committed - window).max(0);
+                self.expecting.insert(
+                    key,
+                    Expectation {
+                        committed,
+                        rewound_to: start,
+                        seen_below: false,
+                        since: Instant::now(),
+                    },
+                );
+                Some(start)
+            }
+            _ => {
+                self.expecting.remove(&key);
+                None
+            }
+        }
+    }
+
+    pub fn revoked(&mut self, topic: &str, partition: i32) {
+        self.expecting.remove(&(topic.to_owned(), partition));
+    }
+
+    pub fn admit(&mut self, topic: &str, partition: i32, offset: i64) -> Admission {
+        if self.expecting.is_empty() {
+            return Admission::Process;
+        }
+        let key = (topic.to_owned(), partition);
+        let Some(e) = self.expecting.get_mut(&key) else {
+            return Admission::Process;
+        };
+        if offset < e.committed {
+            e.seen_below = true;
+            return Admission::Skip;
+        }
+        let genuine_gap = e.seen_below || e.rewound_to == 0;
+        if offset == e.committed || genuine_gap {
+            self.expecting.remove(&key);
+            return Admission::Process;
+        }
+        Admission::Rewind(e.widen(Instant::now()))
+    }
+
+    /// Partitions that received nothing since their last (re)start `patience` ago and saw nothing
+    /// below the committed offset, with the offset to seek each to. A partition that saw records
+    /// below it is merely caught up and is left alone.
+    pub fn stalled(&mut self, now: Instant, patience: Duration) -> Vec<(String, i32, i64)> {
+        self.expecting
+            .iter_mut()
+            .filter(|(_, e)| {
+                !e.seen_below && e.rewound_to > 0 && now.duration_since(e.since) >= patience
+            })
+            .map(|((topic, partition), e)| (topic.clone(), *partition, e.widen(now)))
+            .collect()
+    }
+
+    pub fn watching(&self) -> usize {
+        self.expecting.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A broker that stores `batches` (base offsets, ascending, last one ends at `end`) and answers
+    /// a fetch at `from` the way Tansu does: starting at the first batch whose base is `>= from`.
+    fn tansu_fetch(batches: &[i64], end: i64, from: i64) -> Vec<i64> {
+        match batches.iter().find(|&&base| base >= from) {
+            Some(&base) => (base..end).collect(),
+            None => vec![],
+        }
+    }
+
+    /// A broker that answers like Kafka: every offset from `from` on (the client drops the
+    /// records of the first batch below `from`).
+    fn kafka_fetch(end: i64, from: i64) -> Vec<i64> {
+        (from..end).collect()
+    }
+
+    /// Consumes from `committed` through the guard and returns the offsets processed.
+    fn consume(fetch: impl Fn(i64) -> Vec<i64>, committed: i64, window: i64) -> Vec<i64> {
+        let mut guard = ResumeGuard::default();
+        let mut from = guard
+            .assigned("t", 0, Some(committed), window)
+            .unwrap_or(committed);
+        let mut processed = vec![];
+        let mut clock = Instant::now();
+        'fetching: for _ in 0..64 {
+            for offset in fetch(from) {
+                match guard.admit("t", 0, offset) {
+                    Admission::Process => processed.push(offset),
+                    Admission::Skip => {}
+                    Admission::Rewind(to) => {
+                        from = to;
+                        continue 'fetching;
+                    }
+                }
+            }
+            clock += RESUME_PATIENCE;
+            match guard.stalled(clock, RESUME_PATIENCE).as_slice() {
+                [(_, _, to)] => from = *to,
+                _ => break,
+            }
+        }
+        processed
+    }
+
+    #[test]
+    fn mid_batch_resume_re_reads_the_rest_of_the_batch() {
+        let batches = [0, 100, 200, 300];
+        let processed = consume(|from| tansu_fetch(&batches, 400, from), 150, 100);
+        assert_eq!(processed, (150..400).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_commit_inside_the_last_batch_is_still_read() {
+        // Tansu returns nothing for a fetch inside the last batch, so no jump would ever show.
+        let batches = [0, 100, 200];
+        let processed = consume(|from| tansu_fetch(&batches, 300, from), 250, 100);
+        assert_eq!(processed, (250..300).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_first_window_widens_it() {
+        let batches = [0, 5000, 9000];
+        let processed = consume(|from| tansu_fetch(&batches, 9500, from), 8999, 100);
+        assert_eq!(processed, (8999..9500).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_real_gap_is_accepted_after_one_rewind() {
+        // Offsets 150..=151 do not exist (a transaction marker, compaction).
+        let fetch = |from: i64| (from..400).filter(|o| !(150..=151).contains(o)).collect();
+        let processed = consume(fetch, 150, 100);
+        assert_eq!(processed, (152..400).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn resuming_at_the_log_start_or_without_a_commit_is_not_checked() {
+        let mut guard = ResumeGuard::default();
+        assert_eq!(guard.assigned("t", 0, None, 100), None);
+        assert_eq!(guard.assigned("t", 1, Some(0), 100), None);
+        assert_eq!(guard.assigned("t", 2, Some(10), 0), None, "off by default");
+        assert_eq!(guard.watching(), 0);
+        assert_eq!(guard.admit("t", 0, 500), Admission::Process);
+    }
+
+    #[test]
+    fn a_revoked_partition_is_forgotten() {
+        let mut guard = ResumeGuard::default();
+        guard.assigned("t", 0, Some(10), 100);
+        guard.revoked("t", 0);
+        assert_eq!(guard.admit("t", 0, 20), Admission::Process);
+    }
+
+    proptest! {
+        /// Whatever the batch layout and the committed offset, the guard processes exactly the
+        /// offsets from the committed one to the end, each once, against both brokers.
+        #[test]
+        fn resumes_exactly_at_the_committed_offset(
+            sizes in proptest::collection::vec(1i64..3000, 1..12),
+            pick in 0.0f64..1.0,
+            window in 1i64..2000,
+        ) {
+            let mut batches = vec![];
+            let mut end = 0;
+            for size in sizes {
+                batches.push(end);
+                end += size;
+            }
+            let committed = ((end as f64) * pick) as i64;
+            let expected: Vec<i64> = (committed..end).collect();
+            prop_assert_eq!(consume(|from| tansu_fetch(&batches, end, from), committed, window), expected.clone());
+            prop_assert_eq!(consume(|from| kafka_fetch(end, from), committed, window), expected);
+        }
+    }
+}
