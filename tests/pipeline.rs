@@ -389,6 +389,7 @@ async fn a_burst_at_ten_times_the_steady_rate_drains_within_the_memory_bound() {
     let paced = |rate| generate::Pace {
         rate: Some(rate),
         until: None,
+        stamp_now: false,
     };
     generate::produce_paced(steady, &pipeline.kafka, &pipeline.topics, paced(60))
         .await

@@ -343,6 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                         let pace = generate::Pace {
                             rate,
                             until: Some(until),
+                            stamp_now: false,
                         };
                         let counts =
                             generate::produce_paced(&records, &config.kafka, &config.topics, pace)
@@ -373,7 +374,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 let counts = runtime.block_on(async {
                     rapport_kafka::ensure_topics(&config.kafka, &config.topics.specs()).await?;
-                    let pace = generate::Pace { rate, until: None };
+                    let pace = generate::Pace {
+                        rate,
+                        until: None,
+                        stamp_now: false,
+                    };
                     generate::produce_paced(&records, &config.kafka, &config.topics, pace).await
                 })?;
                 for (topic, count) in counts {

@@ -6,15 +6,17 @@
 //! - **Confluent Schema Registry** wire format: `00`, the 4-byte big-endian schema id, then the
 //!   datum. Used when a registry is configured; readers fetch the writer schema by id.
 
+use std::cell::RefCell;
 use std::sync::LazyLock;
 
 use apache_avro::rabin::Rabin;
-use apache_avro::{Schema, from_avro_datum, to_avro_datum};
+use apache_avro::{GenericSingleObjectWriter, Schema, from_avro_datum};
 
 use crate::{AvroError, Interaction, from_avro_value, interaction_schema, to_avro_value};
 
 const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 const CONFLUENT_MAGIC: u8 = 0x00;
+const SINGLE_OBJECT_HEADER: usize = 10;
 
 static FINGERPRINT: LazyLock<[u8; 8]> = LazyLock::new(|| {
     let bytes = interaction_schema().fingerprint::<Rabin>().bytes;
@@ -52,23 +54,35 @@ pub enum WireError {
     Shape(#[from] AvroError),
 }
 
+thread_local! {
+    /// Holds the interaction schema resolved once. `to_avro_datum` resolves the schema's names
+    /// twice per call (to validate, then to encode), which cost more than the encoding itself.
+    static WRITER: RefCell<GenericSingleObjectWriter> = RefCell::new(
+        GenericSingleObjectWriter::new_with_capacity(interaction_schema(), 1024)
+            .expect("the interaction schema resolves"),
+    );
+}
+
 /// Encodes an interaction with the given framing.
 pub fn encode(interaction: &Interaction, framing: Framing) -> Vec<u8> {
-    let datum = to_avro_datum(interaction_schema(), to_avro_value(interaction))
+    let value = to_avro_value(interaction);
+    // The writer emits the single-object header (`C3 01` + Rabin fingerprint) itself; the
+    // Confluent framing swaps it for its own.
+    let mut single_object = Vec::with_capacity(512);
+    WRITER
+        .with_borrow_mut(|writer| writer.write_value_ref(&value, &mut single_object))
         .expect("to_avro_value always matches the interaction schema");
-    let mut out = Vec::with_capacity(datum.len() + 10);
     match framing {
-        Framing::SingleObject => {
-            out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
-            out.extend_from_slice(&schema_fingerprint());
-        }
+        Framing::SingleObject => single_object,
         Framing::Confluent { schema_id } => {
+            let datum = &single_object[SINGLE_OBJECT_HEADER..];
+            let mut out = Vec::with_capacity(datum.len() + 5);
             out.push(CONFLUENT_MAGIC);
             out.extend_from_slice(&schema_id.to_be_bytes());
+            out.extend_from_slice(datum);
+            out
         }
     }
-    out.extend_from_slice(&datum);
-    out
 }
 
 /// Which schema a framed value was written with.
@@ -85,14 +99,17 @@ pub fn split(bytes: &[u8]) -> Result<(WriterSchema, &[u8]), WireError> {
     match bytes.first() {
         None => Err(WireError::Empty),
         Some(0xC3) => {
-            if bytes.len() < 10 || bytes[1] != 0x01 {
+            if bytes.len() < SINGLE_OBJECT_HEADER || bytes[..2] != SINGLE_OBJECT_MAGIC {
                 return Err(WireError::Truncated("single-object"));
             }
-            if bytes[2..10] != schema_fingerprint() {
-                let hex: String = bytes[2..10].iter().map(|b| format!("{b:02x}")).collect();
+            if bytes[2..SINGLE_OBJECT_HEADER] != schema_fingerprint() {
+                let hex: String = bytes[2..SINGLE_OBJECT_HEADER]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
                 return Err(WireError::UnknownFingerprint(hex));
             }
-            Ok((WriterSchema::Ours, &bytes[10..]))
+            Ok((WriterSchema::Ours, &bytes[SINGLE_OBJECT_HEADER..]))
         }
         Some(&CONFLUENT_MAGIC) => {
             let id = bytes.get(1..5).ok_or(WireError::Truncated("Confluent"))?;

@@ -66,6 +66,9 @@ pub struct Pace {
     pub rate: Option<u32>,
     /// Stop enqueuing at this moment (records already enqueued are still acknowledged).
     pub until: Option<std::time::Instant>,
+    /// Stamp each record's `rapport-received-at` with the moment it is enqueued (live traffic,
+    /// and what a latency measurement needs) instead of the generated day's time.
+    pub stamp_now: bool,
 }
 
 /// Produces every record and waits for each acknowledgement; returns the count per topic.
@@ -103,7 +106,12 @@ pub async fn produce_paced(
                 .await;
         }
         let topic = topic_for(topics, record.channel);
-        let received_at = record.received_at.to_string();
+        let received_at = if pace.stamp_now {
+            rapport_model::Timestamp::now()
+        } else {
+            record.received_at
+        }
+        .to_string();
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: "rapport-source",
