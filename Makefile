@@ -52,7 +52,7 @@ fmt: ## Format the code
 
 SOAK_CUSTOMERS ?= 1500
 
-soak: nextest up ## The whole-pipeline fault tests at 10x size, plus the soak-only ones (bounded; stops by itself)
+soak: nextest up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
 	RAPPORT_TEST_CUSTOMERS=$(SOAK_CUSTOMERS) $(NEXTEST) --profile $(NEXTEST_PROFILE) -p rapport-e2e --test pipeline --run-ignored all
 
 bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)

@@ -182,6 +182,13 @@ fn traffic(seed: u64) -> (Vec<RawRecord>, BTreeSet<String>, BTreeSet<Vec<u8>>) {
         agent_domain: "acme.com".into(),
         invalid_rate: 0.01,
     });
+    let (ids, invalid) = expected(&records);
+    assert!(!invalid.is_empty(), "the traffic includes invalid payloads");
+    (records, ids, invalid)
+}
+
+/// The event ids the records normalize to, and the payloads of those that do not.
+fn expected(records: &[RawRecord]) -> (BTreeSet<String>, BTreeSet<Vec<u8>>) {
     let tenant = TenantConfig {
         agent_domains: vec!["acme.com".into()],
         default_phone_region: Some("US".into()),
@@ -189,7 +196,7 @@ fn traffic(seed: u64) -> (Vec<RawRecord>, BTreeSet<String>, BTreeSet<Vec<u8>>) {
     };
     let limits = Limits::default();
     let (mut ids, mut invalid) = (BTreeSet::new(), BTreeSet::new());
-    for r in &records {
+    for r in records {
         let ctx = Context {
             tenant_id: &r.tenant,
             received_at: r.received_at,
@@ -204,8 +211,7 @@ fn traffic(seed: u64) -> (Vec<RawRecord>, BTreeSet<String>, BTreeSet<Vec<u8>>) {
             }
         }
     }
-    assert!(!invalid.is_empty(), "the traffic includes invalid payloads");
-    (records, ids, invalid)
+    (ids, invalid)
 }
 
 /// Produces the records in chunks with pauses, so faults land mid-stream.
@@ -321,12 +327,13 @@ async fn clickhouse_stopped_and_restarted_mid_run_loses_nothing() {
     assert_eq!(unresolved.as_deref().map(str::trim), Some("0"));
 }
 
-// In `make soak`, not `make test`: it passes alone (about 20 s), but once, with other tests and
-// a build sharing the two cores, the restarted Tansu (sqlite) stopped acknowledging a new
-// producer for 120 s. Not yet understood; the services' own recovery is what this proves.
-#[ignore = "soak: flaky under load on Tansu 0.6 sqlite (see comment)"]
+// The broker stops between bursts, with nothing in flight: Tansu 0.6's sqlite storage does not
+// survive a stop under an idempotent producer's in-flight batches (its storage task panics after
+// the restart, "more or less than one row", tansu-storage-0.6.0/src/lite.rs:503, and every request
+// fails from then on), which is the broker's failure, not one the services could recover from.
+// docs/ARCHITECTURE.md, "Broker quirks".
 #[tokio::test]
-async fn broker_restarted_mid_run_loses_nothing() {
+async fn broker_restarted_between_bursts_loses_nothing() {
     let stack = Stack::from_env();
     let broker = PrivateBroker::start("e2e-broker");
     let kafka = KafkaConfig {
@@ -339,7 +346,9 @@ async fn broker_restarted_mid_run_loses_nothing() {
     let _normalizer = pipeline.start("normalizer").await;
     let _writer = pipeline.start("writer").await;
     pipeline.produce(first).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    pipeline
+        .wait_for_store(&expected(first).0, Duration::from_secs(120))
+        .await;
     broker.down();
     tokio::time::sleep(Duration::from_secs(5)).await;
     broker.up();

@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
@@ -6,7 +7,11 @@ use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
+
+/// Whether sends are failing, process-wide: an outage hits every in-flight record at once, and
+/// the log should say so once, not once per record.
+static SENDS_FAILING: AtomicBool = AtomicBool::new(false);
 
 /// Refusals no retry can change: the record itself, or our permissions, are the problem.
 fn is_permanent(error: &KafkaError) -> bool {
@@ -40,7 +45,6 @@ pub async fn send_reliably<C: ClientContext + 'static>(
     headers: &OwnedHeaders,
 ) -> Result<(), KafkaError> {
     let mut backoff = Duration::from_millis(100);
-    let mut warned = false;
     loop {
         let mut record = FutureRecord::to(topic)
             .payload(payload)
@@ -49,18 +53,24 @@ pub async fn send_reliably<C: ClientContext + 'static>(
             record = record.key(key);
         }
         match producer.send(record, Timeout::Never).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                if SENDS_FAILING.load(Ordering::Relaxed)
+                    && SENDS_FAILING.swap(false, Ordering::SeqCst)
+                {
+                    info!("sends are acknowledged again");
+                }
+                return Ok(());
+            }
             Err((error, _)) if is_permanent(&error) => return Err(error),
             Err((error, _)) => {
                 if let Some((code, reason)) = producer.client().fatal_error() {
                     warn!(?code, reason, "the producer hit a fatal error");
                     return Err(error);
                 }
-                if warned {
+                if SENDS_FAILING.swap(true, Ordering::SeqCst) {
                     debug!(%error, topic, "send failed; retrying");
                 } else {
-                    warn!(%error, topic, "send failed; retrying until the broker accepts it");
-                    warned = true;
+                    warn!(%error, topic, "sends failing; retrying until the broker accepts them");
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
