@@ -4,7 +4,7 @@ use rapport_model::{Identity, IdentityType};
 use serde::{Deserialize, Deserializer};
 
 use crate::Context;
-use crate::common::text;
+use crate::common::{phone, text};
 
 /// Collects a customer's identifiers, leaving out what fails to normalize and placeholders
 /// (`unknown`, `noreply@…`, the tenant's own agent addresses).
@@ -38,7 +38,7 @@ impl<'a> Identities<'a> {
         let Some(raw) = raw.filter(|r| !is_placeholder(r)) else {
             return;
         };
-        if let Ok(id) = Identity::phone(raw, self.ctx.tenant.default_phone_region.as_deref()) {
+        if let Some(id) = phone::identity(raw, self.ctx.tenant.default_phone_region.as_deref()) {
             self.list.push(id);
         }
     }

@@ -1,6 +1,7 @@
 //! Bounded, well-typed JSON parsing shared by every JSON adapter.
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::{AdapterError, Limits};
 
@@ -43,12 +44,52 @@ pub fn check_depth(bytes: &[u8], max: usize) -> Result<(), AdapterError> {
     Ok(())
 }
 
+/// Size and depth limits, the checks [`parse`] makes before parsing, for adapters that parse
+/// with [`parse_object_untracked`] first.
+pub fn check(bytes: &[u8], limits: &Limits) -> Result<(), AdapterError> {
+    check_size(bytes, limits)?;
+    check_depth(bytes, limits.max_json_depth)
+}
+
+/// The fast path of adapters that route on an object's keys: parses a top-level object into
+/// `T` with no path tracking and no intermediate `Value`, `None` on any failure. The caller then
+/// takes its tracked path, which reports the error exactly as before (or accepts what this
+/// stricter parse refused, such as a repeated key). Anything but an object is refused here,
+/// because a derived struct would also accept an array by position.
+pub fn parse_object_untracked<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    let first = bytes.iter().find(|b| !b" \t\r\n".contains(b))?;
+    if *first != b'{' {
+        return None;
+    }
+    serde_json::from_slice(bytes).ok()
+}
+
+/// Whether an object has a key, whatever its value (`null` included), as
+/// `Map::contains_key` answers it; use with `#[serde(default)]` in routing probes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Present(pub bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d)?;
+        Ok(Self(true))
+    }
+}
+
 /// Parses a JSON payload into a source's native type, mapping serde's errors onto the stable
 /// codes: syntax errors are `malformed_json`; a missing or mistyped field is named by its full
 /// path (`ticket.requester.email`).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8], limits: &Limits) -> Result<T, AdapterError> {
     check_size(bytes, limits)?;
     check_depth(bytes, limits.max_json_depth)?;
+    // Tracking the path costs about as much as the parse itself, and only a failure needs it:
+    // the plain parse accepts exactly what the tracked one does, so a failed payload is parsed
+    // again to name the field.
+    serde_json::from_slice(bytes).or_else(|_| parse_tracked(bytes))
+}
+
+/// The slow path of [`parse`]: the same parse with the field path tracked for the error.
+fn parse_tracked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AdapterError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

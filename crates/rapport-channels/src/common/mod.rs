@@ -2,6 +2,7 @@
 //! every source.
 
 pub mod json;
+pub mod phone;
 pub mod text;
 
 use rapport_model::{

@@ -6,6 +6,7 @@ use rapport_model::{Identity, IdentityType};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::common::phone;
 use crate::common::text::{html_to_text, non_empty, strip_quoted};
 use crate::{AdapterError, Context};
 
@@ -15,6 +16,10 @@ pub fn from_value<T: DeserializeOwned>(
     value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, AdapterError> {
+    // The path is only needed for the error: decode untracked first (see `json::parse`).
+    if let Ok(decoded) = T::deserialize(&value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let join = |field: &str| {
@@ -127,7 +132,7 @@ impl<'a> Identities<'a> {
         let Some(raw) = raw.filter(|r| !placeholder(r)) else {
             return;
         };
-        if let Ok(id) = Identity::phone(raw, self.ctx.tenant.default_phone_region.as_deref()) {
+        if let Some(id) = phone::identity(raw, self.ctx.tenant.default_phone_region.as_deref()) {
             self.list.push(id);
         }
     }

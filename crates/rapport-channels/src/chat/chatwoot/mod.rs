@@ -56,6 +56,18 @@ const EVENTS: [&str; 16] = [
 ];
 
 pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+    json::check(payload, ctx.limits)?;
+    // Most deliveries are messages: reading one in a single pass, and routing on the event name
+    // it carries, skips the envelope pass. Anything else (conversation events, errors) goes the
+    // two-pass way, which also names the error.
+    if let Some(event) = json::parse_object_untracked::<MessageEvent>(payload)
+        && matches!(
+            event.event.as_deref(),
+            Some("message_created" | "message_updated")
+        )
+    {
+        return Ok(message(&event, ctx).into_iter().collect());
+    }
     let envelope: Envelope = json::parse(payload, ctx.limits)?;
     match envelope.event.as_str() {
         "message_created" | "message_updated" => {

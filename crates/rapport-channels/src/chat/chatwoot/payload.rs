@@ -22,6 +22,8 @@ pub struct Envelope {
 /// `message_created` / `message_updated`.
 #[derive(Debug, Deserialize)]
 pub struct MessageEvent {
+    /// Read here too so that one pass can both route and read a message event.
+    pub event: Option<String>,
     #[serde(deserialize_with = "crate::chat::shared::id")]
     pub id: String,
     pub content: Option<String>,
