@@ -18,19 +18,27 @@ pub fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), AdapterError> {
 /// Rejects input that nests deeper than `max` before serde sees it, so depth is bounded by our
 /// limit rather than by serde_json's recursion guard or the stack.
 pub fn check_depth(bytes: &[u8], max: usize) -> Result<(), AdapterError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                // Strings are most of a payload's bytes: jump from one quote or backslash to
+                // the next instead of stepping through every byte (this scan runs on every
+                // payload, before any parsing). A backslash escapes the byte after it.
+                at += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[at.min(bytes.len())..]) {
+                        Some(offset) if bytes[at + offset] == b'\\' => at += offset + 2,
+                        Some(offset) => {
+                            at += offset + 1;
+                            break;
+                        }
+                        None => return Ok(()),
+                    }
+                }
+                continue;
+            }
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
@@ -40,6 +48,7 @@ pub fn check_depth(bytes: &[u8], max: usize) -> Result<(), AdapterError> {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
     Ok(())
 }
@@ -217,6 +226,47 @@ mod tests {
             err_code(parse::<serde_json::Value>(b"[1,2,3]", &limits)),
             "too_large"
         );
+    }
+
+    /// The byte-at-a-time scan `check_depth` replaced, kept as the reference it must agree with.
+    fn reference_depth(bytes: &[u8], max: usize) -> Result<(), AdapterError> {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for &b in bytes {
+            if in_string {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > max {
+                        return Err(AdapterError::TooDeep { limit: max });
+                    }
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn depth_check_agrees_with_the_byte_scan(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"{}[]\"\\ax".to_vec()),
+                0..64,
+            ),
+            max in 0usize..6,
+        ) {
+            proptest::prop_assert_eq!(check_depth(&bytes, max), reference_depth(&bytes, max));
+        }
     }
 
     fn err_code<T: std::fmt::Debug>(r: Result<T, AdapterError>) -> String {

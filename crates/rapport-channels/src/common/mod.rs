@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod phone;
+pub mod scalar;
 pub mod text;
 
 use rapport_model::{

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::common::phone;
+use crate::common::scalar::{self, Scalar};
 use crate::common::text::{html_to_text, non_empty, strip_quoted};
 use crate::{AdapterError, Context};
 
@@ -53,16 +54,12 @@ pub struct Id(pub String);
 
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Number(i64),
-            Text(String),
-        }
-        match Repr::deserialize(d)? {
-            Repr::Number(n) => Ok(Self(n.to_string())),
-            Repr::Text(t) if !t.trim().is_empty() => Ok(Self(t.trim().to_owned())),
-            Repr::Text(_) => Err(serde::de::Error::custom("empty id")),
+        match scalar::read(d, "Repr")? {
+            Scalar::Signed(n) => Ok(Self(n.to_string())),
+            Scalar::Unsigned(n) if i64::try_from(n).is_ok() => Ok(Self(n.to_string())),
+            Scalar::Text(t) if !t.trim().is_empty() => Ok(Self(t.trim().to_owned())),
+            Scalar::Text(_) => Err(serde::de::Error::custom("empty id")),
+            Scalar::Unsigned(_) | Scalar::Float(_) => Err(scalar::no_variant("Repr")),
         }
     }
 }
