@@ -78,11 +78,14 @@ fn parsed_post(post: &RoutePost, ctx: &Context<'_>) -> Result<Interaction, Adapt
     email.attachment_names = post.attachment_names.clone();
     email.attachment_count = post.attachment_count.unwrap_or(0);
 
-    let mut seed = block;
-    seed.extend_from_slice(post.body_plain.as_deref().unwrap_or_default().as_bytes());
+    let fallback_id = || {
+        let mut seed = block.clone();
+        seed.extend_from_slice(post.body_plain.as_deref().unwrap_or_default().as_bytes());
+        mime::fallback_id(SOURCE, &seed)
+    };
     let delivery = Delivery {
         source: SOURCE,
-        fallback_id: mime::fallback_id(SOURCE, &seed),
+        fallback_id: &fallback_id,
         received_at: None,
     };
     mime::interaction(email, delivery, ctx)

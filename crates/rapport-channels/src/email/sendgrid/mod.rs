@@ -106,12 +106,15 @@ fn default_post(post: &InboundParse, ctx: &Context<'_>) -> Result<Interaction, A
         .unwrap_or(0)
         .max(u32::try_from(post.attachment_info.len().max(post.files.len())).unwrap_or(u32::MAX));
 
-    let mut seed = post.headers.clone().unwrap_or_else(|| from_fields.clone());
-    seed.extend_from_slice(post.text.as_deref().unwrap_or_default());
-    seed.extend_from_slice(post.html.as_deref().unwrap_or_default());
+    let fallback_id = || {
+        let mut seed = post.headers.clone().unwrap_or_else(|| from_fields.clone());
+        seed.extend_from_slice(post.text.as_deref().unwrap_or_default());
+        seed.extend_from_slice(post.html.as_deref().unwrap_or_default());
+        mime::fallback_id(SOURCE, &seed)
+    };
     let delivery = Delivery {
         source: SOURCE,
-        fallback_id: mime::fallback_id(SOURCE, &seed),
+        fallback_id: &fallback_id,
         received_at: None,
     };
     mime::interaction(email, delivery, ctx)
