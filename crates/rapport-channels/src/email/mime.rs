@@ -79,6 +79,16 @@ pub(crate) struct Email {
 }
 
 impl Email {
+    /// Whether [`Email::fill_from`] could change anything given a second reading that carries
+    /// at most a `From`, `To`, `Cc` and `Subject` (the flags say which): when it could not,
+    /// webhooks skip parsing their separate fields.
+    pub(crate) fn lacks_any(&self, from: bool, to: bool, cc: bool, subject: bool) -> bool {
+        (from && self.from.as_ref().is_none_or(|m| m.address.is_none()))
+            || (to && self.to.is_empty())
+            || (cc && self.cc.is_empty())
+            || (subject && self.subject.is_none())
+    }
+
     /// Fills what this message's own headers lack (or could not parse) from `other`, a second
     /// reading of the same message (a webhook's parsed `from`/`subject` fields, SES's
     /// `commonHeaders`).
