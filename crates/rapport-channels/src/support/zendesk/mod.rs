@@ -47,7 +47,7 @@ use crate::support::shared::{Id, Identities, body_text, from_value};
 use crate::{AdapterError, Context};
 
 const SOURCE: Source = Source::Zendesk;
-const WEBHOOK_PREFIX: &str = "zen:event-type:";
+pub(crate) const WEBHOOK_PREFIX: &str = "zen:event-type:";
 
 pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
     match parse(payload, ctx)? {
@@ -63,6 +63,13 @@ enum Parsed {
 
 fn parse(payload: &[u8], ctx: &Context<'_>) -> Result<Parsed, AdapterError> {
     json::check(payload, ctx.limits)?;
+    // Audits are the primary shape: read one in a single pass when it routes as an audit.
+    if let Some(envelope) = json::parse_object_untracked::<AuditEnvelope>(payload)
+        && !envelope.webhook_type.0
+        && (envelope.audit.is_some() || envelope.audits.is_some())
+    {
+        return Ok(Parsed::Audits(envelope));
+    }
     if let Some(parsed) = parse_untracked(payload) {
         return Ok(parsed);
     }
