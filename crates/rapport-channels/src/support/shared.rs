@@ -57,6 +57,7 @@ impl<'de> Deserialize<'de> for Id {
         match scalar::read(d, "Repr")? {
             Scalar::Signed(n) => Ok(Self(n.to_string())),
             Scalar::Unsigned(n) if i64::try_from(n).is_ok() => Ok(Self(n.to_string())),
+            Scalar::Text(t) if t.trim().len() == t.len() && !t.is_empty() => Ok(Self(t)),
             Scalar::Text(t) if !t.trim().is_empty() => Ok(Self(t.trim().to_owned())),
             Scalar::Text(_) => Err(serde::de::Error::custom("empty id")),
             Scalar::Unsigned(_) | Scalar::Float(_) => Err(scalar::no_variant("Repr")),
