@@ -4,7 +4,8 @@ use rapport_model::{Identity, IdentityType};
 use serde::{Deserialize, Deserializer};
 
 use crate::Context;
-use crate::common::text;
+use crate::common::scalar::{self, Scalar};
+use crate::common::{phone, text};
 
 /// Collects a customer's identifiers, leaving out what fails to normalize and placeholders
 /// (`unknown`, `noreply@…`, the tenant's own agent addresses).
@@ -38,7 +39,7 @@ impl<'a> Identities<'a> {
         let Some(raw) = raw.filter(|r| !is_placeholder(r)) else {
             return;
         };
-        if let Ok(id) = Identity::phone(raw, self.ctx.tenant.default_phone_region.as_deref()) {
+        if let Some(id) = phone::identity(raw, self.ctx.tenant.default_phone_region.as_deref()) {
             self.list.push(id);
         }
     }
@@ -115,19 +116,13 @@ pub(crate) fn file_name_from_url(url: &str) -> Option<String> {
 /// Reads an id that a source sends as a string in one place and as a number in another
 /// (Intercom's `team_assignee_id`, Chatwoot's ids across versions).
 pub(crate) fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Text(String),
-        Int(i64),
-        Uint(u64),
-    }
     // An empty id would give every such event the same event id and merge unrelated messages.
-    match Repr::deserialize(d)? {
-        Repr::Text(t) if t.trim().is_empty() => Err(serde::de::Error::custom("empty id")),
-        Repr::Text(t) => Ok(t),
-        Repr::Int(n) => Ok(n.to_string()),
-        Repr::Uint(n) => Ok(n.to_string()),
+    match scalar::read(d, "Repr")? {
+        Scalar::Text(t) if t.trim().is_empty() => Err(serde::de::Error::custom("empty id")),
+        Scalar::Text(t) => Ok(t),
+        Scalar::Signed(n) => Ok(n.to_string()),
+        Scalar::Unsigned(n) => Ok(n.to_string()),
+        Scalar::Float(_) => Err(scalar::no_variant("Repr")),
     }
 }
 

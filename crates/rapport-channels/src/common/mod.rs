@@ -2,6 +2,8 @@
 //! every source.
 
 pub mod json;
+pub mod phone;
+pub mod scalar;
 pub mod text;
 
 use rapport_model::{

@@ -10,7 +10,7 @@ pub fn html_to_text(html: &str) -> String {
 pub fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank_run = 0;
-    for line in text.replace("\r\n", "\n").lines() {
+    for line in unix_newlines(text).lines() {
         let line = line.trim_end();
         if line.is_empty() {
             blank_run += 1;
@@ -33,7 +33,7 @@ pub fn tidy(text: &str) -> String {
 /// blocks, `>` quoted lines, and the `-- ` signature separator of RFC 3676. When cutting would
 /// leave nothing (a message that is all quote), the text is kept whole.
 pub fn strip_quoted(text: &str) -> String {
-    let normalized = text.replace("\r\n", "\n");
+    let normalized = unix_newlines(text);
     let lines: Vec<&str> = normalized.lines().collect();
     let mut end = lines.len();
     for (i, line) in lines.iter().enumerate() {
@@ -63,6 +63,16 @@ pub fn strip_quoted(text: &str) -> String {
         tidy(&normalized)
     } else {
         kept
+    }
+}
+
+/// `\r\n` as `\n`, copying only when there is one to replace (most chat and helpdesk text has
+/// none).
+fn unix_newlines(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains("\r\n") {
+        std::borrow::Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 

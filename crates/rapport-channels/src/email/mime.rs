@@ -79,6 +79,16 @@ pub(crate) struct Email {
 }
 
 impl Email {
+    /// Whether [`Email::fill_from`] could change anything given a second reading that carries
+    /// at most a `From`, `To`, `Cc` and `Subject` (the flags say which): when it could not,
+    /// webhooks skip parsing their separate fields.
+    pub(crate) fn lacks_any(&self, from: bool, to: bool, cc: bool, subject: bool) -> bool {
+        (from && self.from.as_ref().is_none_or(|m| m.address.is_none()))
+            || (to && self.to.is_empty())
+            || (cc && self.cc.is_empty())
+            || (subject && self.subject.is_none())
+    }
+
     /// Fills what this message's own headers lack (or could not parse) from `other`, a second
     /// reading of the same message (a webhook's parsed `from`/`subject` fields, SES's
     /// `commonHeaders`).
@@ -111,11 +121,21 @@ impl Email {
 
 /// What the route knows beyond the message: which source, the id to use when the message has no
 /// `Message-ID`, and the provider's own receive time if it reports one.
-#[derive(Debug, Clone)]
-pub(crate) struct Delivery {
+pub(crate) struct Delivery<'a> {
     pub source: Source,
-    pub fallback_id: String,
+    /// Called only for a message without a `Message-ID`: hashing the message's bytes for an id
+    /// most messages do not need cost more than reading their headers.
+    pub fallback_id: &'a dyn Fn() -> String,
     pub received_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for Delivery<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("source", &self.source)
+            .field("received_at", &self.received_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Headers that only an RFC 5322 message carries; a payload with none of them is not an email.
@@ -419,6 +439,19 @@ fn auto_signals(message: &Message<'_>) -> AutoSignals {
     let raw = message.raw_message();
     for header in message.headers() {
         let name = header.name().to_ascii_lowercase();
+        // Most headers (`Received`, `DKIM-Signature`, …) are none of these; skip them before
+        // copying and lower-casing their values.
+        if !matches!(
+            name.as_str(),
+            "auto-submitted"
+                | "precedence"
+                | "x-autoreply"
+                | "x-autorespond"
+                | "x-auto-reply"
+                | "x-auto-response-suppress"
+        ) {
+            continue;
+        }
         let start = usize::try_from(header.offset_start).unwrap_or(usize::MAX);
         let end = usize::try_from(header.offset_end).unwrap_or(usize::MAX);
         let value = String::from_utf8_lossy(raw.get(start..end).unwrap_or_default())
@@ -495,14 +528,17 @@ pub(crate) fn is_noreply(address: &str) -> bool {
 /// nothing would say who wrote it or which thread it belongs to.
 pub(crate) fn interaction(
     email: Email,
-    delivery: Delivery,
+    delivery: Delivery<'_>,
     ctx: &Context<'_>,
 ) -> Result<Interaction, AdapterError> {
     let from_address = email.from.as_ref().and_then(|m| m.address.clone());
     if email.message_id.is_none() && from_address.is_none() {
         return Err(AdapterError::missing("from"));
     }
-    let source_event_id = email.message_id.clone().unwrap_or(delivery.fallback_id);
+    let source_event_id = email
+        .message_id
+        .clone()
+        .unwrap_or_else(|| (delivery.fallback_id)());
     let own = email.message_id.as_deref();
     let root = email
         .references
@@ -583,7 +619,7 @@ pub(crate) fn normalize_raw(
         email,
         Delivery {
             source,
-            fallback_id: fallback_id(source, raw),
+            fallback_id: &|| fallback_id(source, raw),
             received_at,
         },
         ctx,

@@ -23,6 +23,64 @@ use crate::{AdapterError, Context};
 const SOURCE: Source = Source::Generic;
 
 pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+    match parse(payload, ctx)? {
+        Parsed::Batch(batch) => {
+            let mut seen = HashSet::new();
+            let mut out = Vec::with_capacity(batch.events.len());
+            for (index, event) in batch.events.iter().enumerate() {
+                let path = format!("events[{index}].");
+                if !seen.insert(event.event_id.trim()) {
+                    return Err(AdapterError::invalid(
+                        format!("{path}event_id"),
+                        "duplicate event_id in batch",
+                    ));
+                }
+                if event.schema.as_deref().is_some_and(|s| s != SCHEMA) {
+                    return Err(AdapterError::invalid(
+                        format!("{path}schema"),
+                        format!("expected {SCHEMA:?}"),
+                    ));
+                }
+                out.push(build(event, &path, ctx)?);
+            }
+            Ok(out)
+        }
+        Parsed::Event(event) => Ok(vec![build(&event, "", ctx)?]),
+    }
+}
+
+enum Parsed {
+    Batch(Batch),
+    Event(Box<Event>),
+}
+
+/// The marker and whether the record is a batch, then the typed parse: two passes over the
+/// bytes cost less than building a `Value` first. `None` (no marker, another schema, any parse
+/// error) sends the payload down the tracked path, which names the error.
+fn parse_untracked(payload: &[u8]) -> Option<Parsed> {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow)]
+        schema: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        events: json::Present,
+    }
+    let probe: Probe<'_> = json::parse_object_untracked(payload)?;
+    if probe.schema.as_deref() != Some(SCHEMA) {
+        return None;
+    }
+    if probe.events.0 {
+        json::parse_object_untracked(payload).map(Parsed::Batch)
+    } else {
+        json::parse_object_untracked(payload).map(|e| Parsed::Event(Box::new(e)))
+    }
+}
+
+fn parse(payload: &[u8], ctx: &Context<'_>) -> Result<Parsed, AdapterError> {
+    json::check(payload, ctx.limits)?;
+    if let Some(parsed) = parse_untracked(payload) {
+        return Ok(parsed);
+    }
     let value: serde_json::Value = json::parse(payload, ctx.limits)?;
     let object = value
         .as_object()
@@ -43,29 +101,9 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
         }
     }
     if object.contains_key("events") {
-        let batch: Batch = decode(value)?;
-        let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(batch.events.len());
-        for (index, event) in batch.events.iter().enumerate() {
-            let path = format!("events[{index}].");
-            if !seen.insert(event.event_id.trim()) {
-                return Err(AdapterError::invalid(
-                    format!("{path}event_id"),
-                    "duplicate event_id in batch",
-                ));
-            }
-            if event.schema.as_deref().is_some_and(|s| s != SCHEMA) {
-                return Err(AdapterError::invalid(
-                    format!("{path}schema"),
-                    format!("expected {SCHEMA:?}"),
-                ));
-            }
-            out.push(build(event, &path, ctx)?);
-        }
-        Ok(out)
+        decode(value).map(Parsed::Batch)
     } else {
-        let event: Event = decode(value)?;
-        Ok(vec![build(&event, "", ctx)?])
+        decode(value).map(|e| Parsed::Event(Box::new(e)))
     }
 }
 
@@ -78,6 +116,10 @@ pub fn detect(payload: &[u8]) -> bool {
 /// Typed decoding with the codes producers see: a missing field is `missing_field:<path>`, an
 /// unknown or mistyped one `invalid_value:<path>`.
 fn decode<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AdapterError> {
+    // The path is only needed for the error: decode untracked first (see `json::parse`).
+    if let Ok(decoded) = T::deserialize(&value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let join = |field: &str| {

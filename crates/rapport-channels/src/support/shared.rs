@@ -6,6 +6,8 @@ use rapport_model::{Identity, IdentityType};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::common::phone;
+use crate::common::scalar::{self, Scalar};
 use crate::common::text::{html_to_text, non_empty, strip_quoted};
 use crate::{AdapterError, Context};
 
@@ -15,6 +17,10 @@ pub fn from_value<T: DeserializeOwned>(
     value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, AdapterError> {
+    // The path is only needed for the error: decode untracked first (see `json::parse`).
+    if let Ok(decoded) = T::deserialize(&value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let join = |field: &str| {
@@ -48,16 +54,13 @@ pub struct Id(pub String);
 
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Number(i64),
-            Text(String),
-        }
-        match Repr::deserialize(d)? {
-            Repr::Number(n) => Ok(Self(n.to_string())),
-            Repr::Text(t) if !t.trim().is_empty() => Ok(Self(t.trim().to_owned())),
-            Repr::Text(_) => Err(serde::de::Error::custom("empty id")),
+        match scalar::read(d, "Repr")? {
+            Scalar::Signed(n) => Ok(Self(n.to_string())),
+            Scalar::Unsigned(n) if i64::try_from(n).is_ok() => Ok(Self(n.to_string())),
+            Scalar::Text(t) if t.trim().len() == t.len() && !t.is_empty() => Ok(Self(t)),
+            Scalar::Text(t) if !t.trim().is_empty() => Ok(Self(t.trim().to_owned())),
+            Scalar::Text(_) => Err(serde::de::Error::custom("empty id")),
+            Scalar::Unsigned(_) | Scalar::Float(_) => Err(scalar::no_variant("Repr")),
         }
     }
 }
@@ -127,7 +130,7 @@ impl<'a> Identities<'a> {
         let Some(raw) = raw.filter(|r| !placeholder(r)) else {
             return;
         };
-        if let Ok(id) = Identity::phone(raw, self.ctx.tenant.default_phone_region.as_deref()) {
+        if let Some(id) = phone::identity(raw, self.ctx.tenant.default_phone_region.as_deref()) {
             self.list.push(id);
         }
     }

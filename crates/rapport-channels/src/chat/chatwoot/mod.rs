@@ -56,6 +56,21 @@ const EVENTS: [&str; 16] = [
 ];
 
 pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+    json::check(payload, ctx.limits)?;
+    // Most deliveries are messages: reading one in a single pass, and routing on the event name
+    // it carries, skips the envelope pass. Anything else (conversation events, errors) goes the
+    // two-pass way, which also names the error.
+    if let Some(event) = json::parse_object_untracked::<MessageEvent>(payload)
+        && matches!(
+            event.event.as_deref(),
+            Some("message_created" | "message_updated")
+        )
+    {
+        return Ok(message(&event, ctx).into_iter().collect());
+    }
+    if let Some(result) = conversation_untracked(payload, ctx) {
+        return Ok(result);
+    }
     let envelope: Envelope = json::parse(payload, ctx.limits)?;
     match envelope.event.as_str() {
         "message_created" | "message_updated" => {
@@ -80,6 +95,41 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
             format!("unknown event {other:?}"),
         )),
     }
+}
+
+/// Conversation events without the flattened [`ConversationEvent`]: `#[serde(flatten)]` buffers
+/// the whole object before reading it, so the event name and `changed_attributes` are read in one
+/// pass and the conversation, which is the top-level object itself, in a second. `None` sends
+/// the payload down the tracked path, which names the error.
+fn conversation_untracked(payload: &[u8], ctx: &Context<'_>) -> Option<Vec<Interaction>> {
+    #[derive(serde::Deserialize)]
+    struct Routing<'a> {
+        #[serde(borrow)]
+        event: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        changed_attributes: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+    }
+    let routing: Routing<'_> = json::parse_object_untracked(payload)?;
+    let name = routing.event.as_ref();
+    if !matches!(
+        name,
+        "conversation_status_changed"
+            | "conversation_resolved"
+            | "conversation_opened"
+            | "conversation_created"
+            | "conversation_updated"
+    ) {
+        return None;
+    }
+    let event = ConversationEvent {
+        conversation: json::parse_object_untracked(payload)?,
+        changed_attributes: routing.changed_attributes,
+    };
+    Some(match name {
+        "conversation_created" => vec![created(&event.conversation, ctx)],
+        "conversation_updated" => assignment(&event, ctx).into_iter().collect(),
+        _ => vec![status_change(&event.conversation, ctx)],
+    })
 }
 
 /// True for a top-level `"event"` naming a Chatwoot webhook event.

@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Deserializer};
 
+use crate::common::scalar::{self, Scalar};
+
 /// First pass: route on the event name.
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
@@ -22,6 +24,8 @@ pub struct Envelope {
 /// `message_created` / `message_updated`.
 #[derive(Debug, Deserialize)]
 pub struct MessageEvent {
+    /// Read here too so that one pass can both route and read a message event.
+    pub event: Option<String>,
     #[serde(deserialize_with = "crate::chat::shared::id")]
     pub id: String,
     pub content: Option<String>,
@@ -123,39 +127,49 @@ pub enum MessageType {
 
 impl<'de> Deserialize<'de> for MessageType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Name(String),
-            Number(u64),
-        }
-        match Repr::deserialize(d)? {
-            Repr::Name(n) if n == "incoming" => Ok(Self::Incoming),
-            Repr::Name(n) if n == "outgoing" => Ok(Self::Outgoing),
-            Repr::Name(n) if n == "activity" => Ok(Self::Activity),
-            Repr::Name(n) if n == "template" => Ok(Self::Template),
-            Repr::Number(0) => Ok(Self::Incoming),
-            Repr::Number(1) => Ok(Self::Outgoing),
-            Repr::Number(2) => Ok(Self::Activity),
-            Repr::Number(3) => Ok(Self::Template),
-            Repr::Name(n) => Err(serde::de::Error::custom(format!(
+        match scalar::read(d, "Repr")? {
+            Scalar::Text(n) if n == "incoming" => Ok(Self::Incoming),
+            Scalar::Text(n) if n == "outgoing" => Ok(Self::Outgoing),
+            Scalar::Text(n) if n == "activity" => Ok(Self::Activity),
+            Scalar::Text(n) if n == "template" => Ok(Self::Template),
+            Scalar::Unsigned(0) => Ok(Self::Incoming),
+            Scalar::Unsigned(1) => Ok(Self::Outgoing),
+            Scalar::Unsigned(2) => Ok(Self::Activity),
+            Scalar::Unsigned(3) => Ok(Self::Template),
+            Scalar::Text(n) => Err(serde::de::Error::custom(format!(
                 "unknown message_type {n:?}"
             ))),
-            Repr::Number(n) => Err(serde::de::Error::custom(format!(
+            Scalar::Unsigned(n) => Err(serde::de::Error::custom(format!(
                 "unknown message_type {n}"
             ))),
+            Scalar::Signed(_) | Scalar::Float(_) => Err(scalar::no_variant("Repr")),
         }
     }
 }
 
 /// Chatwoot serializes times three ways: ISO 8601 (`Message#webhook_data`), epoch seconds
 /// (`created_at` of a conversation), float epoch seconds (`updated_at`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Time {
     Seconds(i64),
     Fractional(f64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Whole seconds when they fit an i64, else float seconds, as the first matching
+        // variant of the untagged enum this replaced.
+        #[allow(clippy::cast_precision_loss)]
+        Ok(match scalar::read(d, "Time")? {
+            Scalar::Signed(n) => Self::Seconds(n),
+            Scalar::Unsigned(n) => {
+                i64::try_from(n).map_or(Self::Fractional(n as f64), Self::Seconds)
+            }
+            Scalar::Float(f) => Self::Fractional(f),
+            Scalar::Text(t) => Self::Text(t),
+        })
+    }
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

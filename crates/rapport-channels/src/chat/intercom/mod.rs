@@ -48,6 +48,16 @@ const CONVERSATION_TOPICS: [&str; 12] = [
 ];
 
 pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+    json::check(payload, ctx.limits)?;
+    // Most deliveries are conversation notifications: reading one in a single pass, and routing
+    // on what it says, skips the envelope pass. Anything else (pings, other topics, errors) goes
+    // the two-pass way, which also names the error.
+    if let Some(notification) = json::parse_object_untracked::<ConversationNotification>(payload)
+        && notification.kind.as_deref() == Some("notification_event")
+        && CONVERSATION_TOPICS.contains(&notification.topic.as_str())
+    {
+        return Ok(Normalizer::new(&notification, ctx).run());
+    }
     let envelope: Envelope = json::parse(payload, ctx.limits)?;
     if envelope.kind != "notification_event" {
         return Err(AdapterError::shape(

@@ -24,6 +24,9 @@ pub struct Envelope {
 /// A notification whose `data.item` is a conversation.
 #[derive(Debug, Deserialize)]
 pub struct ConversationNotification {
+    /// Read here too so that one pass can both route and read a conversation notification.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
     pub topic: String,
     pub created_at: Option<i64>,
     pub data: ConversationData,

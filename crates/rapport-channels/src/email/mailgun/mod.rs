@@ -46,15 +46,27 @@ fn parsed_post(post: &RoutePost, ctx: &Context<'_>) -> Result<Interaction, Adapt
         Some(pairs) => mime::header_block(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
         None => mime::header_block(post.header_fields.iter().map(|(n, v)| (*n, v.as_str()))),
     };
-    let fields = mime::header_block(
-        [("From", &post.from), ("Subject", &post.subject)]
-            .into_iter()
-            .filter_map(|(name, value)| Some((name, value.as_deref()?))),
-    );
     let header_message = mime::parse_headers(&block, "mailgun").ok();
-    let field_message = mime::parse_headers(&fields, "mailgun").ok();
-    let mut email = match (&header_message, &field_message) {
-        (Some(headers), _) => mime::read_headers(headers),
+    let from_headers = header_message.as_ref().map(mime::read_headers);
+    // The separate fields repeat what the header block says; parse them only when they can
+    // fill something in.
+    let fields_needed = from_headers.as_ref().is_none_or(|email| {
+        email.lacks_any(post.from.is_some(), false, false, post.subject.is_some())
+    });
+    let fields = if fields_needed {
+        mime::header_block(
+            [("From", &post.from), ("Subject", &post.subject)]
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value.as_deref()?))),
+        )
+    } else {
+        Vec::new()
+    };
+    let field_message = fields_needed
+        .then(|| mime::parse_headers(&fields, "mailgun").ok())
+        .flatten();
+    let mut email = match (from_headers, &field_message) {
+        (Some(email), _) => email,
         (None, Some(fields)) => mime::read_headers(fields),
         (None, None) => return Err(AdapterError::missing("message-headers")),
     };
@@ -78,11 +90,14 @@ fn parsed_post(post: &RoutePost, ctx: &Context<'_>) -> Result<Interaction, Adapt
     email.attachment_names = post.attachment_names.clone();
     email.attachment_count = post.attachment_count.unwrap_or(0);
 
-    let mut seed = block;
-    seed.extend_from_slice(post.body_plain.as_deref().unwrap_or_default().as_bytes());
+    let fallback_id = || {
+        let mut seed = block.clone();
+        seed.extend_from_slice(post.body_plain.as_deref().unwrap_or_default().as_bytes());
+        mime::fallback_id(SOURCE, &seed)
+    };
     let delivery = Delivery {
         source: SOURCE,
-        fallback_id: mime::fallback_id(SOURCE, &seed),
+        fallback_id: &fallback_id,
         received_at: None,
     };
     mime::interaction(email, delivery, ctx)

@@ -42,23 +42,40 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
 }
 
 fn default_post(post: &InboundParse, ctx: &Context<'_>) -> Result<Interaction, AdapterError> {
-    let from_fields = mime::header_block(
-        [
-            ("From", &post.from),
-            ("To", &post.to),
-            ("Cc", &post.cc),
-            ("Subject", &post.subject),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value.as_deref()?))),
-    );
     let header_message = post
         .headers
         .as_deref()
         .and_then(|block| mime::parse_headers(block, "sendgrid").ok());
-    let field_message = mime::parse_headers(&from_fields, "sendgrid").ok();
-    let mut email = match (&header_message, &field_message) {
-        (Some(headers), _) => mime::read_headers(headers),
+    let from_headers = header_message.as_ref().map(mime::read_headers);
+    // The separate fields repeat what the header block says; parse them only when they can
+    // fill something in.
+    let fields_needed = from_headers.as_ref().is_none_or(|email| {
+        email.lacks_any(
+            post.from.is_some(),
+            post.to.is_some(),
+            post.cc.is_some(),
+            post.subject.is_some(),
+        )
+    });
+    let from_fields = if fields_needed {
+        mime::header_block(
+            [
+                ("From", &post.from),
+                ("To", &post.to),
+                ("Cc", &post.cc),
+                ("Subject", &post.subject),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value.as_deref()?))),
+        )
+    } else {
+        Vec::new()
+    };
+    let field_message = fields_needed
+        .then(|| mime::parse_headers(&from_fields, "sendgrid").ok())
+        .flatten();
+    let mut email = match (from_headers, &field_message) {
+        (Some(email), _) => email,
         (None, Some(fields)) => mime::read_headers(fields),
         (None, None) => return Err(AdapterError::missing("headers")),
     };
@@ -106,12 +123,15 @@ fn default_post(post: &InboundParse, ctx: &Context<'_>) -> Result<Interaction, A
         .unwrap_or(0)
         .max(u32::try_from(post.attachment_info.len().max(post.files.len())).unwrap_or(u32::MAX));
 
-    let mut seed = post.headers.clone().unwrap_or_else(|| from_fields.clone());
-    seed.extend_from_slice(post.text.as_deref().unwrap_or_default());
-    seed.extend_from_slice(post.html.as_deref().unwrap_or_default());
+    let fallback_id = || {
+        let mut seed = post.headers.clone().unwrap_or_else(|| from_fields.clone());
+        seed.extend_from_slice(post.text.as_deref().unwrap_or_default());
+        seed.extend_from_slice(post.html.as_deref().unwrap_or_default());
+        mime::fallback_id(SOURCE, &seed)
+    };
     let delivery = Delivery {
         source: SOURCE,
-        fallback_id: mime::fallback_id(SOURCE, &seed),
+        fallback_id: &fallback_id,
         received_at: None,
     };
     mime::interaction(email, delivery, ctx)

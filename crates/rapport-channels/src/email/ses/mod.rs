@@ -100,12 +100,12 @@ fn received(
         };
         let message = mime::parse_message(&raw, "ses")?;
         let email = mime::read_message(&message);
-        let fallback_id = ses_id.map_or_else(|| mime::fallback_id(SOURCE, &raw), str::to_owned);
+        let fallback_id = || ses_id.map_or_else(|| mime::fallback_id(SOURCE, &raw), str::to_owned);
         return mime::interaction(
             email,
             Delivery {
                 source: SOURCE,
-                fallback_id,
+                fallback_id: &fallback_id,
                 received_at,
             },
             ctx,
@@ -129,12 +129,12 @@ fn received(
     if let Some(common) = common_message.as_ref().map(mime::read_headers) {
         email.fill_from(common);
     }
-    let fallback_id = ses_id.map_or_else(|| mime::fallback_id(SOURCE, &block), str::to_owned);
+    let fallback_id = || ses_id.map_or_else(|| mime::fallback_id(SOURCE, &block), str::to_owned);
     mime::interaction(
         email,
         Delivery {
             source: SOURCE,
-            fallback_id,
+            fallback_id: &fallback_id,
             received_at,
         },
         ctx,

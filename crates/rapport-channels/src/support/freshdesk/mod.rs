@@ -48,40 +48,108 @@ const SOURCE_OUTBOUND_EMAIL: i64 = 10;
 const CONVERSATION_NOTE: i64 = 2;
 
 pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+    match parse(payload, ctx)? {
+        Parsed::Conversation(conversation) => {
+            let ticket_id = conversation
+                .ticket_id
+                .ok_or_else(|| AdapterError::missing("ticket_id"))?;
+            let customer = Customer::default();
+            Ok(vec![conversation_interaction(
+                &conversation,
+                ticket_id,
+                &customer,
+                ctx,
+            )?])
+        }
+        Parsed::Ticket(t) => ticket(*t, ctx),
+    }
+}
+
+enum Parsed {
+    Conversation(Conversation),
+    Ticket(Box<Ticket>),
+}
+
+/// Keys that make an object a conversation (checked first) or a ticket.
+#[derive(Deserialize)]
+struct Keys {
+    #[serde(default)]
+    incoming: json::Present,
+    #[serde(default)]
+    ticket_id: json::Present,
+    #[serde(default)]
+    body_text: json::Present,
+    #[serde(default)]
+    requester_id: json::Present,
+    #[serde(default)]
+    description_text: json::Present,
+    #[serde(default)]
+    description: json::Present,
+    #[serde(default)]
+    conversations: json::Present,
+    #[serde(default)]
+    status: json::Present,
+}
+
+impl Keys {
+    fn is_conversation(&self) -> bool {
+        self.incoming.0 || (self.ticket_id.0 && self.body_text.0)
+    }
+
+    fn is_ticket(&self) -> bool {
+        [
+            self.requester_id,
+            self.description_text,
+            self.description,
+            self.conversations,
+            self.status,
+        ]
+        .iter()
+        .any(|k| k.0)
+    }
+}
+
+fn parse(payload: &[u8], ctx: &Context<'_>) -> Result<Parsed, AdapterError> {
+    json::check(payload, ctx.limits)?;
+    if let Some(parsed) = parse_untracked(payload) {
+        return Ok(parsed);
+    }
     let value: serde_json::Value = json::parse(payload, ctx.limits)?;
     let object = value.as_object().ok_or_else(|| {
         AdapterError::shape("freshdesk", "expected a ticket or conversation object")
     })?;
-    if object.contains_key("incoming")
-        || (object.contains_key("ticket_id") && object.contains_key("body_text"))
-    {
-        let conversation: Conversation = from_value(value, "")?;
-        let ticket_id = conversation
-            .ticket_id
-            .ok_or_else(|| AdapterError::missing("ticket_id"))?;
-        let customer = Customer::default();
-        Ok(vec![conversation_interaction(
-            &conversation,
-            ticket_id,
-            &customer,
-            ctx,
-        )?])
-    } else if [
-        "requester_id",
-        "description_text",
-        "description",
-        "conversations",
-        "status",
-    ]
-    .iter()
-    .any(|k| object.contains_key(*k))
-    {
-        ticket(from_value(value, "")?, ctx)
+    let keys = Keys {
+        incoming: json::Present(object.contains_key("incoming")),
+        ticket_id: json::Present(object.contains_key("ticket_id")),
+        body_text: json::Present(object.contains_key("body_text")),
+        requester_id: json::Present(object.contains_key("requester_id")),
+        description_text: json::Present(object.contains_key("description_text")),
+        description: json::Present(object.contains_key("description")),
+        conversations: json::Present(object.contains_key("conversations")),
+        status: json::Present(object.contains_key("status")),
+    };
+    if keys.is_conversation() {
+        from_value(value, "").map(Parsed::Conversation)
+    } else if keys.is_ticket() {
+        from_value(value, "").map(|t| Parsed::Ticket(Box::new(t)))
     } else {
         Err(AdapterError::shape(
             "freshdesk",
             "expected a ticket or conversation object",
         ))
+    }
+}
+
+/// The keys first, then the typed parse: two passes over the bytes cost less than building a
+/// `Value` first. `None` sends the payload down the tracked path, which names the error.
+fn parse_untracked(payload: &[u8]) -> Option<Parsed> {
+    let keys: Keys = json::parse_object_untracked(payload)?;
+    if keys.is_conversation() {
+        json::parse_object_untracked(payload).map(Parsed::Conversation)
+    } else if keys.is_ticket() {
+        json::parse_object_untracked(payload).map(|t| Parsed::Ticket(Box::new(t)))
+    } else {
+        None
     }
 }
 

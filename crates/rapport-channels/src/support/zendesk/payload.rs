@@ -29,6 +29,10 @@ use crate::support::shared::Id;
 /// The audit form of a Kafka value: one audit or a page of audits, with side-loads.
 #[derive(Debug, Deserialize)]
 pub struct AuditEnvelope {
+    /// Whether `type` names an event webhook. Read here (leniently: any value is accepted) so
+    /// that one pass can both route and read an audit.
+    #[serde(rename = "type", default)]
+    pub webhook_type: WebhookType,
     pub audit: Option<Audit>,
     pub audits: Option<Vec<Audit>>,
     #[serde(default)]
@@ -172,4 +176,67 @@ pub struct WebhookAuthor {
 pub struct StatusChanged {
     pub current: String,
     pub previous: Option<String>,
+}
+
+/// True when a value is a string starting with `zen:event-type:`; any other value is false.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookType(pub bool);
+
+impl<'de> Deserialize<'de> for WebhookType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = WebhookType;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<WebhookType, E> {
+                Ok(WebhookType(v.starts_with(super::WEBHOOK_PREFIX)))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<WebhookType, E> {
+                Ok(WebhookType(false))
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<WebhookType, E> {
+                Ok(WebhookType(false))
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<WebhookType, E> {
+                Ok(WebhookType(false))
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<WebhookType, E> {
+                Ok(WebhookType(false))
+            }
+
+            fn visit_unit<E>(self) -> Result<WebhookType, E> {
+                Ok(WebhookType(false))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<WebhookType, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(WebhookType(false))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<WebhookType, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(WebhookType(false))
+            }
+        }
+
+        d.deserialize_any(Visitor)
+    }
 }
