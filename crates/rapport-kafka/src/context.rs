@@ -24,6 +24,7 @@ pub struct ServiceContext {
     broker_up_reported: Arc<AtomicBool>,
     broker_up_metric: String,
     lag_metric: String,
+    consumer_errors_metric: String,
 }
 
 impl std::fmt::Debug for ServiceContext {
@@ -45,6 +46,7 @@ impl ServiceContext {
             broker_up_reported: Arc::default(),
             broker_up_metric: format!("rapport_{service}_broker_up"),
             lag_metric: format!("rapport_{service}_consumer_lag"),
+            consumer_errors_metric: format!("rapport_{service}_consumer_errors_total"),
         }
     }
 
@@ -159,6 +161,14 @@ impl ServiceContext {
                 debug!(%error, topic, partition, "offset not stored");
             }
         }
+    }
+
+    /// An error the consumer handed over instead of a record (a failed fetch, an offset out of
+    /// range). Rare, and a sign that records may have been skipped, so it is logged and counted
+    /// rather than left at debug level.
+    pub fn consumer_error(&self, error: &KafkaError) {
+        warn!(%error, "consumer error");
+        metrics::counter!(self.consumer_errors_metric.clone()).increment(1);
     }
 
     pub fn broker_unreachable(&self, reason: &str) {

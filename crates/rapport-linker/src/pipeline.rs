@@ -16,7 +16,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::store::{self, CustomerRow, LinkRow};
 use crate::{LinkerConfig, LinkerError};
@@ -267,7 +267,7 @@ pub async fn run(
                     accept(&config, &core, &consumer, &context, &mut decoder, &mut pending, message.detach()).await
                 }
                 Err(error) => {
-                    debug!(%error, "consumer error");
+                    context.consumer_error(&error);
                     Ok(())
                 }
             },

@@ -78,7 +78,7 @@ pub async fn run(
                 let message = match received {
                     Ok(message) => message.detach(),
                     Err(error) => {
-                        debug!(%error, "consumer error");
+                        shared.consumer_error(&error);
                         continue;
                     }
                 };

@@ -165,7 +165,7 @@ pub async fn run(
                         }
                     }
                     Err(error) => {
-                        debug!(%error, "consumer error");
+                        writer.context.consumer_error(&error);
                         Ok(())
                     }
                 }
