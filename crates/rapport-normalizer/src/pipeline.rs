@@ -10,7 +10,7 @@ use rapport_runtime::Health;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -75,25 +75,39 @@ pub async fn run(
             }
             _ = resume_check.tick() => shared.check_resumed(&consumer),
             received = consumer.recv(), if can_poll => {
-                let message = match received {
-                    Ok(message) => message.detach(),
-                    Err(error) => {
-                        shared.consumer_error(&error);
-                        continue;
+                // Takes every record already waiting (up to a chunk) and hands them to one task:
+                // a task and a wake-up per record cost more CPU than normalizing it.
+                let mut chunk = Vec::new();
+                let mut next = Some(received);
+                while let Some(received) = next.take() {
+                    let message = match received {
+                        Ok(message) => message.detach(),
+                        Err(error) => {
+                            shared.consumer_error(&error);
+                            continue;
+                        }
+                    };
+                    if shared.admit(&consumer, &message) {
+                        let started = Instant::now();
+                        metrics::counter!("rapport_normalizer_messages_in_total", "topic" => message.topic().to_owned()).increment(1);
+                        let outputs = process(&config, framing, &message, Timestamp::now());
+                        metrics::histogram!("rapport_normalizer_processing_seconds").record(started.elapsed().as_secs_f64());
+                        shared.frontiers().begin(message.topic(), message.partition(), message.offset());
+                        let bytes = message.payload().map_or(0, <[u8]>::len);
+                        in_flight += 1;
+                        in_flight_bytes += bytes;
+                        chunk.push((message, outputs, bytes));
                     }
-                };
-                if !shared.admit(&consumer, &message) {
-                    continue;
+                    if chunk.len() < CHUNK_RECORDS
+                        && in_flight < limits.max_in_flight_messages
+                        && in_flight_bytes < limits.max_in_flight_bytes
+                    {
+                        next = ready_now(consumer.recv()).await;
+                    }
                 }
-                let started = Instant::now();
-                metrics::counter!("rapport_normalizer_messages_in_total", "topic" => message.topic().to_owned()).increment(1);
-                let outputs = process(&config, framing, &message, Timestamp::now());
-                metrics::histogram!("rapport_normalizer_processing_seconds").record(started.elapsed().as_secs_f64());
-                shared.frontiers().begin(message.topic(), message.partition(), message.offset());
-                let bytes = message.payload().map_or(0, <[u8]>::len);
-                in_flight += 1;
-                in_flight_bytes += bytes;
-                tokio::spawn(deliver(producer.clone(), shared.clone(), Arc::clone(&config), message, outputs, bytes, done_tx.clone()));
+                if !chunk.is_empty() {
+                    tokio::spawn(deliver_chunk(producer.clone(), shared.clone(), Arc::clone(&config), chunk, done_tx.clone()));
+                }
             }
         }
         metrics::gauge!("rapport_normalizer_in_flight_messages").set(in_flight as f64);
@@ -145,21 +159,79 @@ fn finish(
     Ok(())
 }
 
-/// Produces every output of one raw record and reports back when all are acknowledged. An output
-/// the broker refuses for good (too large, not authorized) sends the raw record to the DLQ
-/// instead; only a DLQ that refuses too is fatal.
-async fn deliver(
+/// Records normalized together and delivered by one task.
+const CHUNK_RECORDS: usize = 256;
+
+/// The future's output if it is ready without waiting, else `None` (the future is dropped, which
+/// `StreamConsumer::recv` allows: a record is taken from the queue only when it is returned).
+async fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+/// Enqueues every output of a chunk before awaiting any acknowledgement, so librdkafka batches
+/// them and one task waits for all; then finishes each record in order.
+async fn deliver_chunk(
     producer: FutureProducer<Shared>,
     shared: Shared,
     config: Arc<NormalizerConfig>,
-    message: OwnedMessage,
-    outputs: Vec<Output>,
-    bytes: usize,
+    chunk: Vec<(OwnedMessage, Vec<Output>, usize)>,
     done: mpsc::UnboundedSender<Completion>,
 ) {
+    let enqueued: Vec<Vec<Option<DeliveryFuture>>> = chunk
+        .iter()
+        .map(|(_, outputs, _)| outputs.iter().map(|o| enqueue(&producer, o)).collect())
+        .collect();
+    for ((message, outputs, bytes), futures) in chunk.into_iter().zip(enqueued) {
+        deliver(
+            &producer, &shared, &config, message, outputs, futures, bytes, &done,
+        )
+        .await;
+    }
+}
+
+/// Hands one output to librdkafka without waiting; `None` when it cannot take it now (its queue
+/// is full), and the reliable send takes over.
+fn enqueue(producer: &FutureProducer<Shared>, output: &Output) -> Option<DeliveryFuture> {
+    let mut record = FutureRecord::to(&output.topic)
+        .payload(&output.payload)
+        .headers(output.headers.clone());
+    if let Some(key) = &output.key {
+        record = record.key(key);
+    }
+    producer.send_result(record).ok()
+}
+
+/// Waits for every output of one raw record and reports back when all are acknowledged. An output
+/// not acknowledged at once is sent again reliably; one the broker refuses for good (too large,
+/// not authorized) sends the raw record to the DLQ; only a DLQ that refuses too is fatal.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    producer: &FutureProducer<Shared>,
+    shared: &Shared,
+    config: &NormalizerConfig,
+    message: OwnedMessage,
+    outputs: Vec<Output>,
+    enqueued: Vec<Option<DeliveryFuture>>,
+    bytes: usize,
+    done: &mpsc::UnboundedSender<Completion>,
+) {
     let mut result = Ok(());
-    for output in outputs {
-        if let Err((error, kind)) = send(&producer, &shared, output).await {
+    for (output, future) in outputs.into_iter().zip(enqueued) {
+        let acknowledged = match future {
+            Some(future) => matches!(future.await, Ok(Ok(_))),
+            None => false,
+        };
+        if acknowledged {
+            shared.broker_reachable();
+            count_sent(&output.kind);
+            continue;
+        }
+        if let Err((error, kind)) = send(producer, shared, output).await {
             if matches!(kind, OutputKind::DeadLetter { .. }) {
                 result = Err(NormalizerError::DeadLetter(error));
                 break;
@@ -170,9 +242,9 @@ async fn deliver(
                 message: error.to_string(),
             };
             if let Err((error, _)) = send(
-                &producer,
-                &shared,
-                dead_letter(&config, &message, rejection, Timestamp::now()),
+                producer,
+                shared,
+                dead_letter(config, &message, rejection, Timestamp::now()),
             )
             .await
             {
@@ -207,18 +279,21 @@ async fn send(
     match send_reliably(producer, &topic, key.as_deref(), &payload, &headers).await {
         Ok(()) => {
             shared.broker_reachable();
-            match &kind {
-                OutputKind::Interaction { source } => {
-                    metrics::counter!("rapport_normalizer_interactions_out_total", "source" => source.as_str()).increment(1);
-                }
-                OutputKind::DeadLetter { code } => {
-                    metrics::counter!("rapport_normalizer_dlq_total", "code" => code.clone())
-                        .increment(1);
-                }
-            }
+            count_sent(&kind);
             Ok(())
         }
         Err(error) => Err((error, kind)),
+    }
+}
+
+fn count_sent(kind: &OutputKind) {
+    match kind {
+        OutputKind::Interaction { source } => {
+            metrics::counter!("rapport_normalizer_interactions_out_total", "source" => source.as_str()).increment(1);
+        }
+        OutputKind::DeadLetter { code } => {
+            metrics::counter!("rapport_normalizer_dlq_total", "code" => code.clone()).increment(1);
+        }
     }
 }
 
