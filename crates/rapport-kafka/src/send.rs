@@ -79,6 +79,40 @@ pub async fn send_reliably<C: ClientContext + 'static>(
     }
 }
 
+/// Sends records that need no particular failure handling each: all are handed to librdkafka
+/// before any acknowledgement is awaited, so they share batches (awaiting each in turn costs
+/// `linger.ms` per record); any not acknowledged at once goes through [`send_reliably`].
+pub async fn send_all_reliably<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
+    topic: &str,
+    records: &[(Vec<u8>, Vec<u8>)],
+    headers: &OwnedHeaders,
+) -> Result<(), KafkaError> {
+    let enqueued: Vec<_> = records
+        .iter()
+        .map(|(key, payload)| {
+            producer
+                .send_result(
+                    FutureRecord::to(topic)
+                        .key(key)
+                        .payload(payload)
+                        .headers(headers.clone()),
+                )
+                .ok()
+        })
+        .collect();
+    for ((key, payload), future) in records.iter().zip(enqueued) {
+        let acknowledged = match future {
+            Some(future) => matches!(future.await, Ok(Ok(_))),
+            None => false,
+        };
+        if !acknowledged {
+            send_reliably(producer, topic, Some(key), payload, headers).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

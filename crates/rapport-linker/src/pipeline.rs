@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rapport_identity::{Change, IdentityGraph, Observation, Unlinked};
 use rapport_kafka::{
-    DecodeFailure, Decoder, ServiceContext, leave_group, send_dead_letter, send_reliably,
+    DecodeFailure, Decoder, ServiceContext, leave_group, send_all_reliably, send_dead_letter,
 };
 use rapport_model::Timestamp;
 use rapport_runtime::Health;
@@ -110,26 +110,28 @@ impl State {
             rapport_clickhouse::insert_into(&self.client, "identity_links", links, self.timeout())
         })
         .await?;
-        for change in &changed {
-            let key = format!("{}/{}", change.tenant_id, change.identifier);
-            let value = serde_json::json!({
-                "tenant_id": change.tenant_id,
-                "identity": change.identifier,
-                "customer_id": change.customer_id,
-                "previous_customer_id": change.previous_customer_id,
-                "changed_at": now.to_string(),
+        let events: Vec<(Vec<u8>, Vec<u8>)> = changed
+            .iter()
+            .map(|change| {
+                let key = format!("{}/{}", change.tenant_id, change.identifier);
+                let value = serde_json::json!({
+                    "tenant_id": change.tenant_id,
+                    "identity": change.identifier,
+                    "customer_id": change.customer_id,
+                    "previous_customer_id": change.previous_customer_id,
+                    "changed_at": now.to_string(),
+                });
+                (key.into_bytes(), value.to_string().into_bytes())
             })
-            .to_string();
-            send_reliably(
-                &self.producer,
-                &self.config.topics.identity,
-                Some(key.as_bytes()),
-                value.as_bytes(),
-                &rdkafka::message::OwnedHeaders::new(),
-            )
-            .await
-            .map_err(LinkerError::Publish)?;
-        }
+            .collect();
+        send_all_reliably(
+            &self.producer,
+            &self.config.topics.identity,
+            &events,
+            &rdkafka::message::OwnedHeaders::new(),
+        )
+        .await
+        .map_err(LinkerError::Publish)?;
         self.retrying(|| {
             rapport_clickhouse::insert_into(&self.client, "customers", &customers, self.timeout())
         })
