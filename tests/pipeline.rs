@@ -15,8 +15,8 @@ use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
-    PrivateBroker, PrivateClickHouse, Service, Stack, binary, free_addr, peak_rss_mib, query_in,
-    unique_name,
+    PrivateBroker, PrivateClickHouse, Service, Stack, binary, free_addr, kafka_and_topics_toml,
+    peak_rss_mib, query_in, unique_name,
 };
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -46,21 +46,7 @@ impl Pipeline {
         let database = prefix.replace(['.', '-'], "_");
         let dir = std::env::temp_dir().join(&prefix);
         std::fs::create_dir_all(&dir).unwrap();
-        let kafka_toml = format!(
-            "[kafka]\nbrokers = \"{}\"\nsession_timeout_ms = 6000\nresume_rewind_records = 10000\n",
-            kafka.brokers
-        );
-        let topics_toml = format!(
-            "[topics]\nraw_email = \"{}\"\nraw_chat = \"{}\"\nraw_review = \"{}\"\nraw_support = \"{}\"\n\
-             interactions = \"{}\"\ndlq = \"{}\"\nidentity = \"{}\"\n",
-            topics.raw_email,
-            topics.raw_chat,
-            topics.raw_review,
-            topics.raw_support,
-            topics.interactions,
-            topics.dlq,
-            topics.identity
-        );
+        let kafka_and_topics = kafka_and_topics_toml(&kafka, &topics);
         let store = format!(
             "[clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n"
         );
@@ -87,7 +73,7 @@ impl Pipeline {
         for (service, own) in files {
             std::fs::write(
                 dir.join(format!("{service}.toml")),
-                format!("{own}{kafka_toml}{topics_toml}"),
+                format!("{own}{kafka_and_topics}"),
             )
             .unwrap();
         }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use rapport_cli::generate::{self, Options, Pace};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
-use rapport_testkit::{Service, Stack, free_addr, peak_rss_mib, query_in, unique_name};
+use rapport_testkit::{
+    Service, Stack, free_addr, kafka_and_topics_toml, peak_rss_mib, query_in, unique_name,
+};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -45,21 +47,10 @@ impl Run {
         let database = prefix.replace(['.', '-'], "_");
         let dir = std::env::temp_dir().join(&prefix);
         std::fs::create_dir_all(&dir).unwrap();
-        let common = format!(
-            "[kafka]\nbrokers = \"{}\"\nresume_rewind_records = 10000\n[topics]\nraw_email = \"{}\"\nraw_chat = \"{}\"\n\
-             raw_review = \"{}\"\nraw_support = \"{}\"\ninteractions = \"{}\"\ndlq = \"{}\"\nidentity = \"{}\"\n",
-            stack.kafka.brokers,
-            topics.raw_email,
-            topics.raw_chat,
-            topics.raw_review,
-            topics.raw_support,
-            topics.interactions,
-            topics.dlq,
-            topics.identity
-        );
+        let common = kafka_and_topics_toml(&stack.kafka, &topics);
         std::fs::write(
             dir.join("normalizer.toml"),
-            format!("group_id = \"{prefix}-n\"\ntenant_id = \"acme\"\n[tenant]\nagent_domains = [\"acme.com\"]\n{common}"),
+            format!("group_id = \"{prefix}-n\"\ntenant_id = \"acme\"\n{common}[tenant]\nagent_domains = [\"acme.com\"]\n"),
         )
         .unwrap();
         std::fs::write(

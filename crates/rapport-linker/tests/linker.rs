@@ -8,7 +8,9 @@ use rapport_channels::{Context, Limits, TenantConfig, normalize};
 use rapport_kafka::{Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
-use rapport_testkit::{Service, Stack, free_addr, query_in, unique_name, wait_for_answer};
+use rapport_testkit::{
+    Service, Stack, free_addr, kafka_and_topics_toml, query_in, unique_name, wait_for_answer,
+};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::{Value, json};
@@ -35,15 +37,10 @@ impl Run {
             &config,
             format!(
                 "group_id = \"{prefix}\"\n\
-                 [kafka]\nbrokers = \"{}\"\nsession_timeout_ms = 6000\nresume_rewind_records = 10000\n\
-                 [topics]\ninteractions = \"{}\"\ndlq = \"{}\"\nidentity = \"{}\"\n\
                  [clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\n\
-                 [batch]\nmax_delay_ms = 200\n",
-                stack.kafka.brokers,
-                topics.interactions,
-                topics.dlq,
-                topics.identity,
-                stack.clickhouse_url
+                 [batch]\nmax_delay_ms = 200\n{}",
+                stack.clickhouse_url,
+                kafka_and_topics_toml(&stack.kafka, &topics),
             ),
         )
         .unwrap();

@@ -7,41 +7,15 @@
 //! `cargo bench -p rapport-normalizer --bench throughput` (part of `make bench`). Sizes:
 //! `RAPPORT_BENCH_CUSTOMERS` (default 3000, about 23,000 records). Results: docs/BENCHMARKS.md.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rapport_cli::generate::{self, Options};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
-use rapport_testkit::{Stack, unique_name};
+use rapport_testkit::{
+    Service, Stack, free_addr, kafka_and_topics_toml, metric_sum, peak_rss_mib, unique_name,
+};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-
-fn rss_peak_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmHWM:")
-                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0)
-}
-
-async fn metric(addr: &str, name: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return -1.0;
-    };
-    let _ = s
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await;
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body).await;
-    body.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 #[tokio::main]
 async fn main() {
@@ -99,44 +73,29 @@ async fn main() {
     drop(consumer);
 
     let config = std::env::temp_dir().join(format!("{prefix}.toml"));
-    // The same settings as every local run: librdkafka's batching, Tansu's resume workaround.
-    let batch = "resume_rewind_records = 10000\n";
-    let ops = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
-    let ops = ops.as_str();
     std::fs::write(
         &config,
         format!(
-            "group_id = \"{prefix}-n\"\ntenant_id = \"acme\"\n[tenant]\nagent_domains = [\"acme.com\"]\n\
-             [kafka]\nbrokers = \"{}\"\n{batch}[topics]\nraw_email = \"{}\"\nraw_chat = \"{}\"\n\
-             raw_review = \"{}\"\nraw_support = \"{}\"\ninteractions = \"{}\"\ndlq = \"{}\"\nidentity = \"{}\"\n[http]\nlisten = \"{ops}\"\n",
-            kafka.brokers, topics.raw_email, topics.raw_chat, topics.raw_review, topics.raw_support, topics.interactions, topics.dlq, topics.identity
+            "group_id = \"{prefix}-n\"\ntenant_id = \"acme\"\n[tenant]\nagent_domains = [\"acme.com\"]\n{}",
+            kafka_and_topics_toml(&kafka, &topics)
         ),
     )
     .unwrap();
-    let bin = env!("CARGO_BIN_EXE_rapport-normalizer");
     let started = Instant::now();
-    let mut child = Command::new(bin)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    loop {
-        let done = metric(ops, "rapport_normalizer_messages_in_total").await
-            >= records.len() as f64
-            && metric(ops, "rapport_normalizer_in_flight_messages").await == 0.0;
-        if done {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the normalizer exited (see its stderr above)"
-        );
+    let normalizer = Service::start(
+        env!("CARGO_BIN_EXE_rapport-normalizer"),
+        &config,
+        free_addr(),
+        "warn",
+    )
+    .await;
+    let metric = |name: &'static str| {
+        let normalizer = &normalizer;
+        async move { metric_sum(&normalizer.get("/metrics").await.1, name) }
+    };
+    while metric("rapport_normalizer_messages_in_total").await < records.len() as f64
+        || metric("rapport_normalizer_in_flight_messages").await != 0.0
+    {
         assert!(
             started.elapsed() < Duration::from_secs(900),
             "normalizer did not finish"
@@ -144,15 +103,14 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let out = metric(ops, "rapport_normalizer_interactions_out_total").await;
-    let rss = rss_peak_kib(child.id());
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    let out = metric("rapport_normalizer_interactions_out_total").await;
+    let rss = peak_rss_mib(normalizer.pid());
+    drop(normalizer);
     let normalized = records.len() as f64 / elapsed;
     println!("bare consumer:  {bare:>9.0} records/s (the broker's limit here)");
     println!(
         "normalizer:     {normalized:>9.0} records/s end to end ({out} interactions out, {elapsed:.1} s incl. start-up and group join)"
     );
     println!("ratio:          {:.2}", normalized / bare);
-    println!("normalizer peak RSS: {:.1} MB", rss as f64 / 1024.0);
+    println!("normalizer peak RSS: {rss:.1} MB");
 }

@@ -10,7 +10,7 @@ use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use rapport_model::wire::{WriterSchema, decode_datum, decode_single_object, split};
 use rapport_model::{Channel, Timestamp};
-use rapport_testkit::{Service, Stack, free_addr, unique_name};
+use rapport_testkit::{Service, Stack, free_addr, kafka_and_topics_toml, unique_name};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
@@ -47,19 +47,9 @@ impl Run {
             format!(
                 "group_id = \"{prefix}-normalizer\"\ntenant_id = \"acme\"\n\
                  [tenant]\nagent_domains = [\"acme.com\"]\ndefault_phone_region = \"US\"\n\
-                 [kafka]\nbrokers = \"{brokers}\"\nsession_timeout_ms = 6000\nresume_rewind_records = 10000\n\
-                 [topics]\nraw_email = \"{e}\"\nraw_chat = \"{c}\"\nraw_review = \"{r}\"\nraw_support = \"{s}\"\n\
-                 interactions = \"{i}\"\ndlq = \"{d}\"\nidentity = \"{id}\"\n\
                  [default_sources]\nemail = \"rfc822\"\n\
-                 [http]\nlisten = \"{http}\"\n{registry}",
-                brokers = stack.kafka.brokers,
-                e = topics.raw_email,
-                c = topics.raw_chat,
-                r = topics.raw_review,
-                s = topics.raw_support,
-                i = topics.interactions,
-                d = topics.dlq,
-                id = topics.identity,
+                 [http]\nlisten = \"{http}\"\n{registry}{}",
+                kafka_and_topics_toml(&kafka, &topics),
             ),
         )
         .unwrap();

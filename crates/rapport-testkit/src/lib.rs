@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rapport_kafka::{KafkaConfig, TopicSpec, ensure_topics};
+use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 
 mod process;
 pub use process::{PrivateBroker, PrivateClickHouse, Service, binary, free_addr};
@@ -140,6 +140,26 @@ pub async fn wait_for_answer(
     panic!("{sql} never returned {expected:?}; last answer {last:?}");
 }
 
+/// The `[kafka]` and `[topics]` sections of a service's config file, serialized from the settings
+/// themselves, so every test runs its services with the stack's Kafka settings (Tansu's resume
+/// rewind among them) instead of a hand-written copy. Tables only: put top-level keys first.
+pub fn kafka_and_topics_toml(kafka: &KafkaConfig, topics: &Topics) -> String {
+    #[derive(serde::Serialize)]
+    struct Sections<'a> {
+        kafka: &'a KafkaConfig,
+        topics: &'a Topics,
+    }
+    toml::to_string(&Sections { kafka, topics }).expect("Kafka settings and topics serialize")
+}
+
+/// The sum of every sample of a Prometheus metric (all label sets) in a `/metrics` body.
+pub fn metric_sum(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// The peak resident memory of a running process (VmHWM), in MiB; 0 when it cannot be read.
 pub fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -163,4 +183,36 @@ pub fn unique_name(prefix: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_and_topics_round_trip_through_the_config_file() {
+        #[derive(serde::Deserialize)]
+        struct Sections {
+            kafka: KafkaConfig,
+            topics: Topics,
+        }
+        let stack = Stack::from_env();
+        let topics = Topics::prefixed("t");
+        let text = format!(
+            "group_id = \"g\"\n{}",
+            kafka_and_topics_toml(&stack.kafka, &topics)
+        );
+        let back: Sections = toml::from_str(&text).unwrap();
+        assert_eq!(back.kafka, stack.kafka);
+        assert_eq!(back.kafka.resume_rewind_records, 10_000);
+        assert_eq!(back.topics, topics);
+    }
+
+    #[test]
+    fn metric_sum_adds_every_label_set_of_exactly_that_metric() {
+        let body = "# TYPE x_total counter\nx_total{a=\"1\"} 2\nx_total{a=\"2\"} 3\nx_total_other 100\nx 7\n";
+        assert_eq!(metric_sum(body, "x_total"), 5.0);
+        assert_eq!(metric_sum(body, "x"), 7.0);
+        assert_eq!(metric_sum(body, "y"), 0.0);
+    }
 }

@@ -11,7 +11,8 @@ use rapport_kafka::{Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
 use rapport_testkit::{
-    PrivateClickHouse, Service, Stack, free_addr, query_in, unique_name, wait_for_answer,
+    PrivateClickHouse, Service, Stack, free_addr, kafka_and_topics_toml, metric_sum, query_in,
+    unique_name, wait_for_answer,
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -45,13 +46,9 @@ impl Run {
             &config,
             format!(
                 "group_id = \"{prefix}-writer\"\n\
-                 [kafka]\nbrokers = \"{brokers}\"\nsession_timeout_ms = 6000\nresume_rewind_records = 10000\n\
-                 [topics]\ninteractions = \"{i}\"\ndlq = \"{d}\"\n\
                  [clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n\
-                 [batch]\nmax_rows = {batch_rows}\nidle_ms = 50\nmax_delay_ms = 300\ninitial_backoff_ms = 100\nmax_backoff_ms = 1000\n",
-                brokers = stack.kafka.brokers,
-                i = topics.interactions,
-                d = topics.dlq,
+                 [batch]\nmax_rows = {batch_rows}\nidle_ms = 50\nmax_delay_ms = 300\ninitial_backoff_ms = 100\nmax_backoff_ms = 1000\n{}",
+                kafka_and_topics_toml(&stack.kafka, &topics),
             ),
         )
         .unwrap();
@@ -526,16 +523,8 @@ async fn clickhouse_down_for_20s_mid_stream_loses_nothing() {
     assert_eq!(stored_ids(&run).await, ids(&interactions));
     let (_, metrics) = writer.get("/metrics").await;
     assert!(metrics.contains("rapport_writer_clickhouse_up 1"));
-    let retries = metric(&metrics, "rapport_writer_retries_total");
+    let retries = metric_sum(&metrics, "rapport_writer_retries_total");
     assert!(retries >= 1.0, "retried during the outage ({retries})");
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -667,7 +656,7 @@ async fn sigterm_inserts_the_open_batch_before_exit() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, metrics) = writer.get("/metrics").await;
-        if metric(&metrics, "rapport_writer_pending_rows") == 25.0 {
+        if metric_sum(&metrics, "rapport_writer_pending_rows") == 25.0 {
             break;
         }
         assert!(
