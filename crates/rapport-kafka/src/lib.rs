@@ -18,7 +18,7 @@ pub use dlq::{DEAD_LETTER_HEADERS, Rejection, dead_letter_headers, send_dead_let
 pub use frontier::{Frontiers, PartitionFrontier};
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use resume::{Admission, ResumeGuard};
-pub use send::{send_all_reliably, send_reliably};
+pub use send::{confirm, enqueue, send_all_reliably, send_reliably};
 pub use topics::{TopicSpec, Topics, ensure_topics};
 
 #[derive(Debug, thiserror::Error)]

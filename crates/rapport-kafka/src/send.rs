@@ -4,7 +4,7 @@ use std::time::Duration;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use tracing::{debug, info, warn};
@@ -79,9 +79,44 @@ pub async fn send_reliably<C: ClientContext + 'static>(
     }
 }
 
-/// Sends records that need no particular failure handling each: all are handed to librdkafka
-/// before any acknowledgement is awaited, so they share batches (awaiting each in turn costs
-/// `linger.ms` per record); any not acknowledged at once goes through [`send_reliably`].
+/// Hands a record to librdkafka without waiting for the broker, so records enqueued together share
+/// batches (awaiting each in turn costs `linger.ms` per record). `None` when librdkafka cannot take
+/// it now (its queue is full); [`confirm`] then sends it reliably.
+pub fn enqueue<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+    headers: &OwnedHeaders,
+) -> Option<DeliveryFuture> {
+    let mut record = FutureRecord::to(topic)
+        .payload(payload)
+        .headers(headers.clone());
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    producer.send_result(record).ok()
+}
+
+/// Waits for an [`enqueue`]d record's acknowledgement; a record that was not enqueued or not
+/// acknowledged goes through [`send_reliably`], with its guarantees and its errors.
+pub async fn confirm<C: ClientContext + 'static>(
+    enqueued: Option<DeliveryFuture>,
+    producer: &FutureProducer<C>,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+    headers: &OwnedHeaders,
+) -> Result<(), KafkaError> {
+    if let Some(delivery) = enqueued
+        && let Ok(Ok(_)) = delivery.await
+    {
+        return Ok(());
+    }
+    send_reliably(producer, topic, key, payload, headers).await
+}
+
+/// Sends records that need no handling of their own: all are enqueued before any is awaited.
 pub async fn send_all_reliably<C: ClientContext + 'static>(
     producer: &FutureProducer<C>,
     topic: &str,
@@ -90,25 +125,10 @@ pub async fn send_all_reliably<C: ClientContext + 'static>(
 ) -> Result<(), KafkaError> {
     let enqueued: Vec<_> = records
         .iter()
-        .map(|(key, payload)| {
-            producer
-                .send_result(
-                    FutureRecord::to(topic)
-                        .key(key)
-                        .payload(payload)
-                        .headers(headers.clone()),
-                )
-                .ok()
-        })
+        .map(|(key, payload)| enqueue(producer, topic, Some(key), payload, headers))
         .collect();
-    for ((key, payload), future) in records.iter().zip(enqueued) {
-        let acknowledged = match future {
-            Some(future) => matches!(future.await, Ok(Ok(_))),
-            None => false,
-        };
-        if !acknowledged {
-            send_reliably(producer, topic, Some(key), payload, headers).await?;
-        }
+    for ((key, payload), delivery) in records.iter().zip(enqueued) {
+        confirm(delivery, producer, topic, Some(key), payload, headers).await?;
     }
     Ok(())
 }

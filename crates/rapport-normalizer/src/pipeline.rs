@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext, leave_group, send_reliably};
+use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext, confirm, enqueue, leave_group};
 use rapport_model::Timestamp;
 use rapport_model::wire::Framing;
 use rapport_runtime::Health;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -184,7 +184,20 @@ async fn deliver_chunk(
 ) {
     let enqueued: Vec<Vec<Option<DeliveryFuture>>> = chunk
         .iter()
-        .map(|(_, outputs, _)| outputs.iter().map(|o| enqueue(&producer, o)).collect())
+        .map(|(_, outputs, _)| {
+            outputs
+                .iter()
+                .map(|o| {
+                    enqueue(
+                        &producer,
+                        &o.topic,
+                        o.key.as_deref(),
+                        &o.payload,
+                        &o.headers,
+                    )
+                })
+                .collect()
+        })
         .collect();
     for ((message, outputs, bytes), futures) in chunk.into_iter().zip(enqueued) {
         deliver(
@@ -194,21 +207,9 @@ async fn deliver_chunk(
     }
 }
 
-/// Hands one output to librdkafka without waiting; `None` when it cannot take it now (its queue
-/// is full), and the reliable send takes over.
-fn enqueue(producer: &FutureProducer<Shared>, output: &Output) -> Option<DeliveryFuture> {
-    let mut record = FutureRecord::to(&output.topic)
-        .payload(&output.payload)
-        .headers(output.headers.clone());
-    if let Some(key) = &output.key {
-        record = record.key(key);
-    }
-    producer.send_result(record).ok()
-}
-
 /// Waits for every output of one raw record and reports back when all are acknowledged. An output
-/// not acknowledged at once is sent again reliably; one the broker refuses for good (too large,
-/// not authorized) sends the raw record to the DLQ; only a DLQ that refuses too is fatal.
+/// the broker refuses for good (too large, not authorized) sends the raw record to the DLQ
+/// instead; only a DLQ that refuses too is fatal.
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
     producer: &FutureProducer<Shared>,
@@ -221,17 +222,8 @@ async fn deliver(
     done: &mpsc::UnboundedSender<Completion>,
 ) {
     let mut result = Ok(());
-    for (output, future) in outputs.into_iter().zip(enqueued) {
-        let acknowledged = match future {
-            Some(future) => matches!(future.await, Ok(Ok(_))),
-            None => false,
-        };
-        if acknowledged {
-            shared.broker_reachable();
-            count_sent(&output.kind);
-            continue;
-        }
-        if let Err((error, kind)) = send(producer, shared, output).await {
+    for (output, delivery) in outputs.into_iter().zip(enqueued) {
+        if let Err((error, kind)) = send(producer, shared, output, delivery).await {
             if matches!(kind, OutputKind::DeadLetter { .. }) {
                 result = Err(NormalizerError::DeadLetter(error));
                 break;
@@ -245,6 +237,7 @@ async fn deliver(
                 producer,
                 shared,
                 dead_letter(config, &message, rejection, Timestamp::now()),
+                None,
             )
             .await
             {
@@ -262,10 +255,12 @@ async fn deliver(
     });
 }
 
+/// Sends one output (already enqueued, or not) until the broker acknowledges or refuses it for good.
 async fn send(
     producer: &FutureProducer<Shared>,
     shared: &Shared,
     output: Output,
+    enqueued: Option<DeliveryFuture>,
 ) -> Result<(), (KafkaError, OutputKind)> {
     let Output {
         topic,
@@ -276,25 +271,28 @@ async fn send(
     } = output;
     // Retries through broker outages without limit: an outage blocks here (and, through the
     // in-flight limit, stops polling) instead of dropping or dead-lettering records.
-    match send_reliably(producer, &topic, key.as_deref(), &payload, &headers).await {
-        Ok(()) => {
-            shared.broker_reachable();
-            count_sent(&kind);
-            Ok(())
-        }
-        Err(error) => Err((error, kind)),
+    match confirm(
+        enqueued,
+        producer,
+        &topic,
+        key.as_deref(),
+        &payload,
+        &headers,
+    )
+    .await
+    {
+        Ok(()) => shared.broker_reachable(),
+        Err(error) => return Err((error, kind)),
     }
-}
-
-fn count_sent(kind: &OutputKind) {
     match kind {
         OutputKind::Interaction { source } => {
             metrics::counter!("rapport_normalizer_interactions_out_total", "source" => source.as_str()).increment(1);
         }
         OutputKind::DeadLetter { code } => {
-            metrics::counter!("rapport_normalizer_dlq_total", "code" => code.clone()).increment(1);
+            metrics::counter!("rapport_normalizer_dlq_total", "code" => code).increment(1);
         }
     }
+    Ok(())
 }
 
 /// Confluent framing with the registered schema id when a registry is configured (retrying until
