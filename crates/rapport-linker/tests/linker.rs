@@ -1,6 +1,6 @@
 //! The linker (and the writer, for the timelines) against the local broker and ClickHouse.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ use rapport_model::{Interaction, Source, Timestamp};
 use rapport_testkit::{
     Service, Stack, free_addr, kafka_and_topics_toml, query_in, unique_name, wait_for_answer,
 };
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::{Value, json};
@@ -76,6 +78,27 @@ impl Run {
                 .await
                 .expect("produced");
         }
+    }
+
+    /// The latest customer id published on the identity topic for each identifier key
+    /// (`tenant/type:value`), read until the topic has been quiet for 2 s.
+    async fn published_customers(&self) -> BTreeMap<String, String> {
+        let consumer: StreamConsumer = self
+            .stack
+            .kafka
+            .consumer_config(&unique_name("identity-reader"))
+            .create()
+            .unwrap();
+        consumer.subscribe(&[&self.topics.identity]).unwrap();
+        let mut latest = BTreeMap::new();
+        while let Ok(Ok(message)) =
+            tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await
+        {
+            let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
+            let event: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+            latest.insert(key, event["customer_id"].as_str().unwrap().to_owned());
+        }
+        latest
     }
 
     async fn query(&self, sql: &str) -> Option<String> {
@@ -255,6 +278,16 @@ async fn one_customer_across_channels_survives_restart_and_splits_on_unlink() {
     assert_eq!(shown["customer_id"], json!(bob_id));
     let (_, shared) = customer(&linker, "email:support@shared.example").await;
     assert_eq!(shared.len(), 1, "the shared mailbox links no one");
+    // Downstream services learn the same answer from the identity topic.
+    let published = run.published_customers().await;
+    for identifier in &maria {
+        assert_eq!(
+            published.get(&format!("acme/{identifier}")),
+            Some(&maria_id),
+            "the last change event for {identifier}"
+        );
+    }
+    assert_eq!(published.len(), 7, "one key per identifier: {published:?}");
 
     let timeline = |id: &str| {
         format!(
