@@ -16,10 +16,9 @@ use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
     PrivateBroker, PrivateClickHouse, Service, Stack, binary, free_addr, kafka_and_topics_toml,
-    peak_rss_mib, query_in, unique_name,
+    peak_rss_mib, query_in, reader, unique_name,
 };
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 
 fn customers() -> usize {
     std::env::var("RAPPORT_TEST_CUSTOMERS")
@@ -136,12 +135,7 @@ impl Pipeline {
 
     /// Every dead letter's payload, read until `expected` distinct payloads arrived.
     async fn dead_letters(&self, expected: usize) -> Vec<Vec<u8>> {
-        let consumer: StreamConsumer = self
-            .kafka
-            .consumer_config(&unique_name("dlq-check"))
-            .create()
-            .unwrap();
-        consumer.subscribe(&[&self.topics.dlq]).unwrap();
+        let consumer = reader(&self.kafka, &[&self.topics.dlq]);
         let mut payloads = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while payloads.iter().collect::<BTreeSet<_>>().len() < expected && Instant::now() < deadline

@@ -18,9 +18,8 @@ use rapport_cli::generate::{self, Options, Pace};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
-    Service, Stack, free_addr, kafka_and_topics_toml, peak_rss_mib, query_in, unique_name,
+    Service, Stack, free_addr, kafka_and_topics_toml, peak_rss_mib, query_in, reader, unique_name,
 };
-use rdkafka::consumer::{Consumer, StreamConsumer};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -126,12 +125,7 @@ async fn main() {
         records.len(),
         started.elapsed().as_secs_f64()
     );
-    let consumer: StreamConsumer = run
-        .kafka
-        .consumer_config(&unique_name("bare"))
-        .create()
-        .unwrap();
-    consumer.subscribe(&run.topics.raw()).unwrap();
+    let consumer = reader(&run.kafka, &run.topics.raw());
     let started = Instant::now();
     for _ in 0..records.len() {
         tokio::time::timeout(Duration::from_secs(30), consumer.recv())

@@ -9,10 +9,10 @@ use rapport_kafka::{Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
 use rapport_testkit::{
-    Service, Stack, free_addr, kafka_and_topics_toml, query_in, unique_name, wait_for_answer,
+    Service, Stack, free_addr, kafka_and_topics_toml, query_in, reader, unique_name,
+    wait_for_answer,
 };
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::{Value, json};
@@ -83,13 +83,7 @@ impl Run {
     /// The latest customer id published on the identity topic for each identifier key
     /// (`tenant/type:value`), read until the topic has been quiet for 2 s.
     async fn published_customers(&self) -> BTreeMap<String, String> {
-        let consumer: StreamConsumer = self
-            .stack
-            .kafka
-            .consumer_config(&unique_name("identity-reader"))
-            .create()
-            .unwrap();
-        consumer.subscribe(&[&self.topics.identity]).unwrap();
+        let consumer = reader(&self.stack.kafka, &[&self.topics.identity]);
         let mut latest = BTreeMap::new();
         while let Ok(Ok(message)) =
             tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await

@@ -13,9 +13,8 @@ use rapport_cli::generate::{self, Options};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
-    Service, Stack, free_addr, kafka_and_topics_toml, metric_sum, peak_rss_mib, unique_name,
+    Service, Stack, free_addr, kafka_and_topics_toml, metric_sum, peak_rss_mib, reader, unique_name,
 };
-use rdkafka::consumer::{Consumer, StreamConsumer};
 
 #[tokio::main]
 async fn main() {
@@ -55,11 +54,7 @@ async fn main() {
     );
 
     // The broker's limit: a bare consumer that only counts.
-    let consumer: StreamConsumer = kafka
-        .consumer_config(&unique_name("bench-bare"))
-        .create()
-        .unwrap();
-    consumer.subscribe(&topics.raw()).unwrap();
+    let consumer = reader(&kafka, &topics.raw());
     let started = Instant::now();
     let mut seen = 0;
     while seen < records.len() {

@@ -10,9 +10,8 @@ use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use rapport_model::wire::{WriterSchema, decode_datum, decode_single_object, split};
 use rapport_model::{Channel, Timestamp};
-use rapport_testkit::{Service, Stack, free_addr, kafka_and_topics_toml, unique_name};
+use rapport_testkit::{Service, Stack, free_addr, kafka_and_topics_toml, reader, unique_name};
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use uuid::Uuid;
 
@@ -88,15 +87,10 @@ impl Run {
     /// Reads the interactions and DLQ topics from the start until `done` says enough, or fails
     /// after `timeout`.
     async fn collect(&self, timeout: Duration, done: impl Fn(&Collected) -> bool) -> Collected {
-        let consumer: StreamConsumer = self
-            .stack
-            .kafka
-            .consumer_config(&unique_name("verify"))
-            .create()
-            .unwrap();
-        consumer
-            .subscribe(&[&self.topics.interactions, &self.topics.dlq])
-            .unwrap();
+        let consumer = reader(
+            &self.stack.kafka,
+            &[&self.topics.interactions, &self.topics.dlq],
+        );
         let mut collected = Collected::default();
         let deadline = Instant::now() + timeout;
         while !done(&collected) {

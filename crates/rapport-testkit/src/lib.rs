@@ -152,6 +152,18 @@ pub fn kafka_and_topics_toml(kafka: &KafkaConfig, topics: &Topics) -> String {
     toml::to_string(&Sections { kafka, topics }).expect("Kafka settings and topics serialize")
 }
 
+/// A consumer in a group of its own, reading `topics` from their start: how tests and benchmarks
+/// look at what the services published.
+pub fn reader(kafka: &KafkaConfig, topics: &[&str]) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = kafka
+        .consumer_config(&unique_name("reader"))
+        .create()
+        .expect("consumer created");
+    consumer.subscribe(topics).expect("topics subscribed");
+    consumer
+}
+
 /// The sum of every sample of a Prometheus metric (all label sets) in a `/metrics` body.
 pub fn metric_sum(body: &str, name: &str) -> f64 {
     body.lines()

@@ -12,9 +12,8 @@ use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
 use rapport_testkit::{
     PrivateClickHouse, Service, Stack, free_addr, kafka_and_topics_toml, metric_sum, query_in,
-    unique_name, wait_for_answer,
+    reader, unique_name, wait_for_answer,
 };
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -132,13 +131,7 @@ impl Run {
 
     /// Every record of the DLQ topic: (error code, error message, origin offset, payload).
     async fn dead_letters(&self, expected: usize) -> Vec<(String, String, String, Vec<u8>)> {
-        let consumer: StreamConsumer = self
-            .stack
-            .kafka
-            .consumer_config(&unique_name("dlq-reader"))
-            .create()
-            .unwrap();
-        consumer.subscribe(&[&self.topics.dlq]).unwrap();
+        let consumer = reader(&self.stack.kafka, &[&self.topics.dlq]);
         let mut out = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while out.len() < expected && Instant::now() < deadline {
