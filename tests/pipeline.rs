@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rapport_channels::{Context, Limits, TenantConfig, normalize};
 use rapport_cli::generate::{self, Options, RawRecord};
+use rapport_e2e::expected;
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
@@ -165,33 +165,6 @@ fn traffic(seed: u64) -> (Vec<RawRecord>, BTreeSet<String>, BTreeSet<Vec<u8>>) {
     let (ids, invalid) = expected(&records);
     assert!(!invalid.is_empty(), "the traffic includes invalid payloads");
     (records, ids, invalid)
-}
-
-/// The event ids the records normalize to, and the payloads of those that do not.
-fn expected(records: &[RawRecord]) -> (BTreeSet<String>, BTreeSet<Vec<u8>>) {
-    let tenant = TenantConfig {
-        agent_domains: vec!["acme.com".into()],
-        default_phone_region: Some("US".into()),
-        ..TenantConfig::default()
-    };
-    let limits = Limits::default();
-    let (mut ids, mut invalid) = (BTreeSet::new(), BTreeSet::new());
-    for r in records {
-        let ctx = Context {
-            tenant_id: &r.tenant,
-            received_at: r.received_at,
-            tenant: &tenant,
-            limits: &limits,
-            raw_ref: None,
-        };
-        match normalize(r.source, &r.payload, &ctx) {
-            Ok(interactions) => ids.extend(interactions.iter().map(|i| i.event_id.to_string())),
-            Err(_) => {
-                invalid.insert(r.payload.clone());
-            }
-        }
-    }
-    (ids, invalid)
 }
 
 /// Produces the records in chunks with pauses, so faults land mid-stream.
