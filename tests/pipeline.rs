@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use rapport_channels::TenantConfig;
 use rapport_cli::generate::{self, Options, RawRecord};
-use rapport_e2e::expected;
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
@@ -19,6 +19,21 @@ use rapport_testkit::{
     peak_rss_mib, query_in, reader, unique_name,
 };
 use rdkafka::Message;
+
+/// The event ids the records normalize to, and the payloads of those that do not, with the tenant
+/// settings every whole-pipeline run gives its normalizer (agent domain acme.com, phones in the US).
+fn expected(records: &[RawRecord]) -> (BTreeSet<String>, BTreeSet<Vec<u8>>) {
+    let (ids, invalid) = generate::expected(records, &tenant());
+    (ids.iter().map(ToString::to_string).collect(), invalid)
+}
+
+fn tenant() -> TenantConfig {
+    TenantConfig {
+        agent_domains: vec!["acme.com".into()],
+        default_phone_region: Some("US".into()),
+        ..TenantConfig::default()
+    }
+}
 
 fn customers() -> usize {
     std::env::var("RAPPORT_TEST_CUSTOMERS")

@@ -136,7 +136,7 @@ async fn main() {
     let bare = records.len() as f64 / started.elapsed().as_secs_f64();
     drop(consumer);
     // Computed before the services start: it normalizes every record on this machine's cores.
-    let expected = rapport_e2e::expected(&records).0.len();
+    let expected = generate::expected(&records, &tenant()).0.len();
     let started = Instant::now();
     let normalizer = run.start("normalizer").await;
     let writer = run.start("writer").await;
@@ -195,7 +195,7 @@ async fn main() {
     let mut day = generate::generate(&options(22, customers * 4));
     day.truncate(rate as usize * seconds as usize);
     let total = day.len();
-    let expected = rapport_e2e::expected(&day).0.len();
+    let expected = generate::expected(&day, &tenant()).0.len();
     let (kafka, topics) = (run.kafka.clone(), run.topics.clone());
     // One producer for the whole run, each record stamped as it is enqueued.
     let feeder = tokio::spawn(async move {
@@ -257,4 +257,13 @@ async fn main() {
         peak_rss_mib(normalizer.pid()),
         peak_rss_mib(writer.pid())
     );
+}
+
+/// The tenant settings the harness gives its normalizer.
+fn tenant() -> rapport_channels::TenantConfig {
+    rapport_channels::TenantConfig {
+        agent_domains: vec!["acme.com".into()],
+        default_phone_region: Some("US".into()),
+        ..Default::default()
+    }
 }

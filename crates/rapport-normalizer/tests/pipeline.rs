@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rapport_channels::{Context, Limits, TenantConfig, normalize};
+use rapport_channels::TenantConfig;
 use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use rapport_model::wire::{WriterSchema, decode_datum, decode_single_object, split};
@@ -172,31 +172,16 @@ fn traffic(seed: u64, customers: usize) -> Vec<RawRecord> {
     })
 }
 
-/// The oracle: what the adapters make of the records, in-process.
+/// The oracle: what the adapters make of the records, in-process, with this test's tenant settings.
 fn expected(records: &[RawRecord]) -> (BTreeSet<Uuid>, BTreeSet<Vec<u8>>) {
-    let tenant = TenantConfig {
-        agent_domains: vec!["acme.com".into()],
-        default_phone_region: Some("US".into()),
-        ..TenantConfig::default()
-    };
-    let limits = Limits::default();
-    let (mut ids, mut invalid) = (BTreeSet::new(), BTreeSet::new());
-    for r in records {
-        let ctx = Context {
-            tenant_id: &r.tenant,
-            received_at: r.received_at,
-            tenant: &tenant,
-            limits: &limits,
-            raw_ref: None,
-        };
-        match normalize(r.source, &r.payload, &ctx) {
-            Ok(interactions) => ids.extend(interactions.iter().map(|i| i.event_id)),
-            Err(_) => {
-                invalid.insert(r.payload.clone());
-            }
-        }
-    }
-    (ids, invalid)
+    generate::expected(
+        records,
+        &TenantConfig {
+            agent_domains: vec!["acme.com".into()],
+            default_phone_region: Some("US".into()),
+            ..TenantConfig::default()
+        },
+    )
 }
 
 #[tokio::test]

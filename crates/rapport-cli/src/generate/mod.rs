@@ -3,7 +3,7 @@
 mod render;
 mod scenario;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -48,6 +48,32 @@ pub fn generate(options: &Options) -> Vec<RawRecord> {
             invalid_rate: options.invalid_rate,
         },
     )
+}
+
+/// The oracle for generated traffic: the event ids the adapters make of the records, in-process,
+/// and the payloads they reject. Tests compare what a pipeline stored or published with it.
+pub fn expected(
+    records: &[RawRecord],
+    tenant: &rapport_channels::TenantConfig,
+) -> (BTreeSet<uuid::Uuid>, BTreeSet<Vec<u8>>) {
+    let limits = rapport_channels::Limits::default();
+    let (mut ids, mut invalid) = (BTreeSet::new(), BTreeSet::new());
+    for r in records {
+        let ctx = rapport_channels::Context {
+            tenant_id: &r.tenant,
+            received_at: r.received_at,
+            tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
+        match rapport_channels::normalize(r.source, &r.payload, &ctx) {
+            Ok(interactions) => ids.extend(interactions.iter().map(|i| i.event_id)),
+            Err(_) => {
+                invalid.insert(r.payload.clone());
+            }
+        }
+    }
+    (ids, invalid)
 }
 
 pub fn topic_for(topics: &Topics, channel: Channel) -> &str {
