@@ -19,7 +19,9 @@ pub enum DecodeFailure {
 #[derive(Debug)]
 pub struct Decoder {
     registry: Option<SchemaRegistry>,
-    schemas: HashMap<u32, Schema>,
+    /// `None` for an id whose schema is the interaction schema itself (same canonical form),
+    /// which reads through the fast path with no schema resolution.
+    schemas: HashMap<u32, Option<Schema>>,
 }
 
 impl Decoder {
@@ -39,9 +41,13 @@ impl Decoder {
             WriterSchema::RegistryId(id) => {
                 if !self.schemas.contains_key(&id) {
                     let schema = self.fetch(id).await?;
-                    self.schemas.insert(id, schema);
+                    let ours = wire::fingerprint(&schema) == wire::schema_fingerprint();
+                    self.schemas.insert(id, (!ours).then_some(schema));
                 }
-                wire::decode_datum(&self.schemas[&id], datum).map_err(reject)
+                let writer = self.schemas[&id]
+                    .as_ref()
+                    .unwrap_or_else(|| rapport_model::interaction_schema());
+                wire::decode_datum(writer, datum).map_err(reject)
             }
         }
     }

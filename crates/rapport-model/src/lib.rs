@@ -6,6 +6,7 @@
 //! passes one in.
 
 mod avro;
+mod datum;
 mod identity;
 mod ids;
 mod interaction;

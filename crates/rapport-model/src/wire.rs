@@ -6,22 +6,25 @@
 //! - **Confluent Schema Registry** wire format: `00`, the 4-byte big-endian schema id, then the
 //!   datum. Used when a registry is configured; readers fetch the writer schema by id.
 
-use std::cell::RefCell;
 use std::sync::LazyLock;
 
 use apache_avro::rabin::Rabin;
-use apache_avro::{GenericSingleObjectWriter, Schema, from_avro_datum};
+use apache_avro::{Schema, from_avro_datum};
 
-use crate::{AvroError, Interaction, from_avro_value, interaction_schema, to_avro_value};
+use crate::datum::{self, DatumError};
+use crate::{AvroError, Interaction, from_avro_value, interaction_schema};
 
 const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 const CONFLUENT_MAGIC: u8 = 0x00;
 const SINGLE_OBJECT_HEADER: usize = 10;
 
-static FINGERPRINT: LazyLock<[u8; 8]> = LazyLock::new(|| {
-    let bytes = interaction_schema().fingerprint::<Rabin>().bytes;
+static FINGERPRINT: LazyLock<[u8; 8]> = LazyLock::new(|| fingerprint(interaction_schema()));
+
+/// The CRC-64-AVRO fingerprint of a schema's canonical form.
+pub fn fingerprint(schema: &Schema) -> [u8; 8] {
+    let bytes = schema.fingerprint::<Rabin>().bytes;
     bytes.try_into().expect("a Rabin fingerprint is 8 bytes")
-});
+}
 
 /// The CRC-64-AVRO fingerprint of the interaction schema, as it appears in single-object headers.
 pub fn schema_fingerprint() -> [u8; 8] {
@@ -54,35 +57,21 @@ pub enum WireError {
     Shape(#[from] AvroError),
 }
 
-thread_local! {
-    /// Holds the interaction schema resolved once. `to_avro_datum` resolves the schema's names
-    /// twice per call (to validate, then to encode), which cost more than the encoding itself.
-    static WRITER: RefCell<GenericSingleObjectWriter> = RefCell::new(
-        GenericSingleObjectWriter::new_with_capacity(interaction_schema(), 1024)
-            .expect("the interaction schema resolves"),
-    );
-}
-
 /// Encodes an interaction with the given framing.
 pub fn encode(interaction: &Interaction, framing: Framing) -> Vec<u8> {
-    let value = to_avro_value(interaction);
-    // The writer emits the single-object header (`C3 01` + Rabin fingerprint) itself; the
-    // Confluent framing swaps it for its own.
-    let mut single_object = Vec::with_capacity(512);
-    WRITER
-        .with_borrow_mut(|writer| writer.write_value_ref(&value, &mut single_object))
-        .expect("to_avro_value always matches the interaction schema");
+    let mut out = Vec::with_capacity(512);
     match framing {
-        Framing::SingleObject => single_object,
+        Framing::SingleObject => {
+            out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
+            out.extend_from_slice(&schema_fingerprint());
+        }
         Framing::Confluent { schema_id } => {
-            let datum = &single_object[SINGLE_OBJECT_HEADER..];
-            let mut out = Vec::with_capacity(datum.len() + 5);
             out.push(CONFLUENT_MAGIC);
             out.extend_from_slice(&schema_id.to_be_bytes());
-            out.extend_from_slice(datum);
-            out
         }
     }
+    datum::write(interaction, &mut out);
+    out
 }
 
 /// Which schema a framed value was written with.
@@ -126,11 +115,14 @@ pub fn split(bytes: &[u8]) -> Result<(WriterSchema, &[u8]), WireError> {
 /// Decodes a datum written with `writer` into an interaction, resolving it against the current
 /// interaction schema (so records from older or newer compatible writers still read).
 pub fn decode_datum(writer: &Schema, mut datum: &[u8]) -> Result<Interaction, WireError> {
-    // Schema resolution costs more than the decode itself; a datum written with our own schema
-    // needs none.
-    let reader = (!std::ptr::eq(writer, interaction_schema())).then(interaction_schema);
-    let value =
-        from_avro_datum(writer, &mut datum, reader).map_err(|e| WireError::Datum(e.to_string()))?;
+    if std::ptr::eq(writer, interaction_schema()) {
+        return datum::read(datum).map_err(|error| match error {
+            DatumError::Bytes { .. } => WireError::Datum(error.to_string()),
+            DatumError::Shape(shape) => WireError::Shape(shape),
+        });
+    }
+    let value = from_avro_datum(writer, &mut datum, Some(interaction_schema()))
+        .map_err(|e| WireError::Datum(e.to_string()))?;
     Ok(from_avro_value(value)?)
 }
 
@@ -167,6 +159,30 @@ mod tests {
         let (writer, datum) = split(&bytes).unwrap();
         assert_eq!(writer, WriterSchema::RegistryId(258));
         assert_eq!(decode_datum(interaction_schema(), datum).unwrap(), sample());
+    }
+
+    #[test]
+    fn an_older_writer_schema_is_resolved_against_ours() {
+        // The schema as it was before `team` was added: its records read with `team` unset.
+        let mut older: serde_json::Value =
+            serde_json::from_str(crate::INTERACTION_SCHEMA_JSON).unwrap();
+        older["fields"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|field| field["name"] != "team");
+        let older = Schema::parse(&older).unwrap();
+        assert_ne!(fingerprint(&older), schema_fingerprint());
+        let mut interaction = sample();
+        interaction.team = Some("billing".into());
+        let apache_avro::types::Value::Record(mut fields) = crate::to_avro_value(&interaction)
+        else {
+            unreachable!()
+        };
+        fields.retain(|(name, _)| name != "team");
+        let datum =
+            apache_avro::to_avro_datum(&older, apache_avro::types::Value::Record(fields)).unwrap();
+        interaction.team = None;
+        assert_eq!(decode_datum(&older, &datum).unwrap(), interaction);
     }
 
     #[test]
