@@ -6,6 +6,8 @@
 //! encoding is recognised from the body itself: a multipart body starts with `--<boundary>`, a
 //! JSON object with `{`, and a URL-encoded body is `name=value&…`.
 
+use std::sync::LazyLock;
+
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use serde_json::Value;
 
@@ -24,6 +26,13 @@ pub(crate) struct Field {
 pub(crate) struct Form {
     pub fields: Vec<Field>,
 }
+
+/// Splitting form-data needs only each part's MIME fields; the rest are not parsed.
+static FORM_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .with_mime_headers()
+        .default_header_ignore()
+});
 
 /// RFC 2046 limits a boundary to 70 characters; some senders go over, so allow some slack.
 const MAX_BOUNDARY: usize = 200;
@@ -132,7 +141,7 @@ fn multipart(body: &[u8], expected: &'static str) -> Result<Form, AdapterError> 
     let mut raw =
         format!("Content-Type: multipart/form-data; boundary=\"{boundary}\"\r\n\r\n").into_bytes();
     raw.extend_from_slice(body);
-    let message = MessageParser::default()
+    let message = FORM_PARSER
         .parse(&raw)
         .ok_or_else(|| AdapterError::shape(expected, "multipart body could not be split"))?;
     let children: &[u32] = match message.parts.first().map(|p| &p.body) {
