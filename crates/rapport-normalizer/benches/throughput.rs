@@ -88,13 +88,35 @@ async fn main() {
         let normalizer = &normalizer;
         async move { metric_sum(&normalizer.get("/metrics").await.1, name) }
     };
-    while metric("rapport_normalizer_messages_in_total").await < records.len() as f64
-        || metric("rapport_normalizer_in_flight_messages").await != 0.0
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(900),
-            "normalizer did not finish"
-        );
+    let (mut last_in, mut last_progress) = (0.0, Instant::now());
+    loop {
+        let read = metric("rapport_normalizer_messages_in_total").await;
+        if read >= records.len() as f64
+            && metric("rapport_normalizer_in_flight_messages").await == 0.0
+        {
+            break;
+        }
+        if read > last_in {
+            (last_in, last_progress) = (read, Instant::now());
+        }
+        if last_progress.elapsed() > Duration::from_secs(60) {
+            // One run once stopped a record short; make a repeat say where.
+            let mut produced = std::collections::BTreeMap::<&str, usize>::new();
+            for r in &records {
+                *produced
+                    .entry(generate::topic_for(&topics, r.channel))
+                    .or_default() += 1;
+            }
+            let metrics = normalizer.get("/metrics").await.1;
+            let counters: Vec<&str> = metrics
+                .lines()
+                .filter(|l| l.contains("messages_in_total") || l.contains("consumer_errors"))
+                .collect();
+            panic!(
+                "normalizer stopped at {read} of {} records for 60 s; produced per topic: {produced:?}; {counters:#?}",
+                records.len()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
