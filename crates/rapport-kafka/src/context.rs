@@ -121,8 +121,10 @@ impl ServiceContext {
             rdkafka::Offset::Offset(to),
             std::time::Duration::from_secs(10),
         ) {
-            // Revoked meanwhile, or the fetcher is busy: the next assignment or stall check retries.
-            warn!(%error, topic, partition, "seek failed");
+            // Revoked meanwhile, or the fetcher is busy: the next stall check (or assignment)
+            // asks again.
+            warn!(%error, topic, partition, "seek failed; retrying");
+            self.resume().seek_failed(topic, partition);
         }
     }
 

@@ -41,6 +41,8 @@ struct Expectation {
     rewound_to: i64,
     seen_below: bool,
     since: Instant,
+    /// The last seek asked for did not happen; [`ResumeGuard::stalled`] asks for it again.
+    retry_seek: bool,
 }
 
 impl Expectation {
@@ -81,6 +83,7 @@ impl ResumeGuard {
                         rewound_to: start,
                         seen_below: false,
                         since: Instant::now(),
+                        retry_seek: false,
                     },
                 );
                 Some(start)
@@ -119,14 +122,31 @@ impl ResumeGuard {
     /// Partitions that received nothing since their last (re)start `patience` ago and saw nothing
     /// below the committed offset, with the offset to seek each to. A partition that saw records
     /// below it is merely caught up and is left alone.
+    ///
+    /// A partition whose last seek failed is returned at once with the same offset, even when the
+    /// window already reaches the log start: records dropped for a rewind are read only after
+    /// the seek, and a partition with nothing more to send would otherwise never ask again.
     pub fn stalled(&mut self, now: Instant, patience: Duration) -> Vec<(String, i32, i64)> {
         self.expecting
             .iter_mut()
-            .filter(|(_, e)| {
-                !e.seen_below && e.rewound_to > 0 && now.duration_since(e.since) >= patience
+            .filter_map(|((topic, partition), e)| {
+                if e.retry_seek {
+                    e.retry_seek = false;
+                    e.since = now;
+                    return Some((topic.clone(), *partition, e.rewound_to));
+                }
+                (!e.seen_below && e.rewound_to > 0 && now.duration_since(e.since) >= patience)
+                    .then(|| (topic.clone(), *partition, e.widen(now)))
             })
-            .map(|((topic, partition), e)| (topic.clone(), *partition, e.widen(now)))
             .collect()
+    }
+
+    /// The seek asked for by a rewind or a stall did not happen (the partition's fetcher was
+    /// busy, or it is being revoked).
+    pub fn seek_failed(&mut self, topic: &str, partition: i32) {
+        if let Some(e) = self.expecting.get_mut(&(topic.to_owned(), partition)) {
+            e.retry_seek = true;
+        }
     }
 
     pub fn watching(&self) -> usize {
@@ -221,6 +241,28 @@ mod tests {
         assert_eq!(guard.assigned("t", 2, Some(10), 0), None, "off by default");
         assert_eq!(guard.watching(), 0);
         assert_eq!(guard.admit("t", 0, 500), Admission::Process);
+    }
+
+    #[test]
+    fn a_failed_seek_is_asked_for_again_even_at_the_log_start() {
+        let mut guard = ResumeGuard::default();
+        assert_eq!(guard.assigned("t", 0, Some(150), 100), Some(50));
+        // The broker skipped the batch holding 150: read again from the log start...
+        assert_eq!(guard.admit("t", 0, 200), Admission::Rewind(0));
+        // ...but the seek failed, and the partition has nothing more to send.
+        guard.seek_failed("t", 0);
+        let now = Instant::now();
+        assert_eq!(
+            guard.stalled(now, RESUME_PATIENCE),
+            vec![("t".to_owned(), 0, 0)]
+        );
+        assert_eq!(
+            guard.stalled(now, RESUME_PATIENCE),
+            vec![],
+            "once per failure"
+        );
+        guard.seek_failed("t", 1);
+        assert_eq!(guard.watching(), 1, "an unwatched partition is not added");
     }
 
     #[test]
