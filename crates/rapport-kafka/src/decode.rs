@@ -41,7 +41,7 @@ impl Decoder {
             WriterSchema::RegistryId(id) => {
                 if !self.schemas.contains_key(&id) {
                     let schema = self.fetch(id).await?;
-                    let ours = wire::fingerprint(&schema) == wire::schema_fingerprint();
+                    let ours = wire::is_interaction_schema(&schema);
                     self.schemas.insert(id, (!ours).then_some(schema));
                 }
                 let writer = self.schemas[&id]

@@ -375,6 +375,7 @@ mod tests {
             auto_reply in any::<bool>(),
             attachment_count in any::<u32>(),
             raw_ref in proptest::option::of((".{0,20}", any::<i32>(), any::<i64>())),
+            event_id in any::<u128>(),
             enums in (
                 prop::sample::select(Channel::ALL),
                 prop::sample::select(Source::ALL),
@@ -384,6 +385,7 @@ mod tests {
             ),
         ) -> Interaction {
             let mut i = sample();
+            i.event_id = uuid::Uuid::from_u128(event_id);
             (i.tenant_id, i.source_event_id, i.conversation_id) = names;
             (i.actor.id, i.actor.name, i.subject, i.text, i.status, i.language, i.team) = opts;
             i.identities = identities
@@ -428,12 +430,19 @@ mod tests {
                 bytes[at] = byte;
             }
             bytes.truncate(cut.index(bytes.len() + 1));
-            let reference = from_avro_datum(interaction_schema(), &mut bytes.as_slice(), None)
+            let mut rest = bytes.as_slice();
+            let reference = from_avro_datum(interaction_schema(), &mut rest, None)
                 .ok()
                 .and_then(|value| from_avro_value(value).ok());
-            // apache_avro ignores bytes after the datum; we do not, so only compare when we read.
-            if let Ok(back) = read(&bytes) {
-                prop_assert_eq!(Some(back), reference);
+            match read(&bytes) {
+                Ok(back) => prop_assert_eq!(Some(back), reference),
+                // apache_avro ignores bytes after the datum, which we refuse, and reads a
+                // 16-byte uuid string as raw bytes, which the spec does not allow; otherwise
+                // what it reads in full, we read.
+                Err(error) => prop_assert!(
+                    reference.is_none() || !rest.is_empty() || bytes.first() == Some(&32),
+                    "apache-avro reads it, we do not: {error}"
+                ),
             }
         }
     }
@@ -465,6 +474,21 @@ mod tests {
         // The original's tags are one block of 3 (1 byte), 3 strings of 2 bytes and the end (1).
         reblocked.extend_from_slice(&bytes[tags_at + 8..]);
         assert_eq!(read(&reblocked).unwrap(), i);
+    }
+
+    #[test]
+    fn padded_varints_read() {
+        // Zig-zag 3 is 6; a writer may pad it with continuation bytes.
+        for bytes in [&[0x06][..], &[0x86, 0x00], &[0x86, 0x80, 0x80, 0x00]] {
+            let mut r = Reader { bytes, pos: 0 };
+            assert_eq!(r.long("n").unwrap(), 3);
+            assert_eq!(r.pos, bytes.len());
+        }
+        let mut too_long = Reader {
+            bytes: &[0xff; 11],
+            pos: 0,
+        };
+        assert!(too_long.long("n").is_err());
     }
 
     #[test]

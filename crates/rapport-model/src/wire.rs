@@ -57,6 +57,14 @@ pub enum WireError {
     Shape(#[from] AvroError),
 }
 
+/// Whether datums written with `schema` read with the direct codec: the same types, logical
+/// types and field order as the interaction schema (docs and defaults may differ). The
+/// fingerprint is not enough: the canonical form drops logical types, so a `timestamp-micros`
+/// field would share it and be read 1000× off.
+pub fn is_interaction_schema(schema: &Schema) -> bool {
+    schema == interaction_schema()
+}
+
 /// Encodes an interaction with the given framing.
 pub fn encode(interaction: &Interaction, framing: Framing) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
@@ -183,6 +191,32 @@ mod tests {
             apache_avro::to_avro_datum(&older, apache_avro::types::Value::Record(fields)).unwrap();
         interaction.team = None;
         assert_eq!(decode_datum(&older, &datum).unwrap(), interaction);
+    }
+
+    #[test]
+    fn only_the_same_types_and_logical_types_take_the_direct_codec() {
+        let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut json: serde_json::Value =
+                serde_json::from_str(crate::INTERACTION_SCHEMA_JSON).unwrap();
+            edit(&mut json);
+            Schema::parse(&json).unwrap()
+        };
+        assert!(is_interaction_schema(&edited(&|_| {})));
+        assert!(is_interaction_schema(&edited(&|s| {
+            s["doc"] = "reworded".into();
+        })));
+        let micros = edited(&|s| {
+            for field in s["fields"].as_array_mut().unwrap() {
+                if field["name"] == "occurred_at" {
+                    field["type"]["logicalType"] = "timestamp-micros".into();
+                }
+            }
+        });
+        assert_eq!(
+            micros.canonical_form(),
+            interaction_schema().canonical_form()
+        );
+        assert!(!is_interaction_schema(&micros));
     }
 
     #[test]
