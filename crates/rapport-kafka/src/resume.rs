@@ -50,6 +50,8 @@ impl Expectation {
         let window = (self.committed - self.rewound_to).max(1).saturating_mul(2);
         self.rewound_to = (self.committed - window).max(0);
         self.since = now;
+        // A new seek is about to be asked for; it supersedes a failed one.
+        self.retry_seek = false;
         self.rewound_to
     }
 }
@@ -109,6 +111,13 @@ impl ResumeGuard {
         };
         if offset < e.committed {
             e.seen_below = true;
+            // Records below the committed offset arrive only after a seek: it happened after all.
+            e.retry_seek = false;
+            return Admission::Skip;
+        }
+        if e.retry_seek && offset > e.committed {
+            // The fetcher was never moved back: this record still comes from before the rewind
+            // and is read again once the retried seek happens.
             return Admission::Skip;
         }
         let genuine_gap = e.seen_below || e.rewound_to == 0;
@@ -249,20 +258,25 @@ mod tests {
         assert_eq!(guard.assigned("t", 0, Some(150), 100), Some(50));
         // The broker skipped the batch holding 150: read again from the log start...
         assert_eq!(guard.admit("t", 0, 200), Admission::Rewind(0));
-        // ...but the seek failed, and the partition has nothing more to send.
+        // ...but the seek failed: records already fetched keep coming from where the fetcher
+        // was, and none of them may count as the resume point (201 after a rewind to 0 would
+        // otherwise pass as a genuine gap, losing 150..=200).
         guard.seek_failed("t", 0);
+        assert_eq!(guard.admit("t", 0, 201), Admission::Skip);
+        assert_eq!(guard.admit("t", 0, 202), Admission::Skip);
+        // Nothing more arrives: the next check asks for the seek again, once per failure.
         let now = Instant::now();
         assert_eq!(
             guard.stalled(now, RESUME_PATIENCE),
             vec![("t".to_owned(), 0, 0)]
         );
-        assert_eq!(
-            guard.stalled(now, RESUME_PATIENCE),
-            vec![],
-            "once per failure"
-        );
+        assert_eq!(guard.stalled(now, RESUME_PATIENCE), vec![]);
+        // The retried seek worked: the partition is read from the log start and resumes at 150.
+        assert_eq!(guard.admit("t", 0, 0), Admission::Skip);
+        assert_eq!(guard.admit("t", 0, 150), Admission::Process);
+        assert_eq!(guard.watching(), 0);
         guard.seek_failed("t", 1);
-        assert_eq!(guard.watching(), 1, "an unwatched partition is not added");
+        assert_eq!(guard.watching(), 0, "an unwatched partition is not added");
     }
 
     #[test]
