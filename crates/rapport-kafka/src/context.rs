@@ -168,7 +168,15 @@ impl ServiceContext {
     /// An error the consumer handed over instead of a record (a failed fetch, an offset out of
     /// range). Rare, and a sign that records may have been skipped, so it is logged and counted
     /// rather than left at debug level.
+    ///
+    /// Connection errors are not about records: librdkafka hands one over for every fetch it
+    /// cannot make, many a second while a broker is down, so they go to the once-per-outage
+    /// broker state instead.
     pub fn consumer_error(&self, error: &KafkaError) {
+        if is_connection_error(error) {
+            self.broker_unreachable(&error.to_string());
+            return;
+        }
         warn!(%error, "consumer error");
         metrics::counter!(self.consumer_errors_metric.clone()).increment(1);
     }
@@ -207,11 +215,10 @@ impl ClientContext for ServiceContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
-                self.broker_unreachable(reason)
-            }
-            _ => warn!(%error, reason, "kafka client error"),
+        if is_connection_error(&error) {
+            self.broker_unreachable(reason);
+        } else {
+            warn!(%error, reason, "kafka client error");
         }
     }
 
@@ -225,6 +232,13 @@ impl ClientContext for ServiceContext {
             }
         }
     }
+}
+
+fn is_connection_error(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+    )
 }
 
 impl ServiceContext {
@@ -308,5 +322,31 @@ pub async fn leave_group(
     });
     if tokio::time::timeout(limit, leave).await.is_err() {
         warn!("committing and leaving the group timed out; exiting anyway");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn connection_errors_from_the_consumer_are_one_outage_not_record_errors() {
+        let context = ServiceContext::new("test");
+        for _ in 0..3 {
+            context.consumer_error(&KafkaError::MessageConsumption(
+                RDKafkaErrorCode::AllBrokersDown,
+            ));
+        }
+        assert!(context.broker_down.load(Ordering::SeqCst));
+        context.broker_reachable();
+        assert!(!context.broker_down.load(Ordering::SeqCst));
+        // A record-level error leaves the broker state alone.
+        context.consumer_error(&KafkaError::MessageConsumption(
+            RDKafkaErrorCode::OffsetOutOfRange,
+        ));
+        assert!(!context.broker_down.load(Ordering::SeqCst));
     }
 }
