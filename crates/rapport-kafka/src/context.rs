@@ -264,8 +264,15 @@ impl ServiceContext {
                     rdkafka::Offset::Offset(o) => Some(o),
                     _ => None,
                 });
-            if let Some(start) =
-                guard.assigned(p.topic(), p.partition(), stored, self.resume_window)
+            let start = guard.assigned(p.topic(), p.partition(), stored, self.resume_window);
+            debug!(
+                topic = p.topic(),
+                partition = p.partition(),
+                committed = ?stored,
+                start = ?start,
+                "resuming partition"
+            );
+            if let Some(start) = start
                 && let Err(error) = p.set_offset(rdkafka::Offset::Offset(start))
             {
                 warn!(%error, topic = p.topic(), partition = p.partition(), "cannot set start offset");
