@@ -29,12 +29,10 @@ pub fn write(i: &Interaction, out: &mut Vec<u8>) {
     put_str(out, i.actor.role.as_str());
     put_opt_str(out, i.actor.id.as_deref());
     put_opt_str(out, i.actor.name.as_deref());
-    put_block(out, i.identities.len());
-    for id in &i.identities {
+    put_array(out, &i.identities, |out, id| {
         put_str(out, id.kind.as_str());
         put_str(out, &id.value);
-    }
-    put_block_end(out);
+    });
     put_str(out, &i.conversation_id);
     put_long(out, i.occurred_at.as_millis());
     put_long(out, i.received_at.as_millis());
@@ -48,7 +46,7 @@ pub fn write(i: &Interaction, out: &mut Vec<u8>) {
         None => put_long(out, 0),
     }
     put_opt_str(out, i.status.as_deref());
-    put_strs(out, &i.tags);
+    put_array(out, &i.tags, |out, tag| put_str(out, tag));
     put_opt_str(out, i.language.as_deref());
     put_opt_str(out, i.team.as_deref());
     out.push(u8::from(i.auto_reply));
@@ -56,7 +54,7 @@ pub fn write(i: &Interaction, out: &mut Vec<u8>) {
         out,
         i64::from(i32::try_from(i.attachment_count).unwrap_or(i32::MAX)),
     );
-    put_strs(out, &i.attachment_names);
+    put_array(out, &i.attachment_names, |out, name| put_str(out, name));
     match &i.raw_ref {
         Some(r) => {
             put_long(out, 1);
@@ -92,24 +90,16 @@ fn put_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
-/// The header of an array's only block; an empty array is the end marker alone.
-fn put_block(out: &mut Vec<u8>, len: usize) {
-    if len > 0 {
-        put_long(out, len as i64);
+/// An array as one block (count, items) and the zero count that ends every array; an empty
+/// array is the end marker alone.
+fn put_array<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
+    if !items.is_empty() {
+        put_long(out, items.len() as i64);
+        for i in items {
+            item(out, i);
+        }
     }
-}
-
-/// The zero count that ends every array.
-fn put_block_end(out: &mut Vec<u8>) {
     out.push(0);
-}
-
-fn put_strs(out: &mut Vec<u8>, items: &[String]) {
-    put_block(out, items.len());
-    for item in items {
-        put_str(out, item);
-    }
-    put_block_end(out);
 }
 
 /// Why a datum did not read: the bytes themselves (truncated, a bad varint or union index,
@@ -125,8 +115,10 @@ pub enum DatumError {
 /// Reads a datum written with [`crate::interaction_schema`]; every byte must belong to it.
 pub fn read(bytes: &[u8]) -> Result<Interaction, DatumError> {
     let mut r = Reader { bytes, pos: 0 };
-    let event_id = r.string("event_id")?;
-    let event_id = event_id.parse().map_err(|e| shape("event_id", e))?;
+    let event_id = r
+        .str("event_id")?
+        .parse()
+        .map_err(|e| shape("event_id", e))?;
     let tenant_id = r.string("tenant_id")?;
     let channel = r.parsed("channel", |t| Channel::parse(t).ok())?;
     let source = r.parsed("source", |t| Source::parse(t).ok())?;

@@ -21,7 +21,7 @@ const SINGLE_OBJECT_HEADER: usize = 10;
 static FINGERPRINT: LazyLock<[u8; 8]> = LazyLock::new(|| fingerprint(interaction_schema()));
 
 /// The CRC-64-AVRO fingerprint of a schema's canonical form.
-pub fn fingerprint(schema: &Schema) -> [u8; 8] {
+fn fingerprint(schema: &Schema) -> [u8; 8] {
     let bytes = schema.fingerprint::<Rabin>().bytes;
     bytes.try_into().expect("a Rabin fingerprint is 8 bytes")
 }

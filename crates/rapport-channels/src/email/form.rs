@@ -6,12 +6,11 @@
 //! encoding is recognised from the body itself: a multipart body starts with `--<boundary>`, a
 //! JSON object with `{`, and a URL-encoded body is `name=value&…`.
 
-use std::sync::LazyLock;
-
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{MimeHeaders, PartType};
 use serde_json::Value;
 
 use crate::common::json;
+use crate::email::mime::PARSER;
 use crate::{AdapterError, Limits};
 
 /// One form field: text fields have no file name; uploaded files (attachments) have one.
@@ -26,13 +25,6 @@ pub(crate) struct Field {
 pub(crate) struct Form {
     pub fields: Vec<Field>,
 }
-
-/// Splitting form-data needs only each part's MIME fields; the rest are not parsed.
-static FORM_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
-    MessageParser::new()
-        .with_mime_headers()
-        .default_header_ignore()
-});
 
 /// RFC 2046 limits a boundary to 70 characters; some senders go over, so allow some slack.
 const MAX_BOUNDARY: usize = 200;
@@ -141,7 +133,7 @@ fn multipart(body: &[u8], expected: &'static str) -> Result<Form, AdapterError> 
     let mut raw =
         format!("Content-Type: multipart/form-data; boundary=\"{boundary}\"\r\n\r\n").into_bytes();
     raw.extend_from_slice(body);
-    let message = FORM_PARSER
+    let message = PARSER
         .parse(&raw)
         .ok_or_else(|| AdapterError::shape(expected, "multipart body could not be split"))?;
     let children: &[u32] = match message.parts.first().map(|p| &p.body) {
