@@ -9,7 +9,12 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::{debug, info, warn};
 
 use crate::Frontiers;
-use crate::resume::{Admission, RESUME_PATIENCE, ResumeGuard};
+use crate::resume::{Admission, RESUME_PATIENCE, ResumeGuard, Start};
+
+/// How long the consume loop waits for the coordinator's committed offsets of newly assigned
+/// partitions before asking again on its next check.
+const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const SEEK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The client context every Rapport consumer and producer shares: which partitions this instance
 /// owns (revoked partitions drop their in-flight work, so its offsets are never stored), whether
@@ -20,6 +25,7 @@ pub struct ServiceContext {
     frontiers: Arc<Mutex<Frontiers>>,
     resume: Arc<Mutex<ResumeGuard>>,
     resume_window: i64,
+    committed_unavailable: Arc<AtomicBool>,
     broker_down: Arc<AtomicBool>,
     broker_up_reported: Arc<AtomicBool>,
     broker_up_metric: String,
@@ -42,6 +48,7 @@ impl ServiceContext {
             frontiers: Arc::default(),
             resume: Arc::default(),
             resume_window: 0,
+            committed_unavailable: Arc::default(),
             broker_down: Arc::default(),
             broker_up_reported: Arc::default(),
             broker_up_metric: format!("rapport_{service}_broker_up"),
@@ -88,12 +95,13 @@ impl ServiceContext {
         }
     }
 
-    /// Seeks back partitions that have stayed silent since they were resumed; call it about once a
-    /// second from the consume loop.
+    /// Seeks newly assigned partitions to their start, and seeks back partitions that have stayed
+    /// silent since they were resumed; call it about once a second from the consume loop.
     pub fn check_resumed<C: rdkafka::consumer::Consumer<Self>>(&self, consumer: &C) {
         if self.resume_window == 0 {
             return;
         }
+        self.start_assigned(consumer);
         let stalled = self
             .resume()
             .stalled(std::time::Instant::now(), RESUME_PATIENCE);
@@ -115,12 +123,9 @@ impl ServiceContext {
             to,
             "resumed partition skipped records; reading again from an earlier offset"
         );
-        if let Err(error) = consumer.seek(
-            topic,
-            partition,
-            rdkafka::Offset::Offset(to),
-            std::time::Duration::from_secs(10),
-        ) {
+        if let Err(error) =
+            consumer.seek(topic, partition, rdkafka::Offset::Offset(to), SEEK_TIMEOUT)
+        {
             // Revoked meanwhile, or the fetcher is busy: the next stall check (or assignment)
             // asks again.
             warn!(%error, topic, partition, "seek failed; retrying");
@@ -242,48 +247,65 @@ fn is_connection_error(error: &KafkaError) -> bool {
 }
 
 impl ServiceContext {
-    /// Moves each assigned partition's start `resume_window` records before its committed offset.
-    fn rewind_assigned(&self, consumer: &BaseConsumer<Self>, partitions: &TopicPartitionList) {
-        use rdkafka::consumer::Consumer;
-        let committed = match consumer
-            .committed_offsets(partitions.clone(), std::time::Duration::from_secs(10))
-        {
+    /// Asks for the committed offsets of newly assigned partitions and seeks each to its start.
+    /// It waits on the group coordinator, so it runs here rather than in the rebalance callback
+    /// (`resume.rs` says why); on a multi-threaded runtime the worker's other tasks move to
+    /// another worker meanwhile.
+    fn start_assigned<C: rdkafka::consumer::Consumer<Self>>(&self, consumer: &C) {
+        let awaiting = self.resume().awaiting();
+        if awaiting.is_empty() {
+            return;
+        }
+        let mut partitions = TopicPartitionList::new();
+        for (topic, partition) in &awaiting {
+            partitions.add_partition(topic, *partition);
+        }
+        let ask = || consumer.committed_offsets(partitions, COMMITTED_TIMEOUT);
+        let committed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(ask),
+            _ => ask(),
+        };
+        let committed = match committed {
             Ok(committed) => committed,
             Err(error) => {
-                // Starting at the committed offset unguarded may skip the rest of a batch on
-                // Tansu; say so rather than fail the assignment.
-                warn!(%error, "committed offsets unavailable; resuming without the rewind");
+                // Asked again on the next check; the partitions' records wait until then.
+                if !self.committed_unavailable.swap(true, Ordering::Relaxed) {
+                    warn!(%error, partitions = awaiting.len(), "committed offsets unavailable; asking again");
+                }
                 return;
             }
         };
-        let mut guard = self.resume();
-        for mut p in partitions.elements() {
-            let stored = committed
-                .find_partition(p.topic(), p.partition())
-                .and_then(|c| match c.offset() {
-                    rdkafka::Offset::Offset(o) => Some(o),
-                    _ => None,
-                });
-            let start = guard.assigned(p.topic(), p.partition(), stored, self.resume_window);
-            debug!(
-                topic = p.topic(),
-                partition = p.partition(),
-                committed = ?stored,
-                start = ?start,
-                "resuming partition"
-            );
-            if let Some(start) = start
-                && let Err(error) = p.set_offset(rdkafka::Offset::Offset(start))
-            {
-                warn!(%error, topic = p.topic(), partition = p.partition(), "cannot set start offset");
-                guard.revoked(p.topic(), p.partition());
+        if self.committed_unavailable.swap(false, Ordering::Relaxed) {
+            info!("committed offsets available again");
+        }
+        for (topic, partition) in awaiting {
+            let stored =
+                committed
+                    .find_partition(&topic, partition)
+                    .and_then(|c| match c.offset() {
+                        rdkafka::Offset::Offset(o) => Some(o),
+                        _ => None,
+                    });
+            let start =
+                self.resume()
+                    .committed_known(&topic, partition, stored, self.resume_window);
+            let Some(start) = start else { continue };
+            debug!(topic, partition, committed = ?stored, ?start, "resuming partition");
+            let to = match start {
+                Start::Offset(o) => rdkafka::Offset::Offset(o),
+                Start::Beginning => rdkafka::Offset::Beginning,
+            };
+            if let Err(error) = consumer.seek(&topic, partition, to, SEEK_TIMEOUT) {
+                // Its records keep being dropped; the next check asks again from the start.
+                warn!(%error, topic, partition, "cannot seek an assigned partition to its start; retrying");
+                self.resume().assigned(&topic, partition);
             }
         }
     }
 }
 
 impl ConsumerContext for ServiceContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 let mut frontiers = self.frontiers();
@@ -303,7 +325,10 @@ impl ConsumerContext for ServiceContext {
             Rebalance::Assign(partitions) => {
                 info!(partitions = partitions.count(), "partitions assigned");
                 if self.resume_window > 0 {
-                    self.rewind_assigned(consumer, partitions);
+                    let mut resume = self.resume();
+                    for p in partitions.elements() {
+                        resume.assigned(p.topic(), p.partition());
+                    }
                 }
             }
             Rebalance::Error(error) => warn!(%error, "rebalance error"),

@@ -17,8 +17,15 @@
 //! If nothing at all arrives for a while (the window also began inside the last batch), the guard
 //! widens the window the same way. Apache Kafka needs none of this, so the setting is off by
 //! default.
+//!
+//! The committed offset is asked for from the consume loop, not inside the rebalance callback,
+//! and asked again until the coordinator answers. Right after a restart at load Tansu took more
+//! than 10 s to answer; asked inside the callback, that stalled the consume loop (the callback runs
+//! inside its `recv`), and on the timeout the partitions started at the committed offset without
+//! the guard, where a skipped batch would have been lost. Until its start is sought, an assigned
+//! partition's records (fetched from wherever librdkafka started it) are dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// How long a partition may stay silent, with nothing below its committed offset seen, before the
@@ -58,23 +65,51 @@ impl Expectation {
 
 /// Per assigned partition, the committed offset it must resume at until its first record proves
 /// it did.
+/// Where a partition whose committed offset became known must be sought to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Offset(i64),
+    /// Nothing committed (or committed at 0): the log's start, which is a batch boundary.
+    Beginning,
+}
+
 #[derive(Debug, Default)]
 pub struct ResumeGuard {
+    /// Assigned, committed offset not yet known: every record is dropped until it is.
+    awaiting: HashSet<(String, i32)>,
     expecting: HashMap<(String, i32), Expectation>,
 }
 
 impl ResumeGuard {
-    /// A partition was assigned with `committed` as its stored position (`None`: nothing was
-    /// committed, so the consumer starts at the log's start, which is always a batch boundary).
-    /// Returns where to start fetching instead, `window` offsets earlier.
-    pub fn assigned(
+    /// A partition was assigned; its committed offset is asked for outside the rebalance callback
+    /// ([`ResumeGuard::awaiting`], then [`ResumeGuard::committed_known`]).
+    pub fn assigned(&mut self, topic: &str, partition: i32) {
+        let key = (topic.to_owned(), partition);
+        self.expecting.remove(&key);
+        self.awaiting.insert(key);
+    }
+
+    /// Assigned partitions whose committed offset is still to be asked for.
+    pub fn awaiting(&self) -> Vec<(String, i32)> {
+        let mut awaiting: Vec<_> = self.awaiting.iter().cloned().collect();
+        awaiting.sort();
+        awaiting
+    }
+
+    /// An awaited partition's committed offset (`None`: nothing committed) is known. Returns
+    /// where to seek it: `window` offsets before the committed one, whose records the guard then
+    /// drops, or the log start. `None` when the partition is no longer awaited (revoked since).
+    pub fn committed_known(
         &mut self,
         topic: &str,
         partition: i32,
         committed: Option<i64>,
         window: i64,
-    ) -> Option<i64> {
+    ) -> Option<Start> {
         let key = (topic.to_owned(), partition);
+        if !self.awaiting.remove(&key) {
+            return None;
+        }
         match committed {
             Some(committed) if committed > 0 && window > 0 => {
                 let start = (committed - window).max(0);
@@ -88,24 +123,28 @@ impl ResumeGuard {
                         retry_seek: false,
                     },
                 );
-                Some(start)
+                Some(Start::Offset(start))
             }
-            _ => {
-                self.expecting.remove(&key);
-                None
-            }
+            Some(committed) if committed > 0 => Some(Start::Offset(committed)),
+            _ => Some(Start::Beginning),
         }
     }
 
     pub fn revoked(&mut self, topic: &str, partition: i32) {
-        self.expecting.remove(&(topic.to_owned(), partition));
+        let key = (topic.to_owned(), partition);
+        self.awaiting.remove(&key);
+        self.expecting.remove(&key);
     }
 
     pub fn admit(&mut self, topic: &str, partition: i32, offset: i64) -> Admission {
-        if self.expecting.is_empty() {
+        if self.expecting.is_empty() && self.awaiting.is_empty() {
             return Admission::Process;
         }
         let key = (topic.to_owned(), partition);
+        if self.awaiting.contains(&key) {
+            // Fetched from wherever librdkafka started; read again after the seek to the start.
+            return Admission::Skip;
+        }
         let Some(e) = self.expecting.get_mut(&key) else {
             return Admission::Process;
         };
@@ -159,7 +198,7 @@ impl ResumeGuard {
     }
 
     pub fn watching(&self) -> usize {
-        self.expecting.len()
+        self.awaiting.len() + self.expecting.len()
     }
 }
 
@@ -187,9 +226,14 @@ mod tests {
     /// Consumes from `committed` through the guard and returns the offsets processed.
     fn consume(fetch: impl Fn(i64) -> Vec<i64>, committed: i64, window: i64) -> Vec<i64> {
         let mut guard = ResumeGuard::default();
-        let mut from = guard
-            .assigned("t", 0, Some(committed), window)
-            .unwrap_or(committed);
+        guard.assigned("t", 0);
+        // librdkafka starts the partition at the committed offset on its own; that is dropped.
+        assert_eq!(guard.admit("t", 0, committed), Admission::Skip);
+        let mut from = match guard.committed_known("t", 0, Some(committed), window) {
+            Some(Start::Offset(from)) => from,
+            Some(Start::Beginning) => 0,
+            None => unreachable!("the partition is awaited"),
+        };
         let mut processed = vec![];
         let mut clock = Instant::now();
         'fetching: for _ in 0..64 {
@@ -245,9 +289,15 @@ mod tests {
     #[test]
     fn resuming_at_the_log_start_or_without_a_commit_is_not_checked() {
         let mut guard = ResumeGuard::default();
-        assert_eq!(guard.assigned("t", 0, None, 100), None);
-        assert_eq!(guard.assigned("t", 1, Some(0), 100), None);
-        assert_eq!(guard.assigned("t", 2, Some(10), 0), None, "off by default");
+        for partition in 0..3 {
+            guard.assigned("t", partition);
+        }
+        let known = |guard: &mut ResumeGuard, partition, committed, window| {
+            guard.committed_known("t", partition, committed, window)
+        };
+        assert_eq!(known(&mut guard, 0, None, 100), Some(Start::Beginning));
+        assert_eq!(known(&mut guard, 1, Some(0), 100), Some(Start::Beginning));
+        assert_eq!(known(&mut guard, 2, Some(10), 0), Some(Start::Offset(10)));
         assert_eq!(guard.watching(), 0);
         assert_eq!(guard.admit("t", 0, 500), Admission::Process);
     }
@@ -255,7 +305,11 @@ mod tests {
     #[test]
     fn a_failed_seek_is_asked_for_again_even_at_the_log_start() {
         let mut guard = ResumeGuard::default();
-        assert_eq!(guard.assigned("t", 0, Some(150), 100), Some(50));
+        guard.assigned("t", 0);
+        assert_eq!(
+            guard.committed_known("t", 0, Some(150), 100),
+            Some(Start::Offset(50))
+        );
         // The broker skipped the batch holding 150: read again from the log start...
         assert_eq!(guard.admit("t", 0, 200), Admission::Rewind(0));
         // ...but the seek failed: records already fetched keep coming from where the fetcher
@@ -282,9 +336,40 @@ mod tests {
     #[test]
     fn a_revoked_partition_is_forgotten() {
         let mut guard = ResumeGuard::default();
-        guard.assigned("t", 0, Some(10), 100);
+        guard.assigned("t", 0);
+        guard.committed_known("t", 0, Some(10), 100);
         guard.revoked("t", 0);
         assert_eq!(guard.admit("t", 0, 20), Admission::Process);
+        // Revoked while its committed offset was being asked for: the answer is not used.
+        guard.assigned("t", 1);
+        guard.revoked("t", 1);
+        assert_eq!(guard.committed_known("t", 1, Some(10), 100), None);
+        assert_eq!(guard.admit("t", 1, 20), Admission::Process);
+        assert_eq!(guard.watching(), 0);
+    }
+
+    #[test]
+    fn an_assigned_partition_drops_records_until_its_committed_offset_is_known() {
+        let mut guard = ResumeGuard::default();
+        guard.assigned("t", 0);
+        assert_eq!(guard.awaiting(), vec![("t".to_owned(), 0)]);
+        // Whatever librdkafka fetched from where it started, possibly past a skipped batch.
+        assert_eq!(guard.admit("t", 0, 150), Admission::Skip);
+        assert_eq!(guard.admit("t", 0, 151), Admission::Skip);
+        assert_eq!(
+            guard.admit("t", 1, 5),
+            Admission::Process,
+            "other partitions flow"
+        );
+        assert_eq!(
+            guard.committed_known("t", 0, Some(150), 100),
+            Some(Start::Offset(50))
+        );
+        assert_eq!(guard.awaiting(), vec![]);
+        assert_eq!(guard.committed_known("t", 0, Some(150), 100), None, "once");
+        assert_eq!(guard.admit("t", 0, 50), Admission::Skip);
+        assert_eq!(guard.admit("t", 0, 150), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 151), Admission::Process);
     }
 
     proptest! {

@@ -1,0 +1,100 @@
+//! The resume guard through a real consumer group, on librdkafka's in-process mock cluster: an
+//! assigned partition is held until the consume loop has its committed offset, then read from
+//! exactly that offset, also when the coordinator cannot answer at first.
+
+use std::time::Duration;
+
+use rapport_kafka::{KafkaConfig, ServiceContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+const TOPIC: &str = "raw";
+const GROUP: &str = "resumers";
+const RECORDS: i64 = 100;
+const COMMITTED: i64 = 60;
+
+async fn cluster_with_a_commit() -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    KafkaConfig,
+) {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TOPIC, 1, 1).unwrap();
+    let kafka = KafkaConfig {
+        brokers: cluster.bootstrap_servers(),
+        session_timeout_ms: 6_000,
+        resume_rewind_records: 10,
+        ..KafkaConfig::default()
+    };
+    let producer: FutureProducer = kafka.producer_config().create().unwrap();
+    for i in 0..RECORDS {
+        let payload = i.to_string();
+        producer
+            .send(
+                FutureRecord::<(), _>::to(TOPIC).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+    // A previous owner of the partition got as far as COMMITTED.
+    let committer: BaseConsumer = kafka.consumer_config(GROUP).create().unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(TOPIC, 0, Offset::Offset(COMMITTED))
+        .unwrap();
+    committer.commit(&offsets, CommitMode::Sync).unwrap();
+    (cluster, kafka)
+}
+
+/// Consumes through the guard the way the services do and returns the offsets admitted.
+async fn admitted_offsets(kafka: &KafkaConfig) -> Vec<i64> {
+    let context = ServiceContext::new("test").with_resume_rewind(kafka.resume_rewind_records);
+    let consumer: StreamConsumer<ServiceContext> = kafka
+        .consumer_config(GROUP)
+        .create_with_context(context.clone())
+        .unwrap();
+    consumer.subscribe(&[TOPIC]).unwrap();
+    let mut admitted = Vec::new();
+    let mut check = tokio::time::interval(Duration::from_millis(200));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while admitted.last() != Some(&(RECORDS - 1)) && tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            _ = check.tick() => context.check_resumed(&consumer),
+            received = consumer.recv() => {
+                let message = received.unwrap();
+                if context.admit(&consumer, &message) {
+                    admitted.push(message.offset());
+                }
+            }
+        }
+    }
+    admitted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assigned_partition_resumes_exactly_at_its_committed_offset() {
+    let (_cluster, kafka) = cluster_with_a_commit().await;
+    assert_eq!(
+        admitted_offsets(&kafka).await,
+        (COMMITTED..RECORDS).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_are_asked_for_again_until_the_coordinator_answers() {
+    let (cluster, kafka) = cluster_with_a_commit().await;
+    // The coordinator fails offset fetches for longer than one ask waits (librdkafka retries each
+    // with a growing backoff, so 25 failures last past the first ask's timeout): the partition
+    // must wait and be asked for again, not start unguarded or at the log start.
+    cluster.request_errors(
+        RDKafkaApiKey::OffsetFetch,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 25],
+    );
+    assert_eq!(
+        admitted_offsets(&kafka).await,
+        (COMMITTED..RECORDS).collect::<Vec<_>>()
+    );
+}
