@@ -11,10 +11,24 @@ use tracing::{debug, info, warn};
 use crate::Frontiers;
 use crate::resume::{Admission, RESUME_PATIENCE, ResumeGuard, Start};
 
-/// How long the consume loop waits for the coordinator's committed offsets of newly assigned
-/// partitions before asking again on its next check.
+/// How long one ask for newly assigned partitions' committed offsets waits for the coordinator;
+/// after a timeout the next check asks again.
 const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const SEEK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The partitions asked for, and what the coordinator said.
+type Answer = (
+    Vec<(String, i32)>,
+    rdkafka::error::KafkaResult<TopicPartitionList>,
+);
+
+/// The one ask for committed offsets in flight on its own thread, and its answer once it came.
+#[derive(Default)]
+struct CommittedAsk {
+    in_flight: bool,
+    answer: Option<Answer>,
+    asked: u64,
+}
 
 /// The client context every Rapport consumer and producer shares: which partitions this instance
 /// owns (revoked partitions drop their in-flight work, so its offsets are never stored), whether
@@ -25,6 +39,7 @@ pub struct ServiceContext {
     frontiers: Arc<Mutex<Frontiers>>,
     resume: Arc<Mutex<ResumeGuard>>,
     resume_window: i64,
+    committed_ask: Arc<Mutex<CommittedAsk>>,
     committed_unavailable: Arc<AtomicBool>,
     broker_down: Arc<AtomicBool>,
     broker_up_reported: Arc<AtomicBool>,
@@ -48,6 +63,7 @@ impl ServiceContext {
             frontiers: Arc::default(),
             resume: Arc::default(),
             resume_window: 0,
+            committed_ask: Arc::default(),
             committed_unavailable: Arc::default(),
             broker_down: Arc::default(),
             broker_up_reported: Arc::default(),
@@ -95,18 +111,25 @@ impl ServiceContext {
         }
     }
 
-    /// Seeks newly assigned partitions to their start, and seeks back partitions that have stayed
-    /// silent since they were resumed; call it about once a second from the consume loop.
-    pub fn check_resumed<C: rdkafka::consumer::Consumer<Self>>(&self, consumer: &C) {
+    /// Asks for newly assigned partitions' committed offsets (on a thread of its own, so a slow
+    /// coordinator holds up nothing else), seeks them to their start once known, and seeks back
+    /// partitions that have stayed silent since they were resumed; call it about once a second
+    /// from the consume loop.
+    pub fn check_resumed<C>(&self, consumer: &Arc<C>)
+    where
+        C: rdkafka::consumer::Consumer<Self> + Send + Sync + 'static,
+    {
         if self.resume_window == 0 {
             return;
         }
-        self.start_assigned(consumer);
+        self.take_committed_answer();
+        self.seek_to_start(consumer.as_ref());
+        self.ask_committed(consumer);
         let stalled = self
             .resume()
             .stalled(std::time::Instant::now(), RESUME_PATIENCE);
         for (topic, partition, to) in stalled {
-            self.seek(consumer, &topic, partition, to);
+            self.seek(consumer.as_ref(), &topic, partition, to);
         }
     }
 
@@ -247,30 +270,65 @@ fn is_connection_error(error: &KafkaError) -> bool {
 }
 
 impl ServiceContext {
-    /// Asks for the committed offsets of newly assigned partitions and seeks each to its start.
-    /// It waits on the group coordinator, so it runs here rather than in the rebalance callback
-    /// (`resume.rs` says why); on a multi-threaded runtime the worker's other tasks move to
-    /// another worker meanwhile.
-    fn start_assigned<C: rdkafka::consumer::Consumer<Self>>(&self, consumer: &C) {
-        let awaiting = self.resume().awaiting();
-        if awaiting.is_empty() {
+    fn committed_ask(&self) -> MutexGuard<'_, CommittedAsk> {
+        self.committed_ask
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many times committed offsets were asked for (each ask covers every partition waiting).
+    pub fn committed_asks(&self) -> u64 {
+        self.committed_ask().asked
+    }
+
+    fn ask_committed<C>(&self, consumer: &Arc<C>)
+    where
+        C: rdkafka::consumer::Consumer<Self> + Send + Sync + 'static,
+    {
+        let partitions = self.resume().to_ask();
+        if partitions.is_empty() {
             return;
         }
-        let mut partitions = TopicPartitionList::new();
-        for (topic, partition) in &awaiting {
-            partitions.add_partition(topic, *partition);
+        {
+            let mut ask = self.committed_ask();
+            if ask.in_flight || ask.answer.is_some() {
+                return;
+            }
+            ask.in_flight = true;
+            ask.asked += 1;
         }
-        let ask = || consumer.committed_offsets(partitions, COMMITTED_TIMEOUT);
-        let committed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(ask),
-            _ => ask(),
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in &partitions {
+            list.add_partition(topic, *partition);
+        }
+        let consumer = Arc::clone(consumer);
+        let slot = Arc::clone(&self.committed_ask);
+        let spawned = std::thread::Builder::new()
+            .name("committed-offsets".into())
+            .spawn(move || {
+                let answer = consumer.committed_offsets(list, COMMITTED_TIMEOUT);
+                let mut ask = slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                ask.in_flight = false;
+                ask.answer = Some((partitions, answer));
+            });
+        if let Err(error) = spawned {
+            warn!(%error, "cannot start a thread to ask for committed offsets; asking again");
+            self.committed_ask().in_flight = false;
+        }
+    }
+
+    fn take_committed_answer(&self) {
+        let Some((asked, answer)) = self.committed_ask().answer.take() else {
+            return;
         };
-        let committed = match committed {
+        let committed = match answer {
             Ok(committed) => committed,
             Err(error) => {
-                // Asked again on the next check; the partitions' records wait until then.
+                // The partitions keep waiting, their records dropped, until an ask is answered.
                 if !self.committed_unavailable.swap(true, Ordering::Relaxed) {
-                    warn!(%error, partitions = awaiting.len(), "committed offsets unavailable; asking again");
+                    warn!(%error, partitions = asked.len(), "committed offsets unavailable; asking again");
                 }
                 return;
             }
@@ -278,27 +336,40 @@ impl ServiceContext {
         if self.committed_unavailable.swap(false, Ordering::Relaxed) {
             info!("committed offsets available again");
         }
-        for (topic, partition) in awaiting {
-            let stored =
-                committed
-                    .find_partition(&topic, partition)
-                    .and_then(|c| match c.offset() {
-                        rdkafka::Offset::Offset(o) => Some(o),
-                        _ => None,
-                    });
-            let start =
-                self.resume()
-                    .committed_known(&topic, partition, stored, self.resume_window);
-            let Some(start) = start else { continue };
-            debug!(topic, partition, committed = ?stored, ?start, "resuming partition");
+        let mut guard = self.resume();
+        for (topic, partition) in asked {
+            // A partition missing from the answer, or answered with an error, is asked again.
+            let Some(answered) = committed.find_partition(&topic, partition) else {
+                continue;
+            };
+            if answered.error().is_err() {
+                continue;
+            }
+            let stored = match answered.offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            guard.committed_known(&topic, partition, stored);
+        }
+    }
+
+    fn seek_to_start<C: rdkafka::consumer::Consumer<Self>>(&self, consumer: &C) {
+        let seeks = self.resume().to_seek(self.resume_window);
+        for (topic, partition, start) in seeks {
             let to = match start {
                 Start::Offset(o) => rdkafka::Offset::Offset(o),
                 Start::Beginning => rdkafka::Offset::Beginning,
             };
-            if let Err(error) = consumer.seek(&topic, partition, to, SEEK_TIMEOUT) {
-                // Its records keep being dropped; the next check asks again from the start.
-                warn!(%error, topic, partition, "cannot seek an assigned partition to its start; retrying");
-                self.resume().assigned(&topic, partition);
+            match consumer.seek(&topic, partition, to, SEEK_TIMEOUT) {
+                Ok(()) => {
+                    debug!(topic, partition, ?start, "resuming partition");
+                    self.resume().sought(&topic, partition, self.resume_window);
+                }
+                // Usually the fetcher has not started the partition yet; the next check seeks
+                // again with the same start.
+                Err(error) => {
+                    debug!(%error, topic, partition, "cannot seek an assigned partition yet")
+                }
             }
         }
     }
@@ -326,8 +397,13 @@ impl ConsumerContext for ServiceContext {
                 info!(partitions = partitions.count(), "partitions assigned");
                 if self.resume_window > 0 {
                     let mut resume = self.resume();
-                    for p in partitions.elements() {
+                    for mut p in partitions.elements() {
                         resume.assigned(p.topic(), p.partition());
+                        // Start where nothing waits: no records to drop before the seek to the
+                        // start, and no offset query to the coordinator of librdkafka's own.
+                        if let Err(error) = p.set_offset(rdkafka::Offset::End) {
+                            warn!(%error, topic = p.topic(), partition = p.partition(), "cannot set start offset");
+                        }
                     }
                 }
             }
@@ -340,7 +416,7 @@ impl ConsumerContext for ServiceContext {
 /// on the group coordinator, and one that never answers must not keep the process alive. Offsets
 /// that do not get committed are redelivered, which deterministic event ids make harmless.
 pub async fn leave_group(
-    consumer: rdkafka::consumer::StreamConsumer<ServiceContext>,
+    consumer: Arc<rdkafka::consumer::StreamConsumer<ServiceContext>>,
     limit: std::time::Duration,
 ) {
     use rdkafka::consumer::{CommitMode, Consumer};

@@ -18,14 +18,15 @@
 //! widens the window the same way. Apache Kafka needs none of this, so the setting is off by
 //! default.
 //!
-//! The committed offset is asked for from the consume loop, not inside the rebalance callback,
-//! and asked again until the coordinator answers. Right after a restart at load Tansu took more
-//! than 10 s to answer; asked inside the callback, that stalled the consume loop (the callback runs
-//! inside its `recv`), and on the timeout the partitions started at the committed offset without
-//! the guard, where a skipped batch would have been lost. Until its start is sought, an assigned
-//! partition's records (fetched from wherever librdkafka started it) are dropped.
+//! A newly assigned partition starts at the log end (no records, and no offset query of
+//! librdkafka's own), and its committed offset is asked for off the consume loop, again until
+//! the coordinator answers; until the partition is sought to its start its records are dropped.
+//! The ask used to sit in the rebalance callback: right after a restart at load Tansu took more
+//! than 10 s to answer, which stalled the consume loop (the callback runs inside its `recv`), and
+//! on the timeout the partitions started at the committed offset without the guard, where a
+//! skipped batch would have been lost.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// How long a partition may stay silent, with nothing below its committed offset seen, before the
@@ -63,9 +64,7 @@ impl Expectation {
     }
 }
 
-/// Per assigned partition, the committed offset it must resume at until its first record proves
-/// it did.
-/// Where a partition whose committed offset became known must be sought to.
+/// Where a newly assigned partition must be sought to once its committed offset is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Offset(i64),
@@ -73,60 +72,91 @@ pub enum Start {
     Beginning,
 }
 
+/// A newly assigned partition before its start is sought; every record it sends is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Committed,
+    /// The committed offset is known (`None`: nothing committed); the seek is still to happen.
+    Seek(Option<i64>),
+}
+
+/// Per assigned partition, the committed offset it must resume at until its first record proves
+/// it did.
 #[derive(Debug, Default)]
 pub struct ResumeGuard {
-    /// Assigned, committed offset not yet known: every record is dropped until it is.
-    awaiting: HashSet<(String, i32)>,
+    awaiting: HashMap<(String, i32), Awaiting>,
     expecting: HashMap<(String, i32), Expectation>,
 }
 
 impl ResumeGuard {
-    /// A partition was assigned; its committed offset is asked for outside the rebalance callback
-    /// ([`ResumeGuard::awaiting`], then [`ResumeGuard::committed_known`]).
+    /// A partition was assigned: it waits for [`ResumeGuard::committed_known`], then for
+    /// [`ResumeGuard::sought`].
     pub fn assigned(&mut self, topic: &str, partition: i32) {
         let key = (topic.to_owned(), partition);
         self.expecting.remove(&key);
-        self.awaiting.insert(key);
+        self.awaiting.insert(key, Awaiting::Committed);
     }
 
     /// Assigned partitions whose committed offset is still to be asked for.
-    pub fn awaiting(&self) -> Vec<(String, i32)> {
-        let mut awaiting: Vec<_> = self.awaiting.iter().cloned().collect();
-        awaiting.sort();
-        awaiting
+    pub fn to_ask(&self) -> Vec<(String, i32)> {
+        let mut keys: Vec<_> = self
+            .awaiting
+            .iter()
+            .filter(|(_, a)| **a == Awaiting::Committed)
+            .map(|(key, _)| key.clone())
+            .collect();
+        keys.sort();
+        keys
     }
 
-    /// An awaited partition's committed offset (`None`: nothing committed) is known. Returns
-    /// where to seek it: `window` offsets before the committed one, whose records the guard then
-    /// drops, or the log start. `None` when the partition is no longer awaited (revoked since).
-    pub fn committed_known(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        committed: Option<i64>,
-        window: i64,
-    ) -> Option<Start> {
-        let key = (topic.to_owned(), partition);
-        if !self.awaiting.remove(&key) {
-            return None;
+    /// An assigned partition's committed offset (`None`: nothing committed). Ignored for a
+    /// partition no longer waiting for it (revoked since it was asked for).
+    pub fn committed_known(&mut self, topic: &str, partition: i32, committed: Option<i64>) {
+        if let Some(a) = self.awaiting.get_mut(&(topic.to_owned(), partition))
+            && *a == Awaiting::Committed
+        {
+            *a = Awaiting::Seek(committed);
         }
-        match committed {
-            Some(committed) if committed > 0 && window > 0 => {
-                let start = (committed - window).max(0);
-                self.expecting.insert(
-                    key,
-                    Expectation {
-                        committed,
-                        rewound_to: start,
-                        seen_below: false,
-                        since: Instant::now(),
-                        retry_seek: false,
-                    },
-                );
-                Some(Start::Offset(start))
-            }
-            Some(committed) if committed > 0 => Some(Start::Offset(committed)),
-            _ => Some(Start::Beginning),
+    }
+
+    /// Assigned partitions to seek, with where to: `window` offsets before the committed one
+    /// (the guard drops the records below it), or the log start.
+    pub fn to_seek(&self, window: i64) -> Vec<(String, i32, Start)> {
+        let mut seeks: Vec<_> = self
+            .awaiting
+            .iter()
+            .filter_map(|(key, a)| match *a {
+                Awaiting::Seek(Some(committed)) if committed > 0 => {
+                    Some((key.clone(), Start::Offset((committed - window).max(0))))
+                }
+                Awaiting::Seek(_) => Some((key.clone(), Start::Beginning)),
+                Awaiting::Committed => None,
+            })
+            .map(|((topic, partition), start)| (topic, partition, start))
+            .collect();
+        seeks.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        seeks
+    }
+
+    /// The seek [`ResumeGuard::to_seek`] asked for happened: from now on records count, checked
+    /// against the committed offset as long as the first one has not proved the resume.
+    pub fn sought(&mut self, topic: &str, partition: i32, window: i64) {
+        let key = (topic.to_owned(), partition);
+        let Some(Awaiting::Seek(committed)) = self.awaiting.get(&key).copied() else {
+            return;
+        };
+        self.awaiting.remove(&key);
+        if let Some(committed) = committed.filter(|c| *c > 0) {
+            self.expecting.insert(
+                key,
+                Expectation {
+                    committed,
+                    rewound_to: (committed - window).max(0),
+                    seen_below: false,
+                    since: Instant::now(),
+                    retry_seek: false,
+                },
+            );
         }
     }
 
@@ -141,8 +171,8 @@ impl ResumeGuard {
             return Admission::Process;
         }
         let key = (topic.to_owned(), partition);
-        if self.awaiting.contains(&key) {
-            // Fetched from wherever librdkafka started; read again after the seek to the start.
+        if self.awaiting.contains_key(&key) {
+            // Fetched before the seek to the start, which reads it again.
             return Admission::Skip;
         }
         let Some(e) = self.expecting.get_mut(&key) else {
@@ -223,17 +253,24 @@ mod tests {
         (from..end).collect()
     }
 
+    /// Assigns partition 0, makes `committed` known and seeks it; returns where it was sought to.
+    fn resume(guard: &mut ResumeGuard, committed: Option<i64>, window: i64) -> i64 {
+        guard.assigned("t", 0);
+        assert_eq!(guard.to_ask(), vec![("t".to_owned(), 0)]);
+        guard.committed_known("t", 0, committed);
+        let from = match guard.to_seek(window).as_slice() {
+            [(_, 0, Start::Offset(from))] => *from,
+            [(_, 0, Start::Beginning)] => 0,
+            other => unreachable!("one seek expected, got {other:?}"),
+        };
+        guard.sought("t", 0, window);
+        from
+    }
+
     /// Consumes from `committed` through the guard and returns the offsets processed.
     fn consume(fetch: impl Fn(i64) -> Vec<i64>, committed: i64, window: i64) -> Vec<i64> {
         let mut guard = ResumeGuard::default();
-        guard.assigned("t", 0);
-        // librdkafka starts the partition at the committed offset on its own; that is dropped.
-        assert_eq!(guard.admit("t", 0, committed), Admission::Skip);
-        let mut from = match guard.committed_known("t", 0, Some(committed), window) {
-            Some(Start::Offset(from)) => from,
-            Some(Start::Beginning) => 0,
-            None => unreachable!("the partition is awaited"),
-        };
+        let mut from = resume(&mut guard, Some(committed), window);
         let mut processed = vec![];
         let mut clock = Instant::now();
         'fetching: for _ in 0..64 {
@@ -289,15 +326,9 @@ mod tests {
     #[test]
     fn resuming_at_the_log_start_or_without_a_commit_is_not_checked() {
         let mut guard = ResumeGuard::default();
-        for partition in 0..3 {
-            guard.assigned("t", partition);
-        }
-        let known = |guard: &mut ResumeGuard, partition, committed, window| {
-            guard.committed_known("t", partition, committed, window)
-        };
-        assert_eq!(known(&mut guard, 0, None, 100), Some(Start::Beginning));
-        assert_eq!(known(&mut guard, 1, Some(0), 100), Some(Start::Beginning));
-        assert_eq!(known(&mut guard, 2, Some(10), 0), Some(Start::Offset(10)));
+        assert_eq!(resume(&mut guard, None, 100), 0);
+        assert_eq!(guard.watching(), 0);
+        assert_eq!(resume(&mut guard, Some(0), 100), 0);
         assert_eq!(guard.watching(), 0);
         assert_eq!(guard.admit("t", 0, 500), Admission::Process);
     }
@@ -305,11 +336,7 @@ mod tests {
     #[test]
     fn a_failed_seek_is_asked_for_again_even_at_the_log_start() {
         let mut guard = ResumeGuard::default();
-        guard.assigned("t", 0);
-        assert_eq!(
-            guard.committed_known("t", 0, Some(150), 100),
-            Some(Start::Offset(50))
-        );
+        assert_eq!(resume(&mut guard, Some(150), 100), 50);
         // The broker skipped the batch holding 150: read again from the log start...
         assert_eq!(guard.admit("t", 0, 200), Admission::Rewind(0));
         // ...but the seek failed: records already fetched keep coming from where the fetcher
@@ -336,40 +363,51 @@ mod tests {
     #[test]
     fn a_revoked_partition_is_forgotten() {
         let mut guard = ResumeGuard::default();
-        guard.assigned("t", 0);
-        guard.committed_known("t", 0, Some(10), 100);
+        resume(&mut guard, Some(10), 100);
         guard.revoked("t", 0);
         assert_eq!(guard.admit("t", 0, 20), Admission::Process);
         // Revoked while its committed offset was being asked for: the answer is not used.
         guard.assigned("t", 1);
         guard.revoked("t", 1);
-        assert_eq!(guard.committed_known("t", 1, Some(10), 100), None);
+        guard.committed_known("t", 1, Some(10));
+        assert_eq!(guard.to_seek(100), vec![]);
+        guard.sought("t", 1, 100);
         assert_eq!(guard.admit("t", 1, 20), Admission::Process);
         assert_eq!(guard.watching(), 0);
     }
 
     #[test]
-    fn an_assigned_partition_drops_records_until_its_committed_offset_is_known() {
+    fn an_assigned_partition_drops_records_until_it_is_sought_to_its_start() {
         let mut guard = ResumeGuard::default();
         guard.assigned("t", 0);
-        assert_eq!(guard.awaiting(), vec![("t".to_owned(), 0)]);
-        // Whatever librdkafka fetched from where it started, possibly past a skipped batch.
+        // Whatever arrives before the seek (a record produced meanwhile, at the log end).
         assert_eq!(guard.admit("t", 0, 150), Admission::Skip);
-        assert_eq!(guard.admit("t", 0, 151), Admission::Skip);
         assert_eq!(
             guard.admit("t", 1, 5),
             Admission::Process,
             "other partitions flow"
         );
         assert_eq!(
-            guard.committed_known("t", 0, Some(150), 100),
-            Some(Start::Offset(50))
+            guard.to_seek(100),
+            vec![],
+            "nothing to seek before the answer"
         );
-        assert_eq!(guard.awaiting(), vec![]);
-        assert_eq!(guard.committed_known("t", 0, Some(150), 100), None, "once");
+        guard.sought("t", 0, 100);
+        assert_eq!(guard.admit("t", 0, 151), Admission::Skip, "not sought yet");
+        guard.committed_known("t", 0, Some(150));
+        assert_eq!(guard.to_ask(), vec![]);
+        guard.committed_known("t", 0, Some(90));
+        let seek = vec![("t".to_owned(), 0, Start::Offset(50))];
+        assert_eq!(guard.to_seek(100), seek, "the first answer stands");
+        // The seek failed (the partition was not started yet): asked for again, answer kept.
+        assert_eq!(guard.admit("t", 0, 152), Admission::Skip);
+        assert_eq!(guard.to_seek(100), seek);
+        guard.sought("t", 0, 100);
+        assert_eq!(guard.to_seek(100), vec![]);
         assert_eq!(guard.admit("t", 0, 50), Admission::Skip);
         assert_eq!(guard.admit("t", 0, 150), Admission::Process);
         assert_eq!(guard.admit("t", 0, 151), Admission::Process);
+        assert_eq!(guard.watching(), 0);
     }
 
     proptest! {

@@ -2,6 +2,7 @@
 //! assigned partition is held until the consume loop has its committed offset, then read from
 //! exactly that offset, also when the coordinator cannot answer at first.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rapport_kafka::{KafkaConfig, ServiceContext};
@@ -49,13 +50,16 @@ async fn cluster_with_a_commit() -> (
     (cluster, kafka)
 }
 
-/// Consumes through the guard the way the services do and returns the offsets admitted.
-async fn admitted_offsets(kafka: &KafkaConfig) -> Vec<i64> {
+/// Consumes through the guard the way the services do; returns the offsets admitted and how many
+/// times committed offsets were asked for.
+async fn admitted_offsets(kafka: &KafkaConfig) -> (Vec<i64>, u64) {
     let context = ServiceContext::new("test").with_resume_rewind(kafka.resume_rewind_records);
-    let consumer: StreamConsumer<ServiceContext> = kafka
-        .consumer_config(GROUP)
-        .create_with_context(context.clone())
-        .unwrap();
+    let consumer: Arc<StreamConsumer<ServiceContext>> = Arc::new(
+        kafka
+            .consumer_config(GROUP)
+            .create_with_context(context.clone())
+            .unwrap(),
+    );
     consumer.subscribe(&[TOPIC]).unwrap();
     let mut admitted = Vec::new();
     let mut check = tokio::time::interval(Duration::from_millis(200));
@@ -65,36 +69,34 @@ async fn admitted_offsets(kafka: &KafkaConfig) -> Vec<i64> {
             _ = check.tick() => context.check_resumed(&consumer),
             received = consumer.recv() => {
                 let message = received.unwrap();
-                if context.admit(&consumer, &message) {
+                if context.admit(&*consumer, &message) {
                     admitted.push(message.offset());
                 }
             }
         }
     }
-    admitted
+    (admitted, context.committed_asks())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assigned_partition_resumes_exactly_at_its_committed_offset() {
     let (_cluster, kafka) = cluster_with_a_commit().await;
-    assert_eq!(
-        admitted_offsets(&kafka).await,
-        (COMMITTED..RECORDS).collect::<Vec<_>>()
-    );
+    let (admitted, asks) = admitted_offsets(&kafka).await;
+    assert_eq!(admitted, (COMMITTED..RECORDS).collect::<Vec<_>>());
+    assert_eq!(asks, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_are_asked_for_again_until_the_coordinator_answers() {
     let (cluster, kafka) = cluster_with_a_commit().await;
     // The coordinator fails offset fetches for longer than one ask waits (librdkafka retries each
-    // with a growing backoff, so 25 failures last past the first ask's timeout): the partition
-    // must wait and be asked for again, not start unguarded or at the log start.
+    // with a backoff growing to 1 s, so 20 failures last some 17 s, past the first ask's 10 s):
+    // the partition must wait and be asked for again, not start unguarded or at the log start.
     cluster.request_errors(
         RDKafkaApiKey::OffsetFetch,
-        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 25],
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 20],
     );
-    assert_eq!(
-        admitted_offsets(&kafka).await,
-        (COMMITTED..RECORDS).collect::<Vec<_>>()
-    );
+    let (admitted, asks) = admitted_offsets(&kafka).await;
+    assert_eq!(admitted, (COMMITTED..RECORDS).collect::<Vec<_>>());
+    assert!(asks >= 2, "asked {asks} times");
 }

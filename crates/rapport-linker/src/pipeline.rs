@@ -232,8 +232,8 @@ pub async fn run(
     consumer_config
         .set("statistics.interval.ms", "5000")
         .set("queued.max.messages.kbytes", "16384");
-    let consumer: StreamConsumer<ServiceContext> =
-        consumer_config.create_with_context(context.clone())?;
+    let consumer: Arc<StreamConsumer<ServiceContext>> =
+        Arc::new(consumer_config.create_with_context(context.clone())?);
     consumer.subscribe(&[config.topics.interactions.as_str()])?;
     info!(topic = %config.topics.interactions, group = %config.group_id, "consuming");
     health.set_ready(true);
@@ -260,7 +260,7 @@ pub async fn run(
                 Ok(())
             }
             received = consumer.recv() => match received {
-                Ok(message) if !context.admit(&consumer, &message) => {
+                Ok(message) if !context.admit(&*consumer, &message) => {
                     context.broker_reachable();
                     Ok(())
                 }

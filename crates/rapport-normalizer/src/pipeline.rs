@@ -42,7 +42,8 @@ pub async fn run(
     consumer_config
         .set("statistics.interval.ms", "5000")
         .set("queued.max.messages.kbytes", "16384");
-    let consumer: StreamConsumer<Shared> = consumer_config.create_with_context(shared.clone())?;
+    let consumer: Arc<StreamConsumer<Shared>> =
+        Arc::new(consumer_config.create_with_context(shared.clone())?);
     let producer: FutureProducer<Shared> = config
         .kafka
         .producer_config()
@@ -87,7 +88,7 @@ pub async fn run(
                             continue;
                         }
                     };
-                    if shared.admit(&consumer, &message) {
+                    if shared.admit(&*consumer, &message) {
                         let started = Instant::now();
                         metrics::counter!("rapport_normalizer_messages_in_total", "topic" => message.topic().to_owned()).increment(1);
                         let outputs = process(&config, framing, &message, Timestamp::now());

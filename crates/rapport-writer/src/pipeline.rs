@@ -86,7 +86,7 @@ impl Availability {
 struct Writer {
     config: Arc<WriterConfig>,
     context: ServiceContext,
-    consumer: StreamConsumer<ServiceContext>,
+    consumer: Arc<StreamConsumer<ServiceContext>>,
     producer: FutureProducer<ServiceContext>,
     client: rapport_clickhouse::Client,
     availability: Availability,
@@ -120,8 +120,8 @@ pub async fn run(
         // ClickHouse; together with batch.max_bytes this is the writer's memory.
         .set("queued.max.messages.kbytes", "16384")
         .set("fetch.max.bytes", "16777216");
-    let consumer: StreamConsumer<ServiceContext> =
-        consumer_config.create_with_context(context.clone())?;
+    let consumer: Arc<StreamConsumer<ServiceContext>> =
+        Arc::new(consumer_config.create_with_context(context.clone())?);
     let producer: FutureProducer<ServiceContext> = config
         .kafka
         .producer_config()
@@ -158,7 +158,7 @@ pub async fn run(
                 match received {
                     Ok(message) => {
                         writer.context.broker_reachable();
-                        if writer.context.admit(&writer.consumer, &message) {
+                        if writer.context.admit(&*writer.consumer, &message) {
                             writer.accept(message.detach(), &mut decoder, &mut batch, &stop).await
                         } else {
                             Ok(())
@@ -320,7 +320,7 @@ impl Writer {
     }
 
     fn complete<'a>(&self, messages: impl IntoIterator<Item = &'a OwnedMessage>) {
-        self.context.complete(&self.consumer, messages);
+        self.context.complete(&*self.consumer, messages);
     }
 
     async fn dead_letter(
