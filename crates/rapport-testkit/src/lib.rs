@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 
 mod process;
-pub use process::{PrivateBroker, PrivateClickHouse, Service, binary, free_addr};
+pub use process::{PrivateBroker, PrivateClickHouse, Service, binary, free_addr, http_get};
 
 /// Where the local stack listens, from the same variables the stack script reads.
 #[derive(Debug, Clone)]
