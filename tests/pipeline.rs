@@ -7,7 +7,6 @@
 //! `RAPPORT_TEST_CUSTOMERS` raised.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rapport_channels::TenantConfig;
@@ -15,8 +14,8 @@ use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
-    PrivateBroker, PrivateClickHouse, Service, Stack, binary, free_addr, kafka_and_topics_toml,
-    peak_rss_mib, query_in, reader, unique_name,
+    PrivateBroker, PrivateClickHouse, ScratchDir, Service, Stack, binary, free_addr,
+    kafka_and_topics_toml, peak_rss_mib, query_in, reader, unique_name,
 };
 use rdkafka::Message;
 
@@ -47,7 +46,7 @@ struct Pipeline {
     topics: Topics,
     clickhouse_url: String,
     database: String,
-    dir: PathBuf,
+    dir: ScratchDir,
 }
 
 impl Pipeline {
@@ -58,8 +57,7 @@ impl Pipeline {
             .await
             .expect("topics created; is the stack up? run `make up`");
         let database = prefix.replace(['.', '-'], "_");
-        let dir = std::env::temp_dir().join(&prefix);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = ScratchDir::new(&prefix);
         let kafka_and_topics = kafka_and_topics_toml(&kafka, &topics);
         let store = format!(
             "[clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n"

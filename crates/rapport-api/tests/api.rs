@@ -946,7 +946,8 @@ async fn an_unreachable_store_is_503_and_a_slow_request_times_out() {
 #[tokio::test]
 async fn the_binary_serves_the_api_and_the_ops_endpoints_on_one_port() {
     let f = Fixture::new("api_binary").await;
-    let config = std::env::temp_dir().join(format!("{}.toml", fresh("rapport-api")));
+    let files = rapport_testkit::ScratchDir::new("rapport-api");
+    let config = files.join("api.toml");
     std::fs::write(
         &config,
         format!(

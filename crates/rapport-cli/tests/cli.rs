@@ -102,8 +102,7 @@ fn unknown_source_names_are_refused_with_the_list() {
 
 #[test]
 fn generated_records_round_trip_through_normalize_records() {
-    let dir = std::env::temp_dir().join(rapport_testkit::unique_name("cli-records"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = rapport_testkit::ScratchDir::new("cli-records");
     let file = dir.join("day.jsonl");
     let out = rapport(
         &[
@@ -139,7 +138,6 @@ fn generated_records_round_trip_through_normalize_records() {
         ok.iter().all(|i| i["tenant_id"] == "acme"),
         "tenant comes from the record header"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]

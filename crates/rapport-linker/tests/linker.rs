@@ -9,7 +9,7 @@ use rapport_kafka::{Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
 use rapport_testkit::{
-    Service, Stack, free_addr, kafka_and_topics_toml, query_in, reader, unique_name,
+    ScratchDir, Service, Stack, free_addr, kafka_and_topics_toml, query_in, reader, unique_name,
     wait_for_answer,
 };
 use rdkafka::Message;
@@ -22,6 +22,7 @@ struct Run {
     topics: Topics,
     database: String,
     config: PathBuf,
+    _files: ScratchDir,
 }
 
 impl Run {
@@ -33,7 +34,8 @@ impl Run {
             .await
             .expect("topics created; is the stack up? run `make up`");
         let database = prefix.replace(['.', '-'], "_");
-        let config = std::env::temp_dir().join(format!("{prefix}.toml"));
+        let files = ScratchDir::new(&prefix);
+        let config = files.join("service.toml");
         // One file both services read: the writer and the linker share every key used here.
         std::fs::write(
             &config,
@@ -51,6 +53,7 @@ impl Run {
             topics,
             database,
             config,
+            _files: files,
         }
     }
 

@@ -10,7 +10,9 @@ use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use rapport_model::wire::{WriterSchema, decode_datum, decode_single_object, split};
 use rapport_model::{Channel, Timestamp};
-use rapport_testkit::{Service, Stack, free_addr, kafka_and_topics_toml, reader, unique_name};
+use rapport_testkit::{
+    ScratchDir, Service, Stack, free_addr, kafka_and_topics_toml, reader, unique_name,
+};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use uuid::Uuid;
@@ -21,6 +23,7 @@ struct Run {
     topics: Topics,
     config: PathBuf,
     http: std::net::SocketAddr,
+    _files: ScratchDir,
 }
 
 impl Run {
@@ -36,7 +39,8 @@ impl Run {
         ensure_topics(&kafka, &specs)
             .await
             .expect("topics created; is the stack up? run `make up`");
-        let config = std::env::temp_dir().join(format!("{prefix}.toml"));
+        let files = ScratchDir::new(&prefix);
+        let config = files.join("normalizer.toml");
         let http = free_addr();
         let registry = registry
             .map(|url| format!("[registry]\nurl = \"{url}\"\n"))
@@ -57,6 +61,7 @@ impl Run {
             topics,
             config,
             http,
+            _files: files,
         }
     }
 

@@ -228,3 +228,36 @@ mod tests {
         assert_eq!(metric_sum(body, "y"), 0.0);
     }
 }
+
+/// A directory of its own under the system temp dir for a test's config and data files, removed
+/// when dropped; kept, and its path printed, when the test panicked, since it explains the failure.
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: std::path::PathBuf,
+}
+
+impl ScratchDir {
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(unique_name(name));
+        std::fs::create_dir_all(&path).expect("scratch dir created");
+        Self { path }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub fn join(&self, file: impl AsRef<std::path::Path>) -> std::path::PathBuf {
+        self.path.join(file)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}

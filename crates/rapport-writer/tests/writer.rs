@@ -11,8 +11,8 @@ use rapport_kafka::{Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
 use rapport_testkit::{
-    PrivateClickHouse, Service, Stack, free_addr, kafka_and_topics_toml, metric_sum, query_in,
-    reader, unique_name, wait_for_answer,
+    PrivateClickHouse, ScratchDir, Service, Stack, free_addr, kafka_and_topics_toml, metric_sum,
+    query_in, reader, unique_name, wait_for_answer,
 };
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -28,6 +28,7 @@ struct Run {
     clickhouse_url: String,
     database: String,
     config: PathBuf,
+    _files: ScratchDir,
 }
 
 impl Run {
@@ -40,7 +41,8 @@ impl Run {
             .expect("topics created; is the stack up? run `make up`");
         let database = prefix.replace(['.', '-'], "_");
         let clickhouse_url = clickhouse_url.unwrap_or_else(|| stack.clickhouse_url.clone());
-        let config = std::env::temp_dir().join(format!("{prefix}.toml"));
+        let files = ScratchDir::new(&prefix);
+        let config = files.join("writer.toml");
         std::fs::write(
             &config,
             format!(
@@ -57,6 +59,7 @@ impl Run {
             clickhouse_url,
             database,
             config,
+            _files: files,
         }
     }
 

@@ -9,7 +9,7 @@ use rapport_model::{
     Actor, ActorRole, Channel, Direction, Identity, IdentityType, Interaction, InteractionKind,
     Source, Timestamp, event_id,
 };
-use rapport_testkit::{Stack, unique_name};
+use rapport_testkit::Stack;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
@@ -367,9 +367,4 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// A fresh name for a test-only value.
-pub fn fresh(prefix: &str) -> String {
-    unique_name(prefix)
 }
