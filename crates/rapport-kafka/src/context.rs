@@ -22,12 +22,15 @@ type Answer = (
     rdkafka::error::KafkaResult<TopicPartitionList>,
 );
 
-/// The one ask for committed offsets in flight on its own thread, and its answer once it came.
+/// The ask for committed offsets, on a thread of its own: at most one at a time.
 #[derive(Default)]
 struct CommittedAsk {
-    in_flight: bool,
+    /// Set when an ask starts, cleared when its answer is taken.
+    pending: bool,
     answer: Option<Answer>,
     asked: u64,
+    /// The last answer was an error (logged once until an ask succeeds again).
+    unavailable: bool,
 }
 
 /// The client context every Rapport consumer and producer shares: which partitions this instance
@@ -40,7 +43,6 @@ pub struct ServiceContext {
     resume: Arc<Mutex<ResumeGuard>>,
     resume_window: i64,
     committed_ask: Arc<Mutex<CommittedAsk>>,
-    committed_unavailable: Arc<AtomicBool>,
     broker_down: Arc<AtomicBool>,
     broker_up_reported: Arc<AtomicBool>,
     broker_up_metric: String,
@@ -64,7 +66,6 @@ impl ServiceContext {
             resume: Arc::default(),
             resume_window: 0,
             committed_ask: Arc::default(),
-            committed_unavailable: Arc::default(),
             broker_down: Arc::default(),
             broker_up_reported: Arc::default(),
             broker_up_metric: format!("rapport_{service}_broker_up"),
@@ -291,10 +292,10 @@ impl ServiceContext {
         }
         {
             let mut ask = self.committed_ask();
-            if ask.in_flight || ask.answer.is_some() {
+            if ask.pending {
                 return;
             }
-            ask.in_flight = true;
+            ask.pending = true;
             ask.asked += 1;
         }
         let mut list = TopicPartitionList::new();
@@ -307,33 +308,35 @@ impl ServiceContext {
             .name("committed-offsets".into())
             .spawn(move || {
                 let answer = consumer.committed_offsets(list, COMMITTED_TIMEOUT);
-                let mut ask = slot
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                ask.in_flight = false;
-                ask.answer = Some((partitions, answer));
+                slot.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .answer = Some((partitions, answer));
             });
         if let Err(error) = spawned {
             warn!(%error, "cannot start a thread to ask for committed offsets; asking again");
-            self.committed_ask().in_flight = false;
+            self.committed_ask().pending = false;
         }
     }
 
     fn take_committed_answer(&self) {
-        let Some((asked, answer)) = self.committed_ask().answer.take() else {
+        let mut ask = self.committed_ask();
+        let Some((asked, answer)) = ask.answer.take() else {
             return;
         };
+        ask.pending = false;
+        let was_unavailable = std::mem::replace(&mut ask.unavailable, answer.is_err());
+        drop(ask);
         let committed = match answer {
             Ok(committed) => committed,
             Err(error) => {
                 // The partitions keep waiting, their records dropped, until an ask is answered.
-                if !self.committed_unavailable.swap(true, Ordering::Relaxed) {
+                if !was_unavailable {
                     warn!(%error, partitions = asked.len(), "committed offsets unavailable; asking again");
                 }
                 return;
             }
         };
-        if self.committed_unavailable.swap(false, Ordering::Relaxed) {
+        if was_unavailable {
             info!("committed offsets available again");
         }
         let mut guard = self.resume();
@@ -349,12 +352,12 @@ impl ServiceContext {
                 rdkafka::Offset::Offset(o) => Some(o),
                 _ => None,
             };
-            guard.committed_known(&topic, partition, stored);
+            guard.committed_known(&topic, partition, stored, self.resume_window);
         }
     }
 
     fn seek_to_start<C: rdkafka::consumer::Consumer<Self>>(&self, consumer: &C) {
-        let seeks = self.resume().to_seek(self.resume_window);
+        let seeks = self.resume().to_seek();
         for (topic, partition, start) in seeks {
             let to = match start {
                 Start::Offset(o) => rdkafka::Offset::Offset(o),
@@ -363,7 +366,7 @@ impl ServiceContext {
             match consumer.seek(&topic, partition, to, SEEK_TIMEOUT) {
                 Ok(()) => {
                     debug!(topic, partition, ?start, "resuming partition");
-                    self.resume().sought(&topic, partition, self.resume_window);
+                    self.resume().sought(&topic, partition);
                 }
                 // Usually the fetcher has not started the partition yet; the next check seeks
                 // again with the same start.

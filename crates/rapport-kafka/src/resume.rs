@@ -26,7 +26,7 @@
 //! on the timeout the partitions started at the committed offset without the guard, where a
 //! skipped batch would have been lost.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// How long a partition may stay silent, with nothing below its committed offset seen, before the
@@ -76,15 +76,20 @@ pub enum Start {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Awaiting {
     Committed,
-    /// The committed offset is known (`None`: nothing committed); the seek is still to happen.
-    Seek(Option<i64>),
+    /// The committed offset is known (`None`: nothing committed, or committed at 0); the seek to
+    /// `start` is still to happen.
+    Seek {
+        committed: Option<i64>,
+        start: Start,
+    },
 }
 
 /// Per assigned partition, the committed offset it must resume at until its first record proves
 /// it did.
 #[derive(Debug, Default)]
 pub struct ResumeGuard {
-    awaiting: HashMap<(String, i32), Awaiting>,
+    /// Ordered, so what it hands out is in partition order without sorting.
+    awaiting: BTreeMap<(String, i32), Awaiting>,
     expecting: HashMap<(String, i32), Expectation>,
 }
 
@@ -99,59 +104,57 @@ impl ResumeGuard {
 
     /// Assigned partitions whose committed offset is still to be asked for.
     pub fn to_ask(&self) -> Vec<(String, i32)> {
-        let mut keys: Vec<_> = self
-            .awaiting
+        self.awaiting
             .iter()
             .filter(|(_, a)| **a == Awaiting::Committed)
             .map(|(key, _)| key.clone())
-            .collect();
-        keys.sort();
-        keys
+            .collect()
     }
 
-    /// An assigned partition's committed offset (`None`: nothing committed). Ignored for a
-    /// partition no longer waiting for it (revoked since it was asked for).
-    pub fn committed_known(&mut self, topic: &str, partition: i32, committed: Option<i64>) {
+    /// An assigned partition's committed offset (`None`: nothing committed): it is to be sought
+    /// `window` offsets before it (the guard drops the records below it), or to the log start.
+    /// Ignored for a partition no longer waiting for it (revoked since it was asked for).
+    pub fn committed_known(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        committed: Option<i64>,
+        window: i64,
+    ) {
         if let Some(a) = self.awaiting.get_mut(&(topic.to_owned(), partition))
             && *a == Awaiting::Committed
         {
-            *a = Awaiting::Seek(committed);
+            let committed = committed.filter(|c| *c > 0);
+            let start = committed.map_or(Start::Beginning, |c| Start::Offset((c - window).max(0)));
+            *a = Awaiting::Seek { committed, start };
         }
     }
 
-    /// Assigned partitions to seek, with where to: `window` offsets before the committed one
-    /// (the guard drops the records below it), or the log start.
-    pub fn to_seek(&self, window: i64) -> Vec<(String, i32, Start)> {
-        let mut seeks: Vec<_> = self
-            .awaiting
+    /// Assigned partitions to seek, with where to.
+    pub fn to_seek(&self) -> Vec<(String, i32, Start)> {
+        self.awaiting
             .iter()
-            .filter_map(|(key, a)| match *a {
-                Awaiting::Seek(Some(committed)) if committed > 0 => {
-                    Some((key.clone(), Start::Offset((committed - window).max(0))))
-                }
-                Awaiting::Seek(_) => Some((key.clone(), Start::Beginning)),
+            .filter_map(|((topic, partition), a)| match *a {
+                Awaiting::Seek { start, .. } => Some((topic.clone(), *partition, start)),
                 Awaiting::Committed => None,
             })
-            .map(|((topic, partition), start)| (topic, partition, start))
-            .collect();
-        seeks.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        seeks
+            .collect()
     }
 
     /// The seek [`ResumeGuard::to_seek`] asked for happened: from now on records count, checked
     /// against the committed offset as long as the first one has not proved the resume.
-    pub fn sought(&mut self, topic: &str, partition: i32, window: i64) {
+    pub fn sought(&mut self, topic: &str, partition: i32) {
         let key = (topic.to_owned(), partition);
-        let Some(Awaiting::Seek(committed)) = self.awaiting.get(&key).copied() else {
+        let Some(Awaiting::Seek { committed, start }) = self.awaiting.get(&key).copied() else {
             return;
         };
         self.awaiting.remove(&key);
-        if let Some(committed) = committed.filter(|c| *c > 0) {
+        if let (Some(committed), Start::Offset(rewound_to)) = (committed, start) {
             self.expecting.insert(
                 key,
                 Expectation {
                     committed,
-                    rewound_to: (committed - window).max(0),
+                    rewound_to,
                     seen_below: false,
                     since: Instant::now(),
                     retry_seek: false,
@@ -257,13 +260,13 @@ mod tests {
     fn resume(guard: &mut ResumeGuard, committed: Option<i64>, window: i64) -> i64 {
         guard.assigned("t", 0);
         assert_eq!(guard.to_ask(), vec![("t".to_owned(), 0)]);
-        guard.committed_known("t", 0, committed);
-        let from = match guard.to_seek(window).as_slice() {
+        guard.committed_known("t", 0, committed, window);
+        let from = match guard.to_seek().as_slice() {
             [(_, 0, Start::Offset(from))] => *from,
             [(_, 0, Start::Beginning)] => 0,
             other => unreachable!("one seek expected, got {other:?}"),
         };
-        guard.sought("t", 0, window);
+        guard.sought("t", 0);
         from
     }
 
@@ -369,9 +372,9 @@ mod tests {
         // Revoked while its committed offset was being asked for: the answer is not used.
         guard.assigned("t", 1);
         guard.revoked("t", 1);
-        guard.committed_known("t", 1, Some(10));
-        assert_eq!(guard.to_seek(100), vec![]);
-        guard.sought("t", 1, 100);
+        guard.committed_known("t", 1, Some(10), 100);
+        assert_eq!(guard.to_seek(), vec![]);
+        guard.sought("t", 1);
         assert_eq!(guard.admit("t", 1, 20), Admission::Process);
         assert_eq!(guard.watching(), 0);
     }
@@ -387,23 +390,19 @@ mod tests {
             Admission::Process,
             "other partitions flow"
         );
-        assert_eq!(
-            guard.to_seek(100),
-            vec![],
-            "nothing to seek before the answer"
-        );
-        guard.sought("t", 0, 100);
+        assert_eq!(guard.to_seek(), vec![], "nothing to seek before the answer");
+        guard.sought("t", 0);
         assert_eq!(guard.admit("t", 0, 151), Admission::Skip, "not sought yet");
-        guard.committed_known("t", 0, Some(150));
+        guard.committed_known("t", 0, Some(150), 100);
         assert_eq!(guard.to_ask(), vec![]);
-        guard.committed_known("t", 0, Some(90));
+        guard.committed_known("t", 0, Some(90), 100);
         let seek = vec![("t".to_owned(), 0, Start::Offset(50))];
-        assert_eq!(guard.to_seek(100), seek, "the first answer stands");
+        assert_eq!(guard.to_seek(), seek, "the first answer stands");
         // The seek failed (the partition was not started yet): asked for again, answer kept.
         assert_eq!(guard.admit("t", 0, 152), Admission::Skip);
-        assert_eq!(guard.to_seek(100), seek);
-        guard.sought("t", 0, 100);
-        assert_eq!(guard.to_seek(100), vec![]);
+        assert_eq!(guard.to_seek(), seek);
+        guard.sought("t", 0);
+        assert_eq!(guard.to_seek(), vec![]);
         assert_eq!(guard.admit("t", 0, 50), Admission::Skip);
         assert_eq!(guard.admit("t", 0, 150), Admission::Process);
         assert_eq!(guard.admit("t", 0, 151), Admission::Process);

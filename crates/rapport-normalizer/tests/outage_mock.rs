@@ -3,26 +3,18 @@
 //! an idempotent producer's in-flight batches (docs/ARCHITECTURE.md, "Broker quirks"), so the
 //! whole-pipeline test restarts it between bursts; the mock broker goes down mid-stream.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use rapport_channels::TenantConfig;
-use rapport_cli::generate::{self, Options};
+use rapport_cli::generate;
 use rapport_kafka::{KafkaConfig, Topics};
-use rapport_model::wire::decode_single_object;
-use rapport_model::{Channel, Source, Timestamp};
+use rapport_model::{Channel, Source};
 use rapport_normalizer::NormalizerConfig;
 use rapport_runtime::{HttpConfig, Shutdown};
 use rapport_testkit::{free_addr, http_get, metric_sum, reader};
-use rdkafka::Message;
 use rdkafka::mocking::MockCluster;
-use uuid::Uuid;
 
-#[derive(Default)]
-struct Seen {
-    interactions: Vec<Uuid>,
-    dead: BTreeSet<Vec<u8>>,
-}
+mod support;
+use support::{Collected, expected, tenant, traffic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
@@ -37,20 +29,8 @@ async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
         resume_rewind_records: 10_000,
         ..KafkaConfig::default()
     };
-    let tenant = TenantConfig {
-        agent_domains: vec!["acme.com".into()],
-        default_phone_region: Some("US".into()),
-        ..TenantConfig::default()
-    };
-    let records = generate::generate(&Options {
-        seed: 21,
-        customers: 600,
-        day: Timestamp::parse_rfc3339("2024-06-03T00:00:00Z").unwrap(),
-        tenant: "acme".into(),
-        agent_domain: "acme.com".into(),
-        invalid_rate: 0.01,
-    });
-    let (ids, invalid) = generate::expected(&records, &tenant);
+    let records = traffic(21, 600);
+    let (ids, invalid) = expected(&records);
     let (first, second) = records.split_at(records.len() / 2);
     generate::produce(first, &kafka, &topics).await.unwrap();
 
@@ -58,7 +38,7 @@ async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
     let config = NormalizerConfig {
         group_id: "outage-normalizer".into(),
         tenant_id: "acme".into(),
-        tenant,
+        tenant: tenant(),
         kafka: kafka.clone(),
         topics: topics.clone(),
         default_sources: [(Channel::Email, Source::Rfc822)].into(),
@@ -69,20 +49,10 @@ async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
     let service = tokio::spawn(rapport_normalizer::serve(config, shutdown.clone()));
 
     let output = reader(&kafka, &[&topics.interactions, &topics.dlq]);
-    let mut seen = Seen::default();
-    let read = |seen: &mut Seen, message: rdkafka::message::BorrowedMessage<'_>| {
-        let payload = message.payload().unwrap_or_default().to_vec();
-        if message.topic() == topics.dlq {
-            seen.dead.insert(payload);
-        } else {
-            seen.interactions
-                .push(decode_single_object(&payload).unwrap().event_id);
-        }
-    };
+    let mut seen = Collected::default();
     // Down as soon as the first outputs arrive: the rest of the first half is mid-flight.
     while seen.interactions.is_empty() {
-        let message = output.recv().await.unwrap();
-        read(&mut seen, message);
+        seen.record(&topics, &output.recv().await.unwrap());
     }
     cluster.broker_down(1).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -95,12 +65,13 @@ async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
 
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let distinct: BTreeSet<Uuid> = seen.interactions.iter().copied().collect();
-        if distinct.len() >= ids.len() && seen.dead.len() >= invalid.len() {
+        let distinct = seen.distinct();
+        let dead = seen.dead_payloads();
+        if distinct.len() >= ids.len() && dead.len() >= invalid.len() {
             // Every id is a produced one, every dead letter an invalid record; duplicates are
             // same-id redeliveries only.
             assert_eq!(distinct, ids);
-            assert_eq!(seen.dead, invalid);
+            assert_eq!(dead, invalid);
             break;
         }
         assert!(
@@ -108,12 +79,12 @@ async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
             "after the outage: {} of {} interactions, {} of {} dead letters",
             distinct.len(),
             ids.len(),
-            seen.dead.len(),
+            dead.len(),
             invalid.len()
         );
         // The reader sees the outage too: its connection errors are not the service's.
         if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), output.recv()).await {
-            read(&mut seen, message);
+            seen.record(&topics, &message);
         }
     }
     shutdown.trigger();

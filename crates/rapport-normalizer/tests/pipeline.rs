@@ -5,17 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rapport_channels::TenantConfig;
-use rapport_cli::generate::{self, Options, RawRecord};
+use rapport_cli::generate::{self, RawRecord};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
-use rapport_model::wire::{WriterSchema, decode_datum, decode_single_object, split};
-use rapport_model::{Channel, Timestamp};
+use rapport_model::Channel;
+use rapport_model::wire::{WriterSchema, decode_datum, split};
 use rapport_testkit::{
     ScratchDir, Service, Stack, free_addr, kafka_and_topics_toml, reader, unique_name,
 };
-use rdkafka::Message;
-use rdkafka::message::Headers;
 use uuid::Uuid;
+
+mod support;
+use support::{Collected, expected, traffic};
 
 /// One isolated run: its own topics, group and config file.
 struct Run {
@@ -111,82 +111,10 @@ impl Run {
             else {
                 continue;
             };
-            let payload = message.payload().unwrap_or_default().to_vec();
-            if message.topic() == self.topics.dlq {
-                let headers = message.headers().expect("dlq headers");
-                let header = |name: &str| {
-                    headers
-                        .iter()
-                        .find(|h| h.key == name)
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                };
-                collected.dead_letters.push(DeadLetter {
-                    payload,
-                    code: header("rapport-error-code").unwrap_or_default(),
-                    origin_topic: header("rapport-origin-topic").unwrap_or_default(),
-                    source: header("rapport-source"),
-                });
-            } else {
-                collected.raw_values.push(payload.clone());
-                if let Ok(interaction) = decode_single_object(&payload) {
-                    collected.interactions.push(interaction.event_id);
-                }
-            }
+            collected.record(&self.topics, &message);
         }
         collected
     }
-}
-
-#[derive(Default, Debug)]
-struct Collected {
-    interactions: Vec<Uuid>,
-    raw_values: Vec<Vec<u8>>,
-    dead_letters: Vec<DeadLetter>,
-}
-
-#[derive(Debug)]
-struct DeadLetter {
-    payload: Vec<u8>,
-    code: String,
-    origin_topic: String,
-    source: Option<String>,
-}
-
-impl Collected {
-    fn distinct(&self) -> BTreeSet<Uuid> {
-        self.interactions.iter().copied().collect()
-    }
-
-    fn dead_payloads(&self) -> BTreeSet<Vec<u8>> {
-        self.dead_letters
-            .iter()
-            .map(|d| d.payload.clone())
-            .collect()
-    }
-}
-
-fn traffic(seed: u64, customers: usize) -> Vec<RawRecord> {
-    generate::generate(&Options {
-        seed,
-        customers,
-        day: Timestamp::parse_rfc3339("2024-06-03T00:00:00Z").unwrap(),
-        tenant: "acme".into(),
-        agent_domain: "acme.com".into(),
-        invalid_rate: 0.01,
-    })
-}
-
-/// The oracle: what the adapters make of the records, in-process, with this test's tenant settings.
-fn expected(records: &[RawRecord]) -> (BTreeSet<Uuid>, BTreeSet<Vec<u8>>) {
-    generate::expected(
-        records,
-        &TenantConfig {
-            agent_domains: vec!["acme.com".into()],
-            default_phone_region: Some("US".into()),
-            ..TenantConfig::default()
-        },
-    )
 }
 
 #[tokio::test]

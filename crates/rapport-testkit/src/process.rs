@@ -203,16 +203,17 @@ impl Drop for PrivateClickHouse {
 }
 
 /// A Tansu broker of the test's own, with sqlite storage so that its topics survive a restart.
+/// A failed test keeps its log and storage (the scratch dir's), which explain the failure.
 #[derive(Debug)]
 pub struct PrivateBroker {
-    dir: PathBuf,
+    dir: crate::ScratchDir,
     port: u16,
 }
 
 impl PrivateBroker {
     pub fn start(name: &str) -> Self {
         let broker = Self {
-            dir: std::env::temp_dir().join(crate::unique_name(name)),
+            dir: crate::ScratchDir::new(name),
             port: stable_port(),
         };
         broker.up();
@@ -235,7 +236,7 @@ impl PrivateBroker {
         stack_script(
             command,
             &[
-                ("RAPPORT_STACK_DIR", self.dir.display().to_string()),
+                ("RAPPORT_STACK_DIR", self.dir.path().display().to_string()),
                 ("RAPPORT_STACK_KAFKA_PORT", self.port.to_string()),
                 ("RAPPORT_STACK_KAFKA_STORAGE", "sqlite".to_owned()),
             ],
@@ -245,16 +246,8 @@ impl PrivateBroker {
 
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
+        // Stopped before `dir` goes, which is then removed or kept.
         self.down();
-        if std::thread::panicking() {
-            // The broker's log and storage are what explains a failed test.
-            eprintln!(
-                "private broker's log and storage kept in {}",
-                self.dir.display()
-            );
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
 
