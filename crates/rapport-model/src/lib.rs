@@ -10,6 +10,7 @@ mod datum;
 mod identity;
 mod ids;
 mod interaction;
+mod quote;
 mod time;
 pub mod wire;
 
@@ -22,4 +23,5 @@ pub use interaction::{
     Actor, ActorRole, Channel, Direction, Interaction, InteractionKind, ParseEnumError, RawRef,
     Source,
 };
+pub use quote::{QUOTE_LIMIT, Quote, bounded};
 pub use time::Timestamp;

@@ -35,6 +35,13 @@ pub fn tidy(text: &str) -> String {
 pub fn strip_quoted(text: &str) -> String {
     let normalized = unix_newlines(text);
     let lines: Vec<&str> = normalized.lines().collect();
+    // quoted_from[i]: every line from i to the end is blank or quoted. Computed once from the
+    // end so that a body of many `>` lines costs one pass, not one rescan per line.
+    let mut quoted_from = vec![true; lines.len() + 1];
+    for i in (0..lines.len()).rev() {
+        let t = lines[i].trim();
+        quoted_from[i] = quoted_from[i + 1] && (t.is_empty() || t.starts_with('>'));
+    }
     let mut end = lines.len();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
@@ -49,10 +56,7 @@ pub fn strip_quoted(text: &str) -> String {
                     .get(i + 1)
                     .is_some_and(|n| n.trim_start().starts_with("Sent:")));
         let signature = *line == "-- " || t == "--";
-        let quote_block = t.starts_with('>')
-            && lines[i..]
-                .iter()
-                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('>'));
+        let quote_block = t.starts_with('>') && quoted_from[i];
         if attribution || outlook || signature || quote_block {
             end = i;
             break;

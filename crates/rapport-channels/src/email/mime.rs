@@ -283,15 +283,23 @@ pub(crate) fn html_text(html: &str) -> String {
     const CLOSE: &str = "</blockquote";
     let lower = html.to_ascii_lowercase();
     let (mut kept, mut depth, mut at, mut out) = (0usize, 0usize, 0usize, String::new());
+    // The next opening and closing tag at or after `at`, each searched again only once `at` has
+    // passed it: re-searching both on every step made many openings without a closing quadratic.
+    let find = |needle: &str, from: usize| {
+        memchr::memmem::find(
+            lower.as_bytes().get(from..).unwrap_or_default(),
+            needle.as_bytes(),
+        )
+        .map(|i| i + from)
+    };
+    let (mut open, mut close) = (find(OPEN, 0), find(CLOSE, 0));
     loop {
-        let open = lower
-            .get(at..)
-            .and_then(|rest| rest.find(OPEN))
-            .map(|i| i + at);
-        let close = lower
-            .get(at..)
-            .and_then(|rest| rest.find(CLOSE))
-            .map(|i| i + at);
+        if open.is_some_and(|o| o < at) {
+            open = find(OPEN, at);
+        }
+        if close.is_some_and(|c| c < at) {
+            close = find(CLOSE, at);
+        }
         match (open, close) {
             (Some(o), c) if c.is_none_or(|c| o < c) => {
                 if depth == 0 {
