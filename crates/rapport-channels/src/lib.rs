@@ -9,6 +9,7 @@ pub mod chat;
 pub mod common;
 mod context;
 pub mod email;
+pub mod envelope;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -17,6 +18,7 @@ pub mod review;
 pub mod support;
 
 pub use context::{Context, Limits, TenantConfig};
+pub use envelope::{Envelope, EnvelopeError, RawRecord, RecordError, RecordRules};
 pub use error::{AdapterError, ErrorCode};
 use rapport_model::{Interaction, Source};
 

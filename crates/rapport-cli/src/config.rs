@@ -1,7 +1,11 @@
-use rapport_channels::{Limits, TenantConfig};
+use std::collections::BTreeMap;
+
+use rapport_channels::envelope::{ExtraTopic, default_sources};
+use rapport_channels::{Limits, RecordRules, TenantConfig};
 use rapport_clickhouse::ClickHouseConfig;
 use rapport_kafka::{KafkaConfig, Topics};
-use rapport_runtime::{LogConfig, Validate};
+use rapport_model::{Channel, Source};
+use rapport_runtime::{LogConfig, Secret, Validate};
 use serde::{Deserialize, Serialize};
 
 /// The CLI's configuration: `rapport.toml` (or `--config`), then `RAPPORT_*` variables.
@@ -11,12 +15,21 @@ pub struct CliConfig {
     /// The tenant payloads belong to when a record does not say (`rapport-tenant` header).
     pub tenant_id: String,
     pub tenant: TenantConfig,
+    /// The rest of the normalizer's rules for raw records, so `rapport normalize` reads a record
+    /// exactly as the service would (same keys and meaning as in the normalizer's config).
+    pub tenants: BTreeMap<String, TenantConfig>,
+    pub default_sources: BTreeMap<Channel, Source>,
+    pub extra_raw_topics: Vec<ExtraTopic>,
+    pub topic_tenants: BTreeMap<String, Vec<String>>,
     pub limits: Limits,
     pub kafka: KafkaConfig,
     pub topics: Topics,
     pub clickhouse: ClickHouseConfig,
     /// rapport-linker's HTTP address, for `rapport identity`.
     pub linker_url: String,
+    /// The linker's admin token (its `admin.token`): `RAPPORT_LINKER_TOKEN`, or from a file with
+    /// `RAPPORT_LINKER_TOKEN_FILE`.
+    pub linker_token: Secret,
     pub log: LogConfig,
 }
 
@@ -35,16 +48,37 @@ impl Validate for CliConfig {
     }
 }
 
+impl CliConfig {
+    /// How raw records are read: the normalizer's rules, from the same keys.
+    pub fn rules(&self) -> RecordRules<'_> {
+        RecordRules {
+            default_tenant: &self.tenant_id,
+            tenant: &self.tenant,
+            tenants: &self.tenants,
+            limits: &self.limits,
+            topic_tenants: &self.topic_tenants,
+            families: self.topics.families(),
+            default_sources: &self.default_sources,
+            extra_topics: &self.extra_raw_topics,
+        }
+    }
+}
+
 impl Default for CliConfig {
     fn default() -> Self {
         Self {
             tenant_id: "default".into(),
             tenant: TenantConfig::default(),
+            tenants: BTreeMap::new(),
+            default_sources: default_sources(),
+            extra_raw_topics: Vec::new(),
+            topic_tenants: BTreeMap::new(),
             limits: Limits::default(),
             kafka: KafkaConfig::default(),
             topics: Topics::default(),
             clickhouse: ClickHouseConfig::default(),
             linker_url: "http://127.0.0.1:9473".into(),
+            linker_token: Secret::default(),
             // The CLI reports what it did itself; library progress logs are for services.
             log: LogConfig {
                 filter: "warn".into(),

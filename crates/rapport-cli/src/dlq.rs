@@ -32,9 +32,12 @@ impl DeadLetter {
         format!("{}:{}", self.partition, self.offset)
     }
 
+    /// The last header named `name`: the dead-letter path appends its own headers after the
+    /// original record's (and renames any the original carried under `original-`).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
+            .rev()
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.as_deref())
             .and_then(|v| std::str::from_utf8(v).ok())
@@ -48,8 +51,12 @@ impl DeadLetter {
     pub fn original_headers(&self) -> OwnedHeaders {
         self.headers
             .iter()
-            // A replay sends the original headers only, without those the DLQ path added.
-            .filter(|(k, _)| !rapport_kafka::DEAD_LETTER_HEADERS.contains(&k.as_str()))
+            // A replay sends the original headers only, without those the DLQ path added (nor
+            // copies of them the original carried, kept renamed).
+            .filter(|(k, _)| {
+                let own = k.strip_prefix(rapport_kafka::ORIGINAL_PREFIX).unwrap_or(k);
+                !rapport_kafka::DEAD_LETTER_HEADERS.contains(&own)
+            })
             .fold(OwnedHeaders::new(), |headers, (key, value)| {
                 headers.insert(Header {
                     key,
@@ -201,6 +208,7 @@ pub struct Replayed {
 /// stops between two records (one being sent when it comes may or may not have arrived).
 pub async fn replay(
     kafka: &KafkaConfig,
+    allowed_topics: &[&str],
     letters: &[&DeadLetter],
     dry_run: bool,
     cancel: &CancellationToken,
@@ -233,6 +241,11 @@ pub async fn replay(
             done.skipped += 1;
             continue;
         };
+        if let Some(skip) = refusal(letter, topic, allowed_topics) {
+            writeln!(out, "skipped {} ({}): {skip}", letter.id(), letter.code())?;
+            done.skipped += 1;
+            continue;
+        }
         if dry_run {
             writeln!(
                 out,
@@ -272,6 +285,20 @@ pub async fn replay(
     bar.finish_and_clear();
     out.flush()?;
     Ok(done)
+}
+
+/// Why a letter must not be replayed to `topic`, if it must not: only the raw and interactions
+/// topics of the configuration take replays (a dead letter's origin is only as trustworthy as the
+/// configuration that names it), and a reduced letter holds only a prefix of its payload.
+fn refusal(letter: &DeadLetter, topic: &str, allowed_topics: &[&str]) -> Option<String> {
+    if !allowed_topics.contains(&topic) {
+        return Some(format!(
+            "origin topic {topic:?} is not one of the raw or interactions topics of the configuration"
+        ));
+    }
+    letter.header(rapport_kafka::HEADER_TRUNCATED).map(|size| {
+        format!("only a prefix of its {size}-byte payload was kept; replay it from its sender")
+    })
 }
 
 #[cfg(test)]
@@ -316,6 +343,46 @@ mod tests {
         let headers = letter(0, 1).original_headers();
         let keys: Vec<&str> = headers.iter().map(|h| h.key).collect();
         assert_eq!(keys, ["rapport-source"]);
+    }
+
+    #[test]
+    fn a_forged_origin_cannot_redirect_a_replay() {
+        use rdkafka::message::{OwnedMessage, Timestamp};
+        let forged = OwnedMessage::new(
+            Some(b"{}".to_vec()),
+            None,
+            "rapport.raw.chat".into(),
+            Timestamp::NotAvailable,
+            0,
+            9,
+            Some(OwnedHeaders::new().insert(Header {
+                key: "rapport-origin-topic",
+                value: Some("billing.payments"),
+            })),
+        );
+        let rejection = rapport_kafka::Rejection {
+            code: "malformed_json".into(),
+            message: "x".into(),
+        };
+        let headers = rapport_kafka::dead_letter_headers(&forged, &rejection, "now");
+        let letter = DeadLetter {
+            partition: 0,
+            offset: 1,
+            key: None,
+            payload: b"{}".to_vec(),
+            headers: headers
+                .iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                .collect(),
+        };
+        assert_eq!(
+            letter.header("rapport-origin-topic"),
+            Some("rapport.raw.chat")
+        );
+        assert_eq!(letter.original_headers().count(), 0);
+        let allowed = ["rapport.raw.chat", "rapport.interactions.v1"];
+        assert_eq!(refusal(&letter, "rapport.raw.chat", &allowed), None);
+        assert!(refusal(&letter, "billing.payments", &allowed).is_some());
     }
 
     #[test]

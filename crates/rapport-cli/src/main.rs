@@ -446,7 +446,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 let request = match body {
                     Some(body) => client.post(&url).json(&body),
                     None => client.request(reqwest::Method::from_bytes(method.as_bytes())?, &url),
-                };
+                }
+                .bearer_auth(config.linker_token.expose());
                 let response = request.send().await.with_context(|| {
                     format!("rapport-linker at {} did not answer", config.linker_url)
                 })?;
@@ -557,7 +558,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                         .iter()
                         .filter(|l| code.is_empty() || code.iter().any(|c| c == l.code()))
                         .collect();
-                    let done = dlq::replay(&config.kafka, &selected, dry_run, &cancel, out).await?;
+                    let mut allowed: Vec<&str> = config.topics.raw().to_vec();
+                    allowed.push(&config.topics.interactions);
+                    allowed.extend(config.extra_raw_topics.iter().map(|t| t.topic.as_str()));
+                    let done =
+                        dlq::replay(&config.kafka, &allowed, &selected, dry_run, &cancel, out)
+                            .await?;
                     let verb = if dry_run { "would replay" } else { "replayed" };
                     eprintln!(
                         "{topic}: {verb} {}, skipped {}, left alone {} (other codes)",

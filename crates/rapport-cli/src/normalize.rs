@@ -3,7 +3,8 @@
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
-use rapport_channels::{Context, normalize_detected};
+use rapport_channels::RawRecord;
+use rapport_channels::envelope::{HEADER_RECEIVED_AT, HEADER_SOURCE, HEADER_TENANT};
 use rapport_model::{Source, Timestamp};
 use serde_json::json;
 
@@ -20,16 +21,25 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 }
 
-/// One input payload and where it came from, for error lines. Records dumped from Kafka carry
-/// their own source, tenant and receive time in headers.
+/// One input payload, the topic and headers it is read with, and where it came from (for error
+/// lines). A record dumped from Kafka carries its own topic and headers; a plain payload gets
+/// headers from the command's flags and no topic.
 #[derive(Default)]
 struct Input {
     file: String,
     line: Option<usize>,
+    topic: String,
     bytes: Vec<u8>,
-    source: Option<Source>,
-    tenant: Option<String>,
-    received_at: Option<Timestamp>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Input {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    }
 }
 
 /// Reads one line of `rapport generate --output`: `{topic, key, headers, payload_base64}`.
@@ -37,39 +47,61 @@ fn record_input(file: &str, line: usize, text: &[u8]) -> anyhow::Result<Input> {
     use base64::Engine;
     let record: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| anyhow::anyhow!("{file}:{line}: not a record line: {e}"))?;
-    let header = |name: &str| record["headers"][name].as_str().map(str::to_owned);
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(record["payload_base64"].as_str().unwrap_or_default())
         .map_err(|e| anyhow::anyhow!("{file}:{line}: payload_base64: {e}"))?;
+    let headers = record["headers"]
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.as_bytes().to_vec())))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Input {
         file: file.to_owned(),
         line: Some(line),
+        topic: record["topic"].as_str().unwrap_or_default().to_owned(),
         bytes,
-        source: header("rapport-source").and_then(|s| Source::parse(&s).ok()),
-        tenant: header("rapport-tenant"),
-        received_at: header("rapport-received-at").and_then(|t| Timestamp::parse_rfc3339(&t)),
+        headers,
     })
 }
 
 /// Returns the process exit code: 0 when every payload normalized, 2 when any was rejected.
+///
+/// Every input goes through the same envelope rules and adapters as in `rapport-normalizer`
+/// ([`rapport_channels::RecordRules::read`]); a record's headers decide as they would there.
 pub fn run(
     args: Args,
     config: &CliConfig,
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<i32> {
-    let default_tenant = args.tenant.as_deref().unwrap_or(&config.tenant_id);
     let now = Timestamp::now();
+    let rules = config.rules();
+    let flags: Vec<(String, Vec<u8>)> = [
+        (HEADER_SOURCE, args.source.map(|s| s.as_str().to_owned())),
+        (HEADER_TENANT, args.tenant.clone()),
+        (
+            HEADER_RECEIVED_AT,
+            args.received_at.map(|t| t.as_millis().to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_owned(), v?.into_bytes())))
+    .collect();
     let mut rejected = 0usize;
-    let mut handle = |input: Input| -> anyhow::Result<()> {
-        let ctx = Context {
-            tenant_id: input.tenant.as_deref().unwrap_or(default_tenant),
-            received_at: args.received_at.or(input.received_at).unwrap_or(now),
-            tenant: &config.tenant,
-            limits: &config.limits,
+    let mut handle = |mut input: Input| -> anyhow::Result<()> {
+        if !args.records {
+            input.headers = flags.clone();
+        }
+        let record = RawRecord {
+            topic: &input.topic,
+            payload: &input.bytes,
+            timestamp_ms: None,
             raw_ref: None,
         };
-        match normalize_detected(args.source.or(input.source), &input.bytes, &ctx) {
+        match rules.read(&record, |name| input.header(name), now) {
             Ok(interactions) => {
                 for interaction in interactions {
                     serde_json::to_writer(&mut *out, &interaction)?;
@@ -78,7 +110,8 @@ pub fn run(
             }
             Err(error) => {
                 rejected += 1;
-                let mut line = json!({"file": input.file, "code": error.code().to_string(), "message": error.to_string()});
+                let mut line =
+                    json!({"file": input.file, "code": error.code(), "message": error.to_string()});
                 if let Some(n) = input.line {
                     line["line"] = json!(n);
                 }

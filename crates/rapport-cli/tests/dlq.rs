@@ -10,11 +10,14 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-fn rapport(stack: &Stack, dlq: &str, args: &[&str]) -> Output {
+/// Runs `rapport` with `dlq` as its dead-letter topic and `raw` as its raw support topic (the
+/// only topic besides the defaults that a replay may write to).
+fn rapport(stack: &Stack, dlq: &str, raw: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rapport"))
         .args(args)
         .env("RAPPORT_KAFKA__BROKERS", &stack.kafka.brokers)
         .env("RAPPORT_TOPICS__DLQ", dlq)
+        .env("RAPPORT_TOPICS__RAW_SUPPORT", raw)
         .output()
         .unwrap()
 }
@@ -87,18 +90,19 @@ async fn dlq_lists_shows_and_replays_the_original_records() {
     let dlq = stack.topic("cli-dlq", 1).await;
     dead_letters(&stack, &origin, &dlq).await;
     let (s, o, d) = (stack.clone(), origin.clone(), dlq.clone());
-    let run = move |args: &[&str]| {
-        let (s, d) = (s.clone(), d.clone());
+    let run_as = move |raw: &str, args: &[&str]| {
+        let (s, d, raw) = (s.clone(), d.clone(), raw.to_owned());
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         async move {
             tokio::task::spawn_blocking(move || {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                rapport(&s, &d, &args)
+                rapport(&s, &d, &raw, &args)
             })
             .await
             .unwrap()
         }
     };
+    let run = |args: &'static [&'static str]| run_as(&o, args);
 
     let out = run(&["dlq", "list", "--code", "malformed_json"]).await;
     assert!(out.status.success(), "{}", explain(&out));
@@ -132,6 +136,17 @@ async fn dlq_lists_shows_and_replays_the_original_records() {
         read_all(&stack, &origin).await.is_empty(),
         "a dry run sends nothing"
     );
+
+    // The origin topic is not one the configuration names: nothing is sent.
+    let out = run_as("some.other.topic", &["dlq", "replay"]).await;
+    assert!(out.status.success(), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("is not one of the raw or interactions topics"),
+        "{}",
+        explain(&out)
+    );
+    assert!(read_all(&stack, &origin).await.is_empty());
 
     let out = run(&["dlq", "replay"]).await;
     assert!(out.status.success(), "{}", explain(&out));

@@ -27,8 +27,20 @@ pub struct KafkaConfig {
     /// inside a record batch with the *next* batch, so a consumer resuming mid-batch would skip
     /// the rest of it (docs/ARCHITECTURE.md, "Broker quirks"). 0, off, for Apache Kafka.
     pub resume_rewind_records: u32,
+    /// The largest record a client produces (`message.max.bytes`) and the `max.message.bytes` of
+    /// every topic Rapport creates. Room for the largest payload (`limits.max_payload_bytes`,
+    /// 25 MiB) with its headers, so a raw record's dead letter always fits; Kafka's own default
+    /// is 1 MB.
+    pub max_message_bytes: usize,
+    /// A consumed partition that has records waiting and makes no progress for this long fails
+    /// the service's `/livez` probe (a consumer that silently stopped, or a stage blocked for
+    /// good); use the probe as the orchestrator's liveness check.
+    pub stall_timeout_ms: u64,
     pub extra: BTreeMap<String, String>,
 }
+
+/// 26 MiB: the 25 MiB payload limit plus 1 MiB for key, headers and framing.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 26 * 1024 * 1024;
 
 impl Default for KafkaConfig {
     fn default() -> Self {
@@ -40,6 +52,8 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             producer_batch_messages: None,
             resume_rewind_records: 0,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            stall_timeout_ms: 300_000,
             extra: BTreeMap::new(),
         }
     }
@@ -57,10 +71,20 @@ impl KafkaConfig {
         if self.producer_batch_messages == Some(0) {
             problems.push("kafka.producer_batch_messages must be at least 1".to_owned());
         }
+        if self.max_message_bytes < 128 * 1024 {
+            problems.push("kafka.max_message_bytes must be at least 131072".to_owned());
+        }
+        if self.stall_timeout_ms == 0 {
+            problems.push("kafka.stall_timeout_ms must be positive".to_owned());
+        }
         if self.replication_factor < 1 {
             problems.push("kafka.replication_factor must be at least 1".to_owned());
         }
         problems
+    }
+
+    pub fn stall_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.stall_timeout_ms)
     }
 
     /// The settings every client shares; callers add role-specific ones.
@@ -90,7 +114,8 @@ impl KafkaConfig {
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
-            .set("message.timeout.ms", "0");
+            .set("message.timeout.ms", "0")
+            .set("message.max.bytes", self.max_message_bytes.to_string());
         if let Some(records) = self.producer_batch_messages {
             config.set("batch.num.messages", records.to_string());
         }

@@ -40,6 +40,7 @@ struct CommittedAsk {
 #[derive(Clone)]
 pub struct ServiceContext {
     frontiers: Arc<Mutex<Frontiers>>,
+    progress: Arc<Mutex<crate::progress::Progress>>,
     resume: Arc<Mutex<ResumeGuard>>,
     resume_window: i64,
     committed_ask: Arc<Mutex<CommittedAsk>>,
@@ -47,6 +48,7 @@ pub struct ServiceContext {
     broker_up_reported: Arc<AtomicBool>,
     broker_up_metric: String,
     lag_metric: String,
+    stalled_metric: String,
     consumer_errors_metric: String,
 }
 
@@ -63,6 +65,7 @@ impl ServiceContext {
     pub fn new(service: &str) -> Self {
         Self {
             frontiers: Arc::default(),
+            progress: Arc::default(),
             resume: Arc::default(),
             resume_window: 0,
             committed_ask: Arc::default(),
@@ -70,6 +73,7 @@ impl ServiceContext {
             broker_up_reported: Arc::default(),
             broker_up_metric: format!("rapport_{service}_broker_up"),
             lag_metric: format!("rapport_{service}_consumer_lag"),
+            stalled_metric: format!("rapport_{service}_partition_stalled_seconds"),
             consumer_errors_metric: format!("rapport_{service}_consumer_errors_total"),
         }
     }
@@ -154,6 +158,46 @@ impl ServiceContext {
             // asks again.
             warn!(%error, topic, partition, "seek failed; retrying");
             self.resume().seek_failed(topic, partition);
+        }
+    }
+
+    fn progress(&self) -> MutexGuard<'_, crate::progress::Progress> {
+        self.progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Assigned partitions that have had records waiting (lag behind the stored offset) and no
+    /// progress (the stored offset unchanged) for longer than `limit`, with how long, as of the
+    /// consumer's last statistics. A stuck consumer (one that silently stopped reading, or a
+    /// stage blocked for good) shows here; `/livez` fails on it, and
+    /// `rapport_<service>_partition_stalled_seconds` charts it.
+    pub fn stalled(&self, limit: std::time::Duration) -> Vec<crate::progress::Stalled> {
+        self.progress()
+            .stalled(std::time::Instant::now(), limit, &self.stalled_metric)
+    }
+
+    /// A liveness check for [`rapport_runtime`]'s `/livez`: `None` while every partition makes
+    /// progress, else which do not.
+    pub fn liveness(
+        &self,
+        limit: std::time::Duration,
+    ) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+        let context = self.clone();
+        move || {
+            let stalled = context.stalled(limit);
+            (!stalled.is_empty()).then(|| {
+                stalled
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{}/{}: lag {} without progress for {} s",
+                            s.topic, s.partition, s.lag, s.for_secs
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
         }
     }
 
@@ -252,14 +296,24 @@ impl ClientContext for ServiceContext {
     }
 
     fn stats(&self, statistics: Statistics) {
+        let now = std::time::Instant::now();
+        let mut seen = Vec::new();
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
                     metrics::gauge!(self.lag_metric.clone(), "topic" => topic.clone(), "partition" => partition.to_string())
                         .set(p.consumer_lag as f64);
                 }
+                if *partition >= 0 && p.fetch_state == "active" {
+                    seen.push((
+                        (topic.clone(), *partition),
+                        p.consumer_lag_stored,
+                        p.stored_offset,
+                    ));
+                }
             }
         }
+        self.progress().observe(now, seen);
     }
 }
 

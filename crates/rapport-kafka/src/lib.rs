@@ -6,16 +6,21 @@ mod context;
 mod decode;
 mod dlq;
 mod frontier;
+mod progress;
 mod registry;
 mod resume;
 mod send;
 mod topics;
 
-pub use config::KafkaConfig;
+pub use config::{DEFAULT_MAX_MESSAGE_BYTES, KafkaConfig};
 pub use context::{ServiceContext, leave_group};
 pub use decode::{DecodeFailure, Decoder};
-pub use dlq::{DEAD_LETTER_HEADERS, Rejection, dead_letter_headers, send_dead_letter};
+pub use dlq::{
+    DEAD_LETTER_HEADERS, DeadLetter, HEADER_SHA256, HEADER_TRUNCATED, ORIGINAL_PREFIX,
+    REDUCED_PAYLOAD_BYTES, Rejection, dead_letter_headers, is_too_large, send_dead_letter,
+};
 pub use frontier::{Frontiers, PartitionFrontier};
+pub use progress::Stalled;
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use resume::{Admission, ResumeGuard};
 pub use send::{confirm, enqueue, send_all_reliably, send_reliably};

@@ -66,6 +66,17 @@ impl Topics {
         ]
     }
 
+    /// The four raw topics with the channel family each carries.
+    pub fn families(&self) -> [(&str, rapport_model::Channel); 4] {
+        use rapport_model::Channel;
+        [
+            (&self.raw_email, Channel::Email),
+            (&self.raw_chat, Channel::Chat),
+            (&self.raw_review, Channel::Review),
+            (&self.raw_support, Channel::Support),
+        ]
+    }
+
     pub fn specs(&self) -> Vec<TopicSpec> {
         let plain = |name: &String| TopicSpec {
             name: name.clone(),
@@ -93,6 +104,7 @@ pub async fn ensure_topics(
     specs: &[TopicSpec],
 ) -> Result<Vec<String>, KafkaError> {
     let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
+    let max_message_bytes = config.max_message_bytes.to_string();
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|spec| {
@@ -101,6 +113,7 @@ pub async fn ensure_topics(
                 config.partitions,
                 TopicReplication::Fixed(config.replication_factor),
             );
+            let topic = topic.set("max.message.bytes", &max_message_bytes);
             if spec.compacted {
                 topic.set("cleanup.policy", "compact")
             } else {

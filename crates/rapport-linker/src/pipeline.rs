@@ -236,6 +236,7 @@ pub async fn run(
         Arc::new(consumer_config.create_with_context(context.clone())?);
     consumer.subscribe(&[config.topics.interactions.as_str()])?;
     info!(topic = %config.topics.interactions, group = %config.group_id, "consuming");
+    health.set_liveness(context.liveness(config.kafka.stall_timeout()));
     health.set_ready(true);
 
     let mut decoder = Decoder::new(&config.registry.url);
@@ -332,10 +333,11 @@ async fn accept(
                     &message,
                     &rejection,
                     &Timestamp::now().to_string(),
+                    config.kafka.max_message_bytes,
                 )
                 .await
                 .map_err(LinkerError::DeadLetter)?;
-                metrics::counter!("rapport_linker_dlq_total", "code" => rejection.code.clone())
+                metrics::counter!("rapport_linker_dlq_total", "code" => rejection.family().to_owned())
                     .increment(1);
                 context.complete(consumer, [&message]);
                 return Ok(());

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
-use rapport_channels::{Limits, TenantConfig};
+use rapport_channels::envelope::{self, ExtraTopic};
+use rapport_channels::{Limits, RecordRules, TenantConfig};
 use rapport_kafka::{KafkaConfig, RegistryConfig, Topics};
 use rapport_model::{Channel, Source};
 use rapport_runtime::{HttpConfig, LogConfig, Validate};
@@ -27,18 +28,14 @@ pub struct NormalizerConfig {
     pub default_sources: BTreeMap<Channel, Source>,
     /// Extra raw topics to consume besides the four standard ones.
     pub extra_raw_topics: Vec<ExtraTopic>,
+    /// Raw topic → the tenants its records may claim (`rapport-tenant`); a record claiming
+    /// another is dead-lettered as `tenant_not_allowed`. Topics not listed may carry any tenant,
+    /// which suits a single-tenant install; bind every topic when producers are not trusted.
+    pub topic_tenants: BTreeMap<String, Vec<String>>,
     pub registry: RegistryConfig,
     pub pipeline: PipelineConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
-}
-
-/// A raw topic beyond the standard four, with the source to assume when a record has no header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExtraTopic {
-    pub topic: String,
-    pub default_source: Option<Source>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,14 +69,13 @@ impl Default for NormalizerConfig {
             tenants: BTreeMap::new(),
             limits: Limits::default(),
             kafka: KafkaConfig::default(),
-            default_sources: BTreeMap::from([(Channel::Email, Source::Rfc822)]),
+            default_sources: envelope::default_sources(),
             topics,
             extra_raw_topics: Vec::new(),
+            topic_tenants: BTreeMap::new(),
             registry: RegistryConfig::default(),
             pipeline: PipelineConfig::default(),
-            http: HttpConfig {
-                listen: "127.0.0.1:9471".parse().expect("valid address"),
-            },
+            http: HttpConfig::on("127.0.0.1:9471".parse().expect("valid address")),
             log: LogConfig::default(),
         }
     }
@@ -92,34 +88,25 @@ impl NormalizerConfig {
         topics
     }
 
-    /// The source to assume for a header-less record read from `topic`.
-    pub fn default_source(&self, topic: &str) -> Option<Source> {
-        let family = [
-            (&self.topics.raw_email, Channel::Email),
-            (&self.topics.raw_chat, Channel::Chat),
-            (&self.topics.raw_review, Channel::Review),
-            (&self.topics.raw_support, Channel::Support),
-        ]
-        .into_iter()
-        .find(|(name, _)| name.as_str() == topic);
-        match family {
-            Some((_, channel)) => self.default_sources.get(&channel).copied(),
-            None => self
-                .extra_raw_topics
-                .iter()
-                .find(|t| t.topic == topic)
-                .and_then(|t| t.default_source),
+    /// How this service reads a raw record's envelope and payload.
+    pub fn rules(&self) -> RecordRules<'_> {
+        RecordRules {
+            default_tenant: &self.tenant_id,
+            tenant: &self.tenant,
+            tenants: &self.tenants,
+            limits: &self.limits,
+            topic_tenants: &self.topic_tenants,
+            families: self.topics.families(),
+            default_sources: &self.default_sources,
+            extra_topics: &self.extra_raw_topics,
         }
-    }
-
-    pub fn tenant_config(&self, tenant_id: &str) -> &TenantConfig {
-        self.tenants.get(tenant_id).unwrap_or(&self.tenant)
     }
 }
 
 impl Validate for NormalizerConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.kafka.validate();
+        problems.extend(self.http.validate("http"));
         if self.group_id.trim().is_empty() {
             problems.push("group_id must not be empty".into());
         }
@@ -136,6 +123,13 @@ impl Validate for NormalizerConfig {
             problems.push(
                 "limits.max_payload_bytes must not exceed pipeline.max_in_flight_bytes".into(),
             );
+        }
+        for (topic, tenants) in &self.topic_tenants {
+            if tenants.is_empty() {
+                problems.push(format!(
+                    "topic_tenants.\"{topic}\" lists no tenant (remove it to allow any)"
+                ));
+            }
         }
         for (channel, source) in &self.default_sources {
             if source.channel().is_some_and(|c| c != *channel) {
@@ -161,9 +155,10 @@ mod tests {
             topic: "acme.zd".into(),
             default_source: Some(Source::Zendesk),
         });
-        assert_eq!(config.default_source("acme.mail"), Some(Source::Rfc822));
-        assert_eq!(config.default_source("acme.zd"), Some(Source::Zendesk));
-        assert_eq!(config.default_source(&config.topics.raw_chat.clone()), None);
+        let rules = config.rules();
+        assert_eq!(rules.default_source("acme.mail"), Some(Source::Rfc822));
+        assert_eq!(rules.default_source("acme.zd"), Some(Source::Zendesk));
+        assert_eq!(rules.default_source(&config.topics.raw_chat), None);
         assert!(config.validate().is_empty());
     }
 

@@ -10,7 +10,8 @@ mod pipeline;
 
 use std::sync::Arc;
 
-pub use config::{ExtraTopic, NormalizerConfig, PipelineConfig};
+pub use config::{NormalizerConfig, PipelineConfig};
+pub use rapport_channels::envelope::ExtraTopic;
 pub use rapport_kafka::RegistryConfig;
 use rapport_runtime::Shutdown;
 

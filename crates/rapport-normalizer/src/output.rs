@@ -1,16 +1,13 @@
 //! What one raw record turns into: Avro interaction records, or one dead-letter record.
 
-use rapport_channels::{AdapterError, Context, normalize_detected};
-use rapport_kafka::{Rejection, dead_letter_headers};
+use rapport_channels::envelope::{HEADER_SOURCE, HEADER_TENANT};
+use rapport_channels::{RawRecord, RecordError};
+use rapport_kafka::{DeadLetter, Rejection};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{IdentityType, Interaction, RawRef, Source, Timestamp};
 use rdkafka::message::{Headers, Message, OwnedHeaders};
 
 use crate::NormalizerConfig;
-
-pub const HEADER_SOURCE: &str = "rapport-source";
-pub const HEADER_TENANT: &str = "rapport-tenant";
-pub const HEADER_RECEIVED_AT: &str = "rapport-received-at";
 
 /// One record to produce: to the interactions topic, or to the DLQ.
 #[derive(Debug)]
@@ -24,17 +21,22 @@ pub struct Output {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputKind {
-    Interaction { source: Source },
-    DeadLetter { code: String },
+    Interaction {
+        source: Source,
+    },
+    /// `family` is the code's closed family (the metric label); `reduced` when the payload is
+    /// only a prefix of the original.
+    DeadLetter {
+        family: &'static str,
+        rejection: Rejection,
+        reduced: bool,
+    },
 }
 
-fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a str> {
+/// The first header named `name` (what every reader of a record takes).
+pub fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a [u8]> {
     let headers = message.headers()?;
-    headers
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| std::str::from_utf8(h.value?).ok())
-        .map(str::trim)
+    headers.iter().find(|h| h.key == name).and_then(|h| h.value)
 }
 
 /// The partition key that keeps one customer's interactions in order: tenant plus the strongest
@@ -89,75 +91,88 @@ pub fn process<M: Message>(
                 kind: OutputKind::Interaction { source: i.source },
             })
             .collect(),
-        Err(rejection) => vec![dead_letter(config, message, rejection, now)],
+        Err(error) => {
+            let family = error.family();
+            let rejection = Rejection {
+                code: error.code(),
+                message: error.to_string(),
+            };
+            vec![dead_letter(config, message, family, &rejection, now)]
+        }
     }
 }
 
+/// What the raw record's envelope and payload give, under the service's rules (the same
+/// function `rapport normalize` calls).
 fn interactions<M: Message>(
     config: &NormalizerConfig,
     message: &M,
     now: Timestamp,
-) -> Result<Vec<Interaction>, Rejection> {
-    let reject = |code: &str, message: String| Rejection {
-        code: code.to_owned(),
-        message,
-    };
-    let source = match header(message, HEADER_SOURCE) {
-        Some(name) => Some(
-            Source::parse(name)
-                .map_err(|e| reject("invalid_header:rapport-source", e.to_string()))?,
-        ),
-        None => config.default_source(message.topic()),
-    };
-    let tenant_id = header(message, HEADER_TENANT)
-        .filter(|t| !t.is_empty())
-        .unwrap_or(&config.tenant_id);
-    let received_at = match header(message, HEADER_RECEIVED_AT) {
-        Some(text) => Timestamp::parse_rfc3339(text)
-            .or_else(|| text.parse().ok().map(Timestamp::from_millis))
-            .ok_or_else(|| {
-                reject(
-                    "invalid_header:rapport-received-at",
-                    format!("not an RFC 3339 time or epoch milliseconds: {text:?}"),
-                )
-            })?,
-        None => message
-            .timestamp()
-            .to_millis()
-            .map(Timestamp::from_millis)
-            .unwrap_or(now),
-    };
-    let payload = message.payload().unwrap_or_default();
-    let ctx = Context {
-        tenant_id,
-        received_at,
-        tenant: config.tenant_config(tenant_id),
-        limits: &config.limits,
+) -> Result<Vec<Interaction>, RecordError> {
+    let record = RawRecord {
+        topic: message.topic(),
+        payload: message.payload().unwrap_or_default(),
+        timestamp_ms: message.timestamp().to_millis(),
         raw_ref: Some(RawRef {
             topic: message.topic().to_owned(),
             partition: message.partition(),
             offset: message.offset(),
         }),
     };
-    normalize_detected(source, payload, &ctx)
-        .map_err(|e: AdapterError| reject(&e.code().to_string(), e.to_string()))
+    config
+        .rules()
+        .read(&record, |name| header(message, name), now)
 }
 
-/// The original bytes, key and headers, unchanged, plus where they came from and why they failed.
+/// The original bytes, key and headers, unchanged, plus where they came from and why they failed
+/// (reduced to a prefix and a hash when the whole would not fit a record).
 pub fn dead_letter<M: Message>(
     config: &NormalizerConfig,
     message: &M,
-    rejection: Rejection,
+    family: &'static str,
+    rejection: &Rejection,
     now: Timestamp,
 ) -> Output {
-    let headers = dead_letter_headers(message, &rejection, &now.to_string());
+    let letter = DeadLetter::new(
+        message,
+        rejection,
+        &now.to_string(),
+        config.kafka.max_message_bytes,
+    );
+    output(config, letter, family, rejection)
+}
+
+/// The reduced form of a dead letter whose full form the broker refused for its size.
+pub fn reduced_dead_letter<M: Message>(
+    config: &NormalizerConfig,
+    message: &M,
+    family: &'static str,
+    rejection: &Rejection,
+    now: Timestamp,
+) -> Output {
+    output(
+        config,
+        DeadLetter::reduced(message, rejection, &now.to_string()),
+        family,
+        rejection,
+    )
+}
+
+fn output(
+    config: &NormalizerConfig,
+    letter: DeadLetter,
+    family: &'static str,
+    rejection: &Rejection,
+) -> Output {
     Output {
         topic: config.topics.dlq.clone(),
-        key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().unwrap_or_default().to_vec(),
-        headers,
+        key: letter.key,
+        payload: letter.payload,
+        headers: letter.headers,
         kind: OutputKind::DeadLetter {
-            code: rejection.code,
+            family,
+            rejection: rejection.clone(),
+            reduced: letter.reduced,
         },
     }
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext, confirm, enqueue, leave_group};
+use rapport_kafka::{
+    Rejection, SchemaRegistry, ServiceContext, confirm, enqueue, is_too_large, leave_group,
+};
 use rapport_model::Timestamp;
 use rapport_model::wire::Framing;
 use rapport_runtime::Health;
@@ -16,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::output::{Output, OutputKind, dead_letter, process};
+use crate::output::{Output, OutputKind, dead_letter, process, reduced_dead_letter};
 use crate::{NormalizerConfig, NormalizerError};
 
 type Shared = ServiceContext;
@@ -52,6 +54,7 @@ pub async fn run(
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
     info!(topics = ?topics, group = %config.group_id, ?framing, "consuming");
+    health.set_liveness(shared.liveness(config.kafka.stall_timeout()));
     health.set_ready(true);
 
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
@@ -210,7 +213,9 @@ async fn deliver_chunk(
 
 /// Waits for every output of one raw record and reports back when all are acknowledged. An output
 /// the broker refuses for good (too large, not authorized) sends the raw record to the DLQ
-/// instead; only a DLQ that refuses too is fatal.
+/// instead; a dead letter refused for its size goes again in its reduced form (a prefix and a
+/// hash), so one record never stops the service. Only a DLQ that refuses even that is fatal: it
+/// is misconfigured (not authorized, or a record limit under 128 KiB), not fed bad input.
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
     producer: &FutureProducer<Shared>,
@@ -224,28 +229,39 @@ async fn deliver(
 ) {
     let mut result = Ok(());
     for (output, delivery) in outputs.into_iter().zip(enqueued) {
-        if let Err((error, kind)) = send(producer, shared, output, delivery).await {
-            if matches!(kind, OutputKind::DeadLetter { .. }) {
-                result = Err(NormalizerError::DeadLetter(error));
-                break;
+        let kind = output.kind.clone();
+        let Err(error) = send(producer, shared, output, delivery).await else {
+            continue;
+        };
+        result = match kind {
+            OutputKind::DeadLetter {
+                family,
+                rejection,
+                reduced: false,
+            } if is_too_large(&error) => {
+                warn!(%error, topic = message.topic(), partition = message.partition(), offset = message.offset(), "dead letter refused for its size; sending its reduced form");
+                let reduced = reduced_dead_letter(config, &message, family, &rejection, Timestamp::now());
+                send(producer, shared, reduced, None).await
             }
-            warn!(%error, topic = message.topic(), partition = message.partition(), offset = message.offset(), "interaction refused by the broker; dead-lettering the raw record");
-            let rejection = Rejection {
-                code: "publish_failed".into(),
-                message: error.to_string(),
-            };
-            if let Err((error, _)) = send(
-                producer,
-                shared,
-                dead_letter(config, &message, rejection, Timestamp::now()),
-                None,
-            )
-            .await
-            {
-                result = Err(NormalizerError::DeadLetter(error));
+            OutputKind::DeadLetter { .. } => Err(error),
+            OutputKind::Interaction { .. } => {
+                warn!(%error, topic = message.topic(), partition = message.partition(), offset = message.offset(), "interaction refused by the broker; dead-lettering the raw record");
+                let rejection = Rejection {
+                    code: "publish_failed".into(),
+                    message: error.to_string(),
+                };
+                let letter = dead_letter(config, &message, "publish_failed", &rejection, Timestamp::now());
+                match send(producer, shared, letter, None).await {
+                    Err(error) if is_too_large(&error) => {
+                        let reduced = reduced_dead_letter(config, &message, "publish_failed", &rejection, Timestamp::now());
+                        send(producer, shared, reduced, None).await
+                    }
+                    other => other,
+                }
             }
-            break;
         }
+        .map_err(NormalizerError::DeadLetter);
+        break;
     }
     let _ = done.send(Completion {
         topic: message.topic().to_owned(),
@@ -262,7 +278,7 @@ async fn send(
     shared: &Shared,
     output: Output,
     enqueued: Option<DeliveryFuture>,
-) -> Result<(), (KafkaError, OutputKind)> {
+) -> Result<(), KafkaError> {
     let Output {
         topic,
         key,
@@ -272,7 +288,7 @@ async fn send(
     } = output;
     // Retries through broker outages without limit: an outage blocks here (and, through the
     // in-flight limit, stops polling) instead of dropping or dead-lettering records.
-    match confirm(
+    confirm(
         enqueued,
         producer,
         &topic,
@@ -280,17 +296,19 @@ async fn send(
         &payload,
         &headers,
     )
-    .await
-    {
-        Ok(()) => shared.broker_reachable(),
-        Err(error) => return Err((error, kind)),
-    }
+    .await?;
+    shared.broker_reachable();
     match kind {
         OutputKind::Interaction { source } => {
             metrics::counter!("rapport_normalizer_interactions_out_total", "source" => source.as_str()).increment(1);
         }
-        OutputKind::DeadLetter { code } => {
-            metrics::counter!("rapport_normalizer_dlq_total", "code" => code).increment(1);
+        OutputKind::DeadLetter {
+            family, reduced, ..
+        } => {
+            metrics::counter!("rapport_normalizer_dlq_total", "code" => family).increment(1);
+            if reduced {
+                metrics::counter!("rapport_normalizer_dlq_reduced_total").increment(1);
+            }
         }
     }
     Ok(())

@@ -42,7 +42,7 @@ async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
         kafka: kafka.clone(),
         topics: topics.clone(),
         default_sources: [(Channel::Email, Source::Rfc822)].into(),
-        http: HttpConfig { listen: ops },
+        http: HttpConfig::on(ops),
         ..NormalizerConfig::default()
     };
     let shutdown = Shutdown::new();

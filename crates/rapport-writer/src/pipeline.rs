@@ -128,6 +128,7 @@ pub async fn run(
         .create_with_context(context.clone())?;
     consumer.subscribe(&[config.topics.interactions.as_str()])?;
     info!(topic = %config.topics.interactions, group = %config.group_id, database = %config.clickhouse.database, "consuming");
+    health.set_liveness(context.liveness(config.kafka.stall_timeout()));
     health.set_ready(true);
 
     let mut writer = Writer {
@@ -334,10 +335,11 @@ impl Writer {
             message,
             rejection,
             &Timestamp::now().to_string(),
+            self.config.kafka.max_message_bytes,
         )
         .await
         .map_err(WriterError::DeadLetter)?;
-        metrics::counter!("rapport_writer_dlq_total", "code" => rejection.code.clone())
+        metrics::counter!("rapport_writer_dlq_total", "code" => rejection.family().to_owned())
             .increment(1);
         Ok(())
     }
