@@ -3,15 +3,19 @@
 //! Lookups are remembered for `auth.cache_ttl_ms` (valid, revoked and unknown alike), keyed by
 //! the key's hash: a revocation reaches every instance within that time, and a made-up key costs
 //! one ClickHouse lookup per TTL at most. A failed lookup (store unavailable) is not remembered.
+//! The cache is bounded and evicts the least recently used entries (moka), so a flood of made-up
+//! keys pushes out other made-up keys, not the keys in use. Each client address gets
+//! `auth.failures_per_second` failed authentications (burst `auth.failure_burst`); past that it
+//! is answered 429 without any lookup until it slows down.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::header;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use moka::sync::Cache;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::rate_limit::retry_after_seconds;
@@ -34,42 +38,76 @@ enum Verdict {
 #[derive(Debug)]
 pub struct KeyCache {
     ttl: Duration,
-    max_entries: usize,
-    entries: Mutex<HashMap<String, (Verdict, Instant)>>,
+    entries: Cache<String, (Verdict, Instant)>,
 }
 
 impl KeyCache {
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
         Self {
             ttl,
-            max_entries,
-            entries: Mutex::new(HashMap::new()),
+            entries: Cache::builder()
+                .max_capacity(max_entries as u64)
+                .time_to_live(ttl)
+                .build(),
         }
     }
 
     fn get(&self, digest: &str, now: Instant) -> Option<Verdict> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
+        self.entries
             .get(digest)
             .filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl)
-            .map(|(verdict, _)| verdict.clone())
+            .map(|(verdict, _)| verdict)
     }
 
     fn put(&self, digest: String, verdict: Verdict, now: Instant) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.max_entries {
-            let ttl = self.ttl;
-            entries.retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
-            if entries.len() >= self.max_entries {
-                entries.clear();
-            }
-        }
-        entries.insert(digest, (verdict, now));
+        self.entries.insert(digest, (verdict, now));
     }
 }
 
-/// Resolves a presented key to its caller, through the cache.
-pub async fn verify(state: &AppState, token: &str) -> ApiResult<Caller> {
+/// The address failed authentications are counted against: the peer, or the first address of
+/// `X-Forwarded-For` when `auth.trust_forwarded_for` says a proxy sets it. IPv6 clients are
+/// counted per /64, the block one subscriber usually holds.
+pub fn client_address(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()?
+                .split(',')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .flatten();
+    let ip = forwarded.or(peer.map(|p| p.ip()))?;
+    Some(match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
+        IpAddr::V6(v6) => IpAddr::V4(
+            v6.to_ipv4_mapped()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        ),
+        v4 => v4,
+    })
+}
+
+/// Resolves a presented key to its caller, through the cache. A key the cache does not know as
+/// valid is looked up only while `address` has failed authentications left.
+pub async fn verify(
+    state: &AppState,
+    token: &str,
+    address: Option<IpAddr>,
+    now: Instant,
+) -> ApiResult<Caller> {
     let Some(key_id) = keys::parse(token) else {
         return Err(ApiError::new(
             ErrorCode::MalformedKey,
@@ -77,8 +115,18 @@ pub async fn verify(state: &AppState, token: &str) -> ApiResult<Caller> {
         ));
     };
     let digest = keys::hash(token);
-    let now = Instant::now();
-    let verdict = match state.keys.get(&digest, now) {
+    let cached = state.keys.get(&digest, now);
+    if !matches!(cached, Some(Verdict::Valid(_)))
+        && let Some(address) = address
+        && let Some(wait) = state.failures.throttled(&address, now)
+    {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "too many failed authentications from this address; retry after the Retry-After delay",
+        )
+        .with_retry_after(retry_after_seconds(wait)));
+    }
+    let verdict = match cached {
         Some(verdict) => {
             metrics::counter!("rapport_api_key_lookups_total", "source" => "cache").increment(1);
             verdict
@@ -139,8 +187,14 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let address = client_address(peer, request.headers(), state.trust_forwarded_for);
+    let now = Instant::now();
     let caller = match bearer(&request) {
-        Ok(token) => verify(&state, token).await,
+        Ok(token) => verify(&state, token, address, now).await,
         Err(error) => Err(error),
     };
     let caller = match caller {
@@ -148,10 +202,16 @@ pub async fn authenticate(
         Err(error) => {
             metrics::counter!("rapport_api_auth_failures_total", "code" => error.code.as_str())
                 .increment(1);
+            if error.code != ErrorCode::Unavailable
+                && let Some(address) = address
+                && state.failures.failed(&address, now)
+            {
+                metrics::counter!("rapport_api_auth_throttled_total").increment(1);
+            }
             return error.into_response();
         }
     };
-    if let Err(wait) = state.limiter.check(&caller.key_id, Instant::now()) {
+    if let Err(wait) = state.limiter.check(&caller.key_id, now) {
         metrics::counter!("rapport_api_rate_limited_total").increment(1);
         return ApiError::new(
             ErrorCode::RateLimited,
@@ -188,13 +248,39 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_never_grows_past_its_bound() {
-        let cache = KeyCache::new(Duration::from_secs(10), 3);
+    fn a_flood_of_unknown_keys_never_grows_the_cache_nor_evicts_a_key_in_use() {
+        let cache = KeyCache::new(Duration::from_secs(10), 100);
         let t0 = Instant::now();
-        for i in 0..10 {
-            cache.put(format!("d{i}"), Verdict::Unknown, t0);
-            assert!(cache.entries.lock().unwrap().len() <= 3);
+        cache.put("valid".into(), caller(), t0);
+        for i in 0..20_000 {
+            if i % 50 == 0 {
+                assert_eq!(
+                    cache.get("valid", t0),
+                    Some(caller()),
+                    "after {i} unknown keys"
+                );
+            }
+            cache.put(format!("unknown-{i}"), Verdict::Unknown, t0);
         }
-        assert_eq!(cache.get("d9", t0), Some(Verdict::Unknown));
+        cache.entries.run_pending_tasks();
+        assert!(cache.entries.entry_count() <= 100);
+        assert_eq!(cache.get("valid", t0), Some(caller()));
+    }
+
+    #[test]
+    fn addresses_are_the_peer_or_a_trusted_forwarded_for_and_v6_by_its_64() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
+        assert_eq!(client_address(Some(peer), &headers, false), Some(peer.ip()));
+        assert_eq!(
+            client_address(Some(peer), &headers, true),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        let v6: SocketAddr = "[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:1".parse().unwrap();
+        assert_eq!(
+            client_address(Some(v6), &HeaderMap::new(), false),
+            Some("2001:db8:1:2::".parse().unwrap())
+        );
     }
 }

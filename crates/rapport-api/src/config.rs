@@ -20,7 +20,7 @@ pub struct ApiConfig {
 }
 
 /// How verified keys are remembered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// How long a key lookup (valid, revoked or unknown) is reused: a revocation reaches every
@@ -28,6 +28,13 @@ pub struct AuthConfig {
     pub cache_ttl_ms: u64,
     /// Bound on remembered lookups, so a flood of made-up keys cannot grow memory.
     pub cache_max_entries: usize,
+    /// Failed authentications (missing, malformed, unknown or revoked keys) a client address may
+    /// make per second, and at once; past that it gets 429 without a lookup.
+    pub failures_per_second: f64,
+    pub failure_burst: u32,
+    /// Count failures against the first `X-Forwarded-For` address instead of the peer: only
+    /// behind a proxy that sets it (and strips what clients send).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for AuthConfig {
@@ -35,6 +42,9 @@ impl Default for AuthConfig {
         Self {
             cache_ttl_ms: 10_000,
             cache_max_entries: 10_000,
+            failures_per_second: 1.0,
+            failure_burst: 20,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -83,9 +93,7 @@ impl Default for ApiConfig {
         Self {
             clickhouse: ClickHouseConfig::default(),
             migrate_on_start: true,
-            http: HttpConfig {
-                listen: "127.0.0.1:8080".parse().expect("valid address"),
-            },
+            http: HttpConfig::on("127.0.0.1:8080".parse().expect("valid address")),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
             limits: LimitsConfig::default(),
@@ -117,6 +125,13 @@ impl Validate for ApiConfig {
         if self.auth.cache_max_entries == 0 {
             problems.push("auth.cache_max_entries must be at least 1".into());
         }
+        if !(self.auth.failures_per_second.is_finite() && self.auth.failures_per_second > 0.0)
+            || self.auth.failure_burst == 0
+        {
+            problems
+                .push("auth.failures_per_second and auth.failure_burst must be positive".into());
+        }
+        problems.extend(self.http.validate("http"));
         let l = &self.limits;
         if l.max_body_bytes == 0 || l.request_timeout_ms == 0 || l.health_check_interval_ms == 0 {
             problems.push(

@@ -51,6 +51,9 @@ pub(crate) struct Inner {
     pub client: clickhouse::Client,
     pub keys: auth::KeyCache,
     pub limiter: rate_limit::RateLimiter,
+    /// Failed authentications per client address.
+    pub failures: rate_limit::Throttle<std::net::IpAddr>,
+    pub trust_forwarded_for: bool,
 }
 
 impl std::ops::Deref for AppState {
@@ -71,6 +74,11 @@ impl AppState {
         Self(Arc::new(Inner {
             keys: auth::KeyCache::new(config.key_cache_ttl(), config.auth.cache_max_entries),
             limiter: rate_limit::RateLimiter::new(&config.rate_limit),
+            failures: rate_limit::Throttle::new(&RateLimitConfig {
+                requests_per_second: config.auth.failures_per_second,
+                burst: config.auth.failure_burst,
+            }),
+            trust_forwarded_for: config.auth.trust_forwarded_for,
             client,
         }))
     }

@@ -1,18 +1,25 @@
-//! A token bucket per API key: up to `burst` requests at once, refilled continuously at
-//! `requests_per_second`. Per instance: behind a load balancer with N instances a key gets up to
-//! N times the rate.
+//! Token buckets: up to `burst` requests at once, refilled continuously at `requests_per_second`.
+//! One per API key (per instance: behind a load balancer with N instances a key gets up to N
+//! times the rate), and one per client address for failed authentications, so a flood of made-up
+//! keys costs no ClickHouse lookups.
+//!
+//! Buckets live in a bounded cache (moka): a bucket unused for the time it takes to refill is
+//! the same as no bucket, and under a flood of distinct keys or addresses the least recently used
+//! go first, so memory stays bounded whatever the traffic.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
+
+use moka::ops::compute::Op;
+use moka::sync::Cache;
 
 use crate::config::RateLimitConfig;
 
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K: Hash + Eq + Send + Sync + 'static = String> {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Cache<K, Bucket>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -21,38 +28,85 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Buckets of keys that went quiet are dropped past this many, since a full bucket and no bucket
-/// mean the same.
-const PRUNE_ABOVE: usize = 10_000;
+/// How many buckets one limiter keeps at most.
+const MAX_BUCKETS: u64 = 100_000;
 
-impl RateLimiter {
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> RateLimiter<K> {
     pub fn new(config: &RateLimitConfig) -> Self {
+        let refill = Duration::from_secs_f64(
+            (f64::from(config.burst) / config.requests_per_second).clamp(1.0, 86_400.0),
+        );
         Self {
             rate: config.requests_per_second,
             burst: f64::from(config.burst),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Cache::builder()
+                .max_capacity(MAX_BUCKETS)
+                .time_to_idle(refill)
+                .build(),
         }
     }
 
     /// Takes one token for `key`, or says how long until one is available.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > PRUNE_ABOVE {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| refilled(*b, now, rate, burst) < burst);
-        }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            updated: now,
+    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let (rate, burst) = (self.rate, self.burst);
+        let mut outcome = Ok(());
+        self.buckets.entry(key.clone()).and_compute_with(|current| {
+            let mut bucket = current.map_or(
+                Bucket {
+                    tokens: burst,
+                    updated: now,
+                },
+                |entry| *entry.value(),
+            );
+            bucket.tokens = refilled(bucket, now, rate, burst);
+            bucket.updated = now;
+            if bucket.tokens >= 1.0 {
+                bucket.tokens -= 1.0;
+            } else {
+                outcome = Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate));
+            }
+            Op::Put(bucket)
         });
-        bucket.tokens = refilled(*bucket, now, self.rate, self.burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+        outcome
+    }
+}
+
+/// Failed authentications per client address: each failure takes a token, and an address out of
+/// tokens is throttled (answered before any lookup) until it would have one again.
+#[derive(Debug)]
+pub struct Throttle<K: Hash + Eq + Send + Sync + 'static> {
+    limiter: RateLimiter<K>,
+    blocked_until: Cache<K, Instant>,
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> Throttle<K> {
+    pub fn new(config: &RateLimitConfig) -> Self {
+        Self {
+            limiter: RateLimiter::new(config),
+            blocked_until: Cache::builder()
+                .max_capacity(MAX_BUCKETS)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
         }
+    }
+
+    /// Counts a failure; true when the key is now throttled.
+    pub fn failed(&self, key: &K, now: Instant) -> bool {
+        match self.limiter.check(key, now) {
+            Ok(()) => false,
+            Err(wait) => {
+                self.blocked_until.insert(key.clone(), now + wait);
+                true
+            }
+        }
+    }
+
+    /// How long the key is still throttled, if it is.
+    pub fn throttled(&self, key: &K, now: Instant) -> Option<Duration> {
+        self.blocked_until
+            .get(key)
+            .map(|until| until.saturating_duration_since(now))
+            .filter(|wait| !wait.is_zero())
     }
 }
 
@@ -70,7 +124,7 @@ pub fn retry_after_seconds(wait: Duration) -> u64 {
 mod tests {
     use super::*;
 
-    fn limiter(rate: f64, burst: u32) -> RateLimiter {
+    fn limiter(rate: f64, burst: u32) -> RateLimiter<&'static str> {
         RateLimiter::new(&RateLimitConfig {
             requests_per_second: rate,
             burst,
@@ -82,41 +136,79 @@ mod tests {
         let limiter = limiter(2.0, 3);
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(limiter.check("k", t0).is_ok());
+            assert!(limiter.check(&"k", t0).is_ok());
         }
-        let wait = limiter.check("k", t0).unwrap_err();
+        let wait = limiter.check(&"k", t0).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
         assert_eq!(retry_after_seconds(wait), 1);
-        assert!(limiter.check("k", t0 + Duration::from_millis(499)).is_err());
-        assert!(limiter.check("k", t0 + Duration::from_millis(1000)).is_ok());
+        assert!(
+            limiter
+                .check(&"k", t0 + Duration::from_millis(499))
+                .is_err()
+        );
+        assert!(
+            limiter
+                .check(&"k", t0 + Duration::from_millis(1000))
+                .is_ok()
+        );
     }
 
     #[test]
     fn keys_have_separate_buckets() {
         let limiter = limiter(1.0, 1);
         let t0 = Instant::now();
-        assert!(limiter.check("a", t0).is_ok());
-        assert!(limiter.check("a", t0).is_err());
-        assert!(limiter.check("b", t0).is_ok());
+        assert!(limiter.check(&"a", t0).is_ok());
+        assert!(limiter.check(&"a", t0).is_err());
+        assert!(limiter.check(&"b", t0).is_ok());
     }
 
     #[test]
     fn an_idle_bucket_refills_only_up_to_the_burst() {
         let limiter = limiter(10.0, 2);
         let t0 = Instant::now();
-        assert!(limiter.check("k", t0).is_ok());
+        assert!(limiter.check(&"k", t0).is_ok());
         let later = t0 + Duration::from_secs(3600);
-        assert!(limiter.check("k", later).is_ok());
-        assert!(limiter.check("k", later).is_ok());
-        assert!(limiter.check("k", later).is_err());
+        assert!(limiter.check(&"k", later).is_ok());
+        assert!(limiter.check(&"k", later).is_ok());
+        assert!(limiter.check(&"k", later).is_err());
+    }
+
+    #[test]
+    fn an_address_out_of_failures_is_throttled_until_it_has_one_again() {
+        let throttle = Throttle::new(&RateLimitConfig {
+            requests_per_second: 1.0,
+            burst: 2,
+        });
+        let t0 = Instant::now();
+        assert!(!throttle.failed(&"ip", t0));
+        assert!(!throttle.failed(&"ip", t0));
+        assert_eq!(throttle.throttled(&"ip", t0), None);
+        assert!(throttle.failed(&"ip", t0));
+        assert_eq!(throttle.throttled(&"ip", t0), Some(Duration::from_secs(1)));
+        assert_eq!(throttle.throttled(&"other", t0), None);
+        assert_eq!(throttle.throttled(&"ip", t0 + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn buckets_stay_bounded_under_a_flood_of_keys() {
+        let limiter = RateLimiter::<u64>::new(&RateLimitConfig {
+            requests_per_second: 1.0,
+            burst: 5,
+        });
+        let t0 = Instant::now();
+        for key in 0..(MAX_BUCKETS + 5_000) {
+            let _ = limiter.check(&key, t0);
+        }
+        limiter.buckets.run_pending_tasks();
+        assert!(limiter.buckets.entry_count() <= MAX_BUCKETS);
     }
 
     #[test]
     fn slow_rates_round_retry_after_up() {
         let limiter = limiter(0.25, 1);
         let t0 = Instant::now();
-        assert!(limiter.check("k", t0).is_ok());
-        let wait = limiter.check("k", t0).unwrap_err();
+        assert!(limiter.check(&"k", t0).is_ok());
+        let wait = limiter.check(&"k", t0).unwrap_err();
         assert_eq!(retry_after_seconds(wait), 4);
     }
 }

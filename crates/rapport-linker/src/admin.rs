@@ -1,20 +1,58 @@
-//! The operator's API: look an identifier up, retract a link.
+//! The operator's API: look an identifier up, retract a link. Every request needs the admin token
+//! (`admin.token`) as a bearer token: the answers hold every tenant's identifiers.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rapport_identity::UnlinkError;
+use rapport_runtime::Secret;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::pipeline::Core;
 
-pub fn routes(core: Core) -> Router {
+pub fn routes(core: Core, token: Secret) -> Router {
     Router::new()
         .route("/v1/identity/{tenant}/{identifier}", get(show))
         .route("/v1/identity/unlink", post(unlink))
+        .route_layer(middleware::from_fn_with_state(token, authorize))
         .with_state(core)
+}
+
+/// Lets a request through only with the configured token. Comparing digests keeps the time the
+/// comparison takes independent of how much of the token was right.
+async fn authorize(State(token): State<Secret>, request: Request, next: Next) -> Response {
+    if token.expose().is_empty() {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "admin_disabled",
+            "the admin API is disabled: set admin.token (RAPPORT_ADMIN__TOKEN or RAPPORT_ADMIN__TOKEN_FILE)".into(),
+        )
+        .into_response();
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    let matches = presented
+        .is_some_and(|t| Sha256::digest(t.as_bytes()) == Sha256::digest(token.expose().as_bytes()));
+    if !matches {
+        metrics::counter!("rapport_linker_admin_unauthorized_total").increment(1);
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as `Authorization: Bearer <token>`".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 type Reply = (StatusCode, Json<Value>);

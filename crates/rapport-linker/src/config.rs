@@ -1,7 +1,7 @@
 use rapport_clickhouse::ClickHouseConfig;
 use rapport_identity::Policies;
 use rapport_kafka::{KafkaConfig, RegistryConfig, Topics};
-use rapport_runtime::{HttpConfig, LogConfig, Validate};
+use rapport_runtime::{HttpConfig, LogConfig, Secret, Validate};
 use serde::{Deserialize, Serialize};
 
 /// `rapport-linker`'s configuration (file + `RAPPORT_*` environment; see the README).
@@ -20,7 +20,17 @@ pub struct LinkerConfig {
     pub identity: Policies,
     pub batch: LinkerBatch,
     pub http: HttpConfig,
+    pub admin: AdminConfig,
     pub log: LogConfig,
+}
+
+/// The admin API (`rapport identity show|unlink`) on the ops port. It answers only requests that
+/// carry `Authorization: Bearer <token>`; without a configured token it refuses every request.
+/// Set the token with `RAPPORT_ADMIN__TOKEN`, or from a file with `RAPPORT_ADMIN__TOKEN_FILE`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub token: Secret,
 }
 
 /// How many interactions are resolved before their links, customers and change events are
@@ -56,9 +66,8 @@ impl Default for LinkerConfig {
             migrate_on_start: true,
             identity: Policies::default(),
             batch: LinkerBatch::default(),
-            http: HttpConfig {
-                listen: "127.0.0.1:9473".parse().expect("valid address"),
-            },
+            admin: AdminConfig::default(),
+            http: HttpConfig::on("127.0.0.1:9473".parse().expect("valid address")),
             log: LogConfig::default(),
         }
     }
@@ -67,6 +76,7 @@ impl Default for LinkerConfig {
 impl Validate for LinkerConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.kafka.validate();
+        problems.extend(self.http.validate("http"));
         problems.extend(self.clickhouse.validate());
         problems.extend(self.registry.validate());
         problems.extend(

@@ -34,7 +34,7 @@ pub enum LinkerError {
 pub async fn serve(config: LinkerConfig, shutdown: Shutdown) -> Result<(), LinkerError> {
     let config = Arc::new(config);
     let core = pipeline::Core::new(Arc::clone(&config))?;
-    let routes = admin::routes(core.clone());
+    let routes = admin::routes(core.clone(), config.admin.token.clone());
     rapport_runtime::http::run_service_with(
         &config.http.clone(),
         routes,

@@ -1,6 +1,8 @@
 //! Layered configuration: built-in defaults, then an optional TOML file, then `RAPPORT_*`
 //! environment variables, with nested keys split on a double underscore
-//! (`RAPPORT_KAFKA__BROKERS` sets `kafka.brokers`).
+//! (`RAPPORT_KAFKA__BROKERS` sets `kafka.brokers`), then files named by `RAPPORT_*_FILE`
+//! variables (the container convention for secrets: `RAPPORT_CLICKHOUSE__PASSWORD_FILE=/run/secrets/ch`
+//! sets `clickhouse.password` to the file's content, without its trailing newline).
 
 use std::fmt;
 use std::path::Path;
@@ -54,11 +56,21 @@ where
     let env = env.filter(|key| {
         let key = key.as_str().to_ascii_lowercase();
         key != "config"
+            && !key.ends_with("_file")
             && !["stack_", "test_", "bench_", "demo_"]
                 .iter()
                 .any(|p| key.starts_with(p))
     });
-    let config: T = figment.merge(env).extract().map_err(|e| {
+    figment = figment.merge(env);
+    for (key, path) in file_variables() {
+        let value = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::Parse(format!("cannot read {path} for {key}: {e}")))?;
+        figment = figment.merge(Serialized::global(
+            &key,
+            value.trim_end_matches(['\n', '\r']),
+        ));
+    }
+    let config: T = figment.extract().map_err(|e| {
         ConfigError::Parse(
             e.into_iter()
                 .map(|e| e.to_string())
@@ -72,6 +84,20 @@ where
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+/// `RAPPORT_A__B_FILE=path` variables as (`a.b`, path).
+fn file_variables() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter_map(|(name, path)| {
+            let upper = name.to_ascii_uppercase();
+            let key = upper.strip_prefix(ENV_PREFIX)?.strip_suffix("_FILE")?;
+            if key.is_empty() || key == "CONFIG" {
+                return None;
+            }
+            Some((key.to_ascii_lowercase().replace("__", "."), path))
+        })
+        .collect()
 }
 
 /// A value that must never reach logs: `Debug` and `Display` print `[redacted]`.
@@ -212,6 +238,23 @@ mod tests {
         let err =
             load_from::<Demo>(Some(Path::new("/nonexistent/rapport.toml")), env()).unwrap_err();
         assert!(matches!(err, ConfigError::MissingFile(_)));
+    }
+
+    #[test]
+    fn a_file_variable_sets_its_key_from_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("password", "from-a-file\n")?;
+            jail.create_file("brokers", "broker:9")?;
+            jail.set_env("RAPPORT_PASSWORD_FILE", "password");
+            jail.set_env("RAPPORT_INNER__BROKERS_FILE", "brokers");
+            let cfg: Demo = load_from(None, env()).unwrap();
+            assert_eq!(cfg.password.expose(), "from-a-file");
+            assert_eq!(cfg.inner.brokers, "broker:9");
+            jail.set_env("RAPPORT_PASSWORD_FILE", "missing");
+            let err = load_from::<Demo>(None, env()).unwrap_err().to_string();
+            assert!(err.contains("cannot read missing for password"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

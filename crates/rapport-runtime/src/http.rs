@@ -1,6 +1,7 @@
-//! The operations endpoints every service serves: `/healthz` (the process is alive), `/readyz`
-//! (the service is doing its job: 503 before it consumes and as soon as draining starts) and
-//! `/metrics` in Prometheus text format.
+//! The operations endpoints every service serves: `/healthz` (the process answers), `/readyz`
+//! (the service is doing its job: 503 before it consumes and as soon as draining starts),
+//! `/livez` (503 when a consumer has stopped making progress: the liveness probe) and `/metrics`
+//! in Prometheus text format.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,28 +17,90 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+pub use crate::serve::serve_router;
+
+/// An HTTP listener and the limits that keep a slow or greedy client from holding it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// A connection that has not sent a whole request head within this time (after connecting,
+    /// or idle between two requests) is closed: a slowloris client holds nothing for long.
+    pub header_read_timeout_ms: u64,
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+}
+
+impl HttpConfig {
+    /// The defaults, listening on `listen`.
+    pub fn on(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self, section: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.header_read_timeout_ms == 0 {
+            problems.push(format!("{section}.header_read_timeout_ms must be positive"));
+        }
+        if self.max_connections == 0 {
+            problems.push(format!("{section}.max_connections must be positive"));
+        }
+        problems
+    }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            header_read_timeout_ms: 10_000,
+            max_connections: 1024,
         }
     }
 }
 
+/// What `/livez` asks: `None` while the service makes progress, else what is stuck.
+pub type LivenessCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// Shared readiness flag: the service sets it once it consumes, and clears it first thing when
-/// it starts draining so load balancers stop sending work before anything else stops.
-#[derive(Debug, Clone, Default)]
+/// it starts draining so load balancers stop sending work before anything else stops. And the
+/// liveness check a consuming service installs, so a consumer that silently stopped making
+/// progress fails its liveness probe and gets restarted.
+#[derive(Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    liveness: Arc<std::sync::Mutex<Option<LivenessCheck>>>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Health {
+    pub fn set_liveness(&self, check: impl Fn() -> Option<String> + Send + Sync + 'static) {
+        *self
+            .liveness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(check));
+    }
+
+    /// `None` when live, else what is stuck.
+    pub fn stuck(&self) -> Option<String> {
+        let check = self
+            .liveness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        check.and_then(|check| check())
+    }
+
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
@@ -66,11 +129,21 @@ pub fn router(health: Health, metrics: PrometheusHandle) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/livez", get(livez))
         .with_state(health)
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         )
+}
+
+/// The liveness probe: 503 naming the partitions that have had records waiting and no progress
+/// for longer than the service's `kafka.stall_timeout_ms`.
+async fn livez(State(health): State<Health>) -> (StatusCode, String) {
+    match health.stuck() {
+        None => (StatusCode::OK, "live\n".into()),
+        Some(stuck) => (StatusCode::SERVICE_UNAVAILABLE, format!("stuck: {stuck}\n")),
+    }
 }
 
 async fn readyz(State(health): State<Health>) -> (StatusCode, &'static str) {
@@ -96,23 +169,29 @@ pub async fn bind(config: &HttpConfig) -> Result<TcpListener, std::io::Error> {
 
 pub async fn serve(
     listener: TcpListener,
+    config: &HttpConfig,
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), std::io::Error> {
-    serve_with(listener, health, Router::new(), stop).await
+    serve_with(listener, config, health, Router::new(), stop).await
 }
 
 /// [`serve`] plus a service's own routes (an admin API) on the same listener.
 pub async fn serve_with(
     listener: TcpListener,
+    config: &HttpConfig,
     health: Health,
     routes: Router,
     stop: CancellationToken,
 ) -> Result<(), std::io::Error> {
     info!(addr = %listener.local_addr()?, "health and metrics endpoints listening");
-    axum::serve(listener, router(health, metrics_handle()).merge(routes))
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
+    serve_router(
+        listener,
+        router(health, metrics_handle()).merge(routes),
+        config,
+        stop,
+    )
+    .await
 }
 
 /// Runs one service: the operations endpoints first, then `pipeline` until it returns or
@@ -146,12 +225,10 @@ where
     let health = Health::default();
     let listener = bind(config).await?;
     let http_stop = CancellationToken::new();
-    let http = tokio::spawn(serve_with(
-        listener,
-        health.clone(),
-        routes,
-        http_stop.clone(),
-    ));
+    let http = tokio::spawn({
+        let (config, health, stop) = (config.clone(), health.clone(), http_stop.clone());
+        async move { serve_with(listener, &config, health, routes, stop).await }
+    });
     let result = pipeline(health, shutdown.token()).await;
     shutdown.trigger();
     http_stop.cancel();
@@ -176,20 +253,29 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_follows_the_flag_and_metrics_render() {
-        let listener = bind(&HttpConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-        })
-        .await
-        .unwrap();
+        let config = HttpConfig::on("127.0.0.1:0".parse().unwrap());
+        let listener = bind(&config).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let health = Health::default();
         let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, health.clone(), stop.clone()));
+        let server = tokio::spawn({
+            let (health, stop) = (health.clone(), stop.clone());
+            async move { serve(listener, &config, health, stop).await }
+        });
 
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
         health.set_ready(true);
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/livez").await.starts_with("HTTP/1.1 200"));
+        health.set_liveness(|| Some("t/0 stuck".into()));
+        let answer = get(addr, "/livez").await;
+        assert!(
+            answer.starts_with("HTTP/1.1 503") && answer.contains("t/0 stuck"),
+            "{answer}"
+        );
+        health.set_liveness(|| None);
+        assert!(get(addr, "/livez").await.starts_with("HTTP/1.1 200"));
 
         metrics::counter!("rapport_test_events_total").increment(3);
         let body = get(addr, "/metrics").await;
@@ -202,11 +288,9 @@ mod tests {
     #[tokio::test]
     async fn taken_port_is_a_clear_error() {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let err = bind(&HttpConfig {
-            listen: held.local_addr().unwrap(),
-        })
-        .await
-        .unwrap_err();
+        let err = bind(&HttpConfig::on(held.local_addr().unwrap()))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("cannot listen on"), "{err}");
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod http;
+mod serve;
 pub mod shutdown;
 pub mod telemetry;
 
