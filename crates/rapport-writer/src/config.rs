@@ -69,9 +69,7 @@ impl Default for WriterConfig {
             registry: RegistryConfig::default(),
             migrate_on_start: true,
             batch: BatchConfig::default(),
-            http: HttpConfig {
-                listen: "127.0.0.1:9472".parse().expect("valid address"),
-            },
+            http: HttpConfig::on("127.0.0.1:9472".parse().expect("valid address")),
             log: LogConfig::default(),
         }
     }
@@ -80,6 +78,7 @@ impl Default for WriterConfig {
 impl Validate for WriterConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.kafka.validate();
+        problems.extend(self.http.validate("http"));
         problems.extend(self.clickhouse.validate());
         if self.group_id.trim().is_empty() {
             problems.push("group_id must not be empty".into());
