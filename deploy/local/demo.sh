@@ -50,7 +50,10 @@ normalizer=$!
 env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-writer RAPPORT_HTTP__LISTEN=$writer_ops RAPPORT_LOG__FILTER=warn \
   "$bin/rapport-writer" 2>"$state/writer.log" &
 writer=$!
+# The linker's admin API (rapport identity) answers only with this token.
+admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-linker RAPPORT_HTTP__LISTEN=$linker_ops RAPPORT_LOG__FILTER=warn \
+  RAPPORT_ADMIN__TOKEN=$admin_token \
   "$bin/rapport-linker" 2>"$state/linker.log" &
 linker=$!
 trap 'kill $normalizer $writer $linker 2>/dev/null || true' EXIT
@@ -100,7 +103,7 @@ env "${store[@]}" "$bin/rapport" timeline "$who" --limit 25 | sed 's/^/   /'
 echo
 first_identity=${ids%%,*}
 echo "The same customer as the linker sees it (rapport identity show $first_identity):"
-env "${store[@]}" RAPPORT_LINKER_URL=http://$linker_ops "$bin/rapport" identity show "$first_identity" | sed 's/^/   /' | head -n 12
+env "${store[@]}" RAPPORT_LINKER_URL=http://$linker_ops RAPPORT_LINKER_TOKEN=$admin_token "$bin/rapport" identity show "$first_identity" | sed 's/^/   /' | head -n 12
 echo "   …"
 echo
 echo "Responsiveness per channel (rapport report; bots, auto-replies and notes never stop a clock):"

@@ -59,11 +59,14 @@ impl Run {
 
     async fn start(&self, binary: &str, group: &str) -> Service {
         let config = self.config.with_extension(format!("{group}.toml"));
-        let text = std::fs::read_to_string(&self.config).unwrap().replacen(
+        let mut text = std::fs::read_to_string(&self.config).unwrap().replacen(
             "group_id = \"",
             &format!("group_id = \"{group}-"),
             1,
         );
+        if binary.ends_with("rapport-linker") {
+            text.push_str(&format!("[admin]\ntoken = \"{ADMIN_TOKEN}\"\n"));
+        }
         std::fs::write(&config, text).unwrap();
         Service::start(binary, &config, free_addr(), "warn,rapport_linker=info").await
     }
@@ -126,13 +129,28 @@ fn sibling_binary(name: &str) -> String {
     path.display().to_string()
 }
 
+const ADMIN_TOKEN: &str = "linker-test-admin-token";
+
 async fn call(linker: &Service, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call_as(linker, Some(ADMIN_TOKEN), method, path, body).await
+}
+
+async fn call_as(
+    linker: &Service,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let url = format!("http://{}{path}", linker.http);
     let client = reqwest::Client::new();
-    let request = match body {
+    let mut request = match body {
         Some(body) => client.request(method.parse().unwrap(), url).json(&body),
         None => client.request(method.parse().unwrap(), url),
     };
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
     let response = request.send().await.expect("linker answers");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
@@ -253,8 +271,10 @@ async fn one_customer_across_channels_survives_restart_and_splits_on_unlink() {
     let (bob_id, bob) = customer(&linker, "email:bob@example.com").await;
     assert_ne!(bob_id, maria_id);
     assert_eq!(bob.len(), 2, "{bob:?}");
-    // The operator's view of the same answer, through the CLI.
+    // The operator's view of the same answer, through the CLI, with the token from a file.
     let cli = sibling_binary("rapport");
+    let token_file = run.config.with_file_name("linker-token");
+    std::fs::write(&token_file, format!("{ADMIN_TOKEN}\n")).unwrap();
     let output = std::process::Command::new(&cli)
         .args([
             "identity",
@@ -264,6 +284,7 @@ async fn one_customer_across_channels_survives_restart_and_splits_on_unlink() {
             "acme",
         ])
         .env("RAPPORT_LINKER_URL", format!("http://{}", linker.http))
+        .env("RAPPORT_LINKER_TOKEN_FILE", &token_file)
         .output()
         .unwrap();
     assert!(
@@ -310,6 +331,28 @@ async fn one_customer_across_channels_survives_restart_and_splits_on_unlink() {
         &maria_id,
     )
     .await;
+    // The admin API answers only with the admin token: its answers hold every tenant's
+    // identifiers, and unlink changes state.
+    for token in [None, Some("wrong-token")] {
+        let (status, body) = call_as(
+            &linker,
+            token,
+            "GET",
+            "/v1/identity/acme/phone:+14155552671",
+            None,
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+        let (status, _) = call_as(
+            &linker,
+            token,
+            "POST",
+            "/v1/identity/unlink",
+            Some(json!({"tenant_id": "acme", "a": "phone:+14155552671"})),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
     let (after_restart, members) = customer(&linker, "phone:+14155552671").await;
     assert_eq!(
         (after_restart.as_str(), &members),
