@@ -398,3 +398,155 @@ fn needs(source: Source) -> &'static str {
         Source::Google => "`google.audiences` and `google.service_accounts`",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::keys::{GoogleKeys, SnsCertificates};
+    use crate::verify::{Endpoints, KeyStores};
+
+    const EXAMPLE: &str = include_str!("../gateway.example.toml");
+
+    fn env() -> HashMap<String, String> {
+        [
+            "ACME_GENERIC_SECRET",
+            "ACME_PARSE_TOKEN",
+            "ACME_MAILGUN_SIGNING_KEY",
+            "ACME_INTERCOM_CLIENT_SECRET",
+            "ACME_CHATWOOT_SECRET",
+            "ACME_ZENDESK_SECRET",
+            "ACME_ZENDESK_SECRET_NEXT",
+            "ACME_FRESHDESK_PASSWORD",
+            "ACME_TRUSTPILOT_TOKEN",
+            "ACME_YELP_TOKEN",
+        ]
+        .into_iter()
+        .map(|k| (k.to_string(), format!("secret-of-{k}")))
+        .collect()
+    }
+
+    fn keys() -> KeyStores {
+        KeyStores {
+            sns: Arc::new(SnsCertificates::new(None)),
+            google: Arc::new(GoogleKeys::new(None)),
+        }
+    }
+
+    #[test]
+    fn the_example_config_covers_every_source_and_builds() {
+        let config: GatewayConfig = toml::from_str(EXAMPLE).unwrap();
+        let sources: std::collections::HashSet<_> =
+            config.endpoints.iter().map(|e| e.source).collect();
+        assert_eq!(sources.len(), Source::ALL.len(), "one endpoint per source");
+        let endpoints = Endpoints::build(&config, &env(), &keys()).unwrap();
+        assert_eq!(endpoints.len(), config.endpoints.len());
+        let zendesk = endpoints.get("zendesk", "acme-zendesk").unwrap();
+        assert_eq!(zendesk.tenant, "acme");
+        assert!(endpoints.get("zendesk", "acme-intercom").is_none());
+        assert!(endpoints.get("nope", "acme-zendesk").is_none());
+    }
+
+    #[test]
+    fn no_secret_value_reaches_debug_output() {
+        let config: GatewayConfig = toml::from_str(EXAMPLE).unwrap();
+        let endpoints = Endpoints::build(&config, &env(), &keys()).unwrap();
+        let printed = format!("{config:?} {endpoints:?}");
+        assert!(!printed.contains("secret-of-"), "{printed}");
+        // Env names are fine to print; they say where to look, not what is there.
+        assert!(printed.contains("ACME_ZENDESK_SECRET"));
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let toml = "[[endpoints]]\nid = \"a\"\ntenant = \"t\"\nsource = \"zendesk\"\nsecret = [{ value = \"x\" }]\n";
+        let err = toml::from_str::<GatewayConfig>(toml)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("secret"), "{err}");
+        let toml = "[[endpoints]]\nid = \"a\"\ntenant = \"t\"\nsource = \"zendsk\"\n";
+        assert!(toml::from_str::<GatewayConfig>(toml).is_err());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_without_values() {
+        let toml = r#"
+            [[endpoints]]
+            id = "a b"
+            tenant = ""
+            source = "zendesk"
+            url_tokens = [{ value = "leaked?" }]
+
+            [[endpoints]]
+            id = "dup"
+            tenant = "t"
+            source = "intercom"
+            secrets = [{ env = "UNSET_VARIABLE" }]
+
+            [[endpoints]]
+            id = "dup"
+            tenant = "t"
+            source = "intercom"
+            secrets = [{ value = "x" }]
+
+            [[endpoints]]
+            id = "g"
+            tenant = "t"
+            source = "google"
+            google = { audiences = [], service_accounts = [] }
+        "#;
+        let config: GatewayConfig = toml::from_str(toml).unwrap();
+        let err = Endpoints::build(&config, &HashMap::new(), &keys())
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "id must be",
+            "tenant must not be empty",
+            "does not take `url_tokens`",
+            "no credentials; source zendesk needs `secrets`",
+            "intercom/dup is defined twice",
+            "google.audiences",
+        ] {
+            assert!(err.contains(expected), "missing {expected:?} in {err}");
+        }
+        assert!(!err.contains("leaked?"), "{err}");
+
+        // Shape problems come first; with the shape fixed, a secret that cannot be loaded is
+        // reported by name.
+        let toml = "[[endpoints]]\nid = \"i\"\ntenant = \"t\"\nsource = \"intercom\"\nsecrets = [{ env = \"UNSET_VARIABLE\" }]\n";
+        let config: GatewayConfig = toml::from_str(toml).unwrap();
+        let err = Endpoints::build(&config, &HashMap::new(), &keys())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("secrets[0]: environment variable UNSET_VARIABLE is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_source_refuses_credentials_it_cannot_use() {
+        let mut e: EndpointConfig = toml::from_str(
+            "id = \"s\"\ntenant = \"t\"\nsource = \"sendgrid\"\npublic_keys = [{ value = \"k\" }]\nurl_tokens = [{ value = \"t\" }]\n",
+        )
+        .unwrap();
+        assert!(e.validate().iter().any(|p| p.contains("not both")));
+        e.source = Source::Ses;
+        let problems = e.validate();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("does not take `public_keys`"))
+        );
+        assert!(problems.iter().any(|p| p.contains("sns.topic_arns")));
+    }
+
+    #[test]
+    fn source_names_round_trip() {
+        for s in Source::ALL {
+            assert_eq!(Source::from_name(s.as_str()), Some(s));
+        }
+    }
+}
