@@ -6,7 +6,9 @@
 //! the client never sends a setting, and inserts use plain `RowBinary`.
 
 mod config;
+pub mod erase;
 mod error;
+pub mod forget;
 mod insert;
 pub mod migrations;
 mod row;
@@ -15,6 +17,7 @@ mod schema;
 pub use clickhouse::Client;
 pub use config::ClickHouseConfig;
 pub use error::{ClickHouseError, ErrorClass};
+pub use forget::ForgetList;
 pub use insert::{Rejected, insert_into, insert_isolating, insert_rows};
 pub use row::{INTERACTION_COLUMNS, INTERACTIONS_TABLE, InteractionRow};
 pub use schema::{SchemaMismatch, check_interactions_table, prepare};

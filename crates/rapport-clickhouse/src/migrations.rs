@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "api_keys",
         sql: include_str!("../../../schemas/clickhouse/004_api_keys.sql"),
     },
+    Migration {
+        version: 5,
+        name: "forget",
+        sql: include_str!("../../../schemas/clickhouse/005_forget.sql"),
+    },
 ];
 
 pub const MIGRATIONS_TABLE: &str = "rapport_migrations";

@@ -1,7 +1,7 @@
 //! The linker's state in ClickHouse: `identity_links` (every link with its latest state) and
 //! `customers` (identifier → customer). Written before offsets are stored, read back on start.
 
-use rapport_clickhouse::ClickHouseError;
+use rapport_clickhouse::{ClickHouseError, ForgetList};
 use rapport_identity::{Change, IdentityGraph, Link, Retraction};
 use rapport_model::{Source, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -73,9 +73,13 @@ impl CustomerRow {
 /// Returns the corrections the stored `customers` rows need: a crash after a batch's links
 /// were written but before its customers were leaves those rows stale, and re-reading the
 /// interactions finds nothing new to change, so the difference is found here.
+///
+/// Rows naming a forgotten identifier (`forget`; an erasure whose deletes have not finished yet)
+/// are skipped, so a restart never brings one back.
 pub async fn restore(
     client: &rapport_clickhouse::Client,
     graph: &mut IdentityGraph,
+    forget: &ForgetList,
 ) -> Result<(usize, usize, Vec<Change>), ClickHouseError> {
     // 18.16 streams a large result before it knows whether the query fails; waiting for the end
     // turns a failure into an error instead of rows that do not decode.
@@ -89,6 +93,23 @@ pub async fn restore(
         .with_setting("wait_end_of_query", "1")
         .fetch_all()
         .await?;
+    let (links, customers) = if forget.is_empty() {
+        (links, customers)
+    } else {
+        (
+            links
+                .into_iter()
+                .filter(|l| {
+                    !forget.forgets_key(&l.tenant_id, &l.identity_a)
+                        && !forget.forgets_key(&l.tenant_id, &l.identity_b)
+                })
+                .collect(),
+            customers
+                .into_iter()
+                .filter(|c| !forget.forgets_key(&c.tenant_id, &c.identity))
+                .collect(),
+        )
+    };
     for row in &customers {
         graph.apply_identifier(&row.tenant_id, &row.identity);
     }

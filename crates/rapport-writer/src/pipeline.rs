@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_clickhouse::{ClickHouseError, ErrorClass, InteractionRow, insert_isolating};
+use rapport_clickhouse::{
+    ClickHouseError, ErrorClass, ForgetList, InteractionRow, insert_isolating,
+};
 use rapport_kafka::{
     DecodeFailure, Decoder, Rejection, ServiceContext, leave_group, send_dead_letter,
 };
@@ -91,6 +93,33 @@ struct Writer {
     client: rapport_clickhouse::Client,
     availability: Availability,
     consecutive_rejections: usize,
+    forget: ForgetList,
+}
+
+/// Removes the rows of forgotten customers (the forget list of `rapport forget`), keeping
+/// `origin` aligned with the rows that stay.
+fn drop_forgotten(forget: &ForgetList, rows: &mut Vec<InteractionRow>, origin: &mut Vec<usize>) {
+    if forget.is_empty() {
+        return;
+    }
+    let mut kept = 0;
+    for i in 0..rows.len() {
+        let row = &rows[i];
+        let keys = row
+            .identity_types
+            .iter()
+            .map(String::as_str)
+            .zip(row.identity_values.iter().map(String::as_str));
+        if forget.forgets(&row.tenant_id, &row.conversation_id, keys) {
+            metrics::counter!("rapport_writer_forgotten_dropped_total").increment(1);
+            continue;
+        }
+        rows.swap(kept, i);
+        origin.swap(kept, i);
+        kept += 1;
+    }
+    rows.truncate(kept);
+    origin.truncate(kept);
 }
 
 pub async fn run(
@@ -139,6 +168,7 @@ pub async fn run(
         producer,
         availability: Availability::default(),
         consecutive_rejections: 0,
+        forget: ForgetList::default(),
     };
     let mut decoder = Decoder::new(&config.registry.url);
     let mut batch = Batch::default();
@@ -257,13 +287,25 @@ impl Writer {
         if batch.len() == 0 {
             return Ok(());
         }
-        let Batch { rows, messages, .. } = std::mem::take(batch);
+        let Batch {
+            mut rows, messages, ..
+        } = std::mem::take(batch);
+        // rows[i] came from messages[origin[i]]: rows of forgotten customers leave the batch,
+        // their records still complete.
+        let mut origin: Vec<usize> = (0..rows.len()).collect();
         let timeout = self.config.clickhouse.request_timeout();
         let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
         tokio::pin!(give_up);
         let rejected = loop {
             let started = Instant::now();
-            match insert_isolating(&self.client, &rows, timeout).await {
+            let attempt = match self.forget.refresh(&self.client).await {
+                Ok(_) => {
+                    drop_forgotten(&self.forget, &mut rows, &mut origin);
+                    insert_isolating(&self.client, &rows, timeout).await
+                }
+                Err(error) => Err(error),
+            };
+            match attempt {
                 Ok(rejected) => {
                     metrics::histogram!("rapport_writer_insert_seconds")
                         .record(started.elapsed().as_secs_f64());
@@ -305,7 +347,7 @@ impl Writer {
             .into());
         }
         for r in &rejected {
-            let message = &messages[r.index];
+            let message = &messages[origin[r.index]];
             warn!(error = %r.error, event_id = %rows[r.index].event_id, topic = message.topic(), partition = message.partition(), offset = message.offset(), "row refused by clickhouse; dead-lettering it");
             let rejection = Rejection {
                 code: "clickhouse_rejected".into(),
