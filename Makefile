@@ -67,7 +67,7 @@ chdb:
 # Reference implementations the differential tests compare against, pinned (`pip` spec per
 # package). phonenumbers is libphonenumber's Python port with the same metadata release as the
 # Rust crate (crates/rapport-model/tests/phone_oracle.rs).
-ORACLE_PIP := phonenumbers==9.0.33
+ORACLE_PIP := phonenumbers==9.0.42
 
 oracles: ## Install the pinned Python oracle packages the differential tests need
 	@missing=""; for spec in $(ORACLE_PIP); do \
