@@ -14,7 +14,7 @@ oracles`), asked what our contract asks of `normalize_phone`: `parse(raw, defaul
   dials it from the US (`011 …`) and from Germany (`00 …`), with punctuation, and with an
   extension;
 - each asked with no default region, with US, DE and GB, and with the number's own region (and
-  some with `ZZ`, which is no region);
+  some with `ZZ` and `001`, which are no regions to parse with);
 - inputs just under and just over libphonenumber's 250-character input limit.
 
 Prints one JSON document on stdout. Exits 3 with a message naming `make oracles` when the pinned
@@ -31,9 +31,9 @@ import sys
 PINNED = "9.0.42"
 SEED = 20_240_603
 DEFAULT_REGIONS = [None, "US", "DE", "GB"]
-# Not a region: libphonenumber treats it as no default region. Asked of the E.164 and national
-# writings of the example numbers only.
-UNKNOWN_REGION = "ZZ"
+# Not regions libphonenumber parses with ("001" names the non-geographic entities): it treats them
+# as no default region. Asked of the E.164 and national writings of the example numbers only.
+UNKNOWN_REGIONS = ["ZZ", "001"]
 # libphonenumber's MAX_INPUT_STRING_LENGTH.
 MAX_INPUT = 250
 
@@ -161,7 +161,7 @@ def regions_for(own, kind):
     if own != "001" and own not in regions:
         regions.append(own)
     if kind in ("example/e164", "example/national"):
-        regions.append(UNKNOWN_REGION)
+        regions.extend(UNKNOWN_REGIONS)
     return regions
 
 
