@@ -9,8 +9,12 @@
 //!     default = "office"
 //!     [[calendars.office.versions]]
 //!     zone = "Europe/Berlin"
-//!     week = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"],
-//!              thu = ["09:00-17:00"], fri = ["09:00-17:00"] }
+//!     [calendars.office.versions.week]
+//!     mon = ["09:00-17:00"]
+//!     tue = ["09:00-17:00"]
+//!     wed = ["09:00-17:00"]
+//!     thu = ["09:00-17:00"]
+//!     fri = ["09:00-17:00"]
 //! "#).unwrap();
 //! let hours = BusinessHours::from_config(&config).unwrap();
 //! let office = hours.for_conversation("acme", None, None);
