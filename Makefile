@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
-.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb soak
+.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb soak oracles
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,7 +35,7 @@ nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
 # The fuzz smoke run goes first so nextest's summary is the suite's closing line.
-test: nextest lint up ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
+test: nextest lint up oracles ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
 	@$(MAKE) --no-print-directory sqlcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
@@ -63,6 +63,15 @@ CHDB_VERSION := 26.9.0
 
 chdb:
 	@python3 -c 'import chdb' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check chdb-core==$(CHDB_VERSION)
+
+# Python packages the differential tests compare against, pinned (pytz carries the tz data the
+# calendar oracle uses). Only the pins not installed at exactly that version are installed.
+ORACLE_PIP := businesstimedelta==1.0.1 pytz==2026.6
+
+oracles: ## Install the pinned Python oracle packages the differential tests need
+	@installed=$$(python3 -m pip freeze 2>/dev/null); missing=""; \
+	for pin in $(ORACLE_PIP); do grep -qix "$$pin" <<<"$$installed" || missing="$$missing $$pin"; done; \
+	[ -z "$$missing" ] || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore $$missing
 
 sqlcheck: chdb up ## Run the schema, views and ANALYTICS.md examples on ClickHouse 18.16 and on current ClickHouse (chdb)
 	python3 tests/sql/check_sql.py
