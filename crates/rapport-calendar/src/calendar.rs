@@ -55,10 +55,8 @@ impl Calendar {
     pub fn from_config(name: &str, config: &CalendarConfig) -> Result<Self, Error> {
         let mut problems = Problems::default();
         let calendar = Self::compile(name, config, &mut problems);
-        match calendar {
-            Some(calendar) if problems.is_empty() => Ok(calendar),
-            _ => problems.into_result(Self::always_open()),
-        }
+        problems.into_result(())?;
+        Ok(calendar.expect("a calendar without problems compiles"))
     }
 
     pub(crate) fn compile(

@@ -1,8 +1,8 @@
 //! The `[business_hours]` section as written in a service's TOML config.
 //!
-//! Values stay strings here and are checked together by [`BusinessHours::from_config`]
-//! (crate::BusinessHours::from_config), so one run reports every problem with its field instead
-//! of stopping at the first.
+//! Values stay strings here and are checked together by
+//! [`BusinessHours::from_config`](crate::BusinessHours::from_config), so one run reports every
+//! problem with its field instead of stopping at the first.
 
 use std::collections::BTreeMap;
 

@@ -4,8 +4,8 @@
 //! Time from [`HORIZON_START`] (1970-01-01) to [`HORIZON_END`] (early 2200) is cut into
 //! [`CHUNKS`] chunks of 2^32 ms (about 49.7 days). A chunk is built the first time a query
 //! touches it and kept: its memory is 24 bytes per open interval (start, end, running sum), so a
-//! calendar is bounded by the intervals of those 230 years (about 1.6 MB for ten periods a
-//! week), plus 32 bytes per chunk slot (54 KB) allocated with the calendar.
+//! calendar is bounded by the intervals of those 230 years (2.9 MB for ten periods a week),
+//! plus 32 bytes per chunk slot (54 KB) allocated with the calendar.
 
 use std::sync::OnceLock;
 

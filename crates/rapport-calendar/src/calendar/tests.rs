@@ -716,3 +716,34 @@ proptest! {
         prop_assert_eq!(cal.business_ms(from, to), total);
     }
 }
+
+#[test]
+fn calendars_are_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Calendar>();
+    shareable::<crate::BusinessHours>();
+    let office = std::sync::Arc::new(calendar(HOLIDAYS_BERLIN));
+    let from = at("2024-01-01T00:00Z");
+    let answers: Vec<i64> = (0..4)
+        .map(|_| {
+            let office = office.clone();
+            std::thread::spawn(move || office.business_ms(from, from + 400 * 24 * HOUR))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+}
+
+#[test]
+fn zones_come_from_the_bundled_database_only() {
+    assert_eq!(crate::tzdb_version(), Some("2026f"));
+    // Names the bundle has resolve whatever the host has in /usr/share/zoneinfo; host-only
+    // files are not zones here.
+    let config: CalendarConfig = toml::from_str("[[versions]]\nzone = \"right/UTC\"").unwrap();
+    let error = Calendar::from_config("x", &config).unwrap_err();
+    assert_eq!(error.problems()[0].field, "versions[0].zone");
+    let config: CalendarConfig = toml::from_str("[[versions]]\nzone = \"posixrules\"").unwrap();
+    assert!(Calendar::from_config("x", &config).is_err());
+}
