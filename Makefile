@@ -66,8 +66,10 @@ chdb:
 
 # Reference implementations the differential tests compare against, pinned (`pip` spec per
 # package). phonenumbers is libphonenumber's Python port with the same metadata release as the
-# Rust crate (crates/rapport-model/tests/phone_oracle.rs).
-ORACLE_PIP := phonenumbers==9.0.42
+# Rust crate (crates/rapport-model/tests/phone_oracle.rs); businesstimedelta is the business-time
+# oracle, with pytz carrying the tz data release the calendar crate bundles
+# (crates/rapport-calendar/tests/oracle.rs).
+ORACLE_PIP := phonenumbers==9.0.42 businesstimedelta==1.0.1 pytz==2026.6
 
 oracles: ## Install the pinned Python oracle packages the differential tests need
 	@missing=""; for spec in $(ORACLE_PIP); do \
