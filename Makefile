@@ -12,6 +12,11 @@ NEXTEST := $(CARGO) nextest run --workspace --config-file .ci/nextest.toml
 
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
+# Per-input time limit (s): an input that takes longer is a failure, so a super-linear pass in
+# an adapter shows up as a fuzz finding, not as a stalled normalizer in production.
+FUZZ_INPUT_TIMEOUT ?= 2
+# Large enough that a quadratic pass over a body takes seconds, not milliseconds.
+FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
 .PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak
@@ -97,7 +102,7 @@ fuzz: cargo-fuzz ## Run every fuzz target for FUZZ_SECONDS (default 300) each
 	  mkdir -p fuzz/corpus/$$target; \
 	  echo "fuzz: $$target for $(FUZZ_SECONDS)s"; \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$target fuzz/corpus/$$target $$seeds -- \
-	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 2>fuzz/$$target.log \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=$(FUZZ_INPUT_TIMEOUT) -print_final_stats=1 2>fuzz/$$target.log \
 	    || { tail -n 40 fuzz/$$target.log; echo "fuzz: $$target found a failure (artifacts in crates/rapport-channels/fuzz/artifacts/$$target)"; exit 1; }; \
 	  grep -E '^stat::number_of_executed_units' fuzz/$$target.log | sed "s/^/fuzz: $$target /"; \
 	done
