@@ -19,7 +19,8 @@ FUZZ_INPUT_TIMEOUT ?= 2
 FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
-.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak
+
+.PHONY: help up down status test test-unit lint fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +60,12 @@ SOAK_CUSTOMERS ?= 1500
 
 soak: nextest up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
 	RAPPORT_TEST_CUSTOMERS=$(SOAK_CUSTOMERS) $(NEXTEST) --profile $(NEXTEST_PROFILE) -p rapport-e2e --test pipeline --run-ignored all
+
+N ?= 1000000
+
+bench-read: up chdb ## The read path at N rows (default 1000000): fill through the writer, time every endpoint (18.16 and chDB)
+	$(CARGO) build --release -p rapport-writer -p rapport-linker -p rapport-api
+	RAPPORT_BENCH_ROWS=$(N) $(CARGO) bench -p rapport-e2e --bench read
 
 bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)
 	$(CARGO) build --release --workspace --bins

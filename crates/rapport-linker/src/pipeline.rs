@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::store::{self, CustomerRow, LinkRow};
+use crate::store::{self, CustomerIdentityRow, CustomerRow, LinkRow};
 use crate::{LinkerConfig, LinkerError};
 
 /// The graph and what writes its consequences, shared by the loop and the admin API.
@@ -113,6 +113,10 @@ impl State {
             .filter(|c| c.previous_customer_id != Some(c.customer_id))
             .collect();
         let customers: Vec<CustomerRow> = changed.iter().map(|c| CustomerRow::of(c, now)).collect();
+        let reverse: Vec<CustomerIdentityRow> = changed
+            .iter()
+            .flat_map(|c| CustomerIdentityRow::of(c, now))
+            .collect();
         self.retrying(|| {
             rapport_clickhouse::insert_into(&self.client, "identity_links", links, self.timeout())
         })
@@ -139,6 +143,18 @@ impl State {
         )
         .await
         .map_err(LinkerError::Publish)?;
+        // The reverse index first: a crash before `customers` leaves those rows stale, which the
+        // restart finds and corrects (writing both again); the other order could leave the
+        // reverse index behind for good.
+        self.retrying(|| {
+            rapport_clickhouse::insert_into(
+                &self.client,
+                "customer_identities",
+                &reverse,
+                self.timeout(),
+            )
+        })
+        .await?;
         self.retrying(|| {
             rapport_clickhouse::insert_into(&self.client, "customers", &customers, self.timeout())
         })

@@ -67,6 +67,38 @@ impl CustomerRow {
     }
 }
 
+/// One row of `customer_identities`, the reverse of `customers` (customer → its identifiers).
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct CustomerIdentityRow {
+    pub tenant_id: String,
+    pub customer_id: String,
+    pub identity: String,
+    /// 0 once the identifier moved to another customer.
+    pub active: u8,
+    pub changed_at_ms: i64,
+}
+
+impl CustomerIdentityRow {
+    /// The identifier joins its new customer and, if it had one, leaves its old one.
+    pub fn of(change: &Change, now: Timestamp) -> Vec<Self> {
+        let row = |customer: Uuid, active: u8| Self {
+            tenant_id: change.tenant_id.clone(),
+            customer_id: customer.to_string(),
+            identity: change.identifier.clone(),
+            active,
+            changed_at_ms: now.as_millis(),
+        };
+        let mut rows = vec![row(change.customer_id, 1)];
+        if let Some(previous) = change
+            .previous_customer_id
+            .filter(|p| *p != change.customer_id)
+        {
+            rows.push(row(previous, 0));
+        }
+        rows
+    }
+}
+
 /// Rebuilds the graph from what earlier runs wrote: every link in its latest state, and every
 /// identifier seen (including those that never linked). The graph derives the customer ids
 /// itself, so they come out the same as before the restart.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rapport_clickhouse::{
-    ClickHouseError, ErrorClass, ForgetList, InteractionRow, insert_isolating,
+    ClickHouseError, ErrorClass, ForgetList, InteractionRow, insert_isolating, state,
 };
 use rapport_kafka::{
     DecodeFailure, Decoder, Rejection, ServiceContext, leave_group, send_dead_letter,
@@ -96,6 +96,27 @@ struct Writer {
     forget: ForgetList,
 }
 
+/// The conversations of the stored rows (those ClickHouse did not refuse), per tenant.
+fn touched(rows: &[InteractionRow], rejected: &[rapport_clickhouse::Rejected]) -> state::Touched {
+    let mut refused = rejected.iter().map(|r| r.index).peekable();
+    let mut touched = state::Touched::new();
+    for (index, row) in rows.iter().enumerate() {
+        if refused.next_if_eq(&index).is_some() {
+            continue;
+        }
+        if !touched
+            .get(&row.tenant_id)
+            .is_some_and(|c| c.contains(&row.conversation_id))
+        {
+            touched
+                .entry(row.tenant_id.clone())
+                .or_default()
+                .insert(row.conversation_id.clone());
+        }
+    }
+    touched
+}
+
 /// Removes the rows of forgotten customers (the forget list of `rapport forget`), keeping
 /// `origin` aligned with the rows that stay.
 fn drop_forgotten(forget: &ForgetList, rows: &mut Vec<InteractionRow>, origin: &mut Vec<usize>) {
@@ -140,6 +161,11 @@ pub async fn run(
         info!("stopped before the store was ready");
         return Ok(());
     }
+    let mut tables = vec![rapport_clickhouse::forget::FORGOTTEN_TABLE];
+    if config.store_state {
+        tables.extend(state::TABLES);
+    }
+    rapport_clickhouse::check_tables_exist(&config.clickhouse, &tables).await?;
     let context =
         ServiceContext::new("writer").with_resume_rewind(config.kafka.resume_rewind_records);
     let mut consumer_config = config.kafka.consumer_config(&config.group_id);
@@ -327,6 +353,12 @@ impl Writer {
                 Err(error) => return Err(error.into()),
             }
         };
+        if self.config.store_state {
+            let touched = touched(&rows, &rejected);
+            if !self.store_state(&touched, &mut give_up).await? {
+                return Ok(());
+            }
+        }
         let now = Timestamp::now().as_millis();
         let mut refused = rejected.iter().map(|r| r.index).peekable();
         let end_to_end = metrics::histogram!("rapport_writer_end_to_end_seconds");
@@ -360,6 +392,50 @@ impl Writer {
         metrics::histogram!("rapport_writer_batch_rows").record(rows.len() as f64);
         self.complete(&messages);
         Ok(())
+    }
+
+    /// Recomputes and stores the state of the touched conversations, retrying what ClickHouse
+    /// answers as retryable until `give_up` (then false: the batch's records are not completed,
+    /// so they are read again and the state recomputed then).
+    async fn store_state(
+        &mut self,
+        touched: &state::Touched,
+        give_up: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<bool, WriterError> {
+        let timeout = self.config.clickhouse.request_timeout();
+        let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
+        loop {
+            let started = Instant::now();
+            let version = Timestamp::now().as_millis();
+            let attempt = match state::recompute(&self.client, touched, version).await {
+                Ok(rows) => state::store(&self.client, &rows, timeout)
+                    .await
+                    .map(|()| rows.len()),
+                Err(error) => Err(error),
+            };
+            match attempt {
+                Ok(conversations) => {
+                    metrics::histogram!("rapport_writer_state_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::counter!("rapport_writer_conversations_recomputed_total")
+                        .increment(conversations as u64);
+                    return Ok(true);
+                }
+                Err(error) if error.class() == ErrorClass::Retryable => {
+                    self.availability.failed(&error, backoff);
+                    tokio::select! {
+                        () = give_up.as_mut() => {
+                            warn!("stopping before the conversations' state was stored; the batch will be redelivered");
+                            return Ok(false);
+                        }
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff =
+                        (backoff * 2).min(Duration::from_millis(self.config.batch.max_backoff_ms));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     fn complete<'a>(&self, messages: impl IntoIterator<Item = &'a OwnedMessage>) {
