@@ -100,6 +100,28 @@ async fn maria_rows(pipeline: &Pipeline) -> Vec<String> {
             "SELECT count() FROM customers WHERE tenant_id = 'acme' AND \
              (identity LIKE '%maria.forget%' OR identity LIKE '%5550199%')",
         ),
+        (
+            "customer_identities",
+            "SELECT count() FROM customer_identities WHERE tenant_id = 'acme' AND \
+             (identity LIKE '%maria.forget%' OR identity LIKE '%5550199%')",
+        ),
+        (
+            "conversations",
+            "SELECT count() FROM conversations WHERE tenant_id = 'acme' AND \
+             (has(identities, 'email:maria.forget@example.com') OR conversation_id LIKE 'generic:maria-conv-%')",
+        ),
+        (
+            "replies",
+            "SELECT count() FROM replies WHERE tenant_id = 'acme' AND conversation_id LIKE 'generic:maria-conv-%'",
+        ),
+        (
+            "resolutions",
+            "SELECT count() FROM resolutions WHERE tenant_id = 'acme' AND conversation_id LIKE 'generic:maria-conv-%'",
+        ),
+        (
+            "waiting",
+            "SELECT count() FROM waiting WHERE tenant_id = 'acme' AND conversation_id LIKE 'generic:maria-conv-%'",
+        ),
     ];
     let mut found = Vec::new();
     for (table, sql) in checks {
@@ -148,6 +170,24 @@ async fn a_forgotten_customer_never_comes_back_after_a_linker_restart_and_a_full
             .await
             .is_some_and(|c| c.trim() == "1")
     })
+    .await;
+    // The erasure below has something to delete in every kind of table, the writer's
+    // per-conversation state included.
+    wait_until(
+        "Maria is in every kind of table",
+        Duration::from_secs(60),
+        async || {
+            let found = maria_rows(&pipeline).await;
+            [
+                "interactions",
+                "customer_identities",
+                "conversations",
+                "replies",
+            ]
+            .iter()
+            .all(|t| found.iter().any(|f| f.starts_with(&format!("{t}:"))))
+        },
+    )
     .await;
 
     let forget = Command::new(binary("rapport"))

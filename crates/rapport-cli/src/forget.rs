@@ -17,7 +17,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rapport_clickhouse::{ClickHouseConfig, erase};
+use rapport_clickhouse::{ClickHouseConfig, erase, state};
 use rapport_kafka::{KafkaConfig, send_tombstone};
 use rapport_model::Timestamp;
 use rdkafka::producer::FutureProducer;
@@ -34,6 +34,9 @@ pub struct Plan {
     pub identities: Vec<String>,
     /// Conversations whose interactions without identifiers are the customer's.
     pub conversations: Vec<String>,
+    /// Every conversation the customer took part in: their stored state is recomputed from what
+    /// the erasure leaves of them.
+    pub scope: Vec<String>,
     /// Interactions that would be deleted.
     pub interactions: u64,
 }
@@ -61,11 +64,17 @@ pub async fn plan(config: &ClickHouseConfig, tenant: &str, customer: &str) -> an
         erase::interactions_of(&client, tenant, &customer_id, &identities),
     )
     .await?;
+    let scope = store::bounded(
+        config,
+        erase::scope_of(&client, tenant, &identities, &conversations),
+    )
+    .await?;
     Ok(Plan {
         tenant: tenant.to_owned(),
         customer_id,
         identities,
         conversations,
+        scope,
         interactions,
     })
 }
@@ -85,10 +94,12 @@ pub fn describe(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
         "would put {} identifiers and {} conversations on the forget list, delete from \
-         interactions, interaction_identities, identity_links and customers, and publish {} \
+         interactions, interaction_identities, identity_links, customers, customer_identities and \
+         the state of {} conversations (recomputed from what is left of them), and publish {} \
          tombstones on the identity topic",
         plan.identities.len(),
         plan.conversations.len(),
+        plan.scope.len(),
         plan.identities.len()
     )
 }
@@ -118,6 +129,7 @@ pub async fn execute(
         &plan.customer_id,
         &plan.identities,
         &plan.conversations,
+        &plan.scope,
         Timestamp::now().as_millis(),
     );
     store::bounded(
@@ -172,6 +184,19 @@ pub async fn execute(
             }
         }
         bar.finish_and_clear();
+        // What is left of her conversations (other people's messages) gets its state again.
+        let touched =
+            state::Touched::from([(plan.tenant.clone(), plan.scope.iter().cloned().collect())]);
+        let rows = store::bounded(
+            config,
+            state::recompute(&client, &touched, Timestamp::now().as_millis()),
+        )
+        .await?;
+        store::bounded(
+            config,
+            state::store(&client, &rows, config.request_timeout()),
+        )
+        .await?;
         let left: Vec<(&str, u64)> = store::bounded(
             config,
             erase::remaining(&client, &plan.tenant, &plan.customer_id),

@@ -13,7 +13,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use crate::ClickHouseError;
-use crate::forget::{ForgottenRow, KIND_CONVERSATION, KIND_IDENTITY, digest_hex};
+use crate::forget::{ForgottenRow, KIND_CONVERSATION, KIND_IDENTITY, KIND_SCOPE, digest_hex};
 
 /// The forget-list rows of customer `customer_id`'s erasure, `forgotten_at_ms` now.
 pub fn forget_rows(
@@ -21,6 +21,7 @@ pub fn forget_rows(
     customer_id: &str,
     identities: &[String],
     conversations: &[String],
+    scope: &[String],
     now_ms: i64,
 ) -> Vec<ForgottenRow> {
     let row = |kind: &str, key: &String| ForgottenRow {
@@ -34,6 +35,7 @@ pub fn forget_rows(
         .iter()
         .map(|key| row(KIND_IDENTITY, key))
         .chain(conversations.iter().map(|c| row(KIND_CONVERSATION, c)))
+        .chain(scope.iter().map(|c| row(KIND_SCOPE, c)))
         .collect()
 }
 
@@ -74,6 +76,30 @@ pub async fn conversations_of(
         .await?)
 }
 
+/// Every conversation the customer took part in: those where one of its identifiers appears,
+/// and those whose events without identifiers are the customer's. Their stored state is deleted
+/// and recomputed from what is left of them.
+pub async fn scope_of(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    identities: &[String],
+    conversations: &[String],
+) -> Result<Vec<String>, ClickHouseError> {
+    let mut scope: Vec<String> = client
+        .query(
+            "SELECT DISTINCT conversation_id FROM interaction_identities \
+             WHERE tenant_id = ? AND has(?, identity)",
+        )
+        .bind(tenant_id)
+        .bind(identities)
+        .fetch_all()
+        .await?;
+    scope.extend(conversations.iter().cloned());
+    scope.sort_unstable();
+    scope.dedup();
+    Ok(scope)
+}
+
 /// The interactions the customer's erasure would delete (before its forget-list rows exist).
 pub async fn interactions_of(
     client: &clickhouse::Client,
@@ -105,7 +131,7 @@ enum Bind {
 }
 
 /// The selection of one table's rows of an erasure, with its binds in order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Condition {
     text: String,
     binds: Vec<Bind>,
@@ -148,46 +174,86 @@ impl Condition {
     }
 }
 
-/// What an erasure deletes, by table, in the order the deletes are submitted.
-fn selections() -> [(&'static str, Condition); 4] {
+/// What an erasure deletes, by table, in the order the deletes are submitted, with what counts
+/// as left of the customer afterwards (`None`: the table's rows of the customer's conversations
+/// are recomputed from the other people's events, so nothing there is hers to count).
+fn selections() -> Vec<(&'static str, Condition, Option<Condition>)> {
     let tenant = || Condition::default().text("tenant_id = ").bind(Bind::Tenant);
-    [
+    let in_scope = || {
+        tenant()
+            .text(" AND hex(SHA256(conversation_id)) IN ")
+            .listed(KIND_SCOPE)
+    };
+    let same = |c: Condition| (c.clone(), Some(c));
+    // `customers` and `customer_identities` hold the same pairs, keyed the other way round.
+    let customer = || {
+        tenant()
+            .text(" AND (hex(SHA256(identity)) IN ")
+            .listed(KIND_IDENTITY)
+            .text(" OR customer_id = ")
+            .bind(Bind::Customer)
+            .text(")")
+    };
+    vec![
         (
             "interactions",
-            tenant()
-                .text(" AND (event_id IN (SELECT event_id FROM interaction_identities WHERE tenant_id = ")
-                .bind(Bind::Tenant)
-                .text(" AND hex(SHA256(identity)) IN ")
-                .listed(KIND_IDENTITY)
-                .text(") OR (length(identity_types) = 0 AND hex(SHA256(conversation_id)) IN ")
-                .listed(KIND_CONVERSATION)
-                .text("))"),
+            same(
+                tenant()
+                    .text(" AND (event_id IN (SELECT event_id FROM interaction_identities WHERE tenant_id = ")
+                    .bind(Bind::Tenant)
+                    .text(" AND hex(SHA256(identity)) IN ")
+                    .listed(KIND_IDENTITY)
+                    .text(") OR (length(identity_types) = 0 AND hex(SHA256(conversation_id)) IN ")
+                    .listed(KIND_CONVERSATION)
+                    .text("))"),
+            ),
         ),
         (
             "interaction_identities",
-            tenant()
-                .text(" AND hex(SHA256(identity)) IN ")
-                .listed(KIND_IDENTITY),
+            same(
+                tenant()
+                    .text(" AND hex(SHA256(identity)) IN ")
+                    .listed(KIND_IDENTITY),
+            ),
         ),
         (
             "identity_links",
-            tenant()
-                .text(" AND (hex(SHA256(identity_a)) IN ")
-                .listed(KIND_IDENTITY)
-                .text(" OR hex(SHA256(identity_b)) IN ")
-                .listed(KIND_IDENTITY)
-                .text(")"),
+            same(
+                tenant()
+                    .text(" AND (hex(SHA256(identity_a)) IN ")
+                    .listed(KIND_IDENTITY)
+                    .text(" OR hex(SHA256(identity_b)) IN ")
+                    .listed(KIND_IDENTITY)
+                    .text(")"),
+            ),
         ),
         (
             "customers",
-            tenant()
-                .text(" AND (hex(SHA256(identity)) IN ")
-                .listed(KIND_IDENTITY)
-                .text(" OR customer_id = ")
-                .bind(Bind::Customer)
-                .text(")"),
+            same(customer()),
         ),
+        (
+            "customer_identities",
+            same(customer()),
+        ),
+        (
+            "conversations",
+            (
+                in_scope(),
+                Some(
+                    tenant()
+                        .text(" AND arrayExists(i -> hex(SHA256(i)) IN ")
+                        .listed(KIND_IDENTITY)
+                        .text(", identities)"),
+                ),
+            ),
+        ),
+        ("replies", (in_scope(), None)),
+        ("resolutions", (in_scope(), None)),
+        ("waiting", (in_scope(), None)),
     ]
+    .into_iter()
+    .map(|(table, (delete, left))| (table, delete, left))
+    .collect()
 }
 
 /// Submits every delete of the customer's erasure; returns the tables, in order.
@@ -197,7 +263,7 @@ pub async fn submit_deletes(
     customer_id: &str,
 ) -> Result<Vec<&'static str>, ClickHouseError> {
     let mut tables = Vec::new();
-    for (table, condition) in selections() {
+    for (table, condition, _) in selections() {
         let sql = format!("ALTER TABLE {table} DELETE WHERE {}", condition.text);
         condition
             .query(client, &sql, tenant_id, customer_id)
@@ -216,7 +282,8 @@ pub async fn remaining(
     customer_id: &str,
 ) -> Result<Vec<(&'static str, u64)>, ClickHouseError> {
     let mut counts = Vec::new();
-    for (table, condition) in selections() {
+    for (table, _, left) in selections() {
+        let Some(condition) = left else { continue };
         let sql = format!("SELECT count() FROM {table} WHERE {}", condition.text);
         let count: u64 = condition
             .query(client, &sql, tenant_id, customer_id)
@@ -331,15 +398,17 @@ mod tests {
 
     #[test]
     fn every_selection_goes_through_the_forget_list_not_an_id_list() {
-        for (table, condition) in selections() {
-            assert!(condition.text.contains("FROM forgotten"), "{table}");
-            assert!(!condition.text.contains("has("), "{table}");
-            assert_eq!(
-                condition.text.matches('?').count(),
-                condition.binds.len(),
-                "{table}: {}",
-                condition.text
-            );
+        for (table, delete, left) in selections() {
+            for condition in std::iter::once(&delete).chain(left.as_ref()) {
+                assert!(condition.text.contains("FROM forgotten"), "{table}");
+                assert!(!condition.text.contains("has("), "{table}");
+                assert_eq!(
+                    condition.text.matches('?').count(),
+                    condition.binds.len(),
+                    "{table}: {}",
+                    condition.text
+                );
+            }
         }
     }
 }

@@ -17,6 +17,9 @@ pub const FORGOTTEN_TABLE: &str = "forgotten";
 pub const KIND_IDENTITY: &str = "identity";
 /// `kind` of a forget-list row whose digest is a conversation id's.
 pub const KIND_CONVERSATION: &str = "conversation";
+/// `kind` of a forget-list row naming a conversation the customer took part in, whose stored
+/// state the erasure deletes and recomputes; records are never dropped for it.
+pub const KIND_SCOPE: &str = "scope";
 
 /// Rows are read again this long before the newest one seen, so a row written by a client whose
 /// clock runs behind is still picked up.
@@ -84,10 +87,10 @@ impl ForgetList {
                 continue;
             };
             let tenant = self.tenants.entry(row.tenant_id.clone()).or_default();
-            let set = if row.kind == KIND_CONVERSATION {
-                &mut tenant.conversations
-            } else {
-                &mut tenant.identities
+            let set = match row.kind.as_str() {
+                KIND_IDENTITY => &mut tenant.identities,
+                KIND_CONVERSATION => &mut tenant.conversations,
+                _ => continue,
             };
             new += usize::from(set.insert(bytes));
         }

@@ -164,6 +164,32 @@ pub fn reader(kafka: &KafkaConfig, topics: &[&str]) -> rdkafka::consumer::Stream
     consumer
 }
 
+/// A consumer outside any group, assigned every partition of `topics` from their start: no group
+/// coordinator, no session and no rebalance to lose through a broker outage, so a test that takes
+/// the broker down reads what was published without depending on its own group recovering.
+pub fn assigned_reader(kafka: &KafkaConfig, topics: &[&str]) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = kafka
+        .consumer_config(&unique_name("assigned-reader"))
+        .create()
+        .expect("consumer created");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .expect("topic metadata");
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                assignment
+                    .add_partition_offset(t.name(), p.id(), rdkafka::Offset::Beginning)
+                    .expect("partition added");
+            }
+        }
+    }
+    consumer.assign(&assignment).expect("partitions assigned");
+    consumer
+}
+
 /// The sum of every sample of a Prometheus metric (all label sets) in a `/metrics` body.
 pub fn metric_sum(body: &str, name: &str) -> f64 {
     body.lines()
