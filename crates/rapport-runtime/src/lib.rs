@@ -4,10 +4,12 @@
 //!   environment, validated once with every problem reported together;
 //! - [`telemetry`]: tracing to stderr as text or JSON;
 //! - [`shutdown`]: one signal listener, one cancellation token, components under a task tracker;
-//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`.
+//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`;
+//! - [`retry`]: exponential back-off with jitter for every loop that waits for something to return.
 
 pub mod config;
 pub mod http;
+pub mod retry;
 mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use self::payload::{Batch, Event, SCHEMA};
 use crate::common::{self, Core, json, text};
-use crate::support::shared::Identities;
+use crate::common::identifiers::Identities;
 use crate::{AdapterError, Context};
 
 const SOURCE: Source = Source::Generic;

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use self::payload::{Probe, Review, Webhook};
 use crate::common::{self, json, text};
+use crate::common::identifiers::customer_email;
 use crate::review::shared;
 use crate::{AdapterError, Context};
 
@@ -86,7 +87,7 @@ fn interactions(
         .iter()
         .filter_map(|c| Identity::scoped(IdentityType::TrustpilotConsumer, c).ok())
         .collect();
-    ids.extend(shared::email(ctx, r.referral_email.as_deref()));
+    ids.extend(customer_email(ctx, r.referral_email.as_deref()));
     review.identities = shared::sorted(ids);
 
     let mut out = Vec::new();
