@@ -1,35 +1,94 @@
-//! `rapport generate`: a reproducible day of omnichannel traffic, to the raw topics or to a file.
+//! Seeded omnichannel traffic: a reproducible business day of customers writing on several
+//! channels and agents answering, rendered as the native payloads of every source Rapport reads
+//! (SendGrid, Mailgun and SES mail, raw RFC 5322 mail, Intercom and Chatwoot chat, Zendesk and
+//! Freshdesk tickets, Google, Yelp and Trustpilot reviews, and `generic` JSON), in the
+//! proportions a [`Mix`] sets. Used by `rapport generate`, the normalizer's tests and
+//! benchmarks, the whole-pipeline tests and the demo.
+//!
+//! - [`generate`]: the records of one day, in receive order, each with the envelope headers'
+//!   values (source, tenant, receive time).
+//! - [`expected`]: the oracle: the event ids the real adapters make of a set of records, and the
+//!   payloads they reject.
+//! - [`produce`] / [`produce_paced`]: to the raw topics, waiting for every acknowledgement.
 
+mod mix;
+mod produce;
 mod render;
 mod scenario;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::collections::BTreeSet;
 
-use anyhow::Context as _;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rapport_kafka::{KafkaConfig, Topics};
-use rapport_model::{Channel, Timestamp};
-use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
+use rapport_model::Timestamp;
 
+pub use mix::Mix;
+pub use produce::{Pace, produce, produce_paced, record_line, topic_for};
 pub use render::RawRecord;
 
+/// What goes wrong in this crate: a mix that does not parse, or producing to Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum TrafficError {
+    #[error("--mix: {0}")]
+    Mix(String),
+    #[error("cannot create the Kafka producer")]
+    Producer(#[source] rdkafka::error::KafkaError),
+    #[error("cannot enqueue a record for {topic}")]
+    Enqueue {
+        topic: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("the broker did not acknowledge within {} s", .0.as_secs())]
+    Unacknowledged(std::time::Duration),
+    #[error("the producer was dropped")]
+    Dropped,
+    #[error("the broker rejected a record")]
+    Rejected(#[source] rdkafka::error::KafkaError),
+}
+
+/// One day of traffic.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Same seed (and other options), same traffic, byte for byte.
     pub seed: u64,
+    /// How many customers write in during the day.
     pub customers: usize,
+    /// The day's UTC midnight.
     pub day: Timestamp,
+    /// The tenant every record claims (`rapport-tenant`).
     pub tenant: String,
+    /// The company's own mail domain; agents write from it.
     pub agent_domain: String,
+    /// Share of records deliberately corrupted, to exercise the dead-letter path.
     pub invalid_rate: f64,
+    /// Which sources the conversations come from.
+    pub mix: Mix,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            customers: 300,
+            day: Timestamp::parse_rfc3339("2024-06-03T00:00:00Z").expect("a valid time"),
+            tenant: "default".into(),
+            agent_domain: "acme.com".into(),
+            invalid_rate: 0.01,
+            mix: Mix::default(),
+        }
+    }
 }
 
 /// Everything the generator decided, in the order a real day would deliver it.
 pub fn generate(options: &Options) -> Vec<RawRecord> {
+    let mut records: Vec<RawRecord> = day(options).1.into_iter().map(|r| r.record).collect();
+    records.sort_by_key(|r| r.received_at);
+    records
+}
+
+/// The scenario and its records, each with the event it renders, in scenario order.
+fn day(options: &Options) -> (scenario::Scenario, Vec<render::Rendered>) {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let scenario = scenario::build(
         &mut rng,
@@ -37,9 +96,10 @@ pub fn generate(options: &Options) -> Vec<RawRecord> {
             customers: options.customers,
             day_start: options.day,
             agent_domain: options.agent_domain.clone(),
+            mix: &options.mix,
         },
     );
-    render::render(
+    let rendered = render::render(
         &mut rng,
         &scenario,
         &render::RenderParams {
@@ -47,7 +107,8 @@ pub fn generate(options: &Options) -> Vec<RawRecord> {
             agent_domain: &options.agent_domain,
             invalid_rate: options.invalid_rate,
         },
-    )
+    );
+    (scenario, rendered)
 }
 
 /// The oracle for generated traffic: the event ids the adapters make of the records, in-process,
@@ -76,136 +137,18 @@ pub fn expected(
     (ids, invalid)
 }
 
-pub fn topic_for(topics: &Topics, channel: Channel) -> &str {
-    match channel {
-        Channel::Email => &topics.raw_email,
-        Channel::Chat => &topics.raw_chat,
-        Channel::Review => &topics.raw_review,
-        Channel::Support => &topics.raw_support,
-    }
-}
-
-/// How fast and how long to produce.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Pace {
-    /// Records per second; `None` is as fast as the broker acknowledges.
-    pub rate: Option<u32>,
-    /// Stop enqueuing at this moment (records already enqueued are still acknowledged).
-    pub until: Option<std::time::Instant>,
-    /// Stamp each record's `rapport-received-at` with the moment it is enqueued (live traffic,
-    /// and what a latency measurement needs) instead of the generated day's time.
-    pub stamp_now: bool,
-}
-
-/// Produces every record and waits for each acknowledgement; returns the count per topic.
-pub async fn produce(
-    records: &[RawRecord],
-    kafka: &KafkaConfig,
-    topics: &Topics,
-) -> anyhow::Result<BTreeMap<String, usize>> {
-    produce_paced(records, kafka, topics, Pace::default()).await
-}
-
-/// [`produce`] at a steady rate and/or until a deadline.
-pub async fn produce_paced(
-    records: &[RawRecord],
-    kafka: &KafkaConfig,
-    topics: &Topics,
-    pace: Pace,
-) -> anyhow::Result<BTreeMap<String, usize>> {
-    let producer: FutureProducer = kafka
-        .producer_config()
-        .create()
-        .context("cannot create the Kafka producer")?;
-    let mut counts = BTreeMap::new();
-    let mut pending = std::collections::VecDeque::new();
-    let started = tokio::time::Instant::now();
-    for (n, record) in records.iter().enumerate() {
-        if pace
-            .until
-            .is_some_and(|until| std::time::Instant::now() >= until)
-        {
-            break;
-        }
-        if let Some(rate) = pace.rate.filter(|r| *r > 0) {
-            tokio::time::sleep_until(started + Duration::from_secs_f64(n as f64 / f64::from(rate)))
-                .await;
-        }
-        let topic = topic_for(topics, record.channel);
-        let received_at = if pace.stamp_now {
-            rapport_model::Timestamp::now()
-        } else {
-            record.received_at
-        }
-        .to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "rapport-source",
-                value: Some(record.source.as_str()),
-            })
-            .insert(Header {
-                key: "rapport-tenant",
-                value: Some(&record.tenant),
-            })
-            .insert(Header {
-                key: "rapport-received-at",
-                value: Some(&received_at),
-            });
-        let future = loop {
-            let sent = producer.send_result(
-                FutureRecord::to(topic)
-                    .key(&record.key)
-                    .payload(&record.payload)
-                    .headers(headers.clone()),
-            );
-            match sent {
-                Ok(future) => break future,
-                // librdkafka's local queue is full (a large day of traffic): wait for the oldest
-                // record's acknowledgement to make room, then try again.
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    match pending.pop_front() {
-                        Some(oldest) => acknowledged(oldest).await?,
-                        None => tokio::time::sleep(Duration::from_millis(10)).await,
-                    }
-                }
-                Err((error, _)) => {
-                    return Err(error)
-                        .with_context(|| format!("cannot enqueue a record for {topic}"));
-                }
-            }
-        };
-        pending.push_back(future);
-        *counts.entry(topic.to_owned()).or_insert(0) += 1;
-    }
-    for delivery in pending {
-        acknowledged(delivery).await?;
-    }
-    Ok(counts)
-}
-
-async fn acknowledged(delivery: DeliveryFuture) -> anyhow::Result<()> {
-    let outcome = tokio::time::timeout(Duration::from_secs(120), delivery)
-        .await
-        .context("the broker did not acknowledge within 120 s")?
-        .context("the producer was dropped")?;
-    outcome
-        .map_err(|(e, _)| e)
-        .context("the broker rejected a record")?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use rapport_model::{Channel, Source};
+
     use super::*;
 
     fn options(seed: u64) -> Options {
         Options {
             seed,
             customers: 50,
-            day: Timestamp::parse_rfc3339("2024-06-03T00:00:00Z").unwrap(),
             tenant: "acme".into(),
-            agent_domain: "acme.com".into(),
-            invalid_rate: 0.01,
+            ..Options::default()
         }
     }
 
@@ -213,15 +156,30 @@ mod tests {
     fn same_seed_same_traffic() {
         assert_eq!(generate(&options(7)), generate(&options(7)));
         assert_ne!(generate(&options(7)), generate(&options(8)));
+        let classic = Options {
+            mix: Mix::classic(),
+            ..options(7)
+        };
+        assert_eq!(generate(&classic), generate(&classic));
+        assert_ne!(generate(&classic), generate(&options(7)));
     }
 
     #[test]
-    fn traffic_covers_every_channel_in_time_order() {
-        let records = generate(&options(1));
+    fn traffic_covers_every_channel_and_source_in_time_order() {
+        let records = generate(&Options {
+            customers: 200,
+            ..options(1)
+        });
         for channel in Channel::ALL {
             assert!(
                 records.iter().any(|r| r.channel == *channel),
                 "no {channel} traffic"
+            );
+        }
+        for source in Source::ALL {
+            assert!(
+                records.iter().any(|r| r.source == *source),
+                "no {source} traffic"
             );
         }
         assert!(
@@ -230,64 +188,54 @@ mod tests {
                 .all(|w| w[0].received_at <= w[1].received_at)
         );
         assert!(
-            records.len() > 150,
-            "{} records for 50 customers",
+            records.len() > 600,
+            "{} records for 200 customers",
             records.len()
         );
     }
 
     #[test]
-    fn every_valid_record_normalizes_and_every_invalid_one_is_rejected() {
-        use rapport_channels::{Context, Limits, TenantConfig, normalize};
-        let tenant = TenantConfig {
-            agent_domains: vec!["acme.com".into()],
-            ..TenantConfig::default()
+    fn the_mix_sets_each_sources_share_of_conversations() {
+        let mix: Mix = "sendgrid=2,zendesk=1".parse().unwrap();
+        let (scenario, _) = day(&Options {
+            customers: 400,
+            mix,
+            ..options(2)
+        });
+        let total = scenario.conversations.len() as f64;
+        let share = |source: Source| {
+            scenario
+                .conversations
+                .iter()
+                .filter(|c| c.source == source)
+                .count() as f64
+                / total
         };
-        let limits = Limits::default();
-        let mut channels_per_email =
-            std::collections::BTreeMap::<String, std::collections::BTreeSet<_>>::new();
-        for record in generate(&options(11)) {
-            let ctx = Context {
-                tenant_id: &record.tenant,
-                received_at: record.received_at,
-                tenant: &tenant,
-                limits: &limits,
-                raw_ref: None,
-            };
-            let result = normalize(record.source, &record.payload, &ctx);
-            match (record.invalid, result) {
-                (false, Ok(interactions)) => {
-                    assert!(
-                        !interactions.is_empty(),
-                        "{} record yields nothing",
-                        record.source
-                    );
-                    for i in interactions {
-                        for id in i
-                            .identities
-                            .iter()
-                            .filter(|id| id.kind == rapport_model::IdentityType::Email)
-                        {
-                            channels_per_email
-                                .entry(id.value.clone())
-                                .or_default()
-                                .insert(i.channel);
-                        }
-                    }
-                }
-                (false, Err(e)) => panic!(
-                    "valid {} record rejected: {e}\n{}",
-                    record.source,
-                    String::from_utf8_lossy(&record.payload)
-                ),
-                (true, Ok(_)) => panic!("corrupted {} record accepted", record.source),
-                (true, Err(_)) => {}
-            }
-        }
         assert!(
-            channels_per_email.values().any(|c| c.len() >= 3),
-            "some customer is seen on three channels"
+            (0.61..0.72).contains(&share(Source::Sendgrid)),
+            "{}",
+            share(Source::Sendgrid)
         );
+        assert!((0.28..0.39).contains(&share(Source::Zendesk)));
+        assert_eq!(share(Source::Sendgrid) + share(Source::Zendesk), 1.0);
+        assert!(
+            scenario
+                .conversations
+                .iter()
+                .all(|c| Some(c.channel) == c.source.channel())
+        );
+    }
+
+    #[test]
+    fn classic_traffic_is_raw_mail_and_generic_json() {
+        let records = generate(&Options {
+            mix: Mix::classic(),
+            ..options(4)
+        });
+        assert!(records.iter().all(|r| match r.channel {
+            Channel::Email => r.source == Source::Rfc822,
+            _ => r.source == Source::Generic,
+        }));
     }
 
     #[test]
