@@ -29,7 +29,7 @@ pub use render::RawRecord;
 /// What goes wrong in this crate: a mix that does not parse, or producing to Kafka.
 #[derive(Debug, thiserror::Error)]
 pub enum TrafficError {
-    #[error("--mix: {0}")]
+    #[error("invalid mix: {0}")]
     Mix(String),
     #[error("cannot create the Kafka producer")]
     Producer(#[source] rdkafka::error::KafkaError),

@@ -297,7 +297,7 @@ pub(super) fn ses(event: &Event<'_>) -> Option<Vec<u8>> {
     let topic = "arn:aws:sns:us-east-1:123456789012:rapport-inbound";
     let ses_id = uuid(&["ses", &mail.message_id]).simple().to_string();
     let received = Timestamp::from_millis(event.at().as_millis() + 1_400);
-    let base64 = event.conversation.id % 2 == 0;
+    let base64 = event.conversation.id.is_multiple_of(2);
     let raw = format!(
         "Return-Path: <{}>\r\nReceived: from mail.{} by inbound-smtp.us-east-1.amazonaws.com with SMTP id {ses_id} for {}; {}\r\n{}",
         mail.from_address,
