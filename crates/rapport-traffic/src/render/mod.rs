@@ -262,7 +262,7 @@ pub(crate) fn uuid(parts: &[&str]) -> uuid::Uuid {
     rapport_model::namespaced_id(parts)
 }
 
-/// The status a scenario step closes or reopens with: `open`, or the channel's closing word.
+/// True for a status step that reopens the conversation (the others close it).
 pub(crate) fn is_reopen(status: &str) -> bool {
     status == "open"
 }
