@@ -56,7 +56,9 @@ fn tenant_events(rng: &mut Rng, t: usize, budget: usize, out: &mut Vec<Interacti
     while produced < budget {
         customer += 1;
         let email = format!("c{customer}@t{t}.example");
-        let phone = format!("+1415{:07}", (t * 1_000_000 + customer) % 10_000_000);
+        // A valid NANP number: the exchange (the three digits after the area code) starts at 2.
+        let k = t * 1_000_000 + customer;
+        let phone = format!("+1415{}{:04}", 200 + (k / 10_000) % 700, k % 10_000);
         let conversations = 1 + rng.below(4) as usize;
         for c in 0..conversations {
             let size = match rng.below(100) {
@@ -354,7 +356,7 @@ async fn main() {
     let keys_per_tenant: Vec<String> = {
         let mut keys = Vec::new();
         for t in 0..TENANTS {
-            let created = rapport_api::keys::create(&client, &tenant(t), "bench")
+            let created = rapport_clickhouse::keys::create(&client, &tenant(t), "bench")
                 .await
                 .unwrap();
             keys.push(created.token);
@@ -600,6 +602,11 @@ async fn main() {
         .status()
         .expect("python3 runs (make chdb installs chdb-core)");
     assert!(status.success(), "the chDB half failed");
-    std::fs::remove_dir_all(&dir).ok();
-    stack.drop_database(&database).await;
+    // RAPPORT_BENCH_KEEP=1 keeps both for looking into a number afterwards.
+    if std::env::var_os("RAPPORT_BENCH_KEEP").is_some() {
+        println!("\nkept: database {database}, tables and queries in {}", out.display());
+    } else {
+        std::fs::remove_dir_all(&dir).ok();
+        stack.drop_database(&database).await;
+    }
 }

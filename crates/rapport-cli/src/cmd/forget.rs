@@ -23,7 +23,50 @@ use rapport_model::Timestamp;
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::CliConfig;
 use crate::{progress, store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    customer: String,
+    /// Tenant (default: the config's tenant_id).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Really erase (irreversible).
+    #[arg(long)]
+    yes: bool,
+    /// How long to wait for ClickHouse's deletes before failing with what each says.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    let cancel = progress::ctrl_c();
+    let tenant = args.tenant.unwrap_or_else(|| config.tenant_id.clone());
+    let plan = plan(&config.clickhouse, &tenant, &args.customer).await?;
+    let out = &mut std::io::stdout().lock();
+    if !args.yes {
+        describe(&plan, out)?;
+        eprintln!("nothing was deleted; run again with --yes to erase");
+        return Ok(PLAN_ONLY);
+    }
+    let linker = Linker {
+        url: &config.linker_url,
+        token: config.linker_token.expose(),
+    };
+    execute(
+        &config.clickhouse,
+        &config.kafka,
+        &config.topics.identity,
+        linker,
+        &plan,
+        args.timeout,
+        &cancel,
+        out,
+    )
+    .await?;
+    Ok(0)
+}
 
 /// What erasing one customer touches.
 #[derive(Debug, Clone, PartialEq, Eq)]
