@@ -25,8 +25,11 @@ pub struct CliConfig {
     pub kafka: KafkaConfig,
     pub topics: Topics,
     pub clickhouse: ClickHouseConfig,
-    /// rapport-linker's HTTP address, for `rapport identity`.
+    /// rapport-linker's HTTP address, for `rapport identity` (`https://` when the linker serves
+    /// TLS, `[http.tls]`).
     pub linker_url: String,
+    /// PEM file of the CA that signs the linker's certificate; unset trusts the system's CAs.
+    pub linker_ca_file: Option<std::path::PathBuf>,
     /// The linker's admin token (its `admin.token`): `RAPPORT_LINKER_TOKEN`, or from a file with
     /// `RAPPORT_LINKER_TOKEN_FILE`.
     pub linker_token: Secret,
@@ -37,6 +40,11 @@ impl Validate for CliConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.kafka.validate();
         problems.extend(self.clickhouse.validate());
+        if let Some(path) = &self.linker_ca_file
+            && let Err(error) = rapport_runtime::tls::check_trust(Some(path))
+        {
+            problems.push(format!("linker_ca_file: {error}"));
+        }
         if self.tenant_id.trim().is_empty() {
             problems.push("tenant_id must not be empty".into());
         }
@@ -78,6 +86,7 @@ impl Default for CliConfig {
             topics: Topics::default(),
             clickhouse: ClickHouseConfig::default(),
             linker_url: "http://127.0.0.1:9473".into(),
+            linker_ca_file: None,
             linker_token: Secret::default(),
             // The CLI reports what it did itself; library progress logs are for services.
             log: LogConfig {

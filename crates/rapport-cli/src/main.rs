@@ -309,6 +309,25 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let uses_kafka = matches!(
+        cli.command,
+        Command::Generate { output: None, .. }
+            | Command::Consume { .. }
+            | Command::Topics { .. }
+            | Command::Dlq { .. }
+    );
+    if uses_kafka {
+        // A refused certificate or password stops here with the reason, instead of in a client
+        // that retries until its own timeout.
+        let patience = tokio::time::sleep(std::time::Duration::from_secs(30));
+        let connected =
+            runtime.block_on(rapport_kafka::check_connection(&config.kafka, patience))?;
+        anyhow::ensure!(
+            connected,
+            "kafka at {} did not answer within 30 s",
+            config.kafka.brokers
+        );
+    }
     match cli.command {
         Command::Generate {
             seed,
@@ -442,7 +461,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             let url = format!("{}{path}", config.linker_url.trim_end_matches('/'));
             let (status, answer) = runtime.block_on(async {
-                let client = reqwest::Client::new();
+                let mut client = reqwest::Client::builder();
+                if config.linker_url.starts_with("https://") {
+                    let tls =
+                        rapport_runtime::tls::client_config(config.linker_ca_file.as_deref())?;
+                    client = client.use_preconfigured_tls((*tls).clone());
+                }
+                let client = client.build()?;
                 let request = match body {
                     Some(body) => client.post(&url).json(&body),
                     None => client.request(reqwest::Method::from_bytes(method.as_bytes())?, &url),
