@@ -319,9 +319,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     if uses_kafka {
         // A refused certificate or password stops here with the reason, instead of in a client
         // that retries until its own timeout.
-        let patience = tokio::time::sleep(std::time::Duration::from_secs(30));
-        let connected =
-            runtime.block_on(rapport_kafka::check_connection(&config.kafka, patience))?;
+        let connected = runtime.block_on(async {
+            let patience = tokio::time::sleep(std::time::Duration::from_secs(30));
+            rapport_kafka::check_connection(&config.kafka, patience).await
+        })?;
         anyhow::ensure!(
             connected,
             "kafka at {} did not answer within 30 s",

@@ -22,9 +22,12 @@ pub fn misconfiguration(code: Option<RDKafkaErrorCode>, reason: &str) -> Option<
     let lower = reason.to_ascii_lowercase();
     let has = |needle: &str| lower.contains(needle);
     match code {
+        _ if has("oauthbearer token") => Some(format!(
+            "no OAuth token from the identity provider (kafka.security.oauthbearer): {reason}"
+        )),
         Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
             Some(format!(
-                "the broker refused the SASL credentials (kafka.security.sasl_*): {reason}"
+                "the broker refused the SASL credentials (kafka.security.sasl_* or kafka.security.oauthbearer): {reason}"
             ))
         }
         Some(RDKafkaErrorCode::UnsupportedSASLMechanism | RDKafkaErrorCode::IllegalSASLState) => {
@@ -72,6 +75,19 @@ struct Probe {
 impl ClientContext for Probe {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         tracing::debug!(?level, fac, log_message, "librdkafka");
+        // Some refusals reach only the log (a broker that drops the connection), and the log
+        // line of a failure says more than the error callback's summary.
+        use rdkafka::config::RDKafkaLogLevel as Level;
+        let serious = matches!(
+            level,
+            Level::Emerg | Level::Alert | Level::Critical | Level::Error | Level::Warning
+        );
+        if fac == "FAIL" || serious {
+            self.errors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((None, log_message.to_owned()));
+        }
     }
 
     fn error(&self, error: RdKafkaError, reason: &str) {
@@ -134,10 +150,16 @@ pub async fn check_connection(
             })?,
         };
         let errors = probe.take();
-        if let Some(reason) = errors
-            .iter()
-            .find_map(|(code, reason)| misconfiguration(*code, reason))
-        {
+        if let Some((reason, raw)) = errors.iter().find_map(|(code, reason)| {
+            misconfiguration(*code, reason).map(|explained| (explained, reason))
+        }) {
+            // OpenSSL says "certificate verify failed" for an unknown CA and for a certificate
+            // naming another host alike; a rustls handshake with the same trust tells which.
+            let reason = if raw.contains("certificate verify failed") {
+                diagnose(config, raw).await.unwrap_or(reason)
+            } else {
+                reason
+            };
             return Err(KafkaError::Refused { brokers, reason });
         }
         match answer {
@@ -156,6 +178,37 @@ pub async fn check_connection(
             }
         }
     }
+}
+
+/// Handshakes with the broker named in a librdkafka failure (`sasl_ssl://host:port/…`), trusting
+/// what the client trusts, and says what rustls finds wrong with its certificate.
+async fn diagnose(config: &KafkaConfig, reason: &str) -> Option<String> {
+    let address = reason.split("://").nth(1)?.split('/').next()?;
+    let (host, port) = address.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let tls = rapport_runtime::tls::client_config(config.security.ca_file.as_deref()).ok()?;
+    let name = rustls::pki_types::ServerName::try_from(host.clone()).ok()?;
+    let handshake = async {
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+        tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+    };
+    let error = tokio::time::timeout(Duration::from_secs(5), handshake)
+        .await
+        .ok()?
+        .err()?;
+    let described = rapport_runtime::tls::describe_failure(&error)?;
+    let field = if described.contains("host name") {
+        "kafka.brokers, or kafka.security.verify_hostname"
+    } else {
+        "kafka.security.ca_file"
+    };
+    Some(format!("broker {address}: {described} ({field})"))
 }
 
 #[cfg(test)]
@@ -180,6 +233,10 @@ mod tests {
             (
                 Some(RDKafkaErrorCode::BrokerTransportFailure),
                 "Disconnected while requesting ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?)",
+            ),
+            (
+                Some(RDKafkaErrorCode::Authentication),
+                "Failed to acquire SASL OAUTHBEARER token: SSL certificate problem: unable to get local issuer certificate",
             ),
         ];
         for (code, reason) in refused {

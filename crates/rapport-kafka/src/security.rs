@@ -556,6 +556,42 @@ mod tests {
         assert_eq!(get(&p, "sasl.username"), None);
     }
 
+    /// The build links librdkafka with OpenSSL and libcurl: without them TLS, SCRAM and OIDC
+    /// are refused at run time, and a build that silently lost libcurl (its -dev package
+    /// missing) would still compile.
+    #[test]
+    fn librdkafka_is_built_with_tls_scram_and_oidc() {
+        let native = rdkafka::ClientConfig::new()
+            .create_native_config()
+            .expect("native config");
+        let features = native.get("builtin.features").expect("builtin.features");
+        for feature in ["ssl", "sasl_scram", "sasl_oauthbearer", "oidc"] {
+            assert!(
+                features.split(',').any(|f| f == feature),
+                "librdkafka lacks {feature}: {features}"
+            );
+        }
+        let oidc = SecurityConfig {
+            protocol: Some(Protocol::SaslSsl),
+            sasl_mechanism: Some(SaslMechanism::OauthBearer),
+            oauthbearer: OauthBearerConfig {
+                token_endpoint_url: "https://idp.example/token".into(),
+                client_id: "c".into(),
+                client_secret: Secret::new("s"),
+                scope: "kafka".into(),
+                ..OauthBearerConfig::default()
+            },
+            ..SecurityConfig::default()
+        };
+        let mut config = rdkafka::ClientConfig::new();
+        for (key, value) in oidc.properties() {
+            config.set(key, value);
+        }
+        config
+            .create_native_config()
+            .expect("librdkafka accepts every property OAUTHBEARER/OIDC sets");
+    }
+
     #[test]
     fn every_problem_is_named_by_its_field() {
         let files = Files::new();

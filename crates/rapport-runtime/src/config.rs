@@ -3,6 +3,10 @@
 //! (`RAPPORT_KAFKA__BROKERS` sets `kafka.brokers`), then files named by `RAPPORT_*_FILE`
 //! variables (the container convention for secrets: `RAPPORT_CLICKHOUSE__PASSWORD_FILE=/run/secrets/ch`
 //! sets `clickhouse.password` to the file's content, without its trailing newline).
+//!
+//! Keys that are themselves paths ([`PATH_KEYS`]: `kafka.security.ca_file`, `http.tls.cert_file`,
+//! …) are the exception: `RAPPORT_CLICKHOUSE__CA_FILE=/etc/ca.pem` sets the path, like any other
+//! plain variable.
 
 use std::fmt;
 use std::path::Path;
@@ -14,6 +18,19 @@ use serde::{Deserialize, Serialize};
 
 /// The prefix of every environment variable Rapport reads.
 pub const ENV_PREFIX: &str = "RAPPORT_";
+
+/// Key names (the last segment) that hold a path to a certificate or key file. Their variables
+/// end in `_FILE` because the key does, so they set the key directly instead of reading a value
+/// from the file they name.
+pub const PATH_KEYS: [&str; 4] = ["ca_file", "cert_file", "key_file", "linker_ca_file"];
+
+/// Whether `key` (`kafka.security.ca_file`, or the variable form `kafka__security__ca_file`)
+/// names a path key.
+fn is_path_key(key: &str) -> bool {
+    let last = key.rsplit(['.']).next().unwrap_or(key);
+    let last = last.rsplit("__").next().unwrap_or(last);
+    PATH_KEYS.iter().any(|p| last.eq_ignore_ascii_case(p))
+}
 
 /// Checks a loaded config as a whole; returns every problem, not just the first.
 pub trait Validate {
@@ -56,7 +73,7 @@ where
     let env = env.filter(|key| {
         let key = key.as_str().to_ascii_lowercase();
         key != "config"
-            && !key.ends_with("_file")
+            && (!key.ends_with("_file") || is_path_key(&key))
             && !["stack_", "test_", "bench_", "demo_"]
                 .iter()
                 .any(|p| key.starts_with(p))
@@ -92,7 +109,7 @@ fn file_variables() -> Vec<(String, String)> {
         .filter_map(|(name, path)| {
             let upper = name.to_ascii_uppercase();
             let key = upper.strip_prefix(ENV_PREFIX)?.strip_suffix("_FILE")?;
-            if key.is_empty() || key == "CONFIG" {
+            if key.is_empty() || key == "CONFIG" || is_path_key(&format!("{key}_FILE")) {
                 return None;
             }
             Some((key.to_ascii_lowercase().replace("__", "."), path))
@@ -255,6 +272,33 @@ mod tests {
             assert!(err.contains("cannot read missing for password"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_path_key_is_set_by_its_variable_not_read_from_the_file() {
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct Tls {
+            ca_file: Option<String>,
+            key_password: Secret,
+        }
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct WithPaths {
+            tls: Tls,
+        }
+        impl Validate for WithPaths {}
+        Jail::expect_with(|jail| {
+            jail.create_file("key-password", "s3cret\n")?;
+            jail.set_env("RAPPORT_TLS__CA_FILE", "/etc/rapport/ca.pem");
+            jail.set_env("RAPPORT_TLS__KEY_PASSWORD_FILE", "key-password");
+            let cfg: WithPaths = load_from(None, env()).unwrap();
+            assert_eq!(cfg.tls.ca_file.as_deref(), Some("/etc/rapport/ca.pem"));
+            assert_eq!(cfg.tls.key_password.expose(), "s3cret");
+            Ok(())
+        });
+        assert!(is_path_key("kafka.security.cert_file") && is_path_key("http__tls__key_file"));
+        assert!(!is_path_key("api_key_file") && !is_path_key("clickhouse.password"));
     }
 
     #[test]

@@ -156,21 +156,28 @@ pub fn check_trust(ca_file: Option<&Path>) -> Result<(), TlsError> {
 /// `Some("the server's certificate is not signed by a trusted CA …")`. `None` for failures that
 /// are not about TLS (refused connections, timeouts).
 pub fn describe_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut next = Some(error);
-    while let Some(current) = next {
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            return Some(describe(tls));
-        }
-        // io::Error::source() skips the error it wraps, so look at that one directly.
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return Some(describe(tls));
-        }
-        next = current.source();
+    find_rustls(error, 0).map(describe)
+}
+
+/// The rustls error in `error`'s chain. `io::Error::source()` skips the error it wraps, so an
+/// `io::Error` is looked into. Bounded by depth, since a chain is only as deep as its layers.
+fn find_rustls<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+    depth: usize,
+) -> Option<&'a rustls::Error> {
+    if depth > 16 {
+        return None;
     }
-    None
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    if let Some(io) = error.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+        && let Some(tls) = find_rustls(inner, depth + 1)
+    {
+        return Some(tls);
+    }
+    find_rustls(error.source()?, depth + 1)
 }
 
 fn describe(error: &rustls::Error) -> String {
@@ -185,10 +192,20 @@ fn describe(error: &rustls::Error) -> String {
         E::InvalidCertificate(Cert::NotValidForNameContext {
             expected,
             presented,
-        }) => format!(
-            "the server's certificate is not valid for the host name {expected:?} (it names {})",
-            presented.join(", ")
-        ),
+        }) => {
+            let expected = match expected {
+                rustls::pki_types::ServerName::DnsName(name) => name.as_ref().to_owned(),
+                rustls::pki_types::ServerName::IpAddress(ip) => {
+                    std::net::IpAddr::from(*ip).to_string()
+                }
+                other => format!("{other:?}"),
+            };
+            let presented: Vec<&str> = presented.iter().map(|n| bare_name(n)).collect();
+            format!(
+                "the server's certificate is not valid for the host name {expected} (it names {})",
+                presented.join(", ")
+            )
+        }
         E::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => {
             "the server's certificate has expired".into()
         }
@@ -208,6 +225,14 @@ fn describe(error: &rustls::Error) -> String {
             "the server did not answer with TLS (is this a plain-text port?)".into()
         }
         other => format!("the TLS handshake failed: {other}"),
+    }
+}
+
+/// `DnsName("kafka.internal")` → `kafka.internal`: rustls presents names in their debug form.
+fn bare_name(presented: &str) -> &str {
+    match (presented.find('"'), presented.rfind('"')) {
+        (Some(start), Some(end)) if end > start => &presented[start + 1..end],
+        _ => presented,
     }
 }
 
@@ -475,6 +500,22 @@ pub(crate) mod tests {
         assert!(
             described.contains("not valid for the host name")
                 && described.contains("kafka.internal.example"),
+            "{described}"
+        );
+    }
+
+    #[test]
+    fn a_tls_error_is_found_inside_io_errors_and_boxes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Layer(#[source] Box<dyn std::error::Error + Send + Sync>);
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(io);
+        let chain = Layer(Box::new(Layer(boxed)));
+        let described = describe_failure(&chain).expect("found");
+        assert!(
+            described.contains("not signed by a trusted CA"),
             "{described}"
         );
     }
