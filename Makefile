@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
-.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb soak
+.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb soak deps tls-deps
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,22 +28,28 @@ down: ## Stop exactly the processes `make up` started
 status: ## Say what of the local stack runs
 	@$(STACK) status
 
-build: ## Build every crate (debug)
+deps: ## Install the system libraries the build links (OpenSSL, libcurl: librdkafka's TLS and OAuth)
+	@$(STACK) build-deps
+
+tls-deps: ## Install what the TLS tests run besides the stack (stunnel)
+	@$(STACK) tls-tools
+
+build: deps ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
 
 nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
 # The fuzz smoke run goes first so nextest's summary is the suite's closing line.
-test: nextest lint up ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
+test: deps tls-deps nextest lint up ## Start the stack if needed and run the whole suite (unit + integration + TLS + a short fuzz run)
 	@$(MAKE) --no-print-directory sqlcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
 
-test-unit: nextest ## Only the tests that need no running stack
+test-unit: deps nextest ## Only the tests that need no running stack
 	$(NEXTEST) --lib --bins
 
-lint: ## Exactly what CI checks: formatting and clippy with warnings as errors
+lint: deps ## Exactly what CI checks: formatting and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -52,10 +58,10 @@ fmt: ## Format the code
 
 SOAK_CUSTOMERS ?= 1500
 
-soak: nextest up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
+soak: deps nextest up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
 	RAPPORT_TEST_CUSTOMERS=$(SOAK_CUSTOMERS) $(NEXTEST) --profile $(NEXTEST_PROFILE) -p rapport-e2e --test pipeline --run-ignored all
 
-bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)
+bench: deps up ## Run the benchmarks (results: docs/BENCHMARKS.md)
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench --workspace
 
@@ -87,5 +93,5 @@ fuzz: cargo-fuzz ## Run every fuzz target for FUZZ_SECONDS (default 300) each
 	  grep -E '^stat::number_of_executed_units' fuzz/$$target.log | sed "s/^/fuzz: $$target /"; \
 	done
 
-demo: up ## Generate a day of traffic for 300 customers into the local stack and show the result
+demo: deps up ## Generate a day of traffic for 300 customers into the local stack and show the result
 	@deploy/local/demo.sh

@@ -130,27 +130,38 @@ wait_until() { # what seconds pidfile logfile command...
   done
 }
 
+apt_install() { # what-for packages...
+  local what=$1; shift
+  command -v apt-get >/dev/null 2>&1 || fail "$* not installed and apt-get is not available" \
+    "install $* (or your distribution's equivalent) for $what"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || fail "installing $* needs root" "run: sudo apt-get install $*"
+    sudo=sudo
+  fi
+  say "installing $* with apt-get ($what)"
+  mkdir -p "$state"
+  local log=$state/apt-$1.log
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@"; } >"$log" 2>&1; then
+    tail -n 15 "$log" >&2
+    fail "apt-get could not install $* (log: $log)" \
+      "check that the Debian package index is reachable: apt-get update"
+  fi
+}
+
+# What the build links: librdkafka is compiled with the system's OpenSSL (TLS, SCRAM, OAUTHBEARER)
+# and libcurl (OAUTHBEARER's OIDC token requests), found through pkg-config.
+ensure_build_deps() {
+  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl libcurl && return 0
+  apt_install "building librdkafka with TLS and OAuth" pkg-config libssl-dev libcurl4-openssl-dev
+}
+
 # What the TLS tests run besides the stack: stunnel, a real TLS-terminating proxy for Kafka
 # (Tansu 0.6 accepts --cert/--key but serves plain TCP). Installed once, like ClickHouse.
 ensure_tls_tools() {
   command -v stunnel4 >/dev/null 2>&1 && return 0
-  command -v apt-get >/dev/null 2>&1 || fail "stunnel4 is not installed and apt-get is not available" \
-    "install stunnel (version 5) so that stunnel4 is on PATH"
-  local sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || fail "stunnel4 is not installed and installing it needs root" \
-      "run: sudo apt-get install stunnel4"
-    sudo=sudo
-  fi
-  say "installing stunnel4 with apt-get"
-  mkdir -p "$state"
-  local log=$state/apt-tls.log
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq stunnel4; } >"$log" 2>&1; then
-    tail -n 15 "$log" >&2
-    fail "apt-get could not install stunnel4 (log: $log)" \
-      "check that the Debian package index is reachable: apt-get update"
-  fi
+  apt_install "the TLS tests' Kafka proxy" stunnel4
 }
 
 clickhouse_answers() {
@@ -345,8 +356,9 @@ case $cmd in
     ;;
   env) print_env ;;
   tls-tools) ensure_tls_tools ;;
+  build-deps) ensure_build_deps ;;
   *)
-    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|broker-up|broker-down|tls-tools" >&2
+    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|broker-up|broker-down|broker-user|tls-tools|build-deps" >&2
     exit 2
     ;;
 esac

@@ -99,6 +99,98 @@ async fn exits_quickly(service: &mut Service, log: &Path) -> String {
     }
 }
 
+/// The files of `deploy/k8s/configmap.yaml` (`  name.toml: |` and the lines indented under it).
+fn configmap_files() -> std::collections::BTreeMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s/configmap.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(": |")) {
+            files.extend(current.take());
+            current = Some((name.to_owned(), String::new()));
+        } else if let Some((_, body)) = current.as_mut() {
+            if line.is_empty() || line.starts_with("    ") {
+                body.push_str(line.get(4..).unwrap_or(""));
+                body.push('\n');
+            } else {
+                files.extend(current.take());
+            }
+        }
+    }
+    files.extend(current);
+    files
+}
+
+#[test]
+fn deploy_files_use_confluent_framing_through_a_registry() {
+    use rapport_runtime::Validate;
+    let files = configmap_files();
+    let load = |name: &str| -> toml::Table {
+        toml::from_str(&files[name]).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let normalizer: rapport_normalizer::NormalizerConfig =
+        load("normalizer.toml").try_into().unwrap();
+    let writer: rapport_writer::WriterConfig = load("writer.toml").try_into().unwrap();
+    let linker: rapport_linker::LinkerConfig = load("linker.toml").try_into().unwrap();
+    let api: rapport_api::ApiConfig = load("api.toml").try_into().unwrap();
+    let cli: rapport_cli::config::CliConfig = load("cli.toml").try_into().unwrap();
+    for (name, problems) in [
+        ("normalizer.toml", normalizer.validate()),
+        ("writer.toml", writer.validate()),
+        ("linker.toml", linker.validate()),
+        ("api.toml", api.validate()),
+        ("cli.toml", cli.validate()),
+    ] {
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+    }
+    for (name, registry) in [
+        ("normalizer.toml", &normalizer.registry),
+        ("writer.toml", &writer.registry),
+        ("linker.toml", &linker.registry),
+    ] {
+        assert!(
+            !registry.url.is_empty(),
+            "{name} has no registry: single-object framing"
+        );
+    }
+    assert_eq!(normalizer.registry.url, writer.registry.url);
+    assert_eq!(normalizer.registry.url, linker.registry.url);
+
+    let compose = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/compose.yaml"),
+    )
+    .unwrap();
+    assert!(
+        compose.contains("\n  schema-registry:\n"),
+        "compose runs a registry"
+    );
+    assert!(compose.contains("RAPPORT_REGISTRY__URL: http://schema-registry:8081"));
+    // Service blocks: a line `  <name>:` and the lines indented deeper under it.
+    let mut services: std::collections::BTreeMap<&str, String> = Default::default();
+    let mut current = None;
+    for line in compose.lines() {
+        let header = line
+            .strip_prefix("  ")
+            .and_then(|l| l.strip_suffix(':'))
+            .filter(|name| !name.starts_with([' ', '#']) && !name.contains(' '));
+        if let Some(name) = header {
+            current = Some(name);
+        } else if !line.starts_with(' ') && !line.is_empty() {
+            current = None;
+        } else if let Some(name) = current {
+            services.entry(name).or_default().push_str(line);
+        }
+    }
+    for service in ["normalizer", "writer", "linker"] {
+        let block = services.get(service).expect(service);
+        assert!(
+            block.contains("*registry-env"),
+            "compose {service} gets the registry"
+        );
+    }
+}
+
 #[test]
 fn every_block_of_deploy_md_is_a_valid_config() {
     let world = World::new("tls-doc");

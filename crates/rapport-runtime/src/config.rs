@@ -118,9 +118,56 @@ fn file_variables() -> Vec<(String, String)> {
 }
 
 /// A value that must never reach logs: `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// It deserializes from any scalar: a `RAPPORT_*` variable's value is parsed like TOML, so a
+/// numeric or boolean password arrives as a number or a boolean, and a type error would quote it.
+/// Such a value is read back as text, which loses what the parse lost (leading zeros, `1.50` →
+/// `1.5`): set secrets through `RAPPORT_<KEY>_FILE`, which is read verbatim.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a secret (text)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+
+            fn visit_char<E: serde::de::Error>(self, v: char) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -299,6 +346,23 @@ mod tests {
         });
         assert!(is_path_key("kafka.security.cert_file") && is_path_key("http__tls__key_file"));
         assert!(!is_path_key("api_key_file") && !is_path_key("clickhouse.password"));
+    }
+
+    #[test]
+    fn a_numeric_secret_from_a_variable_is_read_as_text_and_never_quoted() {
+        Jail::expect_with(|jail| {
+            jail.set_env("RAPPORT_PASSWORD", "987654321");
+            let cfg: Demo = load_from(None, env()).unwrap();
+            assert_eq!(cfg.password.expose(), "987654321");
+            jail.set_env("RAPPORT_PASSWORD", "true");
+            let cfg: Demo = load_from(None, env()).unwrap();
+            assert_eq!(cfg.password.expose(), "true");
+            // A secret of the wrong shape is refused without being quoted.
+            jail.set_env("RAPPORT_PASSWORD", "[5551234, 42]");
+            let err = load_from::<Demo>(None, env()).unwrap_err().to_string();
+            assert!(!err.contains("5551234"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]
