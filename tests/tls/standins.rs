@@ -83,9 +83,21 @@ pub async fn registry(
     username: &str,
     password: &str,
 ) -> (Server, Arc<Mutex<RegistryLog>>) {
+    registry_accepting(tls, basic(username, password)).await
+}
+
+/// A registry that accepts only `Authorization: Bearer <token>`.
+pub async fn registry_with_token(tls: &Issued, token: &str) -> (Server, Arc<Mutex<RegistryLog>>) {
+    registry_accepting(tls, format!("Bearer {token}")).await
+}
+
+async fn registry_accepting(
+    tls: &Issued,
+    authorization: String,
+) -> (Server, Arc<Mutex<RegistryLog>>) {
     let log = Arc::new(Mutex::new(RegistryLog::default()));
     let state = RegistryState {
-        authorization: basic(username, password),
+        authorization,
         log: Arc::clone(&log),
     };
     let router = Router::new()
