@@ -1,18 +1,26 @@
-//! `rapport forget`: erase one customer. Deletes its interactions, their identity index rows,
-//! its identity links and its customer rows from ClickHouse (as mutations), publishes a
-//! tombstone per identifier on the identity topic so the linker forgets it too, and waits until
-//! ClickHouse reports every mutation done.
+//! `rapport forget`: erase one customer.
+//!
+//! 1. The customer's identifiers and conversations go on the forget list (`forgotten`, as
+//!    SHA-256 digests): from then on the writer and the linker drop every record of theirs that
+//!    arrives, in flight or replayed from the raw topics.
+//! 2. The linker forgets the identifiers (admin API): they leave its graph, and each gets a
+//!    tombstone on the identity topic. When the linker is not reachable, the tombstones are
+//!    published from here; the linker then drops the identifiers from memory when it restarts
+//!    (it restores from the store, which no longer has them).
+//! 3. ClickHouse deletes every row selected through the forget list (one statement per table,
+//!    whatever the number of events), and this waits until each delete is done, up to
+//!    `--timeout`, naming a delete that fails or hangs.
+//! 4. It checks that nothing is left (a record in flight may land after a delete was submitted)
+//!    and deletes again if something is.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clickhouse::Row;
-use rapport_clickhouse::ClickHouseConfig;
-use rapport_kafka::KafkaConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde::Deserialize;
+use rapport_clickhouse::{ClickHouseConfig, erase, state};
+use rapport_kafka::{KafkaConfig, send_tombstone};
+use rapport_model::Timestamp;
+use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::{progress, store};
@@ -24,51 +32,50 @@ pub struct Plan {
     pub customer_id: String,
     /// `type:value` identifiers of the customer.
     pub identities: Vec<String>,
-    /// Its interactions, and any other interaction that carries one of its identifiers.
-    pub event_ids: Vec<String>,
+    /// Conversations whose interactions without identifiers are the customer's.
+    pub conversations: Vec<String>,
+    /// Every conversation the customer took part in: their stored state is recomputed from what
+    /// the erasure leaves of them.
+    pub scope: Vec<String>,
+    /// Interactions that would be deleted.
+    pub interactions: u64,
 }
 
 /// Exit codes: 0 erased, 2 plan shown without `--yes`.
 pub const PLAN_ONLY: u8 = 2;
+
+/// How many rounds of deletes an erasure makes before it gives up on rows that keep arriving.
+const ROUNDS: usize = 3;
 
 pub async fn plan(config: &ClickHouseConfig, tenant: &str, customer: &str) -> anyhow::Result<Plan> {
     let client = store::client(config);
     let customer_id = store::resolve_customer(config, &client, tenant, customer)
         .await?
         .ok_or_else(|| store::unknown_customer(tenant, customer))?;
-    let identities: Vec<String> = store::bounded(
+    let identities =
+        store::bounded(config, erase::identities_of(&client, tenant, &customer_id)).await?;
+    let conversations = store::bounded(
         config,
-        client
-            .query("SELECT DISTINCT identity FROM customers FINAL WHERE tenant_id = ? AND customer_id = ? ORDER BY identity")
-            .bind(tenant)
-            .bind(&customer_id)
-            .fetch_all(),
+        erase::conversations_of(&client, tenant, &customer_id),
     )
     .await?;
-    let own: Vec<String> = store::bounded(
+    let interactions = store::bounded(
         config,
-        client
-            .query("SELECT DISTINCT event_id FROM interaction_customers WHERE tenant_id = ? AND customer_id = ?")
-            .bind(tenant)
-            .bind(&customer_id)
-            .fetch_all(),
+        erase::interactions_of(&client, tenant, &customer_id, &identities),
     )
     .await?;
-    let carrying: Vec<String> = store::bounded(
+    let scope = store::bounded(
         config,
-        client
-            .query("SELECT DISTINCT event_id FROM interaction_identities WHERE tenant_id = ? AND has(?, identity)")
-            .bind(tenant)
-            .bind(&identities)
-            .fetch_all(),
+        erase::scope_of(&client, tenant, &identities, &conversations),
     )
     .await?;
-    let event_ids: BTreeSet<String> = own.into_iter().chain(carrying).collect();
     Ok(Plan {
         tenant: tenant.to_owned(),
         customer_id,
         identities,
-        event_ids: event_ids.into_iter().collect(),
+        conversations,
+        scope,
+        interactions,
     })
 }
 
@@ -79,154 +86,207 @@ pub fn describe(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
         plan.customer_id,
         plan.tenant,
         plan.identities.len(),
-        plan.event_ids.len()
+        plan.interactions
     )?;
     for identity in &plan.identities {
         writeln!(out, "  identifier {identity}")?;
     }
     writeln!(
         out,
-        "would delete from interactions, interaction_identities, identity_links and customers, \
-         and publish {} tombstones on the identity topic",
+        "would put {} identifiers and {} conversations on the forget list, delete from \
+         interactions, interaction_identities, identity_links, customers, customer_identities and \
+         the state of {} conversations (recomputed from what is left of them), and publish {} \
+         tombstones on the identity topic",
+        plan.identities.len(),
+        plan.conversations.len(),
+        plan.scope.len(),
         plan.identities.len()
     )
 }
 
-#[derive(Debug, Deserialize, Row)]
-struct Mutation {
-    table: String,
-    mutation_id: String,
-    is_done: u8,
+/// Where the linker's admin API is.
+#[derive(Debug, Clone)]
+pub struct Linker<'a> {
+    pub url: &'a str,
+    pub token: &'a str,
 }
 
 /// Runs the erasure `plan` and reports each step to `out`.
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
     config: &ClickHouseConfig,
     kafka: &KafkaConfig,
     identity_topic: &str,
+    linker: Linker<'_>,
     plan: &Plan,
+    timeout: Duration,
     cancel: &CancellationToken,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let client = store::client(config);
-    let existing = mutations(config, &client).await?;
-    let known: BTreeSet<String> = existing.into_iter().map(|m| m.mutation_id).collect();
-
-    let mut statements: Vec<(&str, clickhouse::query::Query)> = Vec::new();
-    if !plan.event_ids.is_empty() {
-        statements.push((
-            "interactions",
-            client
-                .query("ALTER TABLE interactions DELETE WHERE tenant_id = ? AND has(?, event_id)")
-                .bind(&plan.tenant)
-                .bind(&plan.event_ids),
-        ));
-    }
-    statements.push((
-        "interaction_identities",
-        client
-            .query("ALTER TABLE interaction_identities DELETE WHERE tenant_id = ? AND (has(?, identity) OR has(?, event_id))")
-            .bind(&plan.tenant)
-            .bind(&plan.identities)
-            .bind(if plan.event_ids.is_empty() { &plan.identities } else { &plan.event_ids }),
-    ));
-    statements.push((
-        "identity_links",
-        client
-            .query("ALTER TABLE identity_links DELETE WHERE tenant_id = ? AND (has(?, identity_a) OR has(?, identity_b))")
-            .bind(&plan.tenant)
-            .bind(&plan.identities)
-            .bind(&plan.identities),
-    ));
-    statements.push((
-        "customers",
-        client
-            .query("ALTER TABLE customers DELETE WHERE tenant_id = ? AND (has(?, identity) OR customer_id = ?)")
-            .bind(&plan.tenant)
-            .bind(&plan.identities)
-            .bind(&plan.customer_id),
-    ));
-    let tables: BTreeSet<&str> = statements.iter().map(|(t, _)| *t).collect();
-    for (table, statement) in statements {
-        if cancel.is_cancelled() {
-            anyhow::bail!(
-                "interrupted before deleting from {table}; run `rapport forget` again to finish"
-            );
-        }
-        store::bounded(config, statement.execute())
-            .await
-            .with_context(|| format!("cannot delete from {table}"))?;
-        writeln!(out, "{table}: delete submitted")?;
-    }
-
-    let producer: FutureProducer = kafka
-        .producer_config()
-        .create()
-        .context("cannot create the Kafka producer")?;
-    for identity in &plan.identities {
-        let key = format!("{}/{identity}", plan.tenant);
-        // A record without a payload: compaction drops the identifier's last state.
-        let record = FutureRecord::<str, [u8]>::to(identity_topic).key(&key);
-        producer
-            .send(record, Duration::from_secs(30))
-            .await
-            .map_err(|(error, _)| error)
-            .with_context(|| {
-                format!("cannot publish the tombstone of {identity} on {identity_topic}")
-            })?;
-    }
+    let rows = erase::forget_rows(
+        &plan.tenant,
+        &plan.customer_id,
+        &plan.identities,
+        &plan.conversations,
+        &plan.scope,
+        Timestamp::now().as_millis(),
+    );
+    store::bounded(
+        config,
+        rapport_clickhouse::insert_into(
+            &client,
+            rapport_clickhouse::forget::FORGOTTEN_TABLE,
+            &rows,
+            config.request_timeout(),
+        ),
+    )
+    .await
+    .context("cannot write the forget list")?;
     writeln!(
         out,
-        "{identity_topic}: {} tombstones published",
-        plan.identities.len()
+        "forget list: {} identifiers and {} conversations (the writer and the linker drop their records from now on)",
+        plan.identities.len(),
+        plan.conversations.len()
     )?;
 
-    let bar = progress::bar(tables.len() as u64, "waiting for ClickHouse mutations");
-    loop {
-        let ours: Vec<Mutation> = mutations(config, &client)
-            .await?
-            .into_iter()
-            .filter(|m| !known.contains(&m.mutation_id) && tables.contains(m.table.as_str()))
-            .collect();
-        let done = ours.iter().filter(|m| m.is_done == 1).count();
-        bar.set_position(done as u64);
-        if done == ours.len() && !ours.is_empty() {
-            break;
+    forget_in_linker(&linker, kafka, identity_topic, plan, out).await?;
+
+    for round in 1..=ROUNDS {
+        if cancel.is_cancelled() {
+            anyhow::bail!("interrupted; run `rapport forget` again to finish");
         }
+        let before = store::bounded(config, erase::mutations(&client, &config.database)).await?;
+        let tables = store::bounded(
+            config,
+            erase::submit_deletes(&client, &plan.tenant, &plan.customer_id),
+        )
+        .await
+        .context("cannot submit the deletes")?;
+        writeln!(out, "deletes submitted: {}", tables.join(", "))?;
+        let bar = progress::bar(tables.len() as u64, "waiting for ClickHouse's deletes");
+        let wait = erase::wait_for_mutations(
+            &client,
+            &config.database,
+            &tables,
+            &before,
+            timeout,
+            |done, _| bar.set_position(done as u64),
+        );
         tokio::select! {
+            result = wait => result.context("the deletes did not finish")?,
             () = cancel.cancelled() => {
                 bar.abandon();
                 anyhow::bail!(
-                    "interrupted while waiting: {done} of {} mutations done; the rest keep running \
-                     in ClickHouse (see system.mutations)",
-                    ours.len()
+                    "interrupted while waiting; the deletes keep running in ClickHouse \
+                     (system.mutations); run `rapport forget` again to check"
                 );
             }
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
+        bar.finish_and_clear();
+        // What is left of her conversations (other people's messages) gets its state again.
+        let touched =
+            state::Touched::from([(plan.tenant.clone(), plan.scope.iter().cloned().collect())]);
+        let rows = store::bounded(
+            config,
+            state::recompute(&client, &touched, Timestamp::now().as_millis()),
+        )
+        .await?;
+        store::bounded(
+            config,
+            state::store(&client, &rows, config.request_timeout()),
+        )
+        .await?;
+        let left: Vec<(&str, u64)> = store::bounded(
+            config,
+            erase::remaining(&client, &plan.tenant, &plan.customer_id),
+        )
+        .await?
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+        if left.is_empty() {
+            writeln!(
+                out,
+                "erased customer {} of tenant {}: {} interactions, {} identifiers; every delete is done and no row is left",
+                plan.customer_id,
+                plan.tenant,
+                plan.interactions,
+                plan.identities.len()
+            )?;
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "round {round}: rows arrived while deleting ({left:?}); deleting again"
+        )?;
     }
-    bar.finish_and_clear();
-    writeln!(
-        out,
-        "erased customer {} of tenant {}: {} interactions, {} identifiers; every mutation is done",
-        plan.customer_id,
-        plan.tenant,
-        plan.event_ids.len(),
-        plan.identities.len()
-    )?;
-    Ok(())
+    anyhow::bail!(
+        "rows of the customer kept arriving through {ROUNDS} rounds of deletes; is a writer running \
+         without the forget list (an older version)?"
+    )
 }
 
-async fn mutations(
-    config: &ClickHouseConfig,
-    client: &clickhouse::Client,
-) -> anyhow::Result<Vec<Mutation>> {
-    store::bounded(
-        config,
-        client
-            .query("SELECT table, mutation_id, is_done FROM system.mutations WHERE database = ?")
-            .bind(&config.database)
-            .fetch_all(),
-    )
-    .await
+/// Step 2: the linker's admin API, or the tombstones from here when the linker is not running.
+async fn forget_in_linker(
+    linker: &Linker<'_>,
+    kafka: &KafkaConfig,
+    identity_topic: &str,
+    plan: &Plan,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let url = format!("{}/v1/identity/forget", linker.url.trim_end_matches('/'));
+    let body = serde_json::json!({
+        "tenant_id": plan.tenant,
+        "customer_id": plan.customer_id,
+        "identities": plan.identities,
+    });
+    let sent = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(linker.token)
+        .timeout(Duration::from_secs(60))
+        .json(&body)
+        .send()
+        .await;
+    match sent {
+        Ok(response) if response.status().is_success() => {
+            writeln!(
+                out,
+                "linker: {} identifiers forgotten, tombstones published on {identity_topic}",
+                plan.identities.len()
+            )?;
+            Ok(())
+        }
+        Ok(response) => {
+            let status = response.status();
+            let answer: serde_json::Value = response.json().await.unwrap_or_default();
+            anyhow::bail!(
+                "rapport-linker at {} refused the erasure ({status}): {}",
+                linker.url,
+                answer["message"].as_str().unwrap_or("no reason given")
+            )
+        }
+        Err(error) if error.is_connect() => {
+            let producer: FutureProducer = kafka
+                .producer_config()
+                .create()
+                .context("cannot create the Kafka producer")?;
+            for identity in &plan.identities {
+                let key = format!("{}/{identity}", plan.tenant);
+                send_tombstone(&producer, identity_topic, key.as_bytes())
+                    .await
+                    .with_context(|| format!("cannot publish a tombstone on {identity_topic}"))?;
+            }
+            writeln!(
+                out,
+                "linker: not reachable at {}; {} tombstones published on {identity_topic} from here. \
+                 A running linker keeps the identifiers in memory until it restarts, and never \
+                 stores or links them again (forget list)",
+                linker.url,
+                plan.identities.len()
+            )?;
+            Ok(())
+        }
+        Err(error) => Err(error).with_context(|| format!("rapport-linker at {}", linker.url)),
+    }
 }

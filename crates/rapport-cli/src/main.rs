@@ -162,6 +162,9 @@ enum Command {
         /// Really erase (irreversible).
         #[arg(long)]
         yes: bool,
+        /// How long to wait for ClickHouse's deletes before failing with what each says.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Manage Rapport's Kafka topics.
     Topics {
@@ -605,6 +608,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             customer,
             tenant,
             yes,
+            timeout,
         } => runtime.block_on(async {
             let cancel = progress::ctrl_c();
             let tenant = tenant.unwrap_or_else(|| config.tenant_id.clone());
@@ -615,11 +619,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 eprintln!("nothing was deleted; run again with --yes to erase");
                 return Ok(forget::PLAN_ONLY);
             }
+            let linker = forget::Linker {
+                url: &config.linker_url,
+                token: config.linker_token.expose(),
+            };
             forget::execute(
                 &config.clickhouse,
                 &config.kafka,
                 &config.topics.identity,
+                linker,
                 &plan,
+                timeout,
                 &cancel,
                 out,
             )

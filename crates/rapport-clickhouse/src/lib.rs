@@ -6,15 +6,20 @@
 //! the client never sends a setting, and inserts use plain `RowBinary`.
 
 mod config;
+pub mod erase;
 mod error;
+pub mod forget;
 mod insert;
 pub mod migrations;
+pub mod read;
 mod row;
 mod schema;
+pub mod state;
 
 pub use clickhouse::Client;
 pub use config::ClickHouseConfig;
 pub use error::{ClickHouseError, ErrorClass};
+pub use forget::ForgetList;
 pub use insert::{Rejected, insert_into, insert_isolating, insert_rows};
 pub use row::{INTERACTION_COLUMNS, INTERACTIONS_TABLE, InteractionRow};
-pub use schema::{SchemaMismatch, check_interactions_table, prepare};
+pub use schema::{SchemaMismatch, check_interactions_table, check_tables_exist, prepare};

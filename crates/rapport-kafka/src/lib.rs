@@ -27,7 +27,7 @@ pub use progress::Stalled;
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use resume::{Admission, ResumeGuard};
 pub use security::{OauthBearerConfig, Protocol, SaslMechanism, SecurityConfig};
-pub use send::{confirm, enqueue, send_all_reliably, send_reliably};
+pub use send::{confirm, enqueue, send_all_reliably, send_reliably, send_tombstone};
 pub use topics::{TopicSpec, Topics, ensure_topics};
 
 #[derive(Debug, thiserror::Error)]
