@@ -604,7 +604,10 @@ async fn main() {
     assert!(status.success(), "the chDB half failed");
     // RAPPORT_BENCH_KEEP=1 keeps both for looking into a number afterwards.
     if std::env::var_os("RAPPORT_BENCH_KEEP").is_some() {
-        println!("\nkept: database {database}, tables and queries in {}", out.display());
+        println!(
+            "\nkept: database {database}, tables and queries in {}",
+            out.display()
+        );
     } else {
         std::fs::remove_dir_all(&dir).ok();
         stack.drop_database(&database).await;

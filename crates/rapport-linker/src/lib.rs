@@ -25,6 +25,10 @@ pub enum LinkerError {
     #[error("the identity topic refused a change event: {0}")]
     Publish(rdkafka::error::KafkaError),
     #[error(transparent)]
+    KafkaSetup(#[from] rapport_kafka::KafkaError),
+    #[error(transparent)]
+    Registry(#[from] rapport_kafka::RegistryError),
+    #[error(transparent)]
     ClickHouse(#[from] ClickHouseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -39,7 +43,13 @@ pub async fn serve(config: LinkerConfig, shutdown: Shutdown) -> Result<(), Linke
         &config.http.clone(),
         routes,
         shutdown,
-        |health, stop| pipeline::run(config, core, health, stop),
+        |health, stop| async move {
+            // TLS or credentials the brokers refuse stop the linker now, with the reason.
+            if !rapport_kafka::check_connection(&config.kafka, stop.cancelled()).await? {
+                return Ok(());
+            }
+            pipeline::run(config, core, health, stop).await
+        },
     )
     .await
 }

@@ -321,7 +321,7 @@ pub async fn run(
     health.set_liveness(context.liveness(config.kafka.stall_timeout()));
     health.set_ready(true);
 
-    let mut decoder = Decoder::new(&config.registry.url);
+    let mut decoder = Decoder::new(&config.registry)?;
     let mut pending = Pending::default();
     let mut result = Ok(());
     let mut resume_check = tokio::time::interval(Duration::from_secs(1));
@@ -437,6 +437,7 @@ async fn accept(
                 context.complete(consumer, [&message]);
                 return Ok(());
             }
+            Err(DecodeFailure::RegistryMisconfigured(error)) => return Err(error.into()),
             Err(DecodeFailure::RegistryUnavailable(error)) => {
                 warn!(%error, ?backoff, "schema registry unavailable; retrying");
                 tokio::time::sleep(backoff).await;

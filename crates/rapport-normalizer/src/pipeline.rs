@@ -323,7 +323,7 @@ async fn framing(
     if config.registry.url.is_empty() {
         return Ok(Framing::SingleObject);
     }
-    let registry = SchemaRegistry::new(&config.registry.url);
+    let registry = SchemaRegistry::new(&config.registry)?;
     let subject = config
         .registry
         .subject

@@ -4,13 +4,15 @@
 //!   environment, validated once with every problem reported together;
 //! - [`telemetry`]: tracing to stderr as text or JSON;
 //! - [`shutdown`]: one signal listener, one cancellation token, components under a task tracker;
-//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`.
+//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`, over HTTP or HTTPS;
+//! - [`tls`]: rustls client and server configs, certificate reloading, handshake failures in words.
 
 pub mod config;
 pub mod http;
 mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::{ConfigError, Secret, Validate, load};
 pub use http::{Health, HttpConfig};

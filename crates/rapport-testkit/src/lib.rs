@@ -9,7 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 
 mod process;
-pub use process::{PrivateBroker, PrivateClickHouse, Service, binary, free_addr, http_get};
+mod tls;
+pub use process::{
+    ClickHouseOptions, PrivateBroker, PrivateClickHouse, Service, ServiceOptions, binary,
+    free_addr, http_get, stable_port,
+};
+pub use tls::{Issued, Pki, Stunnel};
 
 /// Where the local stack listens, from the same variables the stack script reads.
 #[derive(Debug, Clone)]

@@ -196,7 +196,7 @@ pub async fn run(
         consecutive_rejections: 0,
         forget: ForgetList::default(),
     };
-    let mut decoder = Decoder::new(&config.registry.url);
+    let mut decoder = Decoder::new(&config.registry)?;
     let mut batch = Batch::default();
     let mut failure = None;
     let mut resume_check = tokio::time::interval(Duration::from_secs(1));
@@ -288,6 +288,7 @@ impl Writer {
                     self.complete([&message]);
                     return Ok(());
                 }
+                Err(DecodeFailure::RegistryMisconfigured(error)) => return Err(error.into()),
                 Err(DecodeFailure::RegistryUnavailable(error)) => {
                     warn!(%error, ?backoff, "schema registry unavailable; retrying");
                     tokio::select! {

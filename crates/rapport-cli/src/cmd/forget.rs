@@ -53,6 +53,7 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
     let linker = Linker {
         url: &config.linker_url,
         token: config.linker_token.expose(),
+        client: config.linker_client()?,
     };
     execute(
         &config.clickhouse,
@@ -152,6 +153,7 @@ pub fn describe(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
 pub struct Linker<'a> {
     pub url: &'a str,
     pub token: &'a str,
+    pub client: reqwest::Client,
 }
 
 /// Runs the erasure `plan` and reports each step to `out`.
@@ -284,7 +286,8 @@ async fn forget_in_linker(
         "customer_id": plan.customer_id,
         "identities": plan.identities,
     });
-    let sent = reqwest::Client::new()
+    let sent = linker
+        .client
         .post(&url)
         .bearer_auth(linker.token)
         .timeout(Duration::from_secs(60))

@@ -43,7 +43,7 @@ pub struct Args {
     mix: Mix,
     /// Write the records as JSON lines to this file (`-` for stdout) instead of producing them.
     #[arg(long)]
-    output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Produce at this many records per second instead of as fast as the broker acknowledges.
     #[arg(long)]
     rate: Option<u32>,

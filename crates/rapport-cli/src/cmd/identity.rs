@@ -54,7 +54,7 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
         }
     };
     let url = format!("{}{path}", config.linker_url.trim_end_matches('/'));
-    let client = reqwest::Client::new();
+    let client = config.linker_client()?;
     let request = match body {
         Some(body) => client.post(&url).json(&body),
         None => client.request(reqwest::Method::from_bytes(method.as_bytes())?, &url),

@@ -86,6 +86,24 @@ pub enum Command {
 impl Command {
     /// Runs the command; returns the process exit code.
     pub async fn run(self, config: &CliConfig) -> anyhow::Result<u8> {
+        let uses_kafka = matches!(
+            &self,
+            Self::Generate(generate::Args { output: None, .. })
+                | Self::Consume(_)
+                | Self::Topics(_)
+                | Self::Dlq(_)
+        );
+        if uses_kafka {
+            // A refused certificate or password stops here with the reason, instead of in a client
+            // that retries until its own timeout.
+            let patience = tokio::time::sleep(std::time::Duration::from_secs(30));
+            let connected = rapport_kafka::check_connection(&config.kafka, patience).await?;
+            anyhow::ensure!(
+                connected,
+                "kafka at {} did not answer within 30 s",
+                config.kafka.brokers
+            );
+        }
         match self {
             Self::Generate(args) => generate::run(args, config).await,
             Self::Consume(args) => consume::run(args, config).await,
