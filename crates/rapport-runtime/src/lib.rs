@@ -4,10 +4,12 @@
 //!   environment, validated once with every problem reported together;
 //! - [`telemetry`]: tracing to stderr as text or JSON;
 //! - [`shutdown`]: one signal listener, one cancellation token, components under a task tracker;
-//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`.
+//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`;
+//! - [`rate_limit`]: token buckets per key and a throttle for failed authentications.
 
 pub mod config;
 pub mod http;
+pub mod rate_limit;
 mod serve;
 pub mod shutdown;
 pub mod telemetry;
