@@ -1,0 +1,157 @@
+//! Landing a raw record: produced once, unchanged, with the envelope headers, and acknowledged
+//! by the broker (`acks=all`, idempotent producer) before the request is answered 2xx.
+//!
+//! The deadline is librdkafka's own `message.timeout.ms` (`produce.timeout_ms`): a record not
+//! acknowledged within it fails with a delivery error and librdkafka never sends it afterwards,
+//! so a 503 never turns into a late write that the provider's retry would duplicate. One case
+//! remains, as librdkafka's `INTRODUCTION.md` ("Message timeout considerations") explains for
+//! the idempotent producer: a record that times out *in flight* (sent, no answer yet) is
+//! reported `MSG_TIMED_OUT` with status `POSSIBLY_PERSISTED`, since the broker may have
+//! written it; the request is answered 503, the provider retries, and the record may then be
+//! on the topic twice (same bytes, same delivery id, different request ids). Records that time
+//! out while still queued are `NOT_PERSISTED`: the producer drains, bumps its epoch and skips
+//! them, so they are never written. Downstream, the adapters' deterministic event ids collapse
+//! the duplicate.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rapport_channels::envelope::{
+    HEADER_DELIVERY_ID, HEADER_RECEIVED_AT, HEADER_REQUEST_ID, HEADER_SOURCE, HEADER_TENANT,
+};
+use rapport_kafka::KafkaConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use tracing::{debug, info, warn};
+
+/// Why a record did not land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Kafka did not acknowledge in time, or is unreachable: 503, the provider retries.
+    Unavailable(String),
+    /// librdkafka's queue is full: 503 at once.
+    Busy,
+    /// The record itself is refused (over the broker's size): 413, a retry cannot help.
+    TooLarge,
+    /// The producer cannot go on (an idempotence fatal error): 503, and the service restarts.
+    Fatal(String),
+}
+
+/// One record to land.
+#[derive(Debug)]
+pub struct Record<'a> {
+    pub topic: &'a str,
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
+    pub source: &'a str,
+    pub tenant: &'a str,
+    pub received_at_ms: i64,
+    pub request_id: &'a str,
+    pub delivery_id: Option<&'a str>,
+}
+
+/// The gateway's producer.
+pub struct Lander {
+    producer: FutureProducer,
+    failing: AtomicBool,
+}
+
+impl std::fmt::Debug for Lander {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lander").finish_non_exhaustive()
+    }
+}
+
+impl Lander {
+    /// The shared producer settings (idempotent, `acks=all`) with `timeout_ms` as
+    /// `message.timeout.ms`; `kafka.extra` still wins.
+    pub fn new(kafka: &KafkaConfig, timeout_ms: u64) -> Result<Self, KafkaError> {
+        let mut config = kafka.producer_config();
+        if !kafka.extra.contains_key("message.timeout.ms")
+            && !kafka.extra.contains_key("delivery.timeout.ms")
+        {
+            config.set("message.timeout.ms", timeout_ms.to_string());
+        }
+        Ok(Self {
+            producer: config.create()?,
+            failing: AtomicBool::new(false),
+        })
+    }
+
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
+    }
+
+    /// Produces `record` and waits for the broker's acknowledgement or librdkafka's deadline.
+    pub async fn land(&self, record: &Record<'_>) -> Result<(), Failure> {
+        let received_at = record.received_at_ms.to_string();
+        let mut headers = OwnedHeaders::new_with_capacity(5)
+            .insert(Header {
+                key: HEADER_SOURCE,
+                value: Some(record.source),
+            })
+            .insert(Header {
+                key: HEADER_TENANT,
+                value: Some(record.tenant),
+            })
+            .insert(Header {
+                key: HEADER_RECEIVED_AT,
+                value: Some(&received_at),
+            })
+            .insert(Header {
+                key: HEADER_REQUEST_ID,
+                value: Some(record.request_id),
+            });
+        if let Some(delivery_id) = record.delivery_id {
+            headers = headers.insert(Header {
+                key: HEADER_DELIVERY_ID,
+                value: Some(delivery_id),
+            });
+        }
+        let enqueued = self.producer.send_result(
+            FutureRecord::to(record.topic)
+                .key(record.key)
+                .payload(record.payload)
+                .headers(headers),
+        );
+        let delivery = match enqueued {
+            Ok(delivery) => delivery,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                return Err(Failure::Busy);
+            }
+            Err((error, _)) => return Err(self.failed(&error, record.topic)),
+        };
+        match delivery.await {
+            Ok(Ok(_)) => {
+                if self.failing.load(Ordering::Relaxed)
+                    && self.failing.swap(false, Ordering::SeqCst)
+                {
+                    info!("records are acknowledged again");
+                }
+                Ok(())
+            }
+            Ok(Err((error, _))) => Err(self.failed(&error, record.topic)),
+            Err(_) => Err(Failure::Unavailable("the producer went away".into())),
+        }
+    }
+
+    fn failed(&self, error: &KafkaError, topic: &str) -> Failure {
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            return Failure::Fatal(format!("{code:?}: {reason}"));
+        }
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize)
+        ) {
+            return Failure::TooLarge;
+        }
+        // An outage fails every waiting request at once: say so once, then quietly.
+        if self.failing.swap(true, Ordering::SeqCst) {
+            debug!(%error, topic, "a record was not acknowledged");
+        } else {
+            warn!(%error, topic, "records are not acknowledged; answering 503 until they are");
+        }
+        Failure::Unavailable(error.to_string())
+    }
+}
