@@ -12,8 +12,18 @@
 //! out while still queued are `NOT_PERSISTED`: the producer drains, bumps its epoch and skips
 //! them, so they are never written. Downstream, the adapters' deterministic event ids collapse
 //! the duplicate.
+//!
+//! librdkafka reports timeouts from a scan that runs about once a second, and the idempotent
+//! producer holds further timeout reports while it waits to bump its epoch during an outage
+//! (measured on the mock cluster: records with a 2 s timeout reported after up to 6.6 s, at the
+//! next reconnect attempt). So the request also stops waiting at the deadline plus
+//! [`REPORT_GRACE`] and is answered 503 then. The record is past its `message.timeout.ms` by
+//! that time, and librdkafka scans a partition's queue for timed-out records before it sends
+//! anything after a reconnect, so it is failed, not sent; it may only be on the topic if it was
+//! already in flight, the `POSSIBLY_PERSISTED` case above.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use rapport_channels::envelope::{
     HEADER_DELIVERY_ID, HEADER_RECEIVED_AT, HEADER_REQUEST_ID, HEADER_SOURCE, HEADER_TENANT,
@@ -24,6 +34,10 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use tracing::{debug, info, warn};
+
+/// How long past `message.timeout.ms` a request waits for librdkafka's report before it is
+/// answered 503 anyway: one timeout scan interval and some slack.
+pub const REPORT_GRACE: Duration = Duration::from_millis(1_500);
 
 /// Why a record did not land.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +69,8 @@ pub struct Record<'a> {
 pub struct Lander {
     producer: FutureProducer,
     failing: AtomicBool,
+    /// The deadline plus [`REPORT_GRACE`].
+    answer_within: Duration,
 }
 
 impl std::fmt::Debug for Lander {
@@ -73,9 +89,15 @@ impl Lander {
         {
             config.set("message.timeout.ms", timeout_ms.to_string());
         }
+        let timeout_ms = config
+            .get("message.timeout.ms")
+            .or_else(|| config.get("delivery.timeout.ms"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(timeout_ms);
         Ok(Self {
             producer: config.create()?,
             failing: AtomicBool::new(false),
+            answer_within: Duration::from_millis(timeout_ms) + REPORT_GRACE,
         })
     }
 
@@ -122,7 +144,13 @@ impl Lander {
             }
             Err((error, _)) => return Err(self.failed(&error, record.topic)),
         };
-        match delivery.await {
+        let Ok(reported) = tokio::time::timeout(self.answer_within, delivery).await else {
+            return Err(self.failed(
+                &KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+                record.topic,
+            ));
+        };
+        match reported {
             Ok(Ok(_)) => {
                 if self.failing.load(Ordering::Relaxed)
                     && self.failing.swap(false, Ordering::SeqCst)
