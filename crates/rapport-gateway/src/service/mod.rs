@@ -112,7 +112,7 @@ async fn watch(
     let mut told = false;
     loop {
         let producer = gateway.lander.producer().clone();
-        let found = tokio::task::spawn_blocking(move || {
+        let fetch = tokio::task::spawn_blocking(move || {
             producer
                 .client()
                 .fetch_metadata(None, Duration::from_secs(5))
@@ -123,9 +123,12 @@ async fn watch(
                         .map(|t| t.name().to_owned())
                         .collect::<Vec<_>>()
                 })
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        });
+        // A drain does not wait for a metadata request that cannot be answered.
+        let found = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            found = fetch => found.map_err(|e| std::io::Error::other(e.to_string()))?,
+        };
         match found {
             Ok(topics) => {
                 let missing: Vec<&String> = wanted.iter().filter(|t| !topics.contains(t)).collect();
