@@ -16,7 +16,12 @@
 //! `cargo bench -p rapport-gateway --bench load` (part of `make bench`; build the release
 //! binary first: `cargo build --release -p rapport-gateway`, which `make bench` does).
 //! `RAPPORT_BENCH_SECONDS` (default 10 per phase), `RAPPORT_BENCH_CONNECTIONS` (64),
-//! `RAPPORT_BENCH_RATE` (2000), `RAPPORT_BENCH_BODY_BYTES` (about 1,000).
+//! `RAPPORT_BENCH_RATE` (2000), `RAPPORT_BENCH_BODY_BYTES` (about 1,000),
+//! `RAPPORT_BENCH_LINGER_MS` (the producer's `linger.ms`, default 5 as every Rapport producer),
+//! `RAPPORT_BENCH_DEBUG` (print the latency phase second by second).
+//!
+//! The machine is shared: the harness prints the load averages before and after, and each
+//! server's CPU time per request, which depends far less on the neighbours than the rates.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -151,10 +156,18 @@ async fn send(
 struct Throughput {
     per_second: f64,
     failed: u64,
+    /// The server's CPU time per accepted request, in microseconds.
+    cpu_us: f64,
 }
 
 /// Every connection sends as fast as it is answered, for `seconds` after a 2 s warm-up.
-async fn throughput(addr: SocketAddr, connections: usize, seconds: u64, size: usize) -> Throughput {
+async fn throughput(
+    addr: SocketAddr,
+    server_pid: u32,
+    connections: usize,
+    seconds: u64,
+    size: usize,
+) -> Throughput {
     let counting = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed, next) = (
@@ -185,21 +198,27 @@ async fn throughput(addr: SocketAddr, connections: usize, seconds: u64, size: us
     tokio::time::sleep(Duration::from_secs(2)).await;
     counting.store(true, Ordering::SeqCst);
     let started = Instant::now();
+    let cpu_before = cpu_seconds(server_pid);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     counting.store(false, Ordering::SeqCst);
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(server_pid) - cpu_before;
     stop.store(true, Ordering::SeqCst);
     for w in workers {
         let _ = w.await;
     }
+    let accepted = ok.load(Ordering::SeqCst);
     Throughput {
-        per_second: ok.load(Ordering::SeqCst) as f64 / elapsed,
+        per_second: accepted as f64 / elapsed,
         failed: failed.load(Ordering::SeqCst),
+        cpu_us: cpu / accepted.max(1) as f64 * 1e6,
     }
 }
 
 #[derive(Debug, Default)]
 struct Latency {
+    /// The server's CPU time per request, in microseconds.
+    cpu_us: f64,
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
@@ -211,6 +230,7 @@ struct Latency {
 /// latency runs from the request's scheduled time to its answer.
 async fn latency(
     addr: SocketAddr,
+    server_pid: u32,
     connections: usize,
     rate: u64,
     seconds: u64,
@@ -219,7 +239,9 @@ async fn latency(
     let total = rate * seconds;
     let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Instant)>(total as usize);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let results = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total as usize)));
+    let results = Arc::new(std::sync::Mutex::new(
+        Vec::<(Duration, bool, Instant)>::with_capacity(total as usize),
+    ));
     let mut workers = Vec::new();
     for _ in 0..connections {
         let (rx, results) = (rx.clone(), results.clone());
@@ -232,11 +254,12 @@ async fn latency(
                 results
                     .lock()
                     .unwrap()
-                    .push((scheduled.elapsed(), accepted));
+                    .push((scheduled.elapsed(), accepted, scheduled));
             }
         }));
     }
     let start = Instant::now() + Duration::from_millis(200);
+    let cpu_before = cpu_seconds(server_pid);
     for n in 0..total {
         let at = start + Duration::from_secs_f64(n as f64 / rate as f64);
         tokio::time::sleep_until(at.into()).await;
@@ -246,17 +269,56 @@ async fn latency(
     for w in workers {
         let _ = w.await;
     }
+    let cpu = cpu_seconds(server_pid) - cpu_before;
     let results = results.lock().unwrap();
-    let mut times: Vec<Duration> = results.iter().map(|(d, _)| *d).collect();
+    if std::env::var("RAPPORT_BENCH_DEBUG").is_ok() {
+        let mut by_second: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+        for (d, _, at) in results.iter() {
+            by_second
+                .entry(at.duration_since(start).as_secs())
+                .or_default()
+                .push(d.as_secs_f64() * 1e3);
+        }
+        for (second, mut v) in by_second {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            eprintln!(
+                "second {second}: n {} p50 {:.1} p99 {:.1} max {:.1}",
+                v.len(),
+                v[v.len() / 2],
+                v[v.len() * 99 / 100],
+                v[v.len() - 1]
+            );
+        }
+    }
+    let mut times: Vec<Duration> = results.iter().map(|(d, _, _)| *d).collect();
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     Latency {
+        cpu_us: cpu / times.len().max(1) as f64 * 1e6,
         p50_ms: at(0.50).as_secs_f64() * 1e3,
         p99_ms: at(0.99).as_secs_f64() * 1e3,
         max_ms: times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         sent: times.len(),
-        failed: results.iter().filter(|(_, ok)| !ok).count(),
+        failed: results.iter().filter(|(_, ok, _)| !ok).count(),
     }
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which ends with ')': utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The 1, 5 and 15 minute load averages: the machine is shared, and they say how much.
@@ -283,7 +345,10 @@ async fn harness() {
     let connections: usize = env_or("RAPPORT_BENCH_CONNECTIONS", 64);
     let rate: u64 = env_or("RAPPORT_BENCH_RATE", 2000);
     let size: usize = env_or("RAPPORT_BENCH_BODY_BYTES", 1000);
-    let stack = Stack::from_env();
+    let mut stack = Stack::from_env();
+    if let Ok(linger) = std::env::var("RAPPORT_BENCH_LINGER_MS") {
+        stack.kafka.extra.insert("linger.ms".into(), linger);
+    }
     let prefix = unique_name("gw-bench");
     let topics = Topics::prefixed(&prefix);
     ensure_topics(&stack.kafka, &topics.specs())
@@ -323,10 +388,18 @@ async fn harness() {
         "gateway load: {connections} keep-alive connections, {seconds} s per phase, bodies of about {size} bytes, generic HMAC-SHA256; load average before: {}",
         load_average()
     );
-    let gw_max = throughput(gateway.http, connections, seconds, size).await;
-    let base_max = throughput(base_addr, connections, seconds, size).await;
-    let gw_lat = latency(gateway.http, connections, rate, seconds, size).await;
-    let base_lat = latency(base_addr, connections, rate, seconds, size).await;
+    let gw_max = throughput(gateway.http, gateway.pid(), connections, seconds, size).await;
+    let base_max = throughput(base_addr, baseline.0.id(), connections, seconds, size).await;
+    let gw_lat = latency(
+        gateway.http,
+        gateway.pid(),
+        connections,
+        rate,
+        seconds,
+        size,
+    )
+    .await;
+    let base_lat = latency(base_addr, baseline.0.id(), connections, rate, seconds, size).await;
     let gw_rss = peak_rss_mib(gateway.pid());
     let (_, metrics) = gateway.get("/metrics").await;
     let quantile = |q: &str| {
@@ -338,9 +411,9 @@ async fn harness() {
     };
     let base_rss = peak_rss_mib(baseline.0.id());
     println!(
-        "| server | requests/s (max) | failed | p50 at {rate}/s | p99 at {rate}/s | max at {rate}/s | failed | peak RSS |"
+        "| server | requests/s (max) | failed | CPU per request | p50 at {rate}/s | p99 at {rate}/s | max at {rate}/s | failed | CPU per request at {rate}/s | peak RSS |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (name, max, lat, rss) in [
         (
             "gateway (verify + produce, acks=all)",
@@ -356,8 +429,16 @@ async fn harness() {
         ),
     ] {
         println!(
-            "| {name} | {:.0} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} of {} | {rss:.1} MiB |",
-            max.per_second, max.failed, lat.p50_ms, lat.p99_ms, lat.max_ms, lat.failed, lat.sent
+            "| {name} | {:.0} | {} | {:.0} µs | {:.1} ms | {:.1} ms | {:.1} ms | {} of {} | {:.0} µs | {rss:.1} MiB |",
+            max.per_second,
+            max.failed,
+            max.cpu_us,
+            lat.p50_ms,
+            lat.p99_ms,
+            lat.max_ms,
+            lat.failed,
+            lat.sent,
+            lat.cpu_us
         );
     }
     println!(
