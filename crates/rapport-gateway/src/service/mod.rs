@@ -101,13 +101,37 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 /// Readiness: on once every topic the endpoints produce to exists (checked until it does),
-/// off as soon as the drain starts.
+/// off as soon as the drain starts. A producer that hit a fatal error makes the exit status 1.
 async fn watch(
     gateway: Arc<Gateway>,
     config: ServiceConfig,
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), ServiceError> {
+    if topics_exist(&gateway, &config, &stop).await? {
+        health.set_ready(true);
+        info!(endpoints = gateway.endpoints.len(), "ready");
+        stop.cancelled().await;
+        health.set_ready(false);
+    }
+    match gateway
+        .fatal
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        Some(reason) => Err(ServiceError::ProducerFatal(reason)),
+        None => Ok(()),
+    }
+}
+
+/// Waits until every topic the endpoints produce to exists: true, or false when `stop` came
+/// first.
+async fn topics_exist(
+    gateway: &Gateway,
+    config: &ServiceConfig,
+    stop: &CancellationToken,
+) -> Result<bool, ServiceError> {
     let wanted = config.used_topics();
     let mut told = false;
     loop {
@@ -126,14 +150,14 @@ async fn watch(
         });
         // A drain does not wait for a metadata request that cannot be answered.
         let found = tokio::select! {
-            () = stop.cancelled() => return Ok(()),
+            () = stop.cancelled() => return Ok(false),
             found = fetch => found.map_err(|e| std::io::Error::other(e.to_string()))?,
         };
         match found {
             Ok(topics) => {
                 let missing: Vec<&String> = wanted.iter().filter(|t| !topics.contains(t)).collect();
                 if missing.is_empty() {
-                    break;
+                    return Ok(true);
                 }
                 if !told {
                     warn!(
@@ -151,23 +175,10 @@ async fn watch(
             }
         }
         tokio::select! {
-            () = stop.cancelled() => return Ok(()),
+            () = stop.cancelled() => return Ok(false),
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
-    health.set_ready(true);
-    info!(endpoints = gateway.endpoints.len(), "ready");
-    stop.cancelled().await;
-    health.set_ready(false);
-    if let Some(reason) = gateway
-        .fatal
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    {
-        return Err(ServiceError::ProducerFatal(reason));
-    }
-    Ok(())
 }
 
 /// Everything a request needs.
