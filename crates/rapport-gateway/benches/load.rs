@@ -18,7 +18,14 @@
 //! `RAPPORT_BENCH_SECONDS` (default 10 per phase), `RAPPORT_BENCH_CONNECTIONS` (64),
 //! `RAPPORT_BENCH_RATE` (2000), `RAPPORT_BENCH_BODY_BYTES` (about 1,000),
 //! `RAPPORT_BENCH_LINGER_MS` (the producer's `linger.ms`, default 5 as every Rapport producer),
-//! `RAPPORT_BENCH_DEBUG` (print the latency phase second by second).
+//! `RAPPORT_BENCH_DEBUG` (print the latency phase second by second),
+//! `RAPPORT_BENCH_SHARED_BROKER` (produce to the local stack's running broker instead of a
+//! fresh one).
+//!
+//! By default the gateway produces to a fresh Tansu of the harness's own, started by the local
+//! stack's script with the stack's memory storage: what `make down up` gives, without stopping
+//! the shared broker, which carries every other test's topics and traffic and whose memory
+//! storage slows as it fills (docs/ARCHITECTURE.md, "Broker quirks"). ClickHouse is not used.
 //!
 //! The machine is shared: the harness prints the load averages before and after, and each
 //! server's CPU time per request, which depends far less on the neighbours than the rates.
@@ -349,6 +356,12 @@ async fn harness() {
     if let Ok(linger) = std::env::var("RAPPORT_BENCH_LINGER_MS") {
         stack.kafka.extra.insert("linger.ms".into(), linger);
     }
+    let fresh = std::env::var_os("RAPPORT_BENCH_SHARED_BROKER")
+        .is_none()
+        .then(|| rapport_testkit::PrivateBroker::start_in_memory("gw-bench-broker"));
+    if let Some(broker) = &fresh {
+        stack.kafka.brokers = broker.brokers();
+    }
     let prefix = unique_name("gw-bench");
     let topics = Topics::prefixed(&prefix);
     ensure_topics(&stack.kafka, &topics.specs())
@@ -385,7 +398,17 @@ async fn harness() {
     }
 
     println!(
-        "gateway load: {connections} keep-alive connections, {seconds} s per phase, bodies of about {size} bytes, generic HMAC-SHA256; load average before: {}",
+        "gateway load: {connections} keep-alive connections, {seconds} s per phase, bodies of about {size} bytes, generic HMAC-SHA256, linger.ms {}, {} broker; load average before: {}",
+        stack
+            .kafka
+            .extra
+            .get("linger.ms")
+            .map_or("5", String::as_str),
+        if fresh.is_some() {
+            "a fresh"
+        } else {
+            "the shared"
+        },
         load_average()
     );
     let gw_max = throughput(gateway.http, gateway.pid(), connections, seconds, size).await;
@@ -468,4 +491,5 @@ async fn harness() {
     );
     drop(baseline);
     drop(gateway);
+    drop(fresh);
 }

@@ -202,19 +202,31 @@ impl Drop for PrivateClickHouse {
     }
 }
 
-/// A Tansu broker of the test's own, with sqlite storage so that its topics survive a restart.
+/// A Tansu broker of the test's own, with sqlite storage so that its topics survive a restart
+/// (or memory storage, as the local stack's, for a benchmark that wants a fresh broker).
 /// A failed test keeps its log and storage (the scratch dir's), which explain the failure.
 #[derive(Debug)]
 pub struct PrivateBroker {
     dir: crate::ScratchDir,
     port: u16,
+    storage: &'static str,
 }
 
 impl PrivateBroker {
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, "sqlite")
+    }
+
+    /// A fresh broker with the local stack's memory storage: nothing survives a restart.
+    pub fn start_in_memory(name: &str) -> Self {
+        Self::start_with(name, "memory")
+    }
+
+    fn start_with(name: &str, storage: &'static str) -> Self {
         let broker = Self {
             dir: crate::ScratchDir::new(name),
             port: stable_port(),
+            storage,
         };
         broker.up();
         broker
@@ -238,7 +250,7 @@ impl PrivateBroker {
             &[
                 ("RAPPORT_STACK_DIR", self.dir.path().display().to_string()),
                 ("RAPPORT_STACK_KAFKA_PORT", self.port.to_string()),
-                ("RAPPORT_STACK_KAFKA_STORAGE", "sqlite".to_owned()),
+                ("RAPPORT_STACK_KAFKA_STORAGE", self.storage.to_owned()),
             ],
         );
     }
