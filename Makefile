@@ -12,9 +12,15 @@ NEXTEST := $(CARGO) nextest run --workspace --config-file .ci/nextest.toml
 
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
+# Per-input time limit (s): an input that takes longer is a failure, so a super-linear pass in
+# an adapter shows up as a fuzz finding, not as a stalled normalizer in production.
+FUZZ_INPUT_TIMEOUT ?= 2
+# Large enough that a quadratic pass over a body takes seconds, not milliseconds.
+FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
-.PHONY: help up down status test test-unit lint fmt bench demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb soak
+
+.PHONY: help up down status test test-unit lint fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,7 +41,7 @@ nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
 # The fuzz smoke run goes first so nextest's summary is the suite's closing line.
-test: nextest lint up ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
+test: nextest oracles lint up ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
 	@$(MAKE) --no-print-directory sqlcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
@@ -55,6 +61,12 @@ SOAK_CUSTOMERS ?= 1500
 soak: nextest up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
 	RAPPORT_TEST_CUSTOMERS=$(SOAK_CUSTOMERS) $(NEXTEST) --profile $(NEXTEST_PROFILE) -p rapport-e2e --test pipeline --run-ignored all
 
+N ?= 1000000
+
+bench-read: up chdb ## The read path at N rows (default 1000000): fill through the writer, time every endpoint (18.16 and chDB)
+	$(CARGO) build --release -p rapport-writer -p rapport-linker -p rapport-api
+	RAPPORT_BENCH_ROWS=$(N) $(CARGO) bench -p rapport-e2e --bench read
+
 bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench --workspace
@@ -63,6 +75,21 @@ CHDB_VERSION := 26.9.0
 
 chdb:
 	@python3 -c 'import chdb' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check chdb-core==$(CHDB_VERSION)
+
+# Reference implementations the differential tests compare against, pinned (`pip` spec per
+# package). phonenumbers is libphonenumber's Python port with the same metadata release as the
+# Rust crate (crates/rapport-model/tests/phone_oracle.rs); businesstimedelta is the business-time
+# oracle, with pytz carrying the tz data release the calendar crate bundles
+# (crates/rapport-calendar/tests/oracle.rs).
+ORACLE_PIP := phonenumbers==9.0.42 businesstimedelta==1.0.1 pytz==2026.6
+
+oracles: ## Install the pinned Python oracle packages the differential tests need
+	@missing=""; for spec in $(ORACLE_PIP); do \
+	  name=$${spec%%==*}; want=$${spec#*==}; \
+	  have=$$(python3 -c "import importlib.metadata as m; print(m.version('$$name'))" 2>/dev/null || true); \
+	  [ "$$have" = "$$want" ] || missing="$$missing $$spec"; \
+	done; \
+	[ -z "$$missing" ] || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore $$missing
 
 sqlcheck: chdb up ## Run the schema, views and ANALYTICS.md examples on ClickHouse 18.16 and on current ClickHouse (chdb)
 	python3 tests/sql/check_sql.py
@@ -82,7 +109,7 @@ fuzz: cargo-fuzz ## Run every fuzz target for FUZZ_SECONDS (default 300) each
 	  mkdir -p fuzz/corpus/$$target; \
 	  echo "fuzz: $$target for $(FUZZ_SECONDS)s"; \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$target fuzz/corpus/$$target $$seeds -- \
-	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 2>fuzz/$$target.log \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=$(FUZZ_INPUT_TIMEOUT) -print_final_stats=1 2>fuzz/$$target.log \
 	    || { tail -n 40 fuzz/$$target.log; echo "fuzz: $$target found a failure (artifacts in crates/rapport-channels/fuzz/artifacts/$$target)"; exit 1; }; \
 	  grep -E '^stat::number_of_executed_units' fuzz/$$target.log | sed "s/^/fuzz: $$target /"; \
 	done

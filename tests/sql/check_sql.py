@@ -5,7 +5,7 @@ Runs the same SQL on ClickHouse 18.16 (HTTP, http://127.0.0.1:${RAPPORT_STACK_CH
 in a fresh, uniquely named database that is dropped afterwards) and on a current ClickHouse
 embedded in-process by chdb, then:
 
-  * applies every schemas/clickhouse/*.sql in file-name order, twice (idempotence), with the
+  * applies every schemas/clickhouse/*.sql in file-name order, each twice (idempotence), with the
     migration runner's rule: drop full-line `--` comments, split on `;`, trim, skip empties;
   * loads tests/sql/scenario.sql, asserts the hand-computed answers that hold before the late
     events, loads tests/sql/scenario_late.sql (a late earlier message and replays);
@@ -188,14 +188,17 @@ class Http1816:
 
 
 class Chdb:
-    def __init__(self):
+    def __init__(self, path=None, db=None):
+        """A chdb session; with `path`, its data persists there, and `db` reopens a database
+        an earlier session created."""
         import chdb
         import chdb.session as cs
 
         self.name = f"chdb-{getattr(chdb, '__version__', '?')}"
-        self.session = cs.Session()
-        self.db = f"rapport_check_{os.getpid()}_{int(time.time() * 1000)}"
-        self.execute(f"CREATE DATABASE {self.db}")
+        self.session = cs.Session(path) if path else cs.Session()
+        self.db = db or f"rapport_check_{os.getpid()}_{int(time.time() * 1000)}"
+        if not db:
+            self.execute(f"CREATE DATABASE {self.db}")
         self.execute(f"USE {self.db}")
 
     def execute(self, sql):
@@ -243,9 +246,10 @@ def run_engine(engine, examples):
             if got != rows:
                 failures.append(f"[{engine.name}] {stage}: {desc}\n  expected: {rows}\n  got:      {got}")
 
-    migrations = sorted(SCHEMA_DIR.glob("*.sql"))
-    for _ in range(2):
-        for path in migrations:
+    # Each file twice in a row (a concurrent runner applying the same version). A later file may
+    # replace an earlier one's views; the runner then never applies the earlier one again.
+    for path in sorted(SCHEMA_DIR.glob("*.sql")):
+        for _ in range(2):
             for stmt in split_statements(path.read_text()):
                 engine.execute(stmt)
     for stmt in split_statements((HERE / "scenario.sql").read_text()):

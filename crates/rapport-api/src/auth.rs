@@ -16,10 +16,11 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use moka::sync::Cache;
+use rapport_clickhouse::keys;
 use rapport_runtime::rate_limit::{client_address, retry_after_seconds};
 
+use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::{AppState, keys};
 
 /// Who is calling: every query of the request is scoped to `tenant_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]

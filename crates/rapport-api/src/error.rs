@@ -169,6 +169,15 @@ impl From<clickhouse::error::Error> for ApiError {
     }
 }
 
+impl From<rapport_clickhouse::read::ReadError> for ApiError {
+    fn from(error: rapport_clickhouse::read::ReadError) -> Self {
+        match error {
+            rapport_clickhouse::read::ReadError::BadInput(message) => Self::bad_parameter(message),
+            rapport_clickhouse::read::ReadError::Store(error) => error.into(),
+        }
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! timeline, one conversation, a customer's summary, responsiveness metrics and who is waiting —
 //! for analysts, operators and downstream services.
 //!
-//! Every `/v1` request carries an API key (`Authorization: Bearer rpk_…`, see [`keys`]); the
+//! Every `/v1` request carries an API key (`Authorization: Bearer rpk_…`, see
+//! [`rapport_clickhouse::keys`]); the
 //! key's tenant scopes every query the request runs. The API, its OpenAPI document and the
 //! operations endpoints (`/healthz`, `/readyz`, `/metrics`) share one port. See the crate README
 //! for the guarantees and the tests that prove them.
@@ -12,7 +13,6 @@ mod config;
 mod cursor;
 mod error;
 mod http;
-pub mod keys;
 mod params;
 mod schema;
 mod v1;

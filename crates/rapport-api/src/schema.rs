@@ -1,20 +1,20 @@
 use rapport_clickhouse::{ClickHouseConfig, ClickHouseError, SchemaMismatch};
 
-/// The tables and views the API reads. Views are not column-checked: every query names and
-/// casts the columns it reads, and a missing one fails that query loudly.
+/// The tables the API reads (the read model, `rapport_clickhouse::read`). Only `api_keys` is
+/// column-checked here: every read names the columns it reads, and a missing one fails loudly.
 pub const REQUIRED_OBJECTS: &[&str] = &[
     "api_keys",
     "customers",
+    "customer_identities",
     "interactions",
-    "timeline",
-    "interaction_customers",
-    "customer_timeline",
-    "reply_latencies",
-    "responsiveness",
-    "unanswered",
+    "interaction_identities",
+    "conversations",
+    "replies",
+    "resolutions",
+    "waiting",
 ];
 
-/// `api_keys` as `keys::KeyRow` reads and writes it (plain `RowBinary`: the types must match).
+/// `api_keys` as `rapport_clickhouse::keys::KeyRow` reads and writes it (plain `RowBinary`: the types must match).
 pub const API_KEY_COLUMNS: &[(&str, &str)] = &[
     ("key_id", "String"),
     ("tenant_id", "String"),
@@ -89,7 +89,7 @@ mod tests {
     use clickhouse::Row;
 
     use super::*;
-    use crate::keys::KeyRow;
+    use rapport_clickhouse::keys::KeyRow;
 
     #[test]
     fn the_checked_columns_are_the_key_rows_in_order() {
@@ -101,7 +101,7 @@ mod tests {
     fn missing_objects_and_retyped_columns_are_all_reported() {
         let tables: Vec<String> = REQUIRED_OBJECTS
             .iter()
-            .filter(|n| **n != "unanswered")
+            .filter(|n| **n != "waiting")
             .map(|n| (*n).to_owned())
             .collect();
         let mut columns = API_KEY_COLUMNS.to_vec();
@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(
             problems,
             vec![
-                "unanswered is missing".to_string(),
+                "waiting is missing".to_string(),
                 "column api_keys.revoked is UInt32, expected UInt8".to_string()
             ]
         );

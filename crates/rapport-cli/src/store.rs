@@ -12,10 +12,13 @@ pub fn client(config: &ClickHouseConfig) -> clickhouse::Client {
 }
 
 /// Bounds `request` by the configured request timeout and names the server when it fails.
-pub async fn bounded<T>(
+pub async fn bounded<T, E>(
     config: &ClickHouseConfig,
-    request: impl Future<Output = Result<T, clickhouse::error::Error>>,
-) -> anyhow::Result<T> {
+    request: impl Future<Output = Result<T, E>>,
+) -> anyhow::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     tokio::time::timeout(config.request_timeout(), request)
         .await
         .with_context(|| {

@@ -42,6 +42,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "api_keys",
         sql: include_str!("../../../schemas/clickhouse/004_api_keys.sql"),
     },
+    Migration {
+        version: 5,
+        name: "forget",
+        sql: include_str!("../../../schemas/clickhouse/005_forget.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "read_model",
+        sql: include_str!("../../../schemas/clickhouse/006_read_model.sql"),
+    },
 ];
 
 pub const MIGRATIONS_TABLE: &str = "rapport_migrations";
@@ -122,14 +132,23 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Click
             report.already_applied.push(migration.version);
             continue;
         }
-        for statement in migration.statements() {
-            execute_racing(&client, &statement).await.map_err(|error| {
-                ClickHouseError::Migration {
+        match apply(&client, migration).await {
+            Ok(Outcome::Here) => {}
+            Ok(Outcome::Elsewhere) => {
+                info!(
+                    version = migration.version,
+                    "migration applied by another runner meanwhile"
+                );
+                report.already_applied.push(migration.version);
+                continue;
+            }
+            Err(error) => {
+                return Err(ClickHouseError::Migration {
                     version: migration.version,
                     name: migration.name.into(),
                     reason: error.to_string(),
-                }
-            })?;
+                });
+            }
         }
         execute(
             &client,
@@ -147,6 +166,60 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Click
         report.applied.push(migration.version);
     }
     Ok(report)
+}
+
+/// Who applied a migration.
+enum Outcome {
+    Here,
+    /// Another runner recorded it (or a later one) while this one was applying it.
+    Elsewhere,
+}
+
+/// Runs every statement of `migration`. A runner next to this one (the writer, the linker and a
+/// `rapport migrate` job start together) may be applying the same file: a file that replaces
+/// views drops them before it creates them again, so a statement of one runner can fail on what
+/// the other just dropped, or on a later file's views if the other is already past this one.
+/// Every statement is idempotent, so the file is applied again from the start after a short,
+/// random pause, until it succeeds or another runner recorded it.
+async fn apply(
+    client: &clickhouse::Client,
+    migration: &Migration,
+) -> Result<Outcome, ClickHouseError> {
+    let mut attempt = 0u64;
+    loop {
+        let mut result = Ok(());
+        for statement in migration.statements() {
+            result = execute_racing(client, &statement).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        let Err(error) = result else {
+            return Ok(Outcome::Here);
+        };
+        if recorded_from(client, migration.version).await? {
+            return Ok(Outcome::Elsewhere);
+        }
+        attempt += 1;
+        if attempt > 5 || error.is_retryable() {
+            return Err(error);
+        }
+        let jitter = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()) % 300);
+        tokio::time::sleep(Duration::from_millis(100 * attempt + jitter)).await;
+    }
+}
+
+/// Whether `version` or a later one is recorded as applied.
+async fn recorded_from(client: &clickhouse::Client, version: u32) -> Result<bool, ClickHouseError> {
+    let count: u64 = client
+        .query_raw(&format!(
+            "SELECT count() FROM {MIGRATIONS_TABLE} WHERE version >= {version}"
+        ))
+        .fetch_one()
+        .await?;
+    Ok(count > 0)
 }
 
 async fn execute(client: &clickhouse::Client, sql: &str) -> Result<(), ClickHouseError> {

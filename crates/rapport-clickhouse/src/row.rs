@@ -149,7 +149,7 @@ impl InteractionRow {
 
 /// ClickHouse's `Date` ends in 2149 and starts in 1970; times outside clamp to its ends rather
 /// than wrapping into a wrong partition.
-fn date_of(ms: i64) -> u16 {
+pub(crate) fn date_of(ms: i64) -> u16 {
     ms.div_euclid(MS_PER_DAY).clamp(0, i64::from(u16::MAX)) as u16
 }
 

@@ -54,6 +54,34 @@ pub async fn check_interactions_table(config: &ClickHouseConfig) -> Result<(), C
     }
 }
 
+/// Every one of `tables` exists in the database (the writer's read-model and forget-list
+/// tables: a missing one would fail the first batch, after it was read).
+pub async fn check_tables_exist(
+    config: &ClickHouseConfig,
+    tables: &[&str],
+) -> Result<(), ClickHouseError> {
+    let present: Vec<String> = config
+        .client()
+        .query("SELECT name FROM system.tables WHERE database = ?")
+        .bind(&config.database)
+        .fetch_all()
+        .await?;
+    let problems: Vec<String> = tables
+        .iter()
+        .filter(|t| !present.iter().any(|p| p == *t))
+        .map(|t| format!("table {t} is missing"))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaMismatch {
+            table: format!("{} (tables rapport-writer writes)", config.database),
+            problems,
+        }
+        .into())
+    }
+}
+
 fn compare(found: &[(&str, &str, &str)]) -> Vec<String> {
     if found.is_empty() {
         return vec!["the table does not exist".into()];

@@ -173,6 +173,25 @@ impl IdentityGraph {
         })
     }
 
+    /// Erases identifiers (a customer's erasure, `rapport forget`): each one's links go without a
+    /// trace, its key leaves the graph's memory, and it is unknown from then on, as if never
+    /// seen. Returns the changes of the *other* identifiers whose customer moved (a customer split
+    /// where a forgotten identifier was its only bridge). Unknown keys are ignored. Keeping them
+    /// from coming back is the caller's: drop interactions that carry them.
+    pub fn forget(&mut self, tenant_id: &str, keys: &[String]) -> Vec<crate::Change> {
+        let Some(graph) = self.tenants.get_mut(tenant_id) else {
+            return Vec::new();
+        };
+        let nodes: Vec<u32> = keys.iter().filter_map(|key| graph.node(key)).collect();
+        let mut log = ChangeLog::recording();
+        for &node in &nodes {
+            graph.forget(node, &mut log);
+        }
+        // The forgotten nodes' own entries name keys that are gone; only the others are news.
+        log.retain(|node| !nodes.contains(&node));
+        graph.changes(log)
+    }
+
     /// The customer an identifier belongs to; `None` when it was never seen.
     pub fn customer_of(&self, tenant_id: &str, key: &str) -> Option<Uuid> {
         let graph = self.tenants.get(tenant_id)?;

@@ -15,6 +15,7 @@ pub(crate) struct Interner {
     ends: Vec<usize>,
     table: HashTable<u32>,
     hasher: RandomState,
+    forgotten: usize,
 }
 
 impl Interner {
@@ -33,6 +34,35 @@ impl Interner {
         slice(&self.text, &self.ends, node)
     }
 
+    /// Removes `node`'s key from the index and overwrites its text, so the identifier can no
+    /// longer be found nor read back from memory; the node id is never reused.
+    pub(crate) fn forget(&mut self, node: u32) {
+        let Self {
+            text,
+            ends,
+            table,
+            hasher,
+            ..
+        } = self;
+        let key = slice(text, ends, node);
+        if let Ok(entry) = table.find_entry(hasher.hash_one(key), |&other| other == node) {
+            entry.remove();
+        }
+        let end = ends[node as usize];
+        let start = if node == 0 {
+            0
+        } else {
+            ends[node as usize - 1]
+        };
+        text.replace_range(start..end, &"\0".repeat(end - start));
+        self.forgotten += 1;
+    }
+
+    /// Keys forgotten so far (their nodes stay, unreachable).
+    pub(crate) fn forgotten(&self) -> usize {
+        self.forgotten
+    }
+
     /// The id of `key`, and whether it was new.
     pub(crate) fn intern(&mut self, key: &str) -> (u32, bool) {
         if let Some(node) = self.get(key) {
@@ -49,6 +79,7 @@ impl Interner {
             ends,
             table,
             hasher,
+            ..
         } = self;
         table.insert_unique(hasher.hash_one(key), node, |&other| {
             hasher.hash_one(slice(text, ends, other))

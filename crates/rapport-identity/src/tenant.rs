@@ -63,6 +63,10 @@ impl ChangeLog {
         }
     }
 
+    pub(crate) fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+        self.before.retain(|&(node, _)| keep(node));
+    }
+
     fn record(&mut self, node: u32, previous: Option<Uuid>) {
         if self.enabled {
             self.before.push((node, previous));
@@ -290,6 +294,23 @@ impl TenantGraph {
         others
     }
 
+    /// Erases `node`: its links and held links go (without leaving retractions, which would
+    /// name it), the rest of its customer is split as its links require, its key leaves the index
+    /// and memory, and its lone component is freed. The node id stays, unreachable.
+    pub(crate) fn forget(&mut self, node: u32, log: &mut ChangeLog) {
+        let others = self.detach(node, log);
+        for other in others {
+            self.retracted.remove(&pair(node, other));
+        }
+        self.retracted.retain(|&(a, b)| a != node && b != node);
+        let component = self.component_of[node as usize];
+        let customer_id = self.components[component as usize].customer_id;
+        self.customers.remove(&self.components, customer_id);
+        self.free_components.push(component);
+        self.component_of[node as usize] = UNASSIGNED;
+        self.keys.forget(node);
+    }
+
     pub(crate) fn links_of(&self, node: u32) -> Vec<Link> {
         let mut links: Vec<Link> = self
             .links
@@ -344,7 +365,7 @@ impl TenantGraph {
     }
 
     pub(crate) fn identifier_count(&self) -> usize {
-        self.keys.len()
+        self.keys.len() - self.keys.forgotten()
     }
 
     pub(crate) fn customer_count(&self) -> usize {
@@ -528,7 +549,12 @@ impl TenantGraph {
             assert_eq!(reached.len(), members.len(), "component not connected");
             components += 1;
         }
-        assert!(seen.iter().all(|&s| s), "node without a component");
+        for (node, &seen) in seen.iter().enumerate() {
+            assert!(
+                seen || self.component_of[node] == UNASSIGNED,
+                "node without a component"
+            );
+        }
         assert_eq!(link_ends, 2 * self.links.count());
         assert_eq!(
             components + self.free_components.len(),

@@ -53,7 +53,7 @@ impl Default for KafkaConfig {
             producer_batch_messages: None,
             resume_rewind_records: 0,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            stall_timeout_ms: 300_000,
+            stall_timeout_ms: 120_000,
             extra: BTreeMap::new(),
         }
     }

@@ -173,8 +173,26 @@ impl ServiceContext {
     /// stage blocked for good) shows here; `/livez` fails on it, and
     /// `rapport_<service>_partition_stalled_seconds` charts it.
     pub fn stalled(&self, limit: std::time::Duration) -> Vec<crate::progress::Stalled> {
-        self.progress()
-            .stalled(std::time::Instant::now(), limit, &self.stalled_metric)
+        let now = std::time::Instant::now();
+        let mut stalled = self.progress().stalled(now, limit, &self.stalled_metric);
+        // Records held by a stage that cannot finish them (a sink that is down for good) stop
+        // the consume loop from polling, and with it the statistics; the frontier still knows.
+        for (topic, partition, in_flight, waited) in
+            self.frontiers().waiting_longer_than(now, limit)
+        {
+            if !stalled
+                .iter()
+                .any(|s| s.topic == topic && s.partition == partition)
+            {
+                stalled.push(crate::progress::Stalled {
+                    topic,
+                    partition,
+                    lag: i64::try_from(in_flight).unwrap_or(i64::MAX),
+                    for_secs: waited.as_secs(),
+                });
+            }
+        }
+        stalled
     }
 
     /// A liveness check for [`rapport_runtime`]'s `/livez`: `None` while every partition makes

@@ -2,6 +2,7 @@
 //! outputs are all durably written, however out of order those writes complete.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 /// The in-flight offsets of one partition, in the order they were read.
 #[derive(Debug, Default)]
@@ -10,6 +11,9 @@ pub struct PartitionFrontier {
     pending: VecDeque<(i64, bool)>,
     /// The offset to commit: one past the last message of the completed prefix.
     committable: Option<i64>,
+    /// Since when records have been in flight without the frontier moving (`None` while nothing
+    /// is in flight): how long a stage that holds records has been stuck.
+    waiting_since: Option<Instant>,
 }
 
 impl PartitionFrontier {
@@ -19,6 +23,9 @@ impl PartitionFrontier {
     pub fn begin(&mut self, offset: i64) {
         if self.pending.back().is_some_and(|(last, _)| *last >= offset) {
             self.pending.clear();
+        }
+        if self.pending.is_empty() {
+            self.waiting_since = Some(Instant::now());
         }
         self.pending.push_back((offset, false));
     }
@@ -34,6 +41,7 @@ impl PartitionFrontier {
             advanced = Some(o + 1);
         }
         if let Some(next) = advanced {
+            self.waiting_since = (!self.pending.is_empty()).then(Instant::now);
             // The frontier never moves backwards, whatever order completions arrive in.
             if self.committable.is_none_or(|c| next > c) {
                 self.committable = Some(next);
@@ -49,6 +57,12 @@ impl PartitionFrontier {
 
     pub fn in_flight(&self) -> usize {
         self.pending.len()
+    }
+
+    /// How long records have been in flight without the frontier moving, at `now`.
+    pub fn waiting(&self, now: Instant) -> Duration {
+        self.waiting_since
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
     }
 }
 
@@ -90,6 +104,22 @@ impl Frontiers {
             .map(PartitionFrontier::in_flight)
             .sum()
     }
+
+    /// Partitions whose in-flight records have not moved the frontier for longer than `limit`:
+    /// `(topic, partition, records in flight, how long)`.
+    pub fn waiting_longer_than(
+        &self,
+        now: Instant,
+        limit: Duration,
+    ) -> Vec<(String, i32, usize, Duration)> {
+        self.partitions
+            .iter()
+            .filter_map(|((topic, partition), f)| {
+                let waited = f.waiting(now);
+                (waited > limit).then(|| (topic.clone(), *partition, f.in_flight(), waited))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +140,24 @@ mod tests {
         assert_eq!(f.complete(14), None);
         assert_eq!(f.complete(13), Some(15));
         assert_eq!(f.in_flight(), 0);
+    }
+
+    #[test]
+    fn in_flight_records_without_progress_count_as_waiting() {
+        let mut f = PartitionFrontier::default();
+        assert_eq!(f.waiting(Instant::now()), Duration::ZERO);
+        f.begin(1);
+        f.begin(2);
+        let later = Instant::now() + Duration::from_secs(60);
+        assert!(f.waiting(later) >= Duration::from_secs(59));
+        f.complete(1);
+        assert!(f.waiting(later) < Duration::from_secs(61));
+        assert!(
+            f.waiting(Instant::now()) < Duration::from_secs(1),
+            "progress restarts it"
+        );
+        f.complete(2);
+        assert_eq!(f.waiting(later), Duration::ZERO, "nothing in flight");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use frontier::{Frontiers, PartitionFrontier};
 pub use progress::Stalled;
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use resume::{Admission, ResumeGuard};
-pub use send::{confirm, enqueue, send_all_reliably, send_reliably};
+pub use send::{confirm, enqueue, send_all_reliably, send_reliably, send_tombstone};
 pub use topics::{TopicSpec, Topics, ensure_topics};
 
 #[derive(Debug, thiserror::Error)]

@@ -44,11 +44,32 @@ pub async fn send_reliably<C: ClientContext + 'static>(
     payload: &[u8],
     headers: &OwnedHeaders,
 ) -> Result<(), KafkaError> {
+    send_record(producer, topic, key, Some(payload), headers).await
+}
+
+/// A record with `key` and no value (a tombstone: compaction drops the key's earlier records),
+/// sent like [`send_reliably`].
+pub async fn send_tombstone<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
+    topic: &str,
+    key: &[u8],
+) -> Result<(), KafkaError> {
+    send_record(producer, topic, Some(key), None, &OwnedHeaders::new()).await
+}
+
+async fn send_record<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+    headers: &OwnedHeaders,
+) -> Result<(), KafkaError> {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let mut record = FutureRecord::to(topic)
-            .payload(payload)
-            .headers(headers.clone());
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers.clone());
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
         if let Some(key) = key {
             record = record.key(key);
         }

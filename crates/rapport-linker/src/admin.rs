@@ -19,6 +19,7 @@ pub fn routes(core: Core, token: Secret) -> Router {
     Router::new()
         .route("/v1/identity/{tenant}/{identifier}", get(show))
         .route("/v1/identity/unlink", post(unlink))
+        .route("/v1/identity/forget", post(forget))
         .route_layer(middleware::from_fn_with_state(token, authorize))
         .with_state(core)
 }
@@ -61,17 +62,32 @@ fn error(status: StatusCode, code: &str, message: String) -> Reply {
     (status, Json(json!({"code": code, "message": message})))
 }
 
+fn restoring() -> Reply {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "identity state is still being restored".into(),
+    )
+}
+
+/// The graph already changed but its consequences could not be stored: stop, so the restart
+/// rebuilds it from what was stored.
+fn store_failed(state: &mut crate::pipeline::State, e: &crate::LinkerError) -> Reply {
+    state.fail(e.to_string());
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        e.to_string(),
+    )
+}
+
 async fn show(
     State(core): State<Core>,
     Path((tenant, identifier)): Path<(String, String)>,
 ) -> Reply {
     let state = core.lock().await;
     if !state.restored {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "identity state is still being restored".into(),
-        );
+        return restoring();
     }
     match state.graph.customer_of(&tenant, &identifier) {
         None => error(
@@ -110,11 +126,7 @@ struct UnlinkRequest {
 async fn unlink(State(core): State<Core>, Json(request): Json<UnlinkRequest>) -> Reply {
     let mut state = core.lock().await;
     if !state.restored {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "identity state is still being restored".into(),
-        );
+        return restoring();
     }
     let result = match &request.b {
         Some(b) => state.graph.unlink(&request.tenant_id, &request.a, b),
@@ -130,13 +142,7 @@ async fn unlink(State(core): State<Core>, Json(request): Json<UnlinkRequest>) ->
         Err(e) => return error(StatusCode::CONFLICT, "not_linked", e.to_string()),
     };
     if let Err(e) = state.persist_unlink(&unlinked).await {
-        // The graph already changed; stop so the restart rebuilds it from what was stored.
-        state.fail(e.to_string());
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            e.to_string(),
-        );
+        return store_failed(&mut state, &e);
     }
     let changes: Vec<Value> = unlinked
         .changes
@@ -147,4 +153,34 @@ async fn unlink(State(core): State<Core>, Json(request): Json<UnlinkRequest>) ->
         StatusCode::OK,
         Json(json!({"retracted": unlinked.retracted.len(), "changes": changes})),
     )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgetRequest {
+    tenant_id: String,
+    customer_id: String,
+    /// `type:value` keys of every identifier of the customer.
+    identities: Vec<String>,
+}
+
+/// `rapport forget`'s step in the linker: the identifiers leave the graph and join its forget
+/// list (so interactions carrying them are dropped from now on), and each gets a tombstone on
+/// the identity topic. Idempotent: forgetting again changes nothing.
+async fn forget(State(core): State<Core>, Json(request): Json<ForgetRequest>) -> Reply {
+    let mut state = core.lock().await;
+    if !state.restored {
+        return restoring();
+    }
+    match state
+        .forget(
+            &request.tenant_id,
+            &request.customer_id,
+            &request.identities,
+        )
+        .await
+    {
+        Ok(forgotten) => (StatusCode::OK, Json(json!({"forgotten": forgotten}))),
+        Err(e) => store_failed(&mut state, &e),
+    }
 }

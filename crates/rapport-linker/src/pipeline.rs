@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rapport_clickhouse::ForgetList;
+use rapport_clickhouse::forget::{ForgottenRow, KIND_IDENTITY, digest_hex};
 use rapport_identity::{Change, IdentityGraph, Observation, Unlinked};
 use rapport_kafka::{
     DecodeFailure, Decoder, ServiceContext, leave_group, send_all_reliably, send_dead_letter,
+    send_tombstone,
 };
 use rapport_model::Timestamp;
 use rapport_runtime::Health;
@@ -18,7 +21,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::store::{self, CustomerRow, LinkRow};
+use crate::store::{self, CustomerIdentityRow, CustomerRow, LinkRow};
 use crate::{LinkerConfig, LinkerError};
 
 /// The graph and what writes its consequences, shared by the loop and the admin API.
@@ -30,6 +33,9 @@ pub struct State {
     context: ServiceContext,
     /// False until the graph was rebuilt from the store; the admin API answers 503 before.
     pub restored: bool,
+    /// What `rapport forget` erased: interactions carrying it are dropped, links naming it are
+    /// never stored.
+    pub forget: ForgetList,
     failed: CancellationToken,
     failure: Option<String>,
 }
@@ -51,6 +57,7 @@ impl Core {
             producer,
             context,
             restored: false,
+            forget: ForgetList::default(),
             failed: CancellationToken::new(),
             failure: None,
             config,
@@ -106,6 +113,10 @@ impl State {
             .filter(|c| c.previous_customer_id != Some(c.customer_id))
             .collect();
         let customers: Vec<CustomerRow> = changed.iter().map(|c| CustomerRow::of(c, now)).collect();
+        let reverse: Vec<CustomerIdentityRow> = changed
+            .iter()
+            .flat_map(|c| CustomerIdentityRow::of(c, now))
+            .collect();
         self.retrying(|| {
             rapport_clickhouse::insert_into(&self.client, "identity_links", links, self.timeout())
         })
@@ -132,6 +143,18 @@ impl State {
         )
         .await
         .map_err(LinkerError::Publish)?;
+        // The reverse index first: a crash before `customers` leaves those rows stale, which the
+        // restart finds and corrects (writing both again); the other order could leave the
+        // reverse index behind for good.
+        self.retrying(|| {
+            rapport_clickhouse::insert_into(
+                &self.client,
+                "customer_identities",
+                &reverse,
+                self.timeout(),
+            )
+        })
+        .await?;
         self.retrying(|| {
             rapport_clickhouse::insert_into(&self.client, "customers", &customers, self.timeout())
         })
@@ -165,6 +188,64 @@ impl State {
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    /// Reads what was forgotten since the last batch, retrying while ClickHouse is unavailable.
+    async fn retrying_refresh(&mut self) -> Result<(), LinkerError> {
+        let b = &self.config.batch;
+        let mut backoff = Duration::from_millis(b.initial_backoff_ms);
+        loop {
+            match self.forget.refresh(&self.client).await {
+                Ok(_) => return Ok(()),
+                Err(error) if error.is_retryable() => {
+                    warn!(%error, ?backoff, "clickhouse unavailable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(b.max_backoff_ms));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Erases identifiers (`rapport forget`, through the admin API): they join the forget list,
+    /// leave the graph, and get a tombstone on the identity topic; customers they bridged split,
+    /// and those changes are stored and published like any other.
+    pub async fn forget(
+        &mut self,
+        tenant_id: &str,
+        customer_id: &str,
+        identities: &[String],
+    ) -> Result<usize, LinkerError> {
+        let now = Timestamp::now().as_millis();
+        let rows: Vec<ForgottenRow> = identities
+            .iter()
+            .map(|key| ForgottenRow {
+                tenant_id: tenant_id.to_owned(),
+                kind: KIND_IDENTITY.to_owned(),
+                digest: digest_hex(key),
+                customer_id: customer_id.to_owned(),
+                forgotten_at_ms: now,
+            })
+            .collect();
+        self.forget.add(&rows);
+        let changes = self.graph.forget(tenant_id, identities);
+        for key in identities {
+            // A record without a value: compaction drops the identifier's last state.
+            send_tombstone(
+                &self.producer,
+                &self.config.topics.identity,
+                format!("{tenant_id}/{key}").as_bytes(),
+            )
+            .await
+            .map_err(LinkerError::Publish)?;
+        }
+        self.persist(&[], &changes).await?;
+        info!(
+            identities = identities.len(),
+            changes = changes.len(),
+            "identifiers forgotten"
+        );
+        Ok(identities.len())
     }
 
     pub async fn persist_unlink(&self, unlinked: &Unlinked) -> Result<(), LinkerError> {
@@ -210,8 +291,9 @@ pub async fn run(
         let mut state = core.lock().await;
         let started = Instant::now();
         let state = &mut *state;
+        state.forget.refresh(&state.client).await?;
         let (links, identifiers, corrections) =
-            store::restore(&state.client, &mut state.graph).await?;
+            store::restore(&state.client, &mut state.graph, &state.forget).await?;
         if !corrections.is_empty() {
             warn!(
                 corrections = corrections.len(),
@@ -319,8 +401,21 @@ async fn accept(
     loop {
         match decoder.decode(message.payload().unwrap_or_default()).await {
             Ok(interaction) => {
-                let observation = core.lock().await.graph.observe(&interaction);
-                pending.add(observation, Timestamp::now());
+                let mut state = core.lock().await;
+                let keys = interaction
+                    .identities
+                    .iter()
+                    .map(|i| (i.kind.as_str(), i.value.as_str()));
+                if state
+                    .forget
+                    .forgets(&interaction.tenant_id, &interaction.conversation_id, keys)
+                {
+                    metrics::counter!("rapport_linker_forgotten_dropped_total").increment(1);
+                } else {
+                    let observation = state.graph.observe(&interaction);
+                    pending.add(observation, Timestamp::now());
+                }
+                drop(state);
                 pending.opened_at.get_or_insert_with(Instant::now);
                 pending.messages.push(message);
                 return Ok(());
@@ -366,8 +461,22 @@ async fn flush(
         changes,
         ..
     } = std::mem::take(pending);
-    let changes: Vec<Change> = changes.into_values().collect();
-    core.lock().await.persist(&links, &changes).await?;
+    let mut state = core.lock().await;
+    state.retrying_refresh().await?;
+    let forget = &state.forget;
+    let links: Vec<LinkRow> = links
+        .into_iter()
+        .filter(|l| {
+            !forget.forgets_key(&l.tenant_id, &l.identity_a)
+                && !forget.forgets_key(&l.tenant_id, &l.identity_b)
+        })
+        .collect();
+    let changes: Vec<Change> = changes
+        .into_values()
+        .filter(|c| !forget.forgets_key(&c.tenant_id, &c.identifier))
+        .collect();
+    state.persist(&links, &changes).await?;
+    drop(state);
     context.complete(consumer, &messages);
     Ok(())
 }

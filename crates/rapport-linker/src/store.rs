@@ -1,7 +1,7 @@
 //! The linker's state in ClickHouse: `identity_links` (every link with its latest state) and
 //! `customers` (identifier → customer). Written before offsets are stored, read back on start.
 
-use rapport_clickhouse::ClickHouseError;
+use rapport_clickhouse::{ClickHouseError, ForgetList};
 use rapport_identity::{Change, IdentityGraph, Link, Retraction};
 use rapport_model::{Source, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -67,15 +67,51 @@ impl CustomerRow {
     }
 }
 
+/// One row of `customer_identities`, the reverse of `customers` (customer → its identifiers).
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct CustomerIdentityRow {
+    pub tenant_id: String,
+    pub customer_id: String,
+    pub identity: String,
+    /// 0 once the identifier moved to another customer.
+    pub active: u8,
+    pub changed_at_ms: i64,
+}
+
+impl CustomerIdentityRow {
+    /// The identifier joins its new customer and, if it had one, leaves its old one.
+    pub fn of(change: &Change, now: Timestamp) -> Vec<Self> {
+        let row = |customer: Uuid, active: u8| Self {
+            tenant_id: change.tenant_id.clone(),
+            customer_id: customer.to_string(),
+            identity: change.identifier.clone(),
+            active,
+            changed_at_ms: now.as_millis(),
+        };
+        let mut rows = vec![row(change.customer_id, 1)];
+        if let Some(previous) = change
+            .previous_customer_id
+            .filter(|p| *p != change.customer_id)
+        {
+            rows.push(row(previous, 0));
+        }
+        rows
+    }
+}
+
 /// Rebuilds the graph from what earlier runs wrote: every link in its latest state, and every
 /// identifier seen (including those that never linked). The graph derives the customer ids
 /// itself, so they come out the same as before the restart.
 /// Returns the corrections the stored `customers` rows need: a crash after a batch's links
 /// were written but before its customers were leaves those rows stale, and re-reading the
 /// interactions finds nothing new to change, so the difference is found here.
+///
+/// Rows naming a forgotten identifier (`forget`; an erasure whose deletes have not finished yet)
+/// are skipped, so a restart never brings one back.
 pub async fn restore(
     client: &rapport_clickhouse::Client,
     graph: &mut IdentityGraph,
+    forget: &ForgetList,
 ) -> Result<(usize, usize, Vec<Change>), ClickHouseError> {
     // 18.16 streams a large result before it knows whether the query fails; waiting for the end
     // turns a failure into an error instead of rows that do not decode.
@@ -89,6 +125,23 @@ pub async fn restore(
         .with_setting("wait_end_of_query", "1")
         .fetch_all()
         .await?;
+    let (links, customers) = if forget.is_empty() {
+        (links, customers)
+    } else {
+        (
+            links
+                .into_iter()
+                .filter(|l| {
+                    !forget.forgets_key(&l.tenant_id, &l.identity_a)
+                        && !forget.forgets_key(&l.tenant_id, &l.identity_b)
+                })
+                .collect(),
+            customers
+                .into_iter()
+                .filter(|c| !forget.forgets_key(&c.tenant_id, &c.identity))
+                .collect(),
+        )
+    };
     for row in &customers {
         graph.apply_identifier(&row.tenant_id, &row.identity);
     }

@@ -1,5 +1,6 @@
 use std::fmt;
 
+use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, enums::Region};
 use serde::{Deserialize, Serialize};
 
 /// What kind of identifier an [`Identity`] is. Source-scoped ids carry the source in their type
@@ -107,8 +108,11 @@ pub enum IdentityError {
     Empty(IdentityType),
     #[error("not an email address: {0:?}")]
     InvalidEmail(String),
+    /// Holds the whole input, which is never longer than [`MAX_PHONE_INPUT_CHARS`].
     #[error("not a phone number: {0:?}")]
     InvalidPhone(String),
+    #[error("not a phone number: longer than {MAX_PHONE_INPUT_CHARS} characters")]
+    PhoneTooLong,
 }
 
 /// Lower-cases and trims an address, dropping a display name or angle brackets around it.
@@ -139,16 +143,32 @@ pub fn normalize_email(raw: &str) -> Result<String, IdentityError> {
     Ok(text.to_lowercase())
 }
 
-/// Parses a phone number into E.164. Numbers without a `+` country code need `default_region`
-/// (ISO 3166 alpha-2, from tenant config); without one they are rejected rather than guessed.
+/// The longest phone input looked at, in characters, white space included: libphonenumber's own
+/// limit (`MAX_INPUT_STRING_LENGTH`), which it applies before parsing, with the same verdict.
+pub const MAX_PHONE_INPUT_CHARS: usize = 250;
+
+/// Parses a phone number into E.164, exactly as Google's libphonenumber does: `parse(raw,
+/// default_region)`, then `isValidNumber`, then the E.164 format; a parse error or an invalid
+/// number is "not a phone" (`tests/phone_oracle.rs` holds us to that).
+///
+/// A number written with `+` or an international prefix keeps its own country code whatever the
+/// default region. Numbers without one need `default_region` (ISO 3166 alpha-2, any case, from
+/// tenant config); without one, or with one that is not a region, they are rejected rather than
+/// guessed. An input longer than [`MAX_PHONE_INPUT_CHARS`] is refused after looking at no more
+/// than that many characters, so a huge field costs nothing.
 pub fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result<String, IdentityError> {
+    if raw.chars().nth(MAX_PHONE_INPUT_CHARS).is_some() {
+        return Err(IdentityError::PhoneTooLong);
+    }
     let invalid = || IdentityError::InvalidPhone(raw.to_owned());
-    let region = default_region.and_then(|r| r.to_ascii_uppercase().parse().ok());
-    let number = phonenumber::parse(region, raw.trim()).map_err(|_| invalid())?;
-    if !phonenumber::is_valid(&number) {
+    let region = default_region.and_then(|r| Region::from_code(r).ok());
+    let number = PHONE_NUMBER_UTIL
+        .parse(raw, region)
+        .map_err(|_| invalid())?;
+    if !number.is_valid() {
         return Err(invalid());
     }
-    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+    Ok(number.format_as(PhoneNumberFormat::E164).into_owned())
 }
 
 #[cfg(test)]
@@ -198,7 +218,67 @@ mod tests {
     #[test]
     fn national_phone_without_region_is_rejected() {
         assert!(normalize_phone("030 901820", None).is_err());
+        assert!(normalize_phone("030 901820", Some("ZZ")).is_err());
         assert!(normalize_phone("12", Some("US")).is_err());
+    }
+
+    /// The bug that replaced `phonenumber` 0.3: it stripped the *default region's* national
+    /// prefix (`1` for US, `0` for DE) from the digits after another country's code, turning a
+    /// German mobile into a Hanover landline and Italian or Russian numbers into others.
+    #[test]
+    fn a_number_with_a_country_code_keeps_it_whatever_the_default_region() {
+        for region in [
+            None,
+            Some("US"),
+            Some("DE"),
+            Some("GB"),
+            Some("it"),
+            Some("RU"),
+        ] {
+            for (raw, e164) in [
+                ("+4915112345678", "+4915112345678"),
+                ("+39 06 1234 5678", "+390612345678"),
+                ("+7 800 555-35-35", "+78005553535"),
+                ("+375 800 111111", "+375800111111"),
+            ] {
+                assert_eq!(
+                    normalize_phone(raw, region).as_deref(),
+                    Ok(e164),
+                    "{raw:?} with default region {region:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_region_is_case_insensitive() {
+        assert_eq!(
+            normalize_phone("(415) 555-2671", Some("us")),
+            normalize_phone("(415) 555-2671", Some("US"))
+        );
+    }
+
+    /// libphonenumber's limit and verdict: 250 characters, white space included, or "not a
+    /// phone". A megabyte is refused after reading 251 characters.
+    #[test]
+    fn inputs_over_250_characters_are_refused() {
+        let at_limit = format!("{:<250}", "+14155552671");
+        assert_eq!(
+            normalize_phone(&at_limit, None).as_deref(),
+            Ok("+14155552671")
+        );
+        let over = format!("{:<251}", "+14155552671");
+        assert_eq!(
+            normalize_phone(&over, None),
+            Err(IdentityError::PhoneTooLong)
+        );
+        let huge = format!("+1415555267{}", "1".repeat(1 << 20));
+        let error = normalize_phone(&huge, Some("US")).unwrap_err();
+        assert_eq!(error, IdentityError::PhoneTooLong);
+        assert!(error.to_string().len() < 80, "{error}");
+        // The limit counts characters, not bytes.
+        let wide = format!("+14155552671{}", "\u{3000}".repeat(238));
+        assert_eq!(normalize_phone(&wide, None).as_deref(), Ok("+14155552671"));
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub mod wire;
 pub use avro::{
     AvroError, INTERACTION_SCHEMA_JSON, from_avro_value, interaction_schema, to_avro_value,
 };
-pub use identity::{Identity, IdentityError, IdentityType, normalize_email, normalize_phone};
+pub use identity::{
+    Identity, IdentityError, IdentityType, MAX_PHONE_INPUT_CHARS, normalize_email, normalize_phone,
+};
 pub use ids::{event_id, namespaced_id};
 pub use interaction::{
     Actor, ActorRole, Channel, Direction, Interaction, InteractionKind, ParseEnumError, RawRef,

@@ -164,6 +164,32 @@ pub fn reader(kafka: &KafkaConfig, topics: &[&str]) -> rdkafka::consumer::Stream
     consumer
 }
 
+/// A consumer outside any group, assigned every partition of `topics` from their start: no group
+/// coordinator, no session and no rebalance to lose through a broker outage, so a test that takes
+/// the broker down reads what was published without depending on its own group recovering.
+pub fn assigned_reader(kafka: &KafkaConfig, topics: &[&str]) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = kafka
+        .consumer_config(&unique_name("assigned-reader"))
+        .create()
+        .expect("consumer created");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .expect("topic metadata");
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                assignment
+                    .add_partition_offset(t.name(), p.id(), rdkafka::Offset::Beginning)
+                    .expect("partition added");
+            }
+        }
+    }
+    consumer.assign(&assignment).expect("partitions assigned");
+    consumer
+}
+
 /// The sum of every sample of a Prometheus metric (all label sets) in a `/metrics` body.
 pub fn metric_sum(body: &str, name: &str) -> f64 {
     body.lines()
@@ -259,5 +285,28 @@ impl Drop for ScratchDir {
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
         }
+    }
+}
+
+/// A small seeded generator (xorshift) for test and benchmark traffic: fast, and a failure can be
+/// reproduced from its seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n` (0 when n is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
     }
 }

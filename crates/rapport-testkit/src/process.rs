@@ -132,6 +132,16 @@ impl Service {
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.http, path).await
     }
+
+    /// GETs an endpoint that wants `Authorization: Bearer <token>` (the linker's admin API).
+    pub async fn get_with_token(&self, path: &str, token: &str) -> (u16, String) {
+        request(
+            self.http,
+            path,
+            &format!("Authorization: Bearer {token}\r\n"),
+        )
+        .await
+    }
 }
 
 impl Drop for Service {
@@ -265,13 +275,18 @@ impl Drop for PrivateBroker {
 
 /// GETs `path` from a service's operations endpoint at `addr`: (status code, whole response).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    request(addr, path, "").await
+}
+
+async fn request(addr: SocketAddr, path: &str, headers: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("ops endpoint listening");
     stream
         .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
+                .as_bytes(),
         )
         .await
         .unwrap();

@@ -17,6 +17,10 @@ pub struct WriterConfig {
     pub registry: RegistryConfig,
     /// Apply `schemas/clickhouse` migrations on start (idempotent; safe with several instances).
     pub migrate_on_start: bool,
+    /// Recompute and store the state of every conversation a batch touched (`conversations`,
+    /// `replies`, `resolutions`, `waiting`: what the API and `rapport report` read). Turn it off
+    /// only to measure what it costs; the read model is stale without it.
+    pub store_state: bool,
     pub batch: BatchConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
@@ -68,6 +72,7 @@ impl Default for WriterConfig {
             clickhouse: ClickHouseConfig::default(),
             registry: RegistryConfig::default(),
             migrate_on_start: true,
+            store_state: true,
             batch: BatchConfig::default(),
             http: HttpConfig::on("127.0.0.1:9472".parse().expect("valid address")),
             log: LogConfig::default(),

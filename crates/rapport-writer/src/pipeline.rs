@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_clickhouse::{ClickHouseError, ErrorClass, InteractionRow, insert_isolating};
+use rapport_clickhouse::{
+    ClickHouseError, ErrorClass, ForgetList, InteractionRow, insert_isolating, state,
+};
 use rapport_kafka::{
     DecodeFailure, Decoder, Rejection, ServiceContext, leave_group, send_dead_letter,
 };
@@ -91,6 +93,54 @@ struct Writer {
     client: rapport_clickhouse::Client,
     availability: Availability,
     consecutive_rejections: usize,
+    forget: ForgetList,
+}
+
+/// The conversations of the stored rows (those ClickHouse did not refuse), per tenant.
+fn touched(rows: &[InteractionRow], rejected: &[rapport_clickhouse::Rejected]) -> state::Touched {
+    let mut refused = rejected.iter().map(|r| r.index).peekable();
+    let mut touched = state::Touched::new();
+    for (index, row) in rows.iter().enumerate() {
+        if refused.next_if_eq(&index).is_some() {
+            continue;
+        }
+        if !touched
+            .get(&row.tenant_id)
+            .is_some_and(|c| c.contains(&row.conversation_id))
+        {
+            touched
+                .entry(row.tenant_id.clone())
+                .or_default()
+                .insert(row.conversation_id.clone());
+        }
+    }
+    touched
+}
+
+/// Removes the rows of forgotten customers (the forget list of `rapport forget`), keeping
+/// `origin` aligned with the rows that stay.
+fn drop_forgotten(forget: &ForgetList, rows: &mut Vec<InteractionRow>, origin: &mut Vec<usize>) {
+    if forget.is_empty() {
+        return;
+    }
+    let mut kept = 0;
+    for i in 0..rows.len() {
+        let row = &rows[i];
+        let keys = row
+            .identity_types
+            .iter()
+            .map(String::as_str)
+            .zip(row.identity_values.iter().map(String::as_str));
+        if forget.forgets(&row.tenant_id, &row.conversation_id, keys) {
+            metrics::counter!("rapport_writer_forgotten_dropped_total").increment(1);
+            continue;
+        }
+        rows.swap(kept, i);
+        origin.swap(kept, i);
+        kept += 1;
+    }
+    rows.truncate(kept);
+    origin.truncate(kept);
 }
 
 pub async fn run(
@@ -111,6 +161,11 @@ pub async fn run(
         info!("stopped before the store was ready");
         return Ok(());
     }
+    let mut tables = vec![rapport_clickhouse::forget::FORGOTTEN_TABLE];
+    if config.store_state {
+        tables.extend(state::TABLES);
+    }
+    rapport_clickhouse::check_tables_exist(&config.clickhouse, &tables).await?;
     let context =
         ServiceContext::new("writer").with_resume_rewind(config.kafka.resume_rewind_records);
     let mut consumer_config = config.kafka.consumer_config(&config.group_id);
@@ -139,6 +194,7 @@ pub async fn run(
         producer,
         availability: Availability::default(),
         consecutive_rejections: 0,
+        forget: ForgetList::default(),
     };
     let mut decoder = Decoder::new(&config.registry.url);
     let mut batch = Batch::default();
@@ -257,13 +313,25 @@ impl Writer {
         if batch.len() == 0 {
             return Ok(());
         }
-        let Batch { rows, messages, .. } = std::mem::take(batch);
+        let Batch {
+            mut rows, messages, ..
+        } = std::mem::take(batch);
+        // rows[i] came from messages[origin[i]]: rows of forgotten customers leave the batch,
+        // their records still complete.
+        let mut origin: Vec<usize> = (0..rows.len()).collect();
         let timeout = self.config.clickhouse.request_timeout();
         let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
         tokio::pin!(give_up);
         let rejected = loop {
             let started = Instant::now();
-            match insert_isolating(&self.client, &rows, timeout).await {
+            let attempt = match self.forget.refresh(&self.client).await {
+                Ok(_) => {
+                    drop_forgotten(&self.forget, &mut rows, &mut origin);
+                    insert_isolating(&self.client, &rows, timeout).await
+                }
+                Err(error) => Err(error),
+            };
+            match attempt {
                 Ok(rejected) => {
                     metrics::histogram!("rapport_writer_insert_seconds")
                         .record(started.elapsed().as_secs_f64());
@@ -285,6 +353,12 @@ impl Writer {
                 Err(error) => return Err(error.into()),
             }
         };
+        if self.config.store_state {
+            let touched = touched(&rows, &rejected);
+            if !self.store_state(&touched, &mut give_up).await? {
+                return Ok(());
+            }
+        }
         let now = Timestamp::now().as_millis();
         let mut refused = rejected.iter().map(|r| r.index).peekable();
         let end_to_end = metrics::histogram!("rapport_writer_end_to_end_seconds");
@@ -305,7 +379,7 @@ impl Writer {
             .into());
         }
         for r in &rejected {
-            let message = &messages[r.index];
+            let message = &messages[origin[r.index]];
             warn!(error = %r.error, event_id = %rows[r.index].event_id, topic = message.topic(), partition = message.partition(), offset = message.offset(), "row refused by clickhouse; dead-lettering it");
             let rejection = Rejection {
                 code: "clickhouse_rejected".into(),
@@ -318,6 +392,50 @@ impl Writer {
         metrics::histogram!("rapport_writer_batch_rows").record(rows.len() as f64);
         self.complete(&messages);
         Ok(())
+    }
+
+    /// Recomputes and stores the state of the touched conversations, retrying what ClickHouse
+    /// answers as retryable until `give_up` (then false: the batch's records are not completed,
+    /// so they are read again and the state recomputed then).
+    async fn store_state(
+        &mut self,
+        touched: &state::Touched,
+        give_up: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<bool, WriterError> {
+        let timeout = self.config.clickhouse.request_timeout();
+        let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
+        loop {
+            let started = Instant::now();
+            let version = Timestamp::now().as_millis();
+            let attempt = match state::recompute(&self.client, touched, version).await {
+                Ok(rows) => state::store(&self.client, &rows, timeout)
+                    .await
+                    .map(|()| rows.len()),
+                Err(error) => Err(error),
+            };
+            match attempt {
+                Ok(conversations) => {
+                    metrics::histogram!("rapport_writer_state_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::counter!("rapport_writer_conversations_recomputed_total")
+                        .increment(conversations as u64);
+                    return Ok(true);
+                }
+                Err(error) if error.class() == ErrorClass::Retryable => {
+                    self.availability.failed(&error, backoff);
+                    tokio::select! {
+                        () = give_up.as_mut() => {
+                            warn!("stopping before the conversations' state was stored; the batch will be redelivered");
+                            return Ok(false);
+                        }
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff =
+                        (backoff * 2).min(Duration::from_millis(self.config.batch.max_backoff_ms));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     fn complete<'a>(&self, messages: impl IntoIterator<Item = &'a OwnedMessage>) {

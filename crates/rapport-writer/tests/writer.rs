@@ -49,7 +49,14 @@ impl Run {
                 "group_id = \"{prefix}-writer\"\n\
                  [clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n\
                  [batch]\nmax_rows = {batch_rows}\nidle_ms = 50\nmax_delay_ms = 300\ninitial_backoff_ms = 100\nmax_backoff_ms = 1000\n{}",
-                kafka_and_topics_toml(&stack.kafka, &topics),
+                // A short stall limit, so a stuck writer fails its liveness probe within a test.
+                kafka_and_topics_toml(
+                    &rapport_kafka::KafkaConfig {
+                        stall_timeout_ms: 5_000,
+                        ..stack.kafka.clone()
+                    },
+                    &topics
+                ),
             ),
         )
         .unwrap();
@@ -500,9 +507,28 @@ async fn clickhouse_down_for_20s_mid_stream_loses_nothing() {
     )
     .await;
 
+    assert_eq!(
+        writer.get("/livez").await.0,
+        200,
+        "live while it makes progress"
+    );
     clickhouse.down();
     run.produce(&interactions[500..]).await;
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // The writer holds a batch it cannot insert: its liveness probe turns red once that has
+    // lasted kafka.stall_timeout_ms (5 s here), naming the partition.
+    let red = tokio::time::Instant::now() + Duration::from_secs(15);
+    let answer = loop {
+        let (status, answer) = writer.get("/livez").await;
+        if status == 503 || tokio::time::Instant::now() > red {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        answer.contains("stuck:") && answer.contains(&run.topics.interactions),
+        "{answer}"
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let (_, metrics) = writer.get("/metrics").await;
     assert!(
         metrics.contains("rapport_writer_clickhouse_up 0"),
@@ -519,6 +545,11 @@ async fn clickhouse_down_for_20s_mid_stream_loses_nothing() {
     assert_eq!(stored_ids(&run).await, ids(&interactions));
     let (_, metrics) = writer.get("/metrics").await;
     assert!(metrics.contains("rapport_writer_clickhouse_up 1"));
+    assert_eq!(
+        writer.get("/livez").await.0,
+        200,
+        "green again once unblocked"
+    );
     let retries = metric_sum(&metrics, "rapport_writer_retries_total");
     assert!(retries >= 1.0, "retried during the outage ({retries})");
 }

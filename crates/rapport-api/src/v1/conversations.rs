@@ -1,12 +1,13 @@
 //! `GET /v1/conversations/{id}`: one conversation's interactions in order, with its
-//! responsiveness (first response, reply latency, resolution, waiting).
+//! responsiveness (first response, reply latency, resolution, waiting) as stored.
 
 use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
-use clickhouse::Row;
-use serde::{Deserialize, Serialize};
+use rapport_clickhouse::read;
+use rapport_clickhouse::state::ConversationRow;
+use serde::Serialize;
 
-use super::{EVENT_COLUMNS, EventRow, Interaction, time};
+use super::{Interaction, time};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -23,34 +24,6 @@ pub struct Conversation {
     interactions: Vec<Interaction>,
     truncated: bool,
     responsiveness: Option<Responsiveness>,
-}
-
-#[derive(Debug, Deserialize, Row)]
-struct ResponsivenessRow {
-    channel: String,
-    team: Option<String>,
-    created_at_ms: i64,
-    first_inbound_at_ms: Option<i64>,
-    first_response_at_ms: Option<i64>,
-    first_response_ms: Option<i64>,
-    first_responder_id: Option<String>,
-    customer_messages: u64,
-    human_replies: u64,
-    replies_with_latency: u64,
-    avg_reply_latency_ms: Option<i64>,
-    max_reply_latency_ms: Option<i64>,
-    first_resolved_at_ms: Option<i64>,
-    last_resolved_at_ms: Option<i64>,
-    first_resolution_ms: Option<i64>,
-    full_resolution_ms: Option<i64>,
-    reopen_count: u64,
-    status: Option<String>,
-    is_resolved: u8,
-    waiting_since_ms: Option<i64>,
-    is_waiting: u8,
-    last_event_at_ms: i64,
-    last_customer_message_at_ms: Option<i64>,
-    identities: Vec<String>,
 }
 
 /// The `responsiveness` row (docs/ANALYTICS.md), times as RFC 3339, durations in ms.
@@ -81,8 +54,8 @@ pub struct Responsiveness {
     identities: Vec<String>,
 }
 
-impl From<ResponsivenessRow> for Responsiveness {
-    fn from(r: ResponsivenessRow) -> Self {
+impl From<ConversationRow> for Responsiveness {
+    fn from(r: ConversationRow) -> Self {
         let t = |ms: Option<i64>| ms.map(time);
         Self {
             team: r.team,
@@ -91,16 +64,16 @@ impl From<ResponsivenessRow> for Responsiveness {
             first_response_at: t(r.first_response_at_ms),
             first_response_ms: r.first_response_ms,
             first_responder_id: r.first_responder_id,
-            customer_messages: r.customer_messages,
-            human_replies: r.human_replies,
-            replies_with_latency: r.replies_with_latency,
+            customer_messages: u64::from(r.customer_messages),
+            human_replies: u64::from(r.human_replies),
+            replies_with_latency: u64::from(r.replies_with_latency),
             avg_reply_latency_ms: r.avg_reply_latency_ms,
             max_reply_latency_ms: r.max_reply_latency_ms,
             first_resolved_at: t(r.first_resolved_at_ms),
             last_resolved_at: t(r.last_resolved_at_ms),
             first_resolution_ms: r.first_resolution_ms,
             full_resolution_ms: r.full_resolution_ms,
-            reopen_count: r.reopen_count,
+            reopen_count: u64::from(r.reopen_count),
             status: r.status,
             is_resolved: r.is_resolved != 0,
             // `is_waiting` is the view's "in unanswered"; a resolved conversation can have a
@@ -126,38 +99,15 @@ pub async fn show(
 ) -> ApiResult<Json<Conversation>> {
     Params::parse(query.as_deref(), &[])?;
     let tenant = caller.tenant_id.as_str();
-    let events = state
-        .client
-        .query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM timeline WHERE tenant_id = ? AND conversation_id = ? \
-             ORDER BY occurred_at_ms, event_rank, event_id LIMIT {}",
-            MAX_INTERACTIONS + 1
-        ))
-        .bind(tenant)
-        .bind(&conversation_id)
-        .fetch_all::<EventRow>();
-    let responsiveness = state
-        .client
-        .query(
-            "SELECT channel, team, created_at_ms, first_inbound_at_ms, first_response_at_ms, \
-             first_response_ms, first_responder_id, toUInt64(customer_messages) AS customer_messages, \
-             toUInt64(human_replies) AS human_replies, toUInt64(replies_with_latency) AS replies_with_latency, \
-             avg_reply_latency_ms, max_reply_latency_ms, first_resolved_at_ms, last_resolved_at_ms, \
-             first_resolution_ms, full_resolution_ms, toUInt64(reopen_count) AS reopen_count, status, \
-             is_resolved, waiting_since_ms, is_waiting, last_event_at_ms, last_customer_message_at_ms, identities \
-             FROM responsiveness WHERE tenant_id = ? AND conversation_id = ?",
-        )
-        .bind(tenant)
-        .bind(&conversation_id)
-        .fetch_optional::<ResponsivenessRow>();
-    let (mut events, responsiveness) = tokio::try_join!(events, responsiveness)?;
+    let events =
+        read::conversations::events(&state.client, tenant, &conversation_id, MAX_INTERACTIONS);
+    let responsiveness = read::conversations::state(&state.client, tenant, &conversation_id);
+    let ((events, truncated), responsiveness) = tokio::try_join!(events, responsiveness)?;
     let Some(channel) = events.first().map(|e| e.channel.clone()) else {
         return Err(ApiError::not_found(format!(
             "no conversation {conversation_id:?}"
         )));
     };
-    let truncated = events.len() > MAX_INTERACTIONS;
-    events.truncate(MAX_INTERACTIONS);
     Ok(Json(Conversation {
         conversation_id,
         channel: responsiveness

@@ -2,13 +2,13 @@
 //! they were in contact, on which channels, which conversations are open and since when they
 //! have been waiting.
 //!
-//! A customer's conversations are those holding at least one of its interactions
-//! (`interaction_customers`), as in docs/ANALYTICS.md.
+//! A customer's conversations are those holding at least one of its interactions, as in
+//! docs/ANALYTICS.md; read by key prefix (`rapport_clickhouse::read::customers`).
 
 use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
-use clickhouse::Row;
-use serde::{Deserialize, Serialize};
+use rapport_clickhouse::read;
+use serde::Serialize;
 
 use super::{resolve_customer, time};
 use crate::AppState;
@@ -41,27 +41,6 @@ pub struct OpenConversation {
     waiting_since: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Row)]
-struct Contact {
-    interactions: u64,
-    first_ms: i64,
-    last_ms: i64,
-    channels: Vec<String>,
-    conversations: u64,
-}
-
-#[derive(Debug, Deserialize, Row)]
-struct ConversationRow {
-    conversation_id: String,
-    channel: String,
-    status: Option<String>,
-    is_resolved: u8,
-    is_waiting: u8,
-    waiting_since_ms: Option<i64>,
-    created_at_ms: i64,
-    last_event_at_ms: i64,
-}
-
 pub async fn show(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -71,46 +50,16 @@ pub async fn show(
     Params::parse(query.as_deref(), &[])?;
     let tenant = caller.tenant_id.as_str();
     let customer_id = resolve_customer(&state, tenant, &customer).await?;
-    let client = &state.client;
-    let identities = client
-        .query(
-            "SELECT identity FROM customers FINAL WHERE tenant_id = ? AND customer_id = ? ORDER BY identity",
-        )
-        .bind(tenant)
-        .bind(&customer_id)
-        .fetch_all::<String>();
-    let contact = client
-        .query(
-            "SELECT toUInt64(count()) AS interactions, min(occurred_at_ms) AS first_ms, \
-             max(occurred_at_ms) AS last_ms, arraySort(groupUniqArray(channel)) AS channels, \
-             toUInt64(uniqExact(conversation_id)) AS conversations \
-             FROM interaction_customers WHERE tenant_id = ? AND customer_id = ?",
-        )
-        .bind(tenant)
-        .bind(&customer_id)
-        .fetch_one::<Contact>();
-    let conversations = client
-        .query(
-            "SELECT conversation_id, channel, status, is_resolved, is_waiting, waiting_since_ms, \
-             created_at_ms, last_event_at_ms FROM responsiveness \
-             WHERE tenant_id = ? AND conversation_id IN \
-             (SELECT conversation_id FROM interaction_customers WHERE tenant_id = ? AND customer_id = ?) \
-             ORDER BY last_event_at_ms DESC, conversation_id",
-        )
-        .bind(tenant)
-        .bind(tenant)
-        .bind(&customer_id)
-        .fetch_all::<ConversationRow>();
-    let (identities, contact, conversations) =
-        tokio::try_join!(identities, contact, conversations)?;
-
-    let waiting_since = conversations
+    let summary = read::customers::summary(&state.client, tenant, &customer_id).await?;
+    let waiting_since = summary
+        .conversation_states
         .iter()
         .filter(|c| c.is_waiting != 0)
         .filter_map(|c| c.waiting_since_ms)
         .min()
         .map(time);
-    let open_conversations = conversations
+    let open_conversations = summary
+        .conversation_states
         .into_iter()
         .filter(|c| c.is_resolved == 0)
         .map(|c| OpenConversation {
@@ -123,15 +72,14 @@ pub async fn show(
             last_event_at: time(c.last_event_at_ms),
         })
         .collect();
-    let seen = contact.interactions > 0;
     Ok(Json(Customer {
         customer_id,
-        identities,
-        first_contact_at: seen.then(|| time(contact.first_ms)),
-        last_contact_at: seen.then(|| time(contact.last_ms)),
-        interactions: contact.interactions,
-        conversations: contact.conversations,
-        channels: contact.channels,
+        identities: summary.identities,
+        first_contact_at: summary.first_contact_ms.map(time),
+        last_contact_at: summary.last_contact_ms.map(time),
+        interactions: summary.interactions,
+        conversations: summary.conversations,
+        channels: summary.channels,
         open_conversations,
         waiting_since,
     }))

@@ -9,10 +9,12 @@ use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
 use serde::Serialize;
 
-use super::{EVENT_COLUMNS, EventRow, Interaction, Sql, resolve_customer};
+use rapport_clickhouse::read;
+
+use super::{Interaction, resolve_customer};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::cursor::{Cursor, Order, Position};
+use crate::cursor::{Cursor, Order};
 use crate::error::ApiResult;
 use crate::params::Params;
 
@@ -54,58 +56,25 @@ pub async fn show(
         .or(requested_order)
         .unwrap_or(Order::Desc);
 
-    let mut sql = Sql::new(&format!(
-        "SELECT {EVENT_COLUMNS} FROM customer_timeline WHERE tenant_id = ? AND customer_id = ?"
-    ));
-    sql.text(&caller.tenant_id).text(&customer_id);
-    if let Some(channel) = &channel {
-        sql.push(" AND channel = ?").text(channel);
-    }
-    if let Some(from) = from {
-        sql.push(" AND occurred_at_ms >= ?").int(from);
-    }
-    if let Some(to) = to {
-        sql.push(" AND occurred_at_ms < ?").int(to);
-    }
-    let (cmp, direction) = match order {
-        Order::Asc => (">", "ASC"),
-        Order::Desc => ("<", "DESC"),
-    };
-    if let Some(cursor) = &cursor {
-        let p = &cursor.after;
-        sql.push(&format!(
-            " AND (occurred_at_ms {cmp} ? OR (occurred_at_ms = ? AND (event_rank {cmp} ? OR (event_rank = ? AND event_id {cmp} ?))))"
-        ))
-        .int(p.occurred_at_ms)
-        .int(p.occurred_at_ms)
-        .int(i64::from(p.event_rank))
-        .int(i64::from(p.event_rank))
-        .text(&p.event_id);
-    }
-    sql.push(&format!(
-        " ORDER BY occurred_at_ms {direction}, event_rank {direction}, event_id {direction} LIMIT {}",
-        limit + 1
-    ));
-    let mut rows: Vec<EventRow> = sql.query(&state.client).fetch_all().await?;
-
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|last| {
-            Cursor::new(
-                &caller.tenant_id,
-                &customer_id,
-                order,
-                Position {
-                    occurred_at_ms: last.occurred_at_ms,
-                    event_rank: last.event_rank,
-                    event_id: last.event_id.clone(),
-                },
-            )
-            .encode()
-        })
-    } else {
-        None
-    };
+    let page = read::timeline::page(
+        &state.client,
+        &read::timeline::TimelineQuery {
+            tenant_id: &caller.tenant_id,
+            customer_id: &customer_id,
+            order,
+            limit,
+            channel: channel.as_deref(),
+            from,
+            to,
+            after: cursor.as_ref().map(|c| &c.after),
+        },
+    )
+    .await?;
+    let next_cursor =
+        page.more.then(|| page.items.last()).flatten().map(|last| {
+            Cursor::new(&caller.tenant_id, &customer_id, order, last.position()).encode()
+        });
+    let rows = page.items;
     Ok(Json(Page {
         customer_id,
         order: order.as_str(),

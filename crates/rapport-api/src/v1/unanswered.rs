@@ -1,12 +1,13 @@
 //! `GET /v1/unanswered`: conversations whose customer waits for a human reply, longest first
-//! (the `unanswered` view, docs/ANALYTICS.md), with the customer each one belongs to.
+//! (docs/ANALYTICS.md, "unanswered"), with the customer each one belongs to, from the stored
+//! `waiting` index (`rapport_clickhouse::read::unanswered`).
 
 use axum::Json;
 use axum::extract::{Extension, RawQuery, State};
-use clickhouse::Row;
-use serde::{Deserialize, Serialize};
+use rapport_clickhouse::read;
+use serde::Serialize;
 
-use super::{Sql, now_ms, time};
+use super::{now_ms, time};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -35,18 +36,6 @@ pub struct WaitingConversation {
     last_customer_text: String,
 }
 
-#[derive(Debug, Deserialize, Row)]
-struct WaitingRow {
-    conversation_id: String,
-    channel: String,
-    team: Option<String>,
-    waiting_since_ms: i64,
-    waiting_messages: u64,
-    identities: Vec<String>,
-    last_customer_text: String,
-    owner_id: String,
-}
-
 pub async fn show(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -59,44 +48,35 @@ pub async fn show(
     let now = now_ms();
     let tenant = caller.tenant_id.as_str();
 
-    let mut sql = Sql::new(
-        "SELECT conversation_id, channel, team, waiting_since_ms, \
-         toUInt64(waiting_messages) AS waiting_messages, identities, last_customer_text, owner_id \
-         FROM (SELECT tenant_id, conversation_id, channel, team, waiting_since_ms, waiting_messages, \
-         identities, last_customer_text FROM unanswered WHERE tenant_id = ?",
-    );
-    sql.text(tenant);
-    if let Some(channel) = &channel {
-        sql.push(" AND channel = ?").text(channel);
-    }
-    if let Some(older_than) = older_than {
-        let cutoff = now.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
-        sql.push(" AND waiting_since_ms <= ?").int(cutoff);
-    }
-    sql.push(
-        ") AS waiting ANY LEFT JOIN (SELECT tenant_id, conversation_id, min(customer_id) AS owner_id \
-         FROM interaction_customers WHERE tenant_id = ? AND customer_id != '' \
-         GROUP BY tenant_id, conversation_id) AS owners USING (tenant_id, conversation_id)",
+    let since_at_most =
+        older_than.map(|d| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+    let rows = read::unanswered::page(
+        &state.client,
+        &read::unanswered::UnansweredQuery {
+            tenant_id: tenant,
+            channel: channel.as_deref(),
+            since_at_most,
+            limit,
+        },
     )
-    .text(tenant);
-    sql.push(&format!(
-        " ORDER BY waiting_since_ms, conversation_id LIMIT {limit}"
-    ));
-    let rows: Vec<WaitingRow> = sql.query(&state.client).fetch_all().await?;
+    .await?;
     Ok(Json(Waiting {
         as_of: time(now),
         conversations: rows
             .into_iter()
-            .map(|r| WaitingConversation {
-                waiting_since: time(r.waiting_since_ms),
-                waiting_ms: now.saturating_sub(r.waiting_since_ms).max(0),
-                conversation_id: r.conversation_id,
-                channel: r.channel,
-                team: r.team,
-                customer_id: Some(r.owner_id).filter(|c| !c.is_empty()),
-                identities: r.identities,
-                waiting_messages: r.waiting_messages,
-                last_customer_text: r.last_customer_text,
+            .map(|w| {
+                let since = w.state.waiting_since_ms.unwrap_or(now);
+                WaitingConversation {
+                    waiting_since: time(since),
+                    waiting_ms: now.saturating_sub(since).max(0),
+                    conversation_id: w.state.conversation_id,
+                    channel: w.state.channel,
+                    team: w.state.team,
+                    customer_id: w.customer_id,
+                    identities: w.state.identities,
+                    waiting_messages: u64::from(w.state.waiting_messages),
+                    last_customer_text: w.state.last_customer_text,
+                }
             })
             .collect(),
     }))

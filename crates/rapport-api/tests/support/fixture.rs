@@ -1,10 +1,13 @@
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
 //! A database of its own per test, with known customers and conversations in two tenants, and
 //! the API serving it in-process on a free port.
 
 use std::time::Duration;
 
 use rapport_api::ApiConfig;
-use rapport_clickhouse::{ClickHouseConfig, InteractionRow, insert_rows, migrations};
+use rapport_clickhouse::{ClickHouseConfig, InteractionRow, insert_rows, migrations, state};
 use rapport_model::{
     Actor, ActorRole, Channel, Direction, Identity, IdentityType, Interaction, InteractionKind,
     Source, Timestamp, event_id,
@@ -226,6 +229,12 @@ const CUSTOMERS: &[(&str, &str, &str)] = &[
 impl Fixture {
     pub async fn new(name: &str) -> Self {
         let stack = Stack::from_env();
+        Self::on(name, stack).await
+    }
+
+    /// The fixture in a database of `stack`'s ClickHouse (a private server, for a test that
+    /// restarts it).
+    pub async fn on(name: &str, stack: Stack) -> Self {
         let database = stack.database(name).await;
         let clickhouse = ClickHouseConfig {
             url: stack.clickhouse_url.clone(),
@@ -237,11 +246,11 @@ impl Fixture {
             .expect("migrations apply; is the stack up? run `make up`");
         let client = clickhouse.client();
         let fixture = Self {
-            acme: rapport_api::keys::create(&client, "acme", "acme tests")
+            acme: rapport_clickhouse::keys::create(&client, "acme", "acme tests")
                 .await
                 .unwrap()
                 .token,
-            globex: rapport_api::keys::create(&client, "globex", "globex tests")
+            globex: rapport_clickhouse::keys::create(&client, "globex", "globex tests")
                 .await
                 .unwrap()
                 .token,
@@ -251,28 +260,52 @@ impl Fixture {
             client,
         };
         fixture.insert(&standard_events()).await;
-        let values: Vec<String> = CUSTOMERS
-            .iter()
-            .map(|(tenant, identity, customer)| {
-                format!("('{tenant}', '{identity}', '{customer}', 1)")
-            })
-            .collect();
-        fixture
-            .stack
-            .clickhouse(&format!(
-                "INSERT INTO {}.customers (tenant_id, identity, customer_id, changed_at_ms) VALUES {}",
-                fixture.database,
-                values.join(", ")
-            ))
-            .await;
+        // As the linker writes them: identifier → customer, and its reverse.
+        for table in ["customers", "customer_identities"] {
+            let values: Vec<String> = CUSTOMERS
+                .iter()
+                .map(|(tenant, identity, customer)| match table {
+                    "customers" => format!("('{tenant}', '{identity}', '{customer}', 1)"),
+                    _ => format!("('{tenant}', '{customer}', '{identity}', 1, 1)"),
+                })
+                .collect();
+            let columns = match table {
+                "customers" => "tenant_id, identity, customer_id, changed_at_ms",
+                _ => "tenant_id, customer_id, identity, active, changed_at_ms",
+            };
+            fixture
+                .stack
+                .clickhouse(&format!(
+                    "INSERT INTO {}.{table} ({columns}) VALUES {}",
+                    fixture.database,
+                    values.join(", ")
+                ))
+                .await;
+        }
         fixture
     }
 
+    /// Inserts the events and stores the state of the conversations they touch, as the writer
+    /// does after each batch.
     pub async fn insert(&self, events: &[Ev]) {
         let rows: Vec<InteractionRow> = events.iter().map(Ev::row).collect();
         insert_rows(&self.client, &rows, Duration::from_secs(30))
             .await
             .expect("fixture rows inserted");
+        let mut touched = state::Touched::new();
+        for row in &rows {
+            touched
+                .entry(row.tenant_id.clone())
+                .or_default()
+                .insert(row.conversation_id.clone());
+        }
+        let version = Timestamp::now().as_millis();
+        let state = state::recompute(&self.client, &touched, version)
+            .await
+            .expect("state recomputed");
+        state::store(&self.client, &state, Duration::from_secs(30))
+            .await
+            .expect("state stored");
     }
 
     /// A configuration for this database (rate limit generous unless a test tightens it).

@@ -91,6 +91,17 @@ impl Store {
         rapport_clickhouse::insert_rows(&config.client(), &rows, config.request_timeout())
             .await
             .unwrap();
+        // The per-conversation state, as the writer keeps it.
+        let touched = rapport_clickhouse::state::Touched::from([(
+            "acme".to_owned(),
+            rows.iter().map(|r| r.conversation_id.clone()).collect(),
+        )]);
+        let state = rapport_clickhouse::state::recompute(&config.client(), &touched, 1)
+            .await
+            .unwrap();
+        rapport_clickhouse::state::store(&config.client(), &state, config.request_timeout())
+            .await
+            .unwrap();
         let db = &config.database;
         stack
             .clickhouse(&format!(

@@ -979,3 +979,46 @@ fn the_graph_can_be_shared_between_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<IdentityGraph>();
 }
+
+#[test]
+fn forgetting_a_customer_leaves_nothing_of_it_and_splits_what_it_bridged() {
+    let mut graph = shared_phone();
+    let before = graph.stats();
+    // Forgetting only the phone that bridged Maria and Juan splits them.
+    let changes = graph.forget("acme", &["phone:+14155552671".to_owned()]);
+    graph.assert_consistent();
+    assert_eq!(graph.customer_of("acme", "phone:+14155552671"), None);
+    assert!(graph.links_of("acme", "phone:+14155552671").is_empty());
+    assert_ne!(
+        graph.customer_of("acme", "email:maria@example.com"),
+        graph.customer_of("acme", "email:juan@example.org")
+    );
+    assert!(
+        changes.iter().all(|c| c.identifier != "phone:+14155552671"),
+        "no change names the forgotten key: {changes:?}"
+    );
+    assert_eq!(graph.stats().identifiers, before.identifiers - 1);
+    assert_eq!(graph.stats().retracted_pairs, 0, "no retraction names it");
+    // Then Maria's whole customer: nothing of hers is left, Juan is untouched.
+    let maria = graph.members(
+        "acme",
+        graph
+            .customer_of("acme", "email:maria@example.com")
+            .unwrap(),
+    );
+    graph.forget("acme", &maria);
+    graph.assert_consistent();
+    for key in &maria {
+        assert_eq!(graph.customer_of("acme", key), None, "{key}");
+    }
+    assert!(
+        graph
+            .customer_of("acme", "email:juan@example.org")
+            .is_some()
+    );
+    let held = format!("{:?}", graph.held_links());
+    assert!(!held.contains("maria"), "{held}");
+    // Forgetting keys that are unknown or already forgotten changes nothing.
+    assert!(graph.forget("acme", &maria).is_empty());
+    assert!(graph.forget("globex", &maria).is_empty());
+}

@@ -1,0 +1,508 @@
+//! The stored read model (`schemas/clickhouse/006_read_model.sql`): for every conversation a batch
+//! touched, its events are read back by key prefix, its metrics recomputed
+//! (`rapport-responsiveness`) and its rows written: `conversations`, one `replies` row per human
+//! reply, one `resolutions` row per resolution event, and the change of its wait in `waiting`.
+//!
+//! Recomputing is idempotent and depends only on the stored events, so a late or replayed event
+//! corrects the rows exactly, a redelivered batch repairs what a crash between the interactions
+//! insert and these inserts left stale, and `rapport recompute` re-derives any range.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use clickhouse::Row;
+use rapport_responsiveness::{Conversation, Event, EventKind, compute};
+use serde::{Deserialize, Serialize};
+
+use crate::row::date_of;
+use crate::{ClickHouseError, insert_into};
+
+/// The tables [`store`] writes.
+pub const TABLES: [&str; 4] = ["conversations", "replies", "resolutions", "waiting"];
+
+/// Conversations per read: the ids go into the SQL text (`IN (?, …)`, so the primary key
+/// index applies on 18.16), and 18.16 parses at most 256 KiB of it.
+const CHUNK: usize = 500;
+
+/// The stored preview of the last customer message.
+pub const TEXT_PREVIEW_BYTES: usize = 4096;
+
+/// Conversations per tenant that a batch touched.
+pub type Touched = BTreeMap<String, BTreeSet<String>>;
+
+/// The columns an event is read back with.
+#[derive(Debug, Clone, Deserialize, Row)]
+struct EventRow {
+    conversation_id: String,
+    event_id: String,
+    occurred_at_ms: i64,
+    kind: String,
+    direction: String,
+    actor_role: String,
+    actor_id: Option<String>,
+    actor_name: Option<String>,
+    auto_reply: u8,
+    status: Option<String>,
+    team: Option<String>,
+    channel: String,
+    identity_types: Vec<String>,
+    identity_values: Vec<String>,
+    text: String,
+}
+
+impl From<EventRow> for Event {
+    fn from(row: EventRow) -> Self {
+        Event {
+            kind: EventKind::classify(
+                &row.kind,
+                &row.direction,
+                &row.actor_role,
+                row.auto_reply != 0,
+                row.status.as_deref(),
+            ),
+            event_id: row.event_id,
+            occurred_at_ms: row.occurred_at_ms,
+            status: row.status,
+            actor_id: row.actor_id,
+            actor_name: row.actor_name,
+            team: row.team,
+            channel: row.channel,
+            identities: row
+                .identity_types
+                .iter()
+                .zip(&row.identity_values)
+                .map(|(t, v)| format!("{t}:{v}"))
+                .collect(),
+            text: Some(row.text),
+        }
+    }
+}
+
+/// One row of `conversations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct ConversationRow {
+    pub tenant_id: String,
+    pub conversation_id: String,
+    pub channel: String,
+    pub team: Option<String>,
+    pub events: u32,
+    pub created_at_ms: i64,
+    pub first_inbound_at_ms: Option<i64>,
+    pub first_response_at_ms: Option<i64>,
+    pub first_response_ms: Option<i64>,
+    pub first_responder_id: Option<String>,
+    pub customer_messages: u32,
+    pub human_replies: u32,
+    pub replies_with_latency: u32,
+    pub reply_latency_sum_ms: i64,
+    pub avg_reply_latency_ms: Option<i64>,
+    pub max_reply_latency_ms: Option<i64>,
+    pub first_resolved_at_ms: Option<i64>,
+    pub last_resolved_at_ms: Option<i64>,
+    pub first_resolution_ms: Option<i64>,
+    pub full_resolution_ms: Option<i64>,
+    pub reopen_count: u32,
+    pub status: Option<String>,
+    pub is_resolved: u8,
+    pub waiting_since_ms: Option<i64>,
+    pub is_waiting: u8,
+    pub waiting_messages: u32,
+    pub last_event_at_ms: i64,
+    pub last_customer_message_at_ms: Option<i64>,
+    pub identities: Vec<String>,
+    pub primary_identity: String,
+    pub last_customer_text: String,
+    pub version: i64,
+}
+
+/// Every column of `conversations`, in order, for SELECTs.
+pub const CONVERSATION_COLUMNS: &str = "tenant_id, conversation_id, channel, team, events, \
+    created_at_ms, first_inbound_at_ms, first_response_at_ms, first_response_ms, \
+    first_responder_id, customer_messages, human_replies, replies_with_latency, \
+    reply_latency_sum_ms, avg_reply_latency_ms, max_reply_latency_ms, first_resolved_at_ms, \
+    last_resolved_at_ms, first_resolution_ms, full_resolution_ms, reopen_count, status, \
+    is_resolved, waiting_since_ms, is_waiting, waiting_messages, last_event_at_ms, \
+    last_customer_message_at_ms, identities, primary_identity, last_customer_text, version";
+
+impl ConversationRow {
+    pub fn new(tenant_id: &str, conversation_id: &str, c: &Conversation, version: i64) -> Self {
+        let mut text = c.last_customer_text.as_str();
+        if text.len() > TEXT_PREVIEW_BYTES {
+            let mut end = TEXT_PREVIEW_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text = &text[..end];
+        }
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            conversation_id: conversation_id.to_owned(),
+            channel: c.channel.clone(),
+            team: c.team.clone(),
+            events: c.events,
+            created_at_ms: c.created_at_ms,
+            first_inbound_at_ms: c.first_inbound_at_ms,
+            first_response_at_ms: c.first_response_at_ms,
+            first_response_ms: c.first_response_ms,
+            first_responder_id: c.first_responder_id.clone(),
+            customer_messages: c.customer_messages,
+            human_replies: c.human_replies,
+            replies_with_latency: c.replies_with_latency,
+            reply_latency_sum_ms: c.reply_latency_sum_ms,
+            avg_reply_latency_ms: c.avg_reply_latency_ms,
+            max_reply_latency_ms: c.max_reply_latency_ms,
+            first_resolved_at_ms: c.first_resolved_at_ms,
+            last_resolved_at_ms: c.last_resolved_at_ms,
+            first_resolution_ms: c.first_resolution_ms,
+            full_resolution_ms: c.full_resolution_ms,
+            reopen_count: c.reopen_count,
+            status: c.status.clone(),
+            is_resolved: u8::from(c.is_resolved),
+            waiting_since_ms: c.waiting_since_ms,
+            is_waiting: u8::from(c.is_waiting),
+            waiting_messages: c.waiting_messages,
+            last_event_at_ms: c.last_event_at_ms,
+            last_customer_message_at_ms: c.last_customer_message_at_ms,
+            identities: c.identities.clone(),
+            primary_identity: c.primary_identity.clone().unwrap_or_default(),
+            last_customer_text: text.to_owned(),
+            version,
+        }
+    }
+}
+
+/// One row of `replies`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct ReplyRow {
+    pub tenant_id: String,
+    /// Days since 1970-01-01 (UTC), ClickHouse's `Date` on the wire.
+    pub reply_day: u16,
+    pub conversation_id: String,
+    pub reply_event_id: String,
+    pub channel: String,
+    pub team: Option<String>,
+    pub agent_id: Option<String>,
+    pub agent_name: Option<String>,
+    pub replied_at_ms: i64,
+    pub inbound_at_ms: Option<i64>,
+    pub reply_latency_ms: Option<i64>,
+    pub has_latency: u8,
+    pub is_first_response: u8,
+    pub version: i64,
+}
+
+/// One row of `resolutions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct ResolutionRow {
+    pub tenant_id: String,
+    pub resolved_day: u16,
+    pub conversation_id: String,
+    pub event_id: String,
+    pub channel: String,
+    pub team: Option<String>,
+    pub resolved_at_ms: i64,
+    pub first_resolution_ms: Option<i64>,
+    pub full_resolution_ms: Option<i64>,
+    pub is_first: u8,
+    pub is_full: u8,
+    pub version: i64,
+}
+
+/// One row of `waiting`: `sign` 1 starts a wait, -1 cancels it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct WaitingRow {
+    pub tenant_id: String,
+    pub waiting_since_ms: i64,
+    pub conversation_id: String,
+    pub channel: String,
+    pub sign: i8,
+}
+
+/// A conversation's wait as `conversations` last stored it.
+#[derive(Debug, Clone, Deserialize, Row)]
+struct StoredWait {
+    conversation_id: String,
+    is_waiting: u8,
+    waiting_since_ms: Option<i64>,
+    channel: String,
+}
+
+/// Every row one recompute writes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StateRows {
+    pub conversations: Vec<ConversationRow>,
+    pub replies: Vec<ReplyRow>,
+    pub resolutions: Vec<ResolutionRow>,
+    pub waiting: Vec<WaitingRow>,
+}
+
+impl StateRows {
+    /// The rows of one conversation's metrics, and the change of its wait from `before`
+    /// (`(is_waiting, waiting_since_ms, channel)` as stored, if anything was).
+    pub fn add(
+        &mut self,
+        tenant_id: &str,
+        conversation_id: &str,
+        c: &Conversation,
+        before: Option<(bool, Option<i64>, &str)>,
+        version: i64,
+    ) {
+        for r in &c.replies {
+            self.replies.push(ReplyRow {
+                tenant_id: tenant_id.to_owned(),
+                reply_day: date_of(r.replied_at_ms),
+                conversation_id: conversation_id.to_owned(),
+                reply_event_id: r.event_id.clone(),
+                channel: c.channel.clone(),
+                team: c.team.clone(),
+                agent_id: r.agent_id.clone(),
+                agent_name: r.agent_name.clone(),
+                replied_at_ms: r.replied_at_ms,
+                inbound_at_ms: r.inbound_at_ms,
+                reply_latency_ms: r.latency_ms,
+                has_latency: u8::from(r.latency_ms.is_some()),
+                is_first_response: u8::from(r.is_first_response),
+                version,
+            });
+        }
+        for r in &c.resolutions {
+            self.resolutions.push(ResolutionRow {
+                tenant_id: tenant_id.to_owned(),
+                resolved_day: date_of(r.at_ms),
+                conversation_id: conversation_id.to_owned(),
+                event_id: r.event_id.clone(),
+                channel: c.channel.clone(),
+                team: c.team.clone(),
+                resolved_at_ms: r.at_ms,
+                first_resolution_ms: r.is_first.then_some(r.at_ms - c.created_at_ms),
+                full_resolution_ms: r.is_full.then_some(r.at_ms - c.created_at_ms),
+                is_first: u8::from(r.is_first),
+                is_full: u8::from(r.is_full),
+                version,
+            });
+        }
+        let was = before
+            .and_then(|(waiting, since, channel)| Some((since?, channel)).filter(|_| waiting));
+        let now = c.waiting_since_ms.filter(|_| c.is_waiting);
+        if let Some((since, channel)) = was
+            && now != Some(since)
+        {
+            self.waiting.push(WaitingRow {
+                tenant_id: tenant_id.to_owned(),
+                waiting_since_ms: since,
+                conversation_id: conversation_id.to_owned(),
+                channel: channel.to_owned(),
+                sign: -1,
+            });
+        }
+        if let Some(since) = now
+            && was.map(|(s, _)| s) != Some(since)
+        {
+            self.waiting.push(WaitingRow {
+                tenant_id: tenant_id.to_owned(),
+                waiting_since_ms: since,
+                conversation_id: conversation_id.to_owned(),
+                channel: c.channel.clone(),
+                sign: 1,
+            });
+        }
+        self.conversations
+            .push(ConversationRow::new(tenant_id, conversation_id, c, version));
+    }
+
+    pub fn len(&self) -> usize {
+        self.conversations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conversations.is_empty()
+    }
+}
+
+/// `?, ?, …` for `n` binds.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Reads back the events of `ids` (one tenant), grouped by conversation.
+async fn events_of(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    ids: &[&String],
+) -> Result<HashMap<String, Vec<Event>>, ClickHouseError> {
+    let sql = format!(
+        "SELECT conversation_id, event_id, occurred_at_ms, kind, direction, actor_role, actor_id, \
+         actor_name, auto_reply, status, team, channel, identity_types, identity_values, \
+         if(direction = 'inbound' AND actor_role = 'customer', substring(ifNull(text, ''), 1, {TEXT_PREVIEW_BYTES}), '') AS text \
+         FROM interactions FINAL WHERE tenant_id = ? AND conversation_id IN ({})",
+        placeholders(ids.len())
+    );
+    let query = ids
+        .iter()
+        .fold(client.query(&sql).bind(tenant_id), |q, id| {
+            q.bind(id.as_str())
+        });
+    let rows: Vec<EventRow> = query.fetch_all().await?;
+    let mut by_conversation: HashMap<String, Vec<Event>> = HashMap::new();
+    for row in rows {
+        by_conversation
+            .entry(row.conversation_id.clone())
+            .or_default()
+            .push(Event::from(row));
+    }
+    Ok(by_conversation)
+}
+
+async fn stored_waits(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    ids: &[&String],
+) -> Result<HashMap<String, StoredWait>, ClickHouseError> {
+    let sql = format!(
+        "SELECT conversation_id, is_waiting, waiting_since_ms, channel FROM conversations FINAL \
+         WHERE tenant_id = ? AND conversation_id IN ({})",
+        placeholders(ids.len())
+    );
+    let query = ids
+        .iter()
+        .fold(client.query(&sql).bind(tenant_id), |q, id| {
+            q.bind(id.as_str())
+        });
+    let rows: Vec<StoredWait> = query.fetch_all().await?;
+    Ok(rows
+        .into_iter()
+        .map(|w| (w.conversation_id.clone(), w))
+        .collect())
+}
+
+/// Recomputes the touched conversations from their stored events. `version` orders the rows
+/// against other recomputes of the same conversation: take it before the events are read, so a
+/// later version has seen at least as much.
+pub async fn recompute(
+    client: &clickhouse::Client,
+    touched: &Touched,
+    version: i64,
+) -> Result<StateRows, ClickHouseError> {
+    let mut rows = StateRows::default();
+    for (tenant_id, conversations) in touched {
+        let ids: Vec<&String> = conversations.iter().collect();
+        for chunk in ids.chunks(CHUNK) {
+            let (mut events, before) = tokio::try_join!(
+                events_of(client, tenant_id, chunk),
+                stored_waits(client, tenant_id, chunk)
+            )?;
+            for id in chunk {
+                let Some(conversation) = events.remove(id.as_str()).and_then(compute) else {
+                    continue;
+                };
+                let before = before
+                    .get(id.as_str())
+                    .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()));
+                rows.add(tenant_id, id, &conversation, before, version);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Writes what [`recompute`] produced: the wait changes first and `conversations` last, so a
+/// crash in between leaves at worst a duplicate wait row (readers check each against
+/// `conversations`), never a missing one.
+pub async fn store(
+    client: &clickhouse::Client,
+    rows: &StateRows,
+    timeout: Duration,
+) -> Result<(), ClickHouseError> {
+    insert_into(client, "waiting", &rows.waiting, timeout).await?;
+    insert_into(client, "replies", &rows.replies, timeout).await?;
+    insert_into(client, "resolutions", &rows.resolutions, timeout).await?;
+    insert_into(client, "conversations", &rows.conversations, timeout).await
+}
+
+#[cfg(test)]
+mod tests {
+    use rapport_responsiveness::EventKind;
+
+    use super::*;
+
+    fn conversation(waiting: Option<i64>) -> Conversation {
+        let mut events = vec![Event {
+            event_id: "m1".into(),
+            occurred_at_ms: 1_000,
+            kind: EventKind::classify("message", "inbound", "customer", false, None),
+            status: None,
+            actor_id: None,
+            actor_name: None,
+            team: None,
+            channel: "chat".into(),
+            identities: vec!["email:a@example.com".into()],
+            text: Some("hi".into()),
+        }];
+        if waiting.is_none() {
+            events.push(Event {
+                event_id: "r1".into(),
+                occurred_at_ms: 2_000,
+                kind: EventKind::classify("message", "outbound", "agent", false, None),
+                identities: vec![],
+                ..events[0].clone()
+            });
+        }
+        compute(events).unwrap()
+    }
+
+    fn waits(rows: &StateRows) -> Vec<(i64, i8)> {
+        rows.waiting
+            .iter()
+            .map(|w| (w.waiting_since_ms, w.sign))
+            .collect()
+    }
+
+    #[test]
+    fn a_wait_is_written_when_it_starts_and_cancelled_when_it_ends() {
+        let mut rows = StateRows::default();
+        rows.add("t", "c", &conversation(Some(1_000)), None, 1);
+        assert_eq!(waits(&rows), [(1_000, 1)]);
+        let mut rows = StateRows::default();
+        rows.add(
+            "t",
+            "c",
+            &conversation(Some(1_000)),
+            Some((true, Some(1_000), "chat")),
+            2,
+        );
+        assert!(waits(&rows).is_empty(), "unchanged: nothing written");
+        let mut rows = StateRows::default();
+        rows.add(
+            "t",
+            "c",
+            &conversation(None),
+            Some((true, Some(1_000), "chat")),
+            3,
+        );
+        assert_eq!(waits(&rows), [(1_000, -1)]);
+        let mut rows = StateRows::default();
+        rows.add(
+            "t",
+            "c",
+            &conversation(Some(1_000)),
+            Some((true, Some(500), "chat")),
+            4,
+        );
+        assert_eq!(
+            waits(&rows),
+            [(500, -1), (1_000, 1)],
+            "moved: cancel, then start"
+        );
+    }
+
+    #[test]
+    fn every_reply_gets_a_row_and_the_text_preview_is_bounded() {
+        let mut c = conversation(None);
+        c.last_customer_text = "é".repeat(TEXT_PREVIEW_BYTES);
+        let mut rows = StateRows::default();
+        rows.add("t", "c", &c, None, 1);
+        assert_eq!(rows.replies.len(), 1);
+        assert_eq!(rows.replies[0].has_latency, 1);
+        assert!(rows.conversations[0].last_customer_text.len() <= TEXT_PREVIEW_BYTES);
+    }
+}
