@@ -5,10 +5,12 @@
 //! - [`telemetry`]: tracing to stderr as text or JSON;
 //! - [`shutdown`]: one signal listener, one cancellation token, components under a task tracker;
 //! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`, over HTTP or HTTPS;
+//! - [`rate_limit`]: token buckets per key and a throttle for failed authentications;
 //! - [`tls`]: rustls client and server configs, certificate reloading, handshake failures in words.
 
 pub mod config;
 pub mod http;
+pub mod rate_limit;
 mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -308,7 +308,8 @@ impl Drop for PrivateClickHouse {
     }
 }
 
-/// A Tansu broker of the test's own, with sqlite storage so that its topics survive a restart.
+/// A Tansu broker of the test's own, with sqlite storage so that its topics survive a restart
+/// (or memory storage, as the local stack's, for a benchmark that wants a fresh broker).
 /// A failed test keeps its log and storage (the scratch dir's), which explain the failure.
 #[derive(Debug)]
 pub struct PrivateBroker {
@@ -316,15 +317,26 @@ pub struct PrivateBroker {
     port: u16,
     advertised: Option<String>,
     authentication: bool,
+    storage: &'static str,
 }
 
 impl PrivateBroker {
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, "sqlite")
+    }
+
+    /// A fresh broker with the local stack's memory storage: nothing survives a restart.
+    pub fn start_in_memory(name: &str) -> Self {
+        Self::start_with(name, "memory")
+    }
+
+    fn start_with(name: &str, storage: &'static str) -> Self {
         let broker = Self {
             dir: crate::ScratchDir::new(name),
             port: stable_port(),
             advertised: None,
             authentication: false,
+            storage,
         };
         broker.up();
         broker
@@ -345,6 +357,7 @@ impl PrivateBroker {
             port,
             advertised: Some(advertised.to_owned()),
             authentication: false,
+            storage: "sqlite",
         };
         broker.up();
         if !users.is_empty() {
@@ -378,7 +391,7 @@ impl PrivateBroker {
         let mut env = vec![
             ("RAPPORT_STACK_DIR", self.dir.path().display().to_string()),
             ("RAPPORT_STACK_KAFKA_PORT", self.port.to_string()),
-            ("RAPPORT_STACK_KAFKA_STORAGE", "sqlite".to_owned()),
+            ("RAPPORT_STACK_KAFKA_STORAGE", self.storage.to_owned()),
         ];
         if let Some(advertised) = &self.advertised {
             env.push(("RAPPORT_STACK_KAFKA_ADVERTISED", advertised.clone()));
