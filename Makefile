@@ -20,7 +20,7 @@ FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
 
-.PHONY: help up down status test test-unit lint fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak
+.PHONY: help up down status test test-unit lint fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,22 +34,28 @@ down: ## Stop exactly the processes `make up` started
 status: ## Say what of the local stack runs
 	@$(STACK) status
 
-build: ## Build every crate (debug)
+deps: ## Install the system libraries the build links (OpenSSL, libcurl: librdkafka's TLS and OAuth)
+	@$(STACK) build-deps
+
+tls-deps: ## Install what the TLS tests run besides the stack (stunnel)
+	@$(STACK) tls-tools
+
+build: deps ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
 
 nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
 # The fuzz smoke run goes first so nextest's summary is the suite's closing line.
-test: nextest oracles lint up ## Start the stack if needed and run the whole suite (unit + integration + a short fuzz run)
+test: deps tls-deps nextest oracles lint up ## Start the stack if needed and run the whole suite (unit + integration + TLS + a short fuzz run)
 	@$(MAKE) --no-print-directory sqlcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
 
-test-unit: nextest ## Only the tests that need no running stack
+test-unit: deps nextest ## Only the tests that need no running stack
 	$(NEXTEST) --lib --bins
 
-lint: ## Exactly what CI checks: formatting and clippy with warnings as errors
+lint: deps ## Exactly what CI checks: formatting and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -58,16 +64,16 @@ fmt: ## Format the code
 
 SOAK_CUSTOMERS ?= 1500
 
-soak: nextest up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
+soak: deps nextest up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
 	RAPPORT_TEST_CUSTOMERS=$(SOAK_CUSTOMERS) $(NEXTEST) --profile $(NEXTEST_PROFILE) -p rapport-e2e --test pipeline --run-ignored all
 
 N ?= 1000000
 
-bench-read: up chdb ## The read path at N rows (default 1000000): fill through the writer, time every endpoint (18.16 and chDB)
+bench-read: deps up chdb ## The read path at N rows (default 1000000): fill through the writer, time every endpoint (18.16 and chDB)
 	$(CARGO) build --release -p rapport-writer -p rapport-linker -p rapport-api
 	RAPPORT_BENCH_ROWS=$(N) $(CARGO) bench -p rapport-e2e --bench read
 
-bench: up ## Run the benchmarks (results: docs/BENCHMARKS.md)
+bench: deps up ## Run the benchmarks (results: docs/BENCHMARKS.md)
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench --workspace
 
@@ -114,5 +120,5 @@ fuzz: cargo-fuzz ## Run every fuzz target for FUZZ_SECONDS (default 300) each
 	  grep -E '^stat::number_of_executed_units' fuzz/$$target.log | sed "s/^/fuzz: $$target /"; \
 	done
 
-demo: up ## Generate a day of traffic for 300 customers into the local stack and show the result
+demo: deps up ## Generate a day of traffic for 300 customers into the local stack and show the result
 	@deploy/local/demo.sh

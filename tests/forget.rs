@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rapport_channels::{Context, Limits, normalize};
-use rapport_cli::generate::RawRecord;
 use rapport_model::{Channel, Source, Timestamp};
 use rapport_testkit::{Stack, binary, metric_sum};
+use rapport_traffic::RawRecord;
 use serde_json::json;
 
 mod support;

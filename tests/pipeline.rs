@@ -9,9 +9,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use rapport_cli::generate;
 use rapport_kafka::KafkaConfig;
 use rapport_testkit::{PrivateBroker, PrivateClickHouse, Stack, peak_rss_mib};
+use rapport_traffic as generate;
 
 mod support;
 use support::{Pipeline, expected, feed, outlive_session, traffic};

@@ -125,7 +125,8 @@ fn traffic(seed: u64) -> (Vec<Interaction>, usize) {
                 1 + rng.below(12) as usize
             };
             let customer = format!("cust-{}", rng.below(25));
-            let mut at = T0 + rng.below(3 * 24 * 60) as i64 * M;
+            // Over 90 days, so conversations and customers span monthly partitions.
+            let mut at = T0 + rng.below(90 * 24 * 60) as i64 * M;
             for n in 0..size {
                 // Same-millisecond pairs happen: the (time, rank, id) order decides.
                 at += if rng.below(8) == 0 {
@@ -319,42 +320,53 @@ async fn the_stored_read_model_equals_the_views_for_any_arrival_order_on_both_en
     let owners: BTreeSet<(&str, String)> =
         customers.iter().map(|(t, _, c)| (*t, c.clone())).collect();
     for (tenant, customer) in &owners {
-        let mut ours = Vec::new();
-        let mut after = None;
-        loop {
-            let page = read::timeline::page(
-                &client,
-                &read::timeline::TimelineQuery {
-                    tenant_id: tenant,
-                    customer_id: customer,
-                    order: read::Order::Asc,
-                    limit: 37,
-                    channel: None,
-                    from: None,
-                    to: None,
-                    after: after.as_ref(),
-                },
-            )
-            .await
-            .unwrap();
-            ours.extend(page.items.iter().map(|e| e.event_id.clone()));
-            after = page.items.last().map(read::EventRow::position);
-            if !page.more {
-                break;
+        // Pages of every size through both orders, with and without a channel filter, walked by
+        // cursor: small pages exercise the narrow windows, a filter the widening.
+        for (order, limit, channel) in [
+            (read::Order::Asc, 37, None),
+            (read::Order::Desc, 5, None),
+            (read::Order::Desc, 2, Some("chat")),
+            (read::Order::Asc, 4, Some("email")),
+        ] {
+            let mut ours = Vec::new();
+            let mut after = None;
+            loop {
+                let page = read::timeline::page(
+                    &client,
+                    &read::timeline::TimelineQuery {
+                        tenant_id: tenant,
+                        customer_id: customer,
+                        order,
+                        limit,
+                        channel,
+                        from: None,
+                        to: None,
+                        after: after.as_ref(),
+                    },
+                )
+                .await
+                .unwrap();
+                ours.extend(page.items.iter().map(|e| e.event_id.clone()));
+                after = page.items.last().map(read::EventRow::position);
+                if !page.more {
+                    break;
+                }
             }
+            let direction = order.as_str();
+            let filter = channel.map_or(String::new(), |c| format!(" AND channel = '{c}'"));
+            let theirs = pipeline
+                .query(&format!(
+                    "SELECT event_id FROM customer_timeline WHERE tenant_id = '{tenant}' AND customer_id = '{customer}'{filter} \
+                     ORDER BY occurred_at_ms {direction}, event_rank {direction}, event_id {direction} FORMAT TSV"
+                ))
+                .await
+                .unwrap();
+            assert_eq!(
+                ours.join("\n") + if ours.is_empty() { "" } else { "\n" },
+                theirs,
+                "timeline of {tenant}/{customer}, {direction}, pages of {limit}, channel {channel:?}"
+            );
         }
-        let theirs = pipeline
-            .query(&format!(
-                "SELECT event_id FROM customer_timeline WHERE tenant_id = '{tenant}' AND customer_id = '{customer}' \
-                 ORDER BY occurred_at_ms, event_rank, event_id FORMAT TSV"
-            ))
-            .await
-            .unwrap();
-        assert_eq!(
-            ours.join("\n") + if ours.is_empty() { "" } else { "\n" },
-            theirs,
-            "timeline of {tenant}/{customer}"
-        );
         let summary = read::customers::summary(&client, tenant, customer)
             .await
             .unwrap();

@@ -12,6 +12,13 @@
 #   RAPPORT_STACK_CH_INTERSERVER_PORT                         (default: 19009)
 #   RAPPORT_STACK_KAFKA_STORAGE    memory | sqlite            (default: memory)
 #   RAPPORT_CACHE_DIR              where the broker binary is cached (default: ~/.cache/rapport)
+# For tests of TLS and authentication (rapport-testkit sets them for its private servers):
+#   RAPPORT_STACK_KAFKA_ADVERTISED host:port the broker advertises (default: 127.0.0.1:<port>),
+#                                  e.g. a TLS proxy's address
+#   RAPPORT_STACK_KAFKA_AUTHENTICATION=1   the broker requires SASL (SCRAM users, `tansu user`)
+#   RAPPORT_STACK_CH_HTTPS_PORT    ClickHouse HTTPS port, with RAPPORT_STACK_CH_TLS_CERT and
+#                                  RAPPORT_STACK_CH_TLS_KEY (PEM files)
+#   RAPPORT_STACK_CH_USER, RAPPORT_STACK_CH_PASSWORD   one more ClickHouse user, with a password
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -21,6 +28,13 @@ ch_http_port=${RAPPORT_STACK_CH_HTTP_PORT:-18123}
 ch_tcp_port=${RAPPORT_STACK_CH_TCP_PORT:-19000}
 ch_interserver_port=${RAPPORT_STACK_CH_INTERSERVER_PORT:-19009}
 kafka_storage=${RAPPORT_STACK_KAFKA_STORAGE:-memory}
+kafka_advertised=${RAPPORT_STACK_KAFKA_ADVERTISED:-127.0.0.1:$kafka_port}
+kafka_authentication=${RAPPORT_STACK_KAFKA_AUTHENTICATION:-}
+ch_https_port=${RAPPORT_STACK_CH_HTTPS_PORT:-}
+ch_tls_cert=${RAPPORT_STACK_CH_TLS_CERT:-}
+ch_tls_key=${RAPPORT_STACK_CH_TLS_KEY:-}
+ch_user=${RAPPORT_STACK_CH_USER:-}
+ch_password=${RAPPORT_STACK_CH_PASSWORD:-}
 cache=${RAPPORT_CACHE_DIR:-$HOME/.cache/rapport}
 tansu_version=0.6.0
 tansu_bin=$cache/tansu-$tansu_version/bin/tansu
@@ -116,6 +130,40 @@ wait_until() { # what seconds pidfile logfile command...
   done
 }
 
+apt_install() { # what-for packages...
+  local what=$1; shift
+  command -v apt-get >/dev/null 2>&1 || fail "$* not installed and apt-get is not available" \
+    "install $* (or your distribution's equivalent) for $what"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || fail "installing $* needs root" "run: sudo apt-get install $*"
+    sudo=sudo
+  fi
+  say "installing $* with apt-get ($what)"
+  mkdir -p "$state"
+  local log=$state/apt-$1.log
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@"; } >"$log" 2>&1; then
+    tail -n 15 "$log" >&2
+    fail "apt-get could not install $* (log: $log)" \
+      "check that the Debian package index is reachable: apt-get update"
+  fi
+}
+
+# What the build links: librdkafka is compiled with the system's OpenSSL (TLS, SCRAM, OAUTHBEARER)
+# and libcurl (OAUTHBEARER's OIDC token requests), found through pkg-config.
+ensure_build_deps() {
+  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl libcurl && return 0
+  apt_install "building librdkafka with TLS and OAuth" pkg-config libssl-dev libcurl4-openssl-dev
+}
+
+# What the TLS tests run besides the stack: stunnel, a real TLS-terminating proxy for Kafka
+# (Tansu 0.6 accepts --cert/--key but serves plain TCP). Installed once, like ClickHouse.
+ensure_tls_tools() {
+  command -v stunnel4 >/dev/null 2>&1 && return 0
+  apt_install "the TLS tests' Kafka proxy" stunnel4
+}
+
 clickhouse_answers() {
   [ "$(curl -fsS --max-time 2 "http://127.0.0.1:$ch_http_port/ping" 2>/dev/null)" = "Ok." ]
 }
@@ -135,12 +183,14 @@ start_tansu() {
     *) fail "unknown RAPPORT_STACK_KAFKA_STORAGE=$kafka_storage" "use memory or sqlite" ;;
   esac
   # setsid: the broker must outlive the shell that started it and not get its terminal's signals.
+  local auth=()
+  [ -z "$kafka_authentication" ] || auth=(--authentication)
   spawn "$pidfile" "$dir/broker.log" "$dir" "$tansu_bin" broker \
     --listener-url "tcp://127.0.0.1:$kafka_port" \
-    --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-    --storage-engine "$storage"
+    --advertised-listener-url "tcp://$kafka_advertised" \
+    --storage-engine "$storage" "${auth[@]}"
   wait_until "the broker" 60 "$pidfile" "$dir/broker.log" port_open "$kafka_port"
-  say "broker (Tansu $tansu_version, $kafka_storage storage) listening on 127.0.0.1:$kafka_port"
+  say "broker (Tansu $tansu_version, $kafka_storage storage${kafka_authentication:+, SASL required}) listening on 127.0.0.1:$kafka_port, advertising $kafka_advertised"
 }
 
 start_clickhouse() {
@@ -153,11 +203,52 @@ start_clickhouse() {
   sed -e "s|@STATE@|$dir|g" -e "s|@HTTP_PORT@|$ch_http_port|" -e "s|@TCP_PORT@|$ch_tcp_port|" \
     -e "s|@INTERSERVER_PORT@|$ch_interserver_port|" "$root/deploy/local/clickhouse/config.xml" >"$dir/config.xml"
   cp "$root/deploy/local/clickhouse/users.xml" "$dir/users.xml"
+  rm -rf "$dir/config.d" "$dir/users.d"
+  if [ -n "$ch_https_port" ]; then
+    [ -r "$ch_tls_cert" ] && [ -r "$ch_tls_key" ] || fail "RAPPORT_STACK_CH_HTTPS_PORT needs readable RAPPORT_STACK_CH_TLS_CERT and RAPPORT_STACK_CH_TLS_KEY" \
+      "point both at PEM files"
+    mkdir -p "$dir/config.d"
+    # Merged into config.xml by the server (its config.d directory). No client certificates.
+    cat >"$dir/config.d/https.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+    <https_port>$ch_https_port</https_port>
+    <openSSL>
+        <server>
+            <certificateFile>$ch_tls_cert</certificateFile>
+            <privateKeyFile>$ch_tls_key</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
+</yandex>
+XML
+  fi
+  if [ -n "$ch_user" ]; then
+    mkdir -p "$dir/users.d"
+    local hash; hash=$(printf '%s' "$ch_password" | sha256sum | cut -d' ' -f1)
+    cat >"$dir/users.d/$ch_user.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+    <users>
+        <$ch_user>
+            <password_sha256_hex>$hash</password_sha256_hex>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </$ch_user>
+    </users>
+</yandex>
+XML
+  fi
   local bin; bin=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
   spawn "$pidfile" "$dir/log/stdout.log" "$dir" "$bin" --config-file="$dir/config.xml"
   wait_until "ClickHouse" 60 "$pidfile" "$dir/log/clickhouse-server.err.log" clickhouse_answers
   local version; version=$(curl -fsS "http://127.0.0.1:$ch_http_port/" --data-binary 'SELECT version()')
-  say "clickhouse $version listening on http://127.0.0.1:$ch_http_port (native 127.0.0.1:$ch_tcp_port)"
+  say "clickhouse $version listening on http://127.0.0.1:$ch_http_port (native 127.0.0.1:$ch_tcp_port${ch_https_port:+, https 127.0.0.1:$ch_https_port})"
 }
 
 stop_one() { # name pidfile
@@ -241,6 +332,7 @@ case $cmd in
       check_port_free "ClickHouse HTTP" "$ch_http_port" RAPPORT_STACK_CH_HTTP_PORT
       check_port_free "ClickHouse native" "$ch_tcp_port" RAPPORT_STACK_CH_TCP_PORT
       check_port_free "ClickHouse interserver" "$ch_interserver_port" RAPPORT_STACK_CH_INTERSERVER_PORT
+      [ -z "$ch_https_port" ] || check_port_free "ClickHouse HTTPS" "$ch_https_port" RAPPORT_STACK_CH_HTTPS_PORT
     fi
     ensure_clickhouse
     start_clickhouse
@@ -254,9 +346,19 @@ case $cmd in
     start_tansu
     ;;
   broker-down) stop_one broker "$state/tansu/pid" ;;
+  # A SCRAM user on the running broker (started without RAPPORT_STACK_KAFKA_AUTHENTICATION:
+  # Tansu's own client cannot authenticate); kept across restarts by sqlite storage.
+  broker-user)
+    [ $# -eq 4 ] || fail "usage: $0 broker-user scram256|scram512 NAME PASSWORD"
+    pid_alive "$state/tansu/pid" || fail "the broker is not running" "start it with broker-up first"
+    "$tansu_bin" user create --broker "tcp://127.0.0.1:$kafka_port" --mechanism "$2" "$3" "$4" >/dev/null \
+      || fail "tansu could not create user $3"
+    ;;
   env) print_env ;;
+  tls-tools) ensure_tls_tools ;;
+  build-deps) ensure_build_deps ;;
   *)
-    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|broker-up|broker-down" >&2
+    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|broker-up|broker-down|broker-user|tls-tools|build-deps" >&2
     exit 2
     ;;
 esac

@@ -9,17 +9,19 @@
 //!
 //! `cargo bench -p rapport-e2e --bench pipeline` (part of `make bench`; build the release
 //! binaries first, which `make bench` does). Sizes: `RAPPORT_BENCH_CUSTOMERS` (default 2,000,
-//! about 15,000 records), `RAPPORT_BENCH_RATE`, `RAPPORT_BENCH_SECONDS` (20).
+//! about 15,000 records), `RAPPORT_BENCH_RATE`, `RAPPORT_BENCH_SECONDS` (20). Traffic:
+//! `RAPPORT_BENCH_MIX`, any `rapport generate --mix` value: `classic` (the default: raw mail and
+//! `generic` JSON, the traffic of the recorded figures) or `native` (every source's own payloads).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rapport_cli::generate::{self, Options, Pace};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
     Service, Stack, free_addr, kafka_and_topics_toml, peak_rss_mib, query_in, reader, unique_name,
 };
+use rapport_traffic::{self as generate, Mix, Options, Pace};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -111,6 +113,11 @@ async fn main() {
     let customers: usize = env_or("RAPPORT_BENCH_CUSTOMERS", 2_000);
     let rate: u32 = env_or("RAPPORT_BENCH_RATE", 2_000);
     let seconds: u64 = env_or("RAPPORT_BENCH_SECONDS", 20);
+    let mix: Mix = std::env::var("RAPPORT_BENCH_MIX").map_or_else(
+        |_| Mix::classic(),
+        |v| v.parse().expect("RAPPORT_BENCH_MIX is a --mix value"),
+    );
+    println!("traffic mix: {mix}");
     let options = |seed, customers| Options {
         seed,
         customers,
@@ -118,6 +125,7 @@ async fn main() {
         tenant: "acme".into(),
         agent_domain: "acme.com".into(),
         invalid_rate: 0.0,
+        mix: mix.clone(),
     };
 
     // 1. Draining a backlog.
@@ -189,7 +197,9 @@ async fn main() {
             "raw → ClickHouse after start-up:  not measurable (every row arrived in one poll)"
         );
     }
-    println!("extra rows from redeliveries (the deduplicated views merge them): {redelivered}");
+    println!(
+        "extra rows from redeliveries and from payloads that restate an interaction (a ticket or review sent again with its new state; the deduplicated views merge them): {redelivered}"
+    );
     println!(
         "peak RSS while draining: normalizer {:.0} MB, writer {:.0} MB",
         peak_rss_mib(normalizer.pid()),

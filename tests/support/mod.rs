@@ -8,12 +8,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rapport_channels::TenantConfig;
-use rapport_cli::generate::{self, Options, RawRecord};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
     ScratchDir, Service, binary, free_addr, kafka_and_topics_toml, query_in, reader, unique_name,
 };
+use rapport_traffic::{self as generate, Options, RawRecord};
 use rdkafka::Message;
 
 /// The event ids the records normalize to, and the payloads of those that do not, with the tenant
@@ -198,6 +198,7 @@ pub fn traffic(seed: u64) -> (Vec<RawRecord>, BTreeSet<String>, BTreeSet<Vec<u8>
         tenant: "acme".into(),
         agent_domain: "acme.com".into(),
         invalid_rate: 0.01,
+        ..Options::default()
     });
     let (ids, invalid) = expected(&records);
     assert!(!invalid.is_empty(), "the traffic includes invalid payloads");

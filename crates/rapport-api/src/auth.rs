@@ -12,14 +12,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use moka::sync::Cache;
+use rapport_clickhouse::keys;
+use rapport_runtime::rate_limit::{client_address, retry_after_seconds};
 
+use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::rate_limit::retry_after_seconds;
-use crate::{AppState, keys};
 
 /// Who is calling: every query of the request is scoped to `tenant_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,42 +63,6 @@ impl KeyCache {
     fn put(&self, digest: String, verdict: Verdict, now: Instant) {
         self.entries.insert(digest, (verdict, now));
     }
-}
-
-/// The address failed authentications are counted against: the peer, or the first address of
-/// `X-Forwarded-For` when `auth.trust_forwarded_for` says a proxy sets it. IPv6 clients are
-/// counted per /64, the block one subscriber usually holds.
-pub fn client_address(
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
-    trust_forwarded_for: bool,
-) -> Option<IpAddr> {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            headers
-                .get("x-forwarded-for")?
-                .to_str()
-                .ok()?
-                .split(',')
-                .next()?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .flatten();
-    let ip = forwarded.or(peer.map(|p| p.ip()))?;
-    Some(match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-            let mut segments = v6.segments();
-            segments[4..].fill(0);
-            IpAddr::from(segments)
-        }
-        IpAddr::V6(v6) => IpAddr::V4(
-            v6.to_ipv4_mapped()
-                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-        ),
-        v4 => v4,
-    })
 }
 
 /// Resolves a presented key to its caller, through the cache. A key the cache does not know as
@@ -265,22 +230,5 @@ mod tests {
         cache.entries.run_pending_tasks();
         assert!(cache.entries.entry_count() <= 100);
         assert_eq!(cache.get("valid", t0), Some(caller()));
-    }
-
-    #[test]
-    fn addresses_are_the_peer_or_a_trusted_forwarded_for_and_v6_by_its_64() {
-        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
-        assert_eq!(client_address(Some(peer), &headers, false), Some(peer.ip()));
-        assert_eq!(
-            client_address(Some(peer), &headers, true),
-            Some("203.0.113.9".parse().unwrap())
-        );
-        let v6: SocketAddr = "[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:1".parse().unwrap();
-        assert_eq!(
-            client_address(Some(v6), &HeaderMap::new(), false),
-            Some("2001:db8:1:2::".parse().unwrap())
-        );
     }
 }

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use rapport_clickhouse::ClickHouseConfig;
+pub use rapport_runtime::rate_limit::RateLimitConfig;
 use rapport_runtime::{HttpConfig, LogConfig, Validate};
 use serde::{Deserialize, Serialize};
 
@@ -45,23 +46,6 @@ impl Default for AuthConfig {
             failures_per_second: 1.0,
             failure_burst: 20,
             trust_forwarded_for: false,
-        }
-    }
-}
-
-/// A token bucket per API key: `burst` requests at once, refilled at `requests_per_second`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitConfig {
-    pub requests_per_second: f64,
-    pub burst: u32,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            requests_per_second: 10.0,
-            burst: 20,
         }
     }
 }
@@ -115,13 +99,7 @@ impl ApiConfig {
 impl Validate for ApiConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.clickhouse.validate();
-        let r = &self.rate_limit;
-        if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0) {
-            problems.push("rate_limit.requests_per_second must be a positive number".into());
-        }
-        if r.burst == 0 {
-            problems.push("rate_limit.burst must be at least 1".into());
-        }
+        problems.extend(self.rate_limit.validate("rate_limit"));
         if self.auth.cache_max_entries == 0 {
             problems.push("auth.cache_max_entries must be at least 1".into());
         }

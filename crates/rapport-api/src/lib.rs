@@ -2,7 +2,8 @@
 //! timeline, one conversation, a customer's summary, responsiveness metrics and who is waiting —
 //! for analysts, operators and downstream services.
 //!
-//! Every `/v1` request carries an API key (`Authorization: Bearer rpk_…`, see [`keys`]); the
+//! Every `/v1` request carries an API key (`Authorization: Bearer rpk_…`, see
+//! [`rapport_clickhouse::keys`]); the
 //! key's tenant scopes every query the request runs. The API, its OpenAPI document and the
 //! operations endpoints (`/healthz`, `/readyz`, `/metrics`) share one port. See the crate README
 //! for the guarantees and the tests that prove them.
@@ -12,9 +13,7 @@ mod config;
 mod cursor;
 mod error;
 mod http;
-pub mod keys;
 mod params;
-mod rate_limit;
 mod schema;
 mod v1;
 
@@ -27,6 +26,7 @@ pub use cursor::{Cursor, Order, Position};
 pub use error::{ApiError, ErrorCode};
 pub use http::{OPENAPI_JSON, router};
 use rapport_clickhouse::ClickHouseError;
+use rapport_runtime::rate_limit::{RateLimiter, Throttle};
 use rapport_runtime::retry::{Backoff, retry};
 use rapport_runtime::{Health, Shutdown};
 pub use schema::check_api_schema;
@@ -51,9 +51,9 @@ pub(crate) struct Inner {
     /// text as if it were rows) and is stopped by the server once the request has timed out.
     pub client: clickhouse::Client,
     pub keys: auth::KeyCache,
-    pub limiter: rate_limit::RateLimiter,
+    pub limiter: RateLimiter,
     /// Failed authentications per client address.
-    pub failures: rate_limit::Throttle<std::net::IpAddr>,
+    pub failures: Throttle<std::net::IpAddr>,
     pub trust_forwarded_for: bool,
 }
 
@@ -74,8 +74,8 @@ impl AppState {
             .with_setting("max_execution_time", max_seconds.to_string());
         Self(Arc::new(Inner {
             keys: auth::KeyCache::new(config.key_cache_ttl(), config.auth.cache_max_entries),
-            limiter: rate_limit::RateLimiter::new(&config.rate_limit),
-            failures: rate_limit::Throttle::new(&RateLimitConfig {
+            limiter: RateLimiter::new(&config.rate_limit),
+            failures: Throttle::new(&RateLimitConfig {
                 requests_per_second: config.auth.failures_per_second,
                 burst: config.auth.failure_burst,
             }),

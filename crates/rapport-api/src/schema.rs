@@ -14,7 +14,7 @@ pub const REQUIRED_OBJECTS: &[&str] = &[
     "waiting",
 ];
 
-/// `api_keys` as `keys::KeyRow` reads and writes it (plain `RowBinary`: the types must match).
+/// `api_keys` as `rapport_clickhouse::keys::KeyRow` reads and writes it (plain `RowBinary`: the types must match).
 pub const API_KEY_COLUMNS: &[(&str, &str)] = &[
     ("key_id", "String"),
     ("tenant_id", "String"),
@@ -89,7 +89,7 @@ mod tests {
     use clickhouse::Row;
 
     use super::*;
-    use crate::keys::KeyRow;
+    use rapport_clickhouse::keys::KeyRow;
 
     #[test]
     fn the_checked_columns_are_the_key_rows_in_order() {

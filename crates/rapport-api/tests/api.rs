@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use fixture::*;
-use rapport_api::keys::{self, Revocation};
 use rapport_api::{Cursor, Order, Position};
+use rapport_clickhouse::keys::{self, Revocation};
 use rapport_model::ActorRole::{Agent, Customer};
 use rapport_model::IdentityType::Email;
 use rapport_model::Timestamp;

@@ -24,6 +24,9 @@ pub const HEADER_TENANT: &str = "rapport-tenant";
 pub const HEADER_RECEIVED_AT: &str = "rapport-received-at";
 /// Set by `rapport-gateway`: the id of the HTTP request a record came in with.
 pub const HEADER_REQUEST_ID: &str = "rapport-request-id";
+/// Set by `rapport-gateway` when the provider names its delivery (SNS `MessageId`, Pub/Sub
+/// `messageId`, Intercom's notification id, …): the same on every retry of one delivery.
+pub const HEADER_DELIVERY_ID: &str = "rapport-delivery-id";
 
 /// What the envelope of one record says, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,8 +25,11 @@ pub struct CliConfig {
     pub kafka: KafkaConfig,
     pub topics: Topics,
     pub clickhouse: ClickHouseConfig,
-    /// rapport-linker's HTTP address, for `rapport identity`.
+    /// rapport-linker's HTTP address, for `rapport identity` (`https://` when the linker serves
+    /// TLS, `[http.tls]`).
     pub linker_url: String,
+    /// PEM file of the CA that signs the linker's certificate; unset trusts the system's CAs.
+    pub linker_ca_file: Option<std::path::PathBuf>,
     /// The linker's admin token (its `admin.token`): `RAPPORT_LINKER_TOKEN`, or from a file with
     /// `RAPPORT_LINKER_TOKEN_FILE`.
     pub linker_token: Secret,
@@ -37,6 +40,11 @@ impl Validate for CliConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.kafka.validate();
         problems.extend(self.clickhouse.validate());
+        if let Some(path) = &self.linker_ca_file
+            && let Err(error) = rapport_runtime::tls::check_trust(Some(path))
+        {
+            problems.push(format!("linker_ca_file: {error}"));
+        }
         if self.tenant_id.trim().is_empty() {
             problems.push("tenant_id must not be empty".into());
         }
@@ -49,6 +57,17 @@ impl Validate for CliConfig {
 }
 
 impl CliConfig {
+    /// An HTTP client for the linker's admin API: over `https://` it trusts `linker_ca_file` (or
+    /// the system's CAs), as the services trust theirs.
+    pub fn linker_client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut client = reqwest::Client::builder();
+        if self.linker_url.starts_with("https://") {
+            let tls = rapport_runtime::tls::client_config(self.linker_ca_file.as_deref())?;
+            client = client.use_preconfigured_tls((*tls).clone());
+        }
+        Ok(client.build()?)
+    }
+
     /// How raw records are read: the normalizer's rules, from the same keys.
     pub fn rules(&self) -> RecordRules<'_> {
         RecordRules {
@@ -78,6 +97,7 @@ impl Default for CliConfig {
             topics: Topics::default(),
             clickhouse: ClickHouseConfig::default(),
             linker_url: "http://127.0.0.1:9473".into(),
+            linker_ca_file: None,
             linker_token: Secret::default(),
             // The CLI reports what it did itself; library progress logs are for services.
             log: LogConfig {

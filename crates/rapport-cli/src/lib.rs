@@ -1,15 +1,8 @@
-//! The library behind the `rapport` CLI, shared with tests and benchmarks: the seeded traffic
-//! generator, the normalize dry run, API key management, the timeline and responsiveness
-//! report, the dead-letter tools and customer erasure.
+//! The library behind the `rapport` CLI: one module per command under [`cmd`] (its arguments and
+//! its `run`), and what several commands share: the configuration, progress display and
+//! Ctrl-C, and the store helpers.
 
+pub mod cmd;
 pub mod config;
-pub mod consume;
-pub mod dlq;
-pub mod forget;
-pub mod generate;
-pub mod keys;
-pub mod normalize;
 pub mod progress;
-pub mod report;
 pub mod store;
-pub mod timeline;

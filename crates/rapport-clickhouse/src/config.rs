@@ -1,5 +1,10 @@
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use rapport_runtime::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -7,11 +12,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
-    /// HTTP interface, e.g. `http://clickhouse:8123`.
+    /// HTTP interface, `http://clickhouse:8123`, or HTTPS, `https://….clickhouse.cloud:8443`.
     pub url: String,
     pub database: String,
     pub user: String,
     pub password: Secret,
+    /// PEM file of the CA that signs the server's certificate (`https://` only); unset trusts
+    /// the system's CAs, which is right for ClickHouse Cloud.
+    pub ca_file: Option<PathBuf>,
     /// LZ4-compress inserts (ClickHouse's native block compression; saves bandwidth at little CPU).
     pub compression: bool,
     /// Upper bound for one request; a hung server turns into a retry instead of a stall.
@@ -25,20 +33,61 @@ impl Default for ClickHouseConfig {
             database: "rapport".into(),
             user: "default".into(),
             password: Secret::default(),
+            ca_file: None,
             compression: true,
             request_timeout_ms: 30_000,
         }
     }
 }
 
+/// Idle connections are closed before ClickHouse's own 3 s keep-alive timeout closes them under
+/// a request (the `clickhouse` crate's default, kept).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
 impl ClickHouseConfig {
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if !self.url.starts_with("http://") {
-            problems.push(format!(
-                "clickhouse.url must be an http:// URL (got {:?}; put a TLS proxy in front of an https endpoint)",
-                self.url
-            ));
+        let https = self.url.starts_with("https://");
+        let userinfo = self.url.split_once("://").is_some_and(|(_, rest)| {
+            rest.split(['/', '?', '#'])
+                .next()
+                .unwrap_or("")
+                .contains('@')
+        });
+        if !https && !self.url.starts_with("http://") {
+            problems.push(if userinfo {
+                "clickhouse.url must be an http:// or https:// URL".to_owned()
+            } else {
+                format!(
+                    "clickhouse.url must be an http:// or https:// URL (got {:?})",
+                    quote(&self.url)
+                )
+            });
+        }
+        if userinfo {
+            problems.push(
+                "clickhouse.url must not carry credentials: set clickhouse.user and clickhouse.password"
+                    .into(),
+            );
+        }
+        match &self.ca_file {
+            Some(path) => {
+                if !https {
+                    problems.push(
+                        "clickhouse.ca_file is set but clickhouse.url is not https://".into(),
+                    );
+                }
+                if let Err(error) = rapport_runtime::tls::check_trust(Some(path)) {
+                    problems.push(format!("clickhouse.ca_file: {error}"));
+                }
+            }
+            None if https => {
+                if let Err(error) = rapport_runtime::tls::check_trust(None) {
+                    problems.push(format!("clickhouse.url is https://: {error}"));
+                }
+            }
+            None => {}
         }
         let valid_name = |s: &str| {
             !s.is_empty()
@@ -48,7 +97,7 @@ impl ClickHouseConfig {
         if !valid_name(&self.database) {
             problems.push(format!(
                 "clickhouse.database must be letters, digits and '_' (got {:?})",
-                self.database
+                quote(&self.database)
             ));
         }
         if self.request_timeout_ms == 0 {
@@ -64,7 +113,8 @@ impl ClickHouseConfig {
 
     /// A client for server-wide statements (creating the database itself).
     pub fn server_client(&self) -> clickhouse::Client {
-        let mut client = clickhouse::Client::default()
+        let mut client = self
+            .transport()
             .with_url(&self.url)
             .with_user(&self.user)
             // 18.16 knows neither RowBinaryWithNamesAndTypes nor the settings validation
@@ -81,7 +131,98 @@ impl ClickHouseConfig {
         client
     }
 
+    /// The HTTP transport: plain, or rustls for `https://` URLs with the system's CAs or
+    /// `ca_file`. The trust store comes from `rapport_runtime::tls`, loaded once per process;
+    /// validation has already loaded it, so a failure here means the file changed since, and
+    /// every request then fails with that reason (a fatal error, like a wrong password).
+    fn transport(&self) -> clickhouse::Client {
+        let mut http = HttpConnector::new();
+        http.set_keepalive(Some(TCP_KEEPALIVE));
+        http.enforce_http(false);
+        let mut builder = HyperClient::builder(TokioExecutor::new());
+        builder.pool_idle_timeout(POOL_IDLE_TIMEOUT);
+        if !self.url.starts_with("https://") {
+            return clickhouse::Client::with_http_client(builder.build(http));
+        }
+        match rapport_runtime::tls::client_config(self.ca_file.as_deref()) {
+            Ok(tls) => {
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(Arc::unwrap_or_clone(tls))
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(http);
+                clickhouse::Client::with_http_client(builder.build(https))
+            }
+            Err(error) => clickhouse::Client::with_http_client(
+                builder.build(Unusable(Arc::new(TlsUnavailable(error.to_string())))),
+            ),
+        }
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// At most 64 characters of a configured value in an error message.
+fn quote(value: &str) -> String {
+    match value.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_owned(),
+    }
+}
+
+/// Why no connection can be made: TLS could not be set up from the configured files.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct TlsUnavailable(pub(crate) String);
+
+/// A connector that refuses every connection with the reason TLS could not be set up.
+#[derive(Clone)]
+struct Unusable(Arc<TlsUnavailable>);
+
+impl tower_service::Service<http::Uri> for Unusable {
+    type Response = hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        std::future::ready(Err(Box::new(TlsUnavailable(self.0.0.clone()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_urls_are_accepted_and_every_url_problem_is_named() {
+        let https = ClickHouseConfig {
+            url: "https://abc.eu-west-1.aws.clickhouse.cloud:8443".into(),
+            ..ClickHouseConfig::default()
+        };
+        assert_eq!(https.validate(), Vec::<String>::new());
+        let bad = ClickHouseConfig {
+            url: "tcp://default:hunter2@clickhouse:9000".into(),
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..ClickHouseConfig::default()
+        };
+        let all = bad.validate().join("\n");
+        for expected in [
+            "clickhouse.url must be an http:// or https:// URL",
+            "must not carry credentials",
+            "clickhouse.ca_file is set but clickhouse.url is not https://",
+            "clickhouse.ca_file: cannot read /nonexistent/ca.pem",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert!(!all.contains("hunter2"), "{all}");
     }
 }

@@ -19,6 +19,10 @@ pub enum ClickHouseError {
     /// The request never got an answer, or the answer was cut off.
     #[error("clickhouse unreachable: {0}")]
     Transport(String),
+    /// The TLS handshake failed for a reason only configuration can fix (an untrusted or
+    /// misnamed certificate, a plain-text port).
+    #[error("clickhouse: {0} (check clickhouse.url and clickhouse.ca_file)")]
+    Tls(String),
     #[error("clickhouse request timed out after {0:?}")]
     Timeout(std::time::Duration),
     #[error("{0}")]
@@ -50,11 +54,45 @@ impl From<clickhouse::error::Error> for ClickHouseError {
                 // A non-exception HTTP failure: proxies and overloaded servers answer this way.
                 None => Self::Transport(text),
             },
-            E::Network(e) => Self::Transport(e.to_string()),
+            E::Network(e) => {
+                if let Some(reason) = rapport_runtime::tls::describe_failure(&*e) {
+                    return Self::Tls(reason);
+                }
+                if let Some(unavailable) = find::<crate::config::TlsUnavailable>(&*e) {
+                    return Self::Tls(unavailable.0.clone());
+                }
+                Self::Transport(chain(&*e))
+            }
             E::TimedOut => Self::Transport("request timed out".into()),
             other => Self::Client(other.to_string()),
         }
     }
+}
+
+/// An error and its causes on one line: hyper's own message ("client error (Connect)") does not
+/// say what failed.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+fn find<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = current.source();
+    }
+    None
 }
 
 impl ClickHouseError {
@@ -62,7 +100,8 @@ impl ClickHouseError {
         match self {
             Self::Transport(_) | Self::Timeout(_) => ErrorClass::Retryable,
             Self::Server { code, .. } => classify(*code),
-            Self::Client(_)
+            Self::Tls(_)
+            | Self::Client(_)
             | Self::AllRowsRejected { .. }
             | Self::Schema(_)
             | Self::Migration { .. } => ErrorClass::Fatal,

@@ -1,6 +1,7 @@
 //! The history store's ClickHouse side: the row written per interaction, the versioned
 //! migrations in `schemas/clickhouse/`, the start-up check that the table matches the row, and
-//! batch inserts that isolate rows the server rejects.
+//! batch inserts that isolate rows the server rejects; and the `api_keys` table's key storage,
+//! shared by `rapport keys` and `rapport-api`.
 //!
 //! Everything here runs unchanged on ClickHouse 18.16 and current releases (see `DOMAIN.md`):
 //! the client never sends a setting, and inserts use plain `RowBinary`.
@@ -10,6 +11,7 @@ pub mod erase;
 mod error;
 pub mod forget;
 mod insert;
+pub mod keys;
 pub mod migrations;
 pub mod read;
 mod row;

@@ -334,7 +334,7 @@ async fn events_of(
         "SELECT conversation_id, event_id, occurred_at_ms, kind, direction, actor_role, actor_id, \
          actor_name, auto_reply, status, team, channel, identity_types, identity_values, \
          if(direction = 'inbound' AND actor_role = 'customer', substring(ifNull(text, ''), 1, {TEXT_PREVIEW_BYTES}), '') AS text \
-         FROM interactions FINAL WHERE tenant_id = ? AND conversation_id IN ({})",
+         FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id IN ({})",
         placeholders(ids.len())
     );
     let query = ids
@@ -360,7 +360,7 @@ async fn stored_waits(
 ) -> Result<HashMap<String, StoredWait>, ClickHouseError> {
     let sql = format!(
         "SELECT conversation_id, is_waiting, waiting_since_ms, channel FROM conversations FINAL \
-         WHERE tenant_id = ? AND conversation_id IN ({})",
+         PREWHERE tenant_id = ? AND conversation_id IN ({})",
         placeholders(ids.len())
     );
     let query = ids

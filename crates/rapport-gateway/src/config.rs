@@ -128,10 +128,16 @@ pub struct GoogleConfig {
     /// A JWKS file used instead of fetching Google's keys (air-gapped or tests).
     #[serde(default)]
     pub jwks_file: Option<PathBuf>,
+    /// The OAuth 2.0 access token (scope `https://www.googleapis.com/auth/business.manage`) the
+    /// service fetches each notified review with: a notification names the review, it does not
+    /// carry it. A `file` is read again whenever it changes, so a token refresher beside the
+    /// gateway can rotate it; `env` and `value` are read once.
+    #[serde(default)]
+    pub api_token: Option<SecretSource>,
 }
 
 /// The sources the gateway receives, by the name used in its URLs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// Rapport's own signed JSON (`docs/GENERIC.md`).
@@ -367,6 +373,13 @@ impl EndpointConfig {
                 needs(self.source)
             ));
         }
+        if self.source == Source::Google
+            && self.google.as_ref().is_some_and(|g| g.api_token.is_none())
+        {
+            problems.push(format!(
+                "{at}: google.api_token is needed: a notification names the review, and the gateway fetches it with the Business Profile API"
+            ));
+        }
         if self.source == Source::Chatwoot && !self.secrets.is_empty() && unsigned {
             problems.push(format!(
                 "{at}: give chatwoot either secrets (signed, 4.x) or url_tokens (older releases), not both"
@@ -422,6 +435,7 @@ mod tests {
             "ACME_FRESHDESK_PASSWORD",
             "ACME_TRUSTPILOT_TOKEN",
             "ACME_YELP_TOKEN",
+            "ACME_GOOGLE_API_TOKEN",
         ]
         .into_iter()
         .map(|k| (k.to_string(), format!("secret-of-{k}")))
@@ -496,6 +510,12 @@ mod tests {
             tenant = "t"
             source = "google"
             google = { audiences = [], service_accounts = [] }
+
+            [[endpoints]]
+            id = "g2"
+            tenant = "t"
+            source = "google"
+            google = { audiences = ["a"], service_accounts = ["s"] }
         "#;
         let config: GatewayConfig = toml::from_str(toml).unwrap();
         let err = Endpoints::build(&config, &HashMap::new(), &keys())
@@ -508,6 +528,7 @@ mod tests {
             "no credentials; source zendesk needs `secrets`",
             "intercom/dup is defined twice",
             "google.audiences",
+            "google.api_token is needed",
         ] {
             assert!(err.contains(expected), "missing {expected:?} in {err}");
         }

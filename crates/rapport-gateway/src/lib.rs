@@ -7,6 +7,9 @@
 //! [`Control`] message) or a [`VerifyError`] whose [`Reason`] is a closed set, usable as a
 //! metric label and mapped to an HTTP status.
 //!
+//! [`service`] is the `rapport-gateway` binary around it: the HTTP listener, the limits, the
+//! fetches some providers need, and landing each verified body on its raw topic.
+//!
 //! The crate's README lists the schemes and links each guarantee to its test;
 //! `docs/GATEWAY.md` says how to set up each provider.
 
@@ -16,6 +19,7 @@ pub mod keys;
 mod multipart;
 pub mod request;
 pub mod secret;
+pub mod service;
 pub mod verify;
 
 pub use config::{EndpointConfig, GatewayConfig, Source};

@@ -20,6 +20,16 @@ pub(crate) fn form_fields(
     body: &[u8],
     names: &[&'static str],
 ) -> Result<HashMap<&'static str, String>, String> {
+    form_fields_within(content_type, body, names, MAX_VALUE)
+}
+
+/// [`form_fields`] for values of up to `max_value` bytes (a mail's header block).
+pub(crate) fn form_fields_within(
+    content_type: &str,
+    body: &[u8],
+    names: &[&'static str],
+    max_value: usize,
+) -> Result<HashMap<&'static str, String>, String> {
     let media_type = content_type
         .split(';')
         .next()
@@ -27,17 +37,21 @@ pub(crate) fn form_fields(
         .trim()
         .to_ascii_lowercase();
     match media_type.as_str() {
-        "application/x-www-form-urlencoded" => Ok(urlencoded(body, names)),
-        "multipart/form-data" => multipart(content_type, body, names),
+        "application/x-www-form-urlencoded" => Ok(urlencoded(body, names, max_value)),
+        "multipart/form-data" => multipart(content_type, body, names, max_value),
         other => Err(format!("content type {other:?} is not a form")),
     }
 }
 
-fn urlencoded(body: &[u8], names: &[&'static str]) -> HashMap<&'static str, String> {
+fn urlencoded(
+    body: &[u8],
+    names: &[&'static str],
+    max_value: usize,
+) -> HashMap<&'static str, String> {
     let mut found = HashMap::new();
     for (key, value) in form_urlencoded::parse(body) {
         if let Some(name) = names.iter().find(|n| **n == key)
-            && value.len() <= MAX_VALUE
+            && value.len() <= max_value
         {
             found.entry(*name).or_insert_with(|| value.into_owned());
         }
@@ -68,6 +82,7 @@ fn multipart(
     content_type: &str,
     body: &[u8],
     names: &[&'static str],
+    max_value: usize,
 ) -> Result<HashMap<&'static str, String>, String> {
     let delimiter = format!("--{}", boundary(content_type)?);
     let delimiter = delimiter.as_bytes();
@@ -86,7 +101,7 @@ fn multipart(
         let (headers, content) = split_headers(part).ok_or("multipart part without headers")?;
         if let Some(name) = field_name(headers)
             && let Some(wanted) = names.iter().find(|n| **n == name)
-            && content.len() <= MAX_VALUE
+            && content.len() <= max_value
         {
             let value = String::from_utf8(content.to_vec())
                 .map_err(|_| format!("field {wanted} is not UTF-8"))?;

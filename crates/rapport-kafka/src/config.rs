@@ -3,9 +3,12 @@ use std::collections::BTreeMap;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-/// Connection and client settings. Anything librdkafka accepts that is not modelled here
-/// (SASL, TLS, tuning) goes through `extra`, verbatim: `[kafka.extra] "security.protocol" = "SASL_SSL"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+use crate::security::{SecurityConfig, is_sensitive};
+
+/// Connection and client settings. TLS and SASL are typed, in `security` (`[kafka.security]`);
+/// any other librdkafka property (tuning) goes through `extra`, verbatim and applied last:
+/// `[kafka.extra] "socket.keepalive.enable" = "true"`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Comma-separated bootstrap servers.
@@ -36,7 +39,40 @@ pub struct KafkaConfig {
     /// the service's `/livez` probe (a consumer that silently stopped, or a stage blocked for
     /// good); use the probe as the orchestrator's liveness check.
     pub stall_timeout_ms: u64,
+    /// TLS and SASL (`[kafka.security]`).
+    pub security: SecurityConfig,
     pub extra: BTreeMap<String, String>,
+}
+
+/// Written by hand so that credentials in `security` and `extra` never print.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra: BTreeMap<&str, &str> = self
+            .extra
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_sensitive(k) {
+                    "[redacted]"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("fetch_wait_max_ms", &self.fetch_wait_max_ms)
+            .field("session_timeout_ms", &self.session_timeout_ms)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("producer_batch_messages", &self.producer_batch_messages)
+            .field("resume_rewind_records", &self.resume_rewind_records)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("stall_timeout_ms", &self.stall_timeout_ms)
+            .field("security", &self.security)
+            .field("extra", &extra)
+            .finish()
+    }
 }
 
 /// 26 MiB: the 25 MiB payload limit plus 1 MiB for key, headers and framing.
@@ -54,6 +90,7 @@ impl Default for KafkaConfig {
             resume_rewind_records: 0,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             stall_timeout_ms: 120_000,
+            security: SecurityConfig::default(),
             extra: BTreeMap::new(),
         }
     }
@@ -80,6 +117,7 @@ impl KafkaConfig {
         if self.replication_factor < 1 {
             problems.push("kafka.replication_factor must be at least 1".to_owned());
         }
+        problems.extend(self.security.validate(&self.extra));
         problems
     }
 
@@ -95,6 +133,9 @@ impl KafkaConfig {
     fn base(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in self.security.properties() {
+            config.set(key, value);
+        }
         config
     }
 
@@ -150,6 +191,23 @@ mod tests {
         let producer = cfg.producer_config();
         assert_eq!(producer.get("acks"), Some("1"));
         assert_eq!(producer.get("security.protocol"), Some("SASL_SSL"));
+        assert!(cfg.validate().is_empty(), "extra alone stays valid");
+    }
+
+    #[test]
+    fn credentials_in_extra_never_print() {
+        let mut cfg = KafkaConfig::default();
+        cfg.extra
+            .insert("sasl.password".into(), "hunter2-extra".into());
+        cfg.extra
+            .insert("sasl.oauthbearer.client.secret".into(), "hunter3".into());
+        cfg.extra.insert("linger.ms".into(), "7".into());
+        cfg.security.sasl_password = rapport_runtime::Secret::new("hunter4-typed");
+        let printed = format!("{cfg:?}");
+        for secret in ["hunter2-extra", "hunter3", "hunter4-typed"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("\"linger.ms\": \"7\""), "{printed}");
     }
 
     #[test]

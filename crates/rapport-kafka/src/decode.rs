@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use crate::{Rejection, SchemaRegistry};
+use crate::{RegistryConfig, RegistryError, Rejection, SchemaRegistry};
 use apache_avro::Schema;
 use rapport_model::Interaction;
 use rapport_model::wire::{self, WireError, WriterSchema};
@@ -12,6 +12,9 @@ pub enum DecodeFailure {
     Reject(Rejection),
     /// The registry did not answer: try the same record again later.
     RegistryUnavailable(String),
+    /// The registry refused our TLS or credentials: no record decodes until an operator fixes
+    /// the configuration, so the service stops.
+    RegistryMisconfigured(RegistryError),
 }
 
 /// Decodes both encodings the normalizer writes (single-object and Confluent-framed Avro);
@@ -25,11 +28,18 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(registry_url: &str) -> Self {
-        Self {
-            registry: (!registry_url.is_empty()).then(|| SchemaRegistry::new(registry_url)),
+    /// A decoder reading Confluent-framed records through the registry of `registry` (when its
+    /// `url` is set); an error when the registry's TLS cannot be set up.
+    pub fn new(registry: &RegistryConfig) -> Result<Self, RegistryError> {
+        let registry = if registry.url.is_empty() {
+            None
+        } else {
+            Some(SchemaRegistry::new(registry)?)
+        };
+        Ok(Self {
+            registry,
             schemas: HashMap::new(),
-        }
+        })
     }
 
     pub async fn decode(&mut self, bytes: &[u8]) -> Result<Interaction, DecodeFailure> {
@@ -62,7 +72,9 @@ impl Decoder {
             }));
         };
         let text = registry.schema(id).await.map_err(|error| {
-            if error.is_retryable() {
+            if error.is_misconfiguration() {
+                DecodeFailure::RegistryMisconfigured(error)
+            } else if error.is_retryable() {
                 DecodeFailure::RegistryUnavailable(error.to_string())
             } else {
                 DecodeFailure::Reject(Rejection {

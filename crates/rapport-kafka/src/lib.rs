@@ -3,6 +3,7 @@
 //! the one consume loop every consuming service runs ([`consume`]).
 
 mod config;
+mod connect;
 pub mod consume;
 mod context;
 mod decode;
@@ -11,10 +12,12 @@ mod frontier;
 mod progress;
 mod registry;
 mod resume;
+mod security;
 mod send;
 mod topics;
 
 pub use config::{DEFAULT_MAX_MESSAGE_BYTES, KafkaConfig};
+pub use connect::{check_connection, misconfiguration};
 pub use consume::{Stage, Subscription};
 pub use context::{ServiceContext, leave_group};
 pub use decode::{DecodeFailure, Decoder};
@@ -26,6 +29,7 @@ pub use frontier::{Frontiers, PartitionFrontier};
 pub use progress::Stalled;
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use resume::{Admission, ResumeGuard};
+pub use security::{OauthBearerConfig, Protocol, SaslMechanism, SecurityConfig};
 pub use send::{confirm, enqueue, send_all_reliably, send_reliably, send_tombstone};
 pub use topics::{TopicSpec, Topics, ensure_topics};
 
@@ -35,6 +39,9 @@ pub enum KafkaError {
     Client(#[from] rdkafka::error::KafkaError),
     #[error("cannot create topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
+    /// The brokers answered in a way no retry can change: TLS or credentials refused.
+    #[error("kafka at {brokers}: {reason}")]
+    Refused { brokers: String, reason: String },
 }
 
 impl KafkaError {
@@ -55,7 +62,7 @@ impl KafkaError {
                         | Code::QueueFull
                 )
             ),
-            Self::CreateTopic { .. } => false,
+            Self::CreateTopic { .. } | Self::Refused { .. } => false,
         }
     }
 }

@@ -25,10 +25,16 @@ pub enum LinkerError {
     #[error("the identity topic refused a change event: {0}")]
     Publish(rdkafka::error::KafkaError),
     #[error(transparent)]
+    KafkaSetup(#[from] rapport_kafka::KafkaError),
+    #[error(transparent)]
+    Registry(#[from] rapport_kafka::RegistryError),
+    #[error(transparent)]
     ClickHouse(#[from] ClickHouseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("stopping: an operator's change to the identity graph could not be stored ({0}); the restart rebuilds the graph from the store")]
+    #[error(
+        "stopping: an operator's change to the identity graph could not be stored ({0}); the restart rebuilds the graph from the store"
+    )]
     AdminFailed(String),
 }
 
@@ -41,7 +47,13 @@ pub async fn serve(config: LinkerConfig, shutdown: Shutdown) -> Result<(), Linke
         &config.http.clone(),
         routes,
         shutdown,
-        |health, stop| pipeline::run(config, core, health, stop),
+        |health, stop| async move {
+            // TLS or credentials the brokers refuse stop the linker now, with the reason.
+            if !rapport_kafka::check_connection(&config.kafka, stop.cancelled()).await? {
+                return Ok(());
+            }
+            pipeline::run(config, core, health, stop).await
+        },
     )
     .await
 }

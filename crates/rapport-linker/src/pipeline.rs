@@ -325,7 +325,7 @@ pub async fn run(
         &[("queued.max.messages.kbytes", "16384")],
     )?;
     let mut linker = Linker {
-        decoder: Decoder::new(&config.registry.url),
+        decoder: Decoder::new(&config.registry)?,
         config: Arc::clone(&config),
         core,
         pending: Pending::default(),
@@ -399,7 +399,11 @@ impl Stage for Linker {
         }
     }
 
-    async fn handle(&mut self, subscription: &Subscription, event: Event) -> Result<(), LinkerError> {
+    async fn handle(
+        &mut self,
+        subscription: &Subscription,
+        event: Event,
+    ) -> Result<(), LinkerError> {
         match event {
             Event::Due => self.flush(subscription).await,
             Event::Failed => {
@@ -430,17 +434,22 @@ impl Linker {
         metrics::counter!("rapport_linker_interactions_in_total").increment(1);
         let mut backoff = self.core.lock().await.backoff();
         loop {
-            match self.decoder.decode(message.payload().unwrap_or_default()).await {
+            match self
+                .decoder
+                .decode(message.payload().unwrap_or_default())
+                .await
+            {
                 Ok(interaction) => {
                     let mut state = self.core.lock().await;
                     let keys = interaction
                         .identities
                         .iter()
                         .map(|i| (i.kind.as_str(), i.value.as_str()));
-                    if state
-                        .forget
-                        .forgets(&interaction.tenant_id, &interaction.conversation_id, keys)
-                    {
+                    if state.forget.forgets(
+                        &interaction.tenant_id,
+                        &interaction.conversation_id,
+                        keys,
+                    ) {
                         metrics::counter!("rapport_linker_forgotten_dropped_total").increment(1);
                     } else {
                         let observation = state.graph.observe(&interaction);
@@ -468,6 +477,7 @@ impl Linker {
                     subscription.complete([&message]);
                     return Ok(());
                 }
+                Err(DecodeFailure::RegistryMisconfigured(error)) => return Err(error.into()),
                 Err(DecodeFailure::RegistryUnavailable(error)) => {
                     let wait = backoff.next_delay();
                     warn!(%error, ?wait, "schema registry unavailable; retrying");

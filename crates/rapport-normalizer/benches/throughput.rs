@@ -9,12 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use rapport_cli::generate::{self, Options};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
     Service, Stack, free_addr, kafka_and_topics_toml, metric_sum, peak_rss_mib, reader, unique_name,
 };
+use rapport_traffic::{self as generate, Mix, Options};
 
 #[tokio::main]
 async fn main() {
@@ -42,6 +42,8 @@ async fn main() {
         tenant: "acme".into(),
         agent_domain: "acme.com".into(),
         invalid_rate: 0.01,
+        // Raw mail and generic JSON, the traffic the recorded figures were measured on.
+        mix: Mix::classic(),
     });
     let bytes: usize = records.iter().map(|r| r.payload.len()).sum();
     let started = Instant::now();

@@ -21,7 +21,9 @@ pub enum NormalizerError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("the dead-letter topic refused a record, so it cannot be kept: {0}")]
     DeadLetter(rdkafka::error::KafkaError),
-    #[error("schema registry: {0}")]
+    #[error(transparent)]
+    KafkaSetup(#[from] rapport_kafka::KafkaError),
+    #[error(transparent)]
     Registry(#[from] rapport_kafka::RegistryError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -33,8 +35,12 @@ pub enum NormalizerError {
 pub async fn serve(config: NormalizerConfig, shutdown: Shutdown) -> Result<(), NormalizerError> {
     let config = Arc::new(config);
     let http = config.http.clone();
-    rapport_runtime::http::run_service(&http, shutdown, |health, stop| {
-        pipeline::run(config, health, stop)
+    rapport_runtime::http::run_service(&http, shutdown, |health, stop| async move {
+        // TLS or credentials the brokers refuse stop the normalizer now, with the reason.
+        if !rapport_kafka::check_connection(&config.kafka, stop.cancelled()).await? {
+            return Ok(());
+        }
+        pipeline::run(config, health, stop).await
     })
     .await
 }

@@ -67,7 +67,15 @@ pub async fn run(
         in_flight: 0,
         in_flight_bytes: 0,
     };
-    consume(subscription, &mut stage, &config.kafka, &health, &stop, drain).await
+    consume(
+        subscription,
+        &mut stage,
+        &config.kafka,
+        &health,
+        &stop,
+        drain,
+    )
+    .await
 }
 
 /// Normalizes each record as it arrives and delivers its outputs in tasks of their own; a record
@@ -326,7 +334,7 @@ async fn framing(
     if config.registry.url.is_empty() {
         return Ok(Some(Framing::SingleObject));
     }
-    let registry = SchemaRegistry::new(&config.registry.url);
+    let registry = SchemaRegistry::new(&config.registry)?;
     let subject = config
         .registry
         .subject

@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use rapport_cli::generate::{self, RawRecord};
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::{Channel, Source, Timestamp};
 use rapport_testkit::{
     ScratchDir, Service, Stack, free_addr, kafka_and_topics_toml, reader, unique_name,
 };
+use rapport_traffic::{self as generate, RawRecord};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use sha2::{Digest, Sha256};

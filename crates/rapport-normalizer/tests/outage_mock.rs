@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use rapport_cli::generate;
 use rapport_kafka::{KafkaConfig, Topics};
 use rapport_model::{Channel, Source};
 use rapport_normalizer::NormalizerConfig;
 use rapport_runtime::{HttpConfig, Shutdown};
 use rapport_testkit::{assigned_reader, free_addr, http_get, metric_sum};
+use rapport_traffic as generate;
 use rdkafka::mocking::MockCluster;
 
 mod support;

@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rapport_cli::generate::{self, RawRecord};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use rapport_model::Channel;
 use rapport_model::wire::{WriterSchema, decode_datum, split};
 use rapport_testkit::{
     ScratchDir, Service, Stack, free_addr, kafka_and_topics_toml, reader, unique_name,
 };
+use rapport_traffic::{self as generate, RawRecord};
 use uuid::Uuid;
 
 mod support;

@@ -3,6 +3,10 @@
 //! (`RAPPORT_KAFKA__BROKERS` sets `kafka.brokers`), then files named by `RAPPORT_*_FILE`
 //! variables (the container convention for secrets: `RAPPORT_CLICKHOUSE__PASSWORD_FILE=/run/secrets/ch`
 //! sets `clickhouse.password` to the file's content, without its trailing newline).
+//!
+//! Keys that are themselves paths ([`PATH_KEYS`]: `kafka.security.ca_file`, `http.tls.cert_file`,
+//! …) are the exception: `RAPPORT_CLICKHOUSE__CA_FILE=/etc/ca.pem` sets the path, like any other
+//! plain variable.
 
 use std::fmt;
 use std::path::Path;
@@ -14,6 +18,19 @@ use serde::{Deserialize, Serialize};
 
 /// The prefix of every environment variable Rapport reads.
 pub const ENV_PREFIX: &str = "RAPPORT_";
+
+/// Key names (the last segment) that hold a path to a certificate or key file. Their variables
+/// end in `_FILE` because the key does, so they set the key directly instead of reading a value
+/// from the file they name.
+pub const PATH_KEYS: [&str; 4] = ["ca_file", "cert_file", "key_file", "linker_ca_file"];
+
+/// Whether `key` (`kafka.security.ca_file`, or the variable form `kafka__security__ca_file`)
+/// names a path key.
+fn is_path_key(key: &str) -> bool {
+    let last = key.rsplit(['.']).next().unwrap_or(key);
+    let last = last.rsplit("__").next().unwrap_or(last);
+    PATH_KEYS.iter().any(|p| last.eq_ignore_ascii_case(p))
+}
 
 /// Checks a loaded config as a whole; returns every problem, not just the first.
 pub trait Validate {
@@ -56,7 +73,7 @@ where
     let env = env.filter(|key| {
         let key = key.as_str().to_ascii_lowercase();
         key != "config"
-            && !key.ends_with("_file")
+            && (!key.ends_with("_file") || is_path_key(&key))
             && !["stack_", "test_", "bench_", "demo_"]
                 .iter()
                 .any(|p| key.starts_with(p))
@@ -92,7 +109,7 @@ fn file_variables() -> Vec<(String, String)> {
         .filter_map(|(name, path)| {
             let upper = name.to_ascii_uppercase();
             let key = upper.strip_prefix(ENV_PREFIX)?.strip_suffix("_FILE")?;
-            if key.is_empty() || key == "CONFIG" {
+            if key.is_empty() || key == "CONFIG" || is_path_key(&format!("{key}_FILE")) {
                 return None;
             }
             Some((key.to_ascii_lowercase().replace("__", "."), path))
@@ -101,9 +118,56 @@ fn file_variables() -> Vec<(String, String)> {
 }
 
 /// A value that must never reach logs: `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// It deserializes from any scalar: a `RAPPORT_*` variable's value is parsed like TOML, so a
+/// numeric or boolean password arrives as a number or a boolean, and a type error would quote it.
+/// Such a value is read back as text, which loses what the parse lost (leading zeros, `1.50` →
+/// `1.5`): set secrets through `RAPPORT_<KEY>_FILE`, which is read verbatim.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a secret (text)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+
+            fn visit_char<E: serde::de::Error>(self, v: char) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -253,6 +317,50 @@ mod tests {
             jail.set_env("RAPPORT_PASSWORD_FILE", "missing");
             let err = load_from::<Demo>(None, env()).unwrap_err().to_string();
             assert!(err.contains("cannot read missing for password"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_path_key_is_set_by_its_variable_not_read_from_the_file() {
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct Tls {
+            ca_file: Option<String>,
+            key_password: Secret,
+        }
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct WithPaths {
+            tls: Tls,
+        }
+        impl Validate for WithPaths {}
+        Jail::expect_with(|jail| {
+            jail.create_file("key-password", "s3cret\n")?;
+            jail.set_env("RAPPORT_TLS__CA_FILE", "/etc/rapport/ca.pem");
+            jail.set_env("RAPPORT_TLS__KEY_PASSWORD_FILE", "key-password");
+            let cfg: WithPaths = load_from(None, env()).unwrap();
+            assert_eq!(cfg.tls.ca_file.as_deref(), Some("/etc/rapport/ca.pem"));
+            assert_eq!(cfg.tls.key_password.expose(), "s3cret");
+            Ok(())
+        });
+        assert!(is_path_key("kafka.security.cert_file") && is_path_key("http__tls__key_file"));
+        assert!(!is_path_key("api_key_file") && !is_path_key("clickhouse.password"));
+    }
+
+    #[test]
+    fn a_numeric_secret_from_a_variable_is_read_as_text_and_never_quoted() {
+        Jail::expect_with(|jail| {
+            jail.set_env("RAPPORT_PASSWORD", "987654321");
+            let cfg: Demo = load_from(None, env()).unwrap();
+            assert_eq!(cfg.password.expose(), "987654321");
+            jail.set_env("RAPPORT_PASSWORD", "true");
+            let cfg: Demo = load_from(None, env()).unwrap();
+            assert_eq!(cfg.password.expose(), "true");
+            // A secret of the wrong shape is refused without being quoted.
+            jail.set_env("RAPPORT_PASSWORD", "[5551234, 42]");
+            let err = load_from::<Demo>(None, env()).unwrap_err().to_string();
+            assert!(!err.contains("5551234"), "{err}");
             Ok(())
         });
     }

@@ -29,6 +29,10 @@ pub struct HttpConfig {
     pub header_read_timeout_ms: u64,
     /// Connections served at once; one more is closed as soon as it is accepted.
     pub max_connections: usize,
+    /// Serve HTTPS with this certificate and key (`[http.tls]`); unset serves plain HTTP, for
+    /// running behind a TLS-terminating ingress or on a private network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl HttpConfig {
@@ -48,6 +52,9 @@ impl HttpConfig {
         if self.max_connections == 0 {
             problems.push(format!("{section}.max_connections must be positive"));
         }
+        if let Some(tls) = &self.tls {
+            problems.extend(tls.validate(&format!("{section}.tls")));
+        }
         problems
     }
 }
@@ -58,6 +65,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             header_read_timeout_ms: 10_000,
             max_connections: 1024,
+            tls: None,
         }
     }
 }

@@ -4,15 +4,19 @@
 //!   environment, validated once with every problem reported together;
 //! - [`telemetry`]: tracing to stderr as text or JSON;
 //! - [`shutdown`]: one signal listener, one cancellation token, components under a task tracker;
-//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`;
-//! - [`retry`]: exponential back-off with jitter for every loop that waits for something to return.
+//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`, over HTTP or HTTPS;
+//! - [`rate_limit`]: token buckets per key and a throttle for failed authentications;
+//! - [`retry`]: exponential back-off with jitter for every loop that waits for something to return;
+//! - [`tls`]: rustls client and server configs, certificate reloading, handshake failures in words.
 
 pub mod config;
 pub mod http;
+pub mod rate_limit;
 pub mod retry;
 mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::{ConfigError, Secret, Validate, load};
 pub use http::{Health, HttpConfig};

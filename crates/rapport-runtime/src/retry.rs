@@ -114,8 +114,14 @@ mod tests {
         let (initial, max) = (Duration::from_millis(100), Duration::from_secs(5));
         let mut backoff = Backoff::new(initial, max);
         let delays: Vec<Duration> = (0..20).map(|_| backoff.next_delay()).collect();
-        assert!(delays[0] >= initial && delays[0] < initial * 2, "{delays:?}");
-        assert!(delays.iter().all(|d| *d >= initial && *d <= max), "{delays:?}");
+        assert!(
+            delays[0] >= initial && delays[0] < initial * 2,
+            "{delays:?}"
+        );
+        assert!(
+            delays.iter().all(|d| *d >= initial && *d <= max),
+            "{delays:?}"
+        );
         assert!(
             delays[10..].iter().all(|d| *d >= max / 2),
             "the cap is reached: {delays:?}"

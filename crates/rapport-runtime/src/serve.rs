@@ -1,6 +1,7 @@
 //! Serving a router over HTTP/1.1 with the limits every Rapport listener needs: a deadline for
 //! each request head (slowloris), a cap on connections, the peer's address for the handlers
-//! (`ConnectInfo<SocketAddr>`), and a graceful stop that lets requests in progress finish.
+//! (`ConnectInfo<SocketAddr>`), and a graceful stop that lets requests in progress finish. With
+//! `tls` configured, the same over TLS (rustls), the certificate reloaded when its files change.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,22 +16,43 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 use tracing::{debug, warn};
 
 use crate::HttpConfig;
+use crate::tls::CertificateReloader;
 
-/// Serves `router` on `listener` until `stop`, then waits for the requests in progress.
+/// Serves `router` on `listener` until `stop`, then waits for the requests in progress. With
+/// `config.tls`, connections are TLS: the certificate and key are loaded now (an error when they
+/// do not load) and checked for changes every `tls.reload_interval_ms`; a handshake must finish
+/// within `header_read_timeout_ms`, like a request head.
 pub async fn serve_router(
     listener: TcpListener,
     router: Router,
     config: &HttpConfig,
     stop: CancellationToken,
 ) -> Result<(), std::io::Error> {
+    let tls = match &config.tls {
+        None => None,
+        Some(files) => {
+            let invalid = |e: crate::tls::TlsError| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cannot serve TLS on {}: {e}", config.listen),
+                )
+            };
+            let reloader = CertificateReloader::new(files).map_err(invalid)?;
+            let server_config = reloader.server_config().map_err(invalid)?;
+            reloader.watch(stop.clone());
+            Some(TlsAcceptor::from(server_config))
+        }
+    };
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let header_timeout = Duration::from_millis(config.header_read_timeout_ms);
     let connections = TaskTracker::new();
@@ -59,21 +81,26 @@ pub async fn serve_router(
             peer,
         };
         let stop = stop.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        debug!(%error, %peer, "connection ended with an error");
+            match tls {
+                None => serve_connection(stream, service, header_timeout, stop).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        () = stop.cancelled() => return,
+                        done = tokio::time::timeout(header_timeout, acceptor.accept(stream)) => done,
+                    };
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, service, header_timeout, stop).await;
+                        }
+                        Ok(Err(error)) => {
+                            metrics::counter!("rapport_http_tls_handshake_failures_total")
+                                .increment(1);
+                            debug!(%error, %peer, "tls handshake failed");
+                        }
+                        Err(_) => debug!(%peer, "tls handshake timed out"),
                     }
-                }
-                () = stop.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
                 }
             }
             drop(permit);
@@ -82,6 +109,34 @@ pub async fn serve_router(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// One HTTP/1.1 connection over `io` (plain TCP or TLS) until it ends or `stop`.
+async fn serve_connection<I>(
+    io: I,
+    service: WithPeer,
+    header_timeout: Duration,
+    stop: CancellationToken,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = service.peer;
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                debug!(%error, %peer, "connection ended with an error");
+            }
+        }
+        () = stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 /// The router with the peer's address put into each request's extensions, where axum's
@@ -167,6 +222,118 @@ mod tests {
         );
         assert!(!answer.contains("200 OK"), "{answer}");
         stop.cancel();
+    }
+
+    /// GET /peer over TLS trusting `ca_file`: the answer and the certificate the server showed.
+    async fn get_over_tls(
+        addr: SocketAddr,
+        ca_file: &std::path::Path,
+    ) -> (String, rustls::pki_types::CertificateDer<'static>) {
+        // Without resumption, like a new client process: a resumed session would show the
+        // certificate of the session it resumes.
+        let mut config = (*crate::tls::client_config(Some(ca_file)).unwrap()).clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut stream = connector.connect(name, tcp).await.unwrap();
+        let shown = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
+        stream
+            .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut answer)).await;
+        (answer, shown)
+    }
+
+    #[tokio::test]
+    async fn https_serves_the_certificate_of_the_moment() {
+        let ca = crate::tls::tests::TestCa::new("serve");
+        let (cert_file, key_file) = ca.issue("server", &["localhost"]);
+        let config = HttpConfig {
+            tls: Some(crate::tls::ServerTls {
+                cert_file: cert_file.clone(),
+                key_file: key_file.clone(),
+                reload_interval_ms: 100,
+            }),
+            ..HttpConfig::default()
+        };
+        let (addr, stop) = start(config).await;
+        let (answer, first) = get_over_tls(addr, &ca.ca_file()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.1"),
+            "{answer}"
+        );
+        // Renewed: a new pair written over the old files, key first, as a deploy tool would.
+        let (next_cert, next_key) = ca.issue("renewed", &["localhost"]);
+        std::fs::copy(&next_key, &key_file).unwrap();
+        std::fs::copy(&next_cert, &cert_file).unwrap();
+        let renewed = rustls::pki_types::CertificateDer::from(
+            crate::tls::read_certificates(&next_cert).unwrap()[0].to_vec(),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (answer, shown) = get_over_tls(addr, &ca.ca_file()).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            if shown == renewed {
+                break;
+            }
+            assert_eq!(shown, first, "either the old or the new certificate");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the renewed certificate was never served"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
+        let ca = crate::tls::tests::TestCa::new("handshake");
+        let (cert_file, key_file) = ca.issue("server", &["localhost"]);
+        let config = HttpConfig {
+            header_read_timeout_ms: 300,
+            tls: Some(crate::tls::ServerTls {
+                cert_file,
+                key_file,
+                reload_interval_ms: 10_000,
+            }),
+            ..HttpConfig::default()
+        };
+        let (addr, stop) = start(config).await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "closed by the server: {read:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(4));
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn unloadable_tls_files_fail_the_listener_with_their_name() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let config = HttpConfig {
+            tls: Some(crate::tls::ServerTls {
+                cert_file: "/nonexistent/cert.pem".into(),
+                key_file: "/nonexistent/key.pem".into(),
+                reload_interval_ms: 1000,
+            }),
+            ..HttpConfig::default()
+        };
+        let error = serve_router(listener, Router::new(), &config, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("/nonexistent/cert.pem"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -9,7 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 
 mod process;
-pub use process::{PrivateBroker, PrivateClickHouse, Service, binary, free_addr, http_get};
+mod tls;
+pub use process::{
+    ClickHouseOptions, PrivateBroker, PrivateClickHouse, Service, ServiceOptions, binary,
+    free_addr, http_get, stable_port,
+};
+pub use tls::{Issued, Pki, Stunnel};
 
 /// Where the local stack listens, from the same variables the stack script reads.
 #[derive(Debug, Clone)]
@@ -70,9 +75,14 @@ impl Stack {
 
     /// Runs one statement over ClickHouse's HTTP interface and returns the body.
     pub async fn clickhouse(&self, sql: &str) -> String {
+        self.clickhouse_within(sql, Duration::from_secs(30)).await
+    }
+
+    /// [`Stack::clickhouse`] with its own time limit.
+    pub async fn clickhouse_within(&self, sql: &str, limit: Duration) -> String {
         let response = reqwest::Client::new()
             .post(&self.clickhouse_url)
-            .timeout(Duration::from_secs(30))
+            .timeout(limit)
             .body(sql.to_owned())
             .send()
             .await
@@ -99,8 +109,12 @@ impl Stack {
     }
 
     pub async fn drop_database(&self, name: &str) {
-        self.clickhouse(&format!("DROP DATABASE IF EXISTS {name}"))
-            .await;
+        // 18.16 takes a while to drop a database of millions of rows (the read benchmark's).
+        self.clickhouse_within(
+            &format!("DROP DATABASE IF EXISTS {name}"),
+            Duration::from_secs(600),
+        )
+        .await;
     }
 }
 

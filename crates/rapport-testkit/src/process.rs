@@ -26,7 +26,7 @@ pub fn binary(name: &str) -> PathBuf {
 /// A free port below Linux's ephemeral range (32768–60999), for a server the test stops and
 /// restarts: a port from the ephemeral range can be taken by some client's outgoing connection
 /// while the server is down, and the restart then fails.
-fn stable_port() -> u16 {
+pub fn stable_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let base = std::process::id().wrapping_mul(7919);
@@ -39,12 +39,17 @@ fn stable_port() -> u16 {
     }
 }
 
-/// Runs `deploy/local/stack.sh <command>` with the given environment, failing the test with the
-/// script's output when it fails.
+/// Runs `deploy/local/stack.sh <command> [args]` with the given environment, failing the test
+/// with the script's output when it fails.
 fn stack_script(command: &str, env: &[(&str, String)]) {
+    stack_script_with(command, &[], env);
+}
+
+fn stack_script_with(command: &str, args: &[&str], env: &[(&str, String)]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/stack.sh");
     let output = Command::new(script)
         .arg(command)
+        .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("stack script runs");
@@ -71,39 +76,94 @@ pub struct Service {
     pub http: SocketAddr,
 }
 
+/// How to start a service beyond its config file.
+#[derive(Debug, Default, Clone)]
+pub struct ServiceOptions {
+    /// Extra environment variables (`RAPPORT_*_FILE` secrets, `SSL_CERT_FILE`).
+    pub env: Vec<(String, String)>,
+    /// Where its stderr (the log) goes; the test's own stderr when unset.
+    pub log_file: Option<PathBuf>,
+}
+
 impl Service {
     /// Starts `binary --config config` with its operations endpoint on `http`, and waits until
     /// that endpoint accepts connections (failing if the process exits first).
     pub async fn start(binary: &str, config: &Path, http: SocketAddr, log_filter: &str) -> Service {
+        Self::start_with(binary, config, http, log_filter, &ServiceOptions::default()).await
+    }
+
+    /// [`Service::start`] with extra environment and the log written to a file.
+    pub async fn start_with(
+        binary: &str,
+        config: &Path,
+        http: SocketAddr,
+        log_filter: &str,
+        options: &ServiceOptions,
+    ) -> Service {
+        let mut service = Self::launch(binary, config, http, log_filter, options);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(http).await.is_err() {
+            assert!(
+                service.child.try_wait().unwrap().is_none(),
+                "{} exited at start-up (see its stderr {})",
+                service.name,
+                options
+                    .log_file
+                    .as_ref()
+                    .map_or_else(|| "above".to_owned(), |p| format!("in {}", p.display()))
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{} did not open {http} within 60 s",
+                service.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        service
+    }
+
+    /// Starts the process without waiting for anything: for a service that is expected to stop
+    /// by itself (see [`Service::exited`]).
+    pub fn launch(
+        binary: &str,
+        config: &Path,
+        http: SocketAddr,
+        log_filter: &str,
+        options: &ServiceOptions,
+    ) -> Service {
         let name = Path::new(binary)
             .file_name()
             .map_or_else(|| binary.to_owned(), |n| n.to_string_lossy().into_owned());
-        let mut child = Command::new(binary)
+        let stderr = match &options.log_file {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display())),
+            ),
+            None => Stdio::inherit(),
+        };
+        let child = Command::new(binary)
             .arg("--config")
             .arg(config)
             .env("RAPPORT_HTTP__LISTEN", http.to_string())
             .env("RUST_LOG", log_filter)
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while tokio::net::TcpStream::connect(http).await.is_err() {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "{name} exited at start-up (see its stderr above)"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not open {http} within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         Service { child, name, http }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The exit status, once the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("process status")
     }
 
     /// Sends `signal` (`TERM`, `KILL`, …) and waits up to 30 s for the process to exit.
@@ -159,10 +219,24 @@ pub struct PrivateClickHouse {
     http_port: u16,
     tcp_port: u16,
     interserver_port: u16,
+    options: ClickHouseOptions,
+}
+
+/// What a private ClickHouse serves besides plain HTTP.
+#[derive(Debug, Default, Clone)]
+pub struct ClickHouseOptions {
+    /// An HTTPS port with this certificate and key.
+    pub https: Option<(u16, crate::Issued)>,
+    /// One more user, with this password.
+    pub user: Option<(String, String)>,
 }
 
 impl PrivateClickHouse {
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, ClickHouseOptions::default())
+    }
+
+    pub fn start_with(name: &str, options: ClickHouseOptions) -> Self {
         let dir = std::env::temp_dir().join(crate::unique_name(name));
         let port = stable_port;
         let server = Self {
@@ -170,6 +244,7 @@ impl PrivateClickHouse {
             http_port: port(),
             tcp_port: port(),
             interserver_port: port(),
+            options,
         };
         server.up();
         server
@@ -177,6 +252,14 @@ impl PrivateClickHouse {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// `https://localhost:<port>` when started with an HTTPS port.
+    pub fn https_url(&self) -> Option<String> {
+        self.options
+            .https
+            .as_ref()
+            .map(|(port, _)| format!("https://localhost:{port}"))
     }
 
     /// Starts the server again on the same ports and data (a no-op when it runs).
@@ -190,18 +273,31 @@ impl PrivateClickHouse {
     }
 
     fn script(&self, command: &str) {
-        stack_script(
-            command,
-            &[
-                ("RAPPORT_STACK_DIR", self.dir.display().to_string()),
-                ("RAPPORT_STACK_CH_HTTP_PORT", self.http_port.to_string()),
-                ("RAPPORT_STACK_CH_TCP_PORT", self.tcp_port.to_string()),
-                (
-                    "RAPPORT_STACK_CH_INTERSERVER_PORT",
-                    self.interserver_port.to_string(),
-                ),
-            ],
-        );
+        let mut env = vec![
+            ("RAPPORT_STACK_DIR", self.dir.display().to_string()),
+            ("RAPPORT_STACK_CH_HTTP_PORT", self.http_port.to_string()),
+            ("RAPPORT_STACK_CH_TCP_PORT", self.tcp_port.to_string()),
+            (
+                "RAPPORT_STACK_CH_INTERSERVER_PORT",
+                self.interserver_port.to_string(),
+            ),
+        ];
+        if let Some((port, issued)) = &self.options.https {
+            env.push(("RAPPORT_STACK_CH_HTTPS_PORT", port.to_string()));
+            env.push((
+                "RAPPORT_STACK_CH_TLS_CERT",
+                issued.cert_file.display().to_string(),
+            ));
+            env.push((
+                "RAPPORT_STACK_CH_TLS_KEY",
+                issued.key_file.display().to_string(),
+            ));
+        }
+        if let Some((user, password)) = &self.options.user {
+            env.push(("RAPPORT_STACK_CH_USER", user.clone()));
+            env.push(("RAPPORT_STACK_CH_PASSWORD", password.clone()));
+        }
+        stack_script(command, &env);
     }
 }
 
@@ -212,26 +308,75 @@ impl Drop for PrivateClickHouse {
     }
 }
 
-/// A Tansu broker of the test's own, with sqlite storage so that its topics survive a restart.
+/// A Tansu broker of the test's own, with sqlite storage so that its topics survive a restart
+/// (or memory storage, as the local stack's, for a benchmark that wants a fresh broker).
 /// A failed test keeps its log and storage (the scratch dir's), which explain the failure.
 #[derive(Debug)]
 pub struct PrivateBroker {
     dir: crate::ScratchDir,
     port: u16,
+    advertised: Option<String>,
+    authentication: bool,
+    storage: &'static str,
 }
 
 impl PrivateBroker {
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, "sqlite")
+    }
+
+    /// A fresh broker with the local stack's memory storage: nothing survives a restart.
+    pub fn start_in_memory(name: &str) -> Self {
+        Self::start_with(name, "memory")
+    }
+
+    fn start_with(name: &str, storage: &'static str) -> Self {
         let broker = Self {
             dir: crate::ScratchDir::new(name),
             port: stable_port(),
+            advertised: None,
+            authentication: false,
+            storage,
         };
         broker.up();
         broker
     }
 
+    /// A broker on `port` that advertises `advertised` (a TLS proxy in front of it) and, when
+    /// `users` is not empty, requires SASL: the users (mechanism `scram256` or `scram512`, name,
+    /// password) are created first, while the broker still admits clients without SASL (Tansu's
+    /// own client cannot authenticate), and the broker is then restarted with authentication.
+    pub fn start_behind(
+        name: &str,
+        port: u16,
+        advertised: &str,
+        users: &[(&str, &str, &str)],
+    ) -> Self {
+        let mut broker = Self {
+            dir: crate::ScratchDir::new(name),
+            port,
+            advertised: Some(advertised.to_owned()),
+            authentication: false,
+            storage: "sqlite",
+        };
+        broker.up();
+        if !users.is_empty() {
+            for (mechanism, user, password) in users {
+                stack_script_with("broker-user", &[mechanism, user, password], &broker.env());
+            }
+            broker.down();
+            broker.authentication = true;
+            broker.up();
+        }
+        broker
+    }
+
     pub fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn up(&self) {
@@ -242,15 +387,23 @@ impl PrivateBroker {
         self.script("broker-down");
     }
 
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("RAPPORT_STACK_DIR", self.dir.path().display().to_string()),
+            ("RAPPORT_STACK_KAFKA_PORT", self.port.to_string()),
+            ("RAPPORT_STACK_KAFKA_STORAGE", self.storage.to_owned()),
+        ];
+        if let Some(advertised) = &self.advertised {
+            env.push(("RAPPORT_STACK_KAFKA_ADVERTISED", advertised.clone()));
+        }
+        if self.authentication {
+            env.push(("RAPPORT_STACK_KAFKA_AUTHENTICATION", "1".to_owned()));
+        }
+        env
+    }
+
     fn script(&self, command: &str) {
-        stack_script(
-            command,
-            &[
-                ("RAPPORT_STACK_DIR", self.dir.path().display().to_string()),
-                ("RAPPORT_STACK_KAFKA_PORT", self.port.to_string()),
-                ("RAPPORT_STACK_KAFKA_STORAGE", "sqlite".to_owned()),
-            ],
-        );
+        stack_script(command, &self.env());
     }
 }
 

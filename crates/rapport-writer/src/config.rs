@@ -118,7 +118,7 @@ mod tests {
         let mut config = WriterConfig::default();
         config.batch.max_rows = 0;
         config.batch.max_backoff_ms = 1;
-        config.clickhouse.url = "https://ch".into();
+        config.clickhouse.url = "ftp://ch".into();
         assert_eq!(config.validate().len(), 3, "{:?}", config.validate());
     }
 }

@@ -20,6 +20,10 @@ pub enum WriterError {
     #[error("the dead-letter topic refused a record, so it cannot be kept: {0}")]
     DeadLetter(rdkafka::error::KafkaError),
     #[error(transparent)]
+    KafkaSetup(#[from] rapport_kafka::KafkaError),
+    #[error(transparent)]
+    Registry(#[from] rapport_kafka::RegistryError),
+    #[error(transparent)]
     ClickHouse(#[from] ClickHouseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -30,8 +34,12 @@ pub enum WriterError {
 pub async fn serve(config: WriterConfig, shutdown: Shutdown) -> Result<(), WriterError> {
     let config = Arc::new(config);
     let http = config.http.clone();
-    rapport_runtime::http::run_service(&http, shutdown, |health, stop| {
-        pipeline::run(config, health, stop)
+    rapport_runtime::http::run_service(&http, shutdown, |health, stop| async move {
+        // TLS or credentials the brokers refuse stop the writer now, with the reason.
+        if !rapport_kafka::check_connection(&config.kafka, stop.cancelled()).await? {
+            return Ok(());
+        }
+        pipeline::run(config, health, stop).await
     })
     .await
 }

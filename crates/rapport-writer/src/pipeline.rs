@@ -206,12 +206,20 @@ pub async fn run(
         availability: Availability::default(),
         consecutive_rejections: 0,
         forget: ForgetList::default(),
-        decoder: Decoder::new(&config.registry.url),
+        decoder: Decoder::new(&config.registry)?,
         batch: Batch::default(),
         stop: stop.clone(),
     };
     let drain = Duration::from_millis(config.batch.drain_timeout_ms);
-    consume(subscription, &mut writer, &config.kafka, &health, &stop, drain).await
+    consume(
+        subscription,
+        &mut writer,
+        &config.kafka,
+        &health,
+        &stop,
+        drain,
+    )
+    .await
 }
 
 impl Stage for Writer {
@@ -257,7 +265,10 @@ impl Stage for Writer {
         deadline: tokio::time::Instant,
     ) -> Result<(), WriterError> {
         if self.batch.len() > 0 {
-            info!(rows = self.batch.len(), "inserting the open batch before exit");
+            info!(
+                rows = self.batch.len(),
+                "inserting the open batch before exit"
+            );
             let give_up = tokio::time::sleep_until(deadline);
             if let Err(error) = self.flush(subscription, give_up).await {
                 warn!(%error, "the open batch was not written; it will be redelivered");
@@ -288,6 +299,7 @@ impl Writer {
                     subscription.complete([&message]);
                     return Ok(());
                 }
+                Err(DecodeFailure::RegistryMisconfigured(error)) => return Err(error.into()),
                 Err(DecodeFailure::RegistryUnavailable(error)) => {
                     let wait = backoff.next_delay();
                     warn!(%error, ?wait, "schema registry unavailable; retrying");
@@ -347,7 +359,10 @@ impl Writer {
                     let wait = backoff.next_delay();
                     self.availability.failed(&error, wait);
                     if !sleep_unless(wait, &mut give_up).await {
-                        warn!(rows = rows.len(), "stopping with an unwritten batch; its records will be redelivered");
+                        warn!(
+                            rows = rows.len(),
+                            "stopping with an unwritten batch; its records will be redelivered"
+                        );
                         return Ok(());
                     }
                 }
@@ -419,7 +434,9 @@ impl Writer {
                     let wait = backoff.next_delay();
                     self.availability.failed(&error, wait);
                     if !sleep_unless(wait, give_up.as_mut()).await {
-                        warn!("stopping before the conversations' state was stored; the batch will be redelivered");
+                        warn!(
+                            "stopping before the conversations' state was stored; the batch will be redelivered"
+                        );
                         return Ok(false);
                     }
                 }

@@ -246,11 +246,11 @@ impl Fixture {
             .expect("migrations apply; is the stack up? run `make up`");
         let client = clickhouse.client();
         let fixture = Self {
-            acme: rapport_api::keys::create(&client, "acme", "acme tests")
+            acme: rapport_clickhouse::keys::create(&client, "acme", "acme tests")
                 .await
                 .unwrap()
                 .token,
-            globex: rapport_api::keys::create(&client, "globex", "globex tests")
+            globex: rapport_clickhouse::keys::create(&client, "globex", "globex tests")
                 .await
                 .unwrap()
                 .token,

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Deserializer};
 
-use crate::common::scalar::{self, Scalar};
 use crate::common::identifiers::is_placeholder;
+use crate::common::scalar::{self, Scalar};
 use crate::common::text;
 
 /// A message body as plain text: HTML (Intercom before API 2.15, rich chat messages) is

@@ -120,7 +120,17 @@ mod tests {
 
     #[test]
     fn placeholders_in_any_case_and_padding() {
-        for raw in ["", " ", "Unknown", "NULL", " n/a ", "-", "0", "nil", "undefined"] {
+        for raw in [
+            "",
+            " ",
+            "Unknown",
+            "NULL",
+            " n/a ",
+            "-",
+            "0",
+            "nil",
+            "undefined",
+        ] {
             assert!(is_placeholder(raw), "{raw:?}");
         }
         for raw in ["maria", "00", "unknownx", "+14155550100"] {

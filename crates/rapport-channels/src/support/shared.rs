@@ -5,9 +5,9 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::AdapterError;
 use crate::common::scalar::{self, Scalar};
 use crate::common::text::{html_to_text, non_empty, strip_quoted};
-use crate::AdapterError;
 
 /// Decodes `value` into `T`, naming a missing or mistyped field by its full path under `prefix`
 /// (the same codes `common::json::parse` gives for a whole payload).

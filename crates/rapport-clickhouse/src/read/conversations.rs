@@ -11,7 +11,7 @@ pub async fn state(
 ) -> ReadResult<Option<ConversationRow>> {
     let sql = format!(
         "SELECT {CONVERSATION_COLUMNS} FROM (SELECT {CONVERSATION_COLUMNS} FROM conversations FINAL \
-         WHERE tenant_id = ? AND conversation_id = ?) WHERE events > 0"
+         PREWHERE tenant_id = ? AND conversation_id = ?) WHERE events > 0"
     );
     Ok(client
         .query(&sql)
@@ -29,7 +29,7 @@ pub async fn states(
 ) -> ReadResult<Vec<ConversationRow>> {
     let mut sql = Sql::new(&format!(
         "SELECT {CONVERSATION_COLUMNS} FROM (SELECT {CONVERSATION_COLUMNS} FROM conversations FINAL \
-         WHERE tenant_id = ? AND conversation_id IN "
+         PREWHERE tenant_id = ? AND conversation_id IN "
     ));
     sql.text(tenant_id)
         .list(conversation_ids)
@@ -37,7 +37,19 @@ pub async fn states(
     Ok(sql.query(client).fetch_all().await?)
 }
 
-/// Up to `limit` events of the conversation, oldest first, and whether there are more.
+/// The UTC day of an aggregate of the conversation's stored state, `margin` days further, as a
+/// scalar subquery (`otherwise` without a stored state). Binds: tenant, conversation.
+fn stored_day(aggregate: &str, otherwise: &str, margin: i32) -> String {
+    format!(
+        "(SELECT if(count() = 0, toDate('{otherwise}'), \
+         toDate('1970-01-01') + toInt32(intDiv({aggregate}, 86400000) + ({margin}))) \
+         FROM conversations FINAL PREWHERE tenant_id = ? AND conversation_id = ?)"
+    )
+}
+
+/// Up to `limit` events of the conversation, oldest first, and whether there are more. The stored
+/// state's first and last event bound the months read (partitions are by month of
+/// `occurred_date`, a day of margin each side); without a stored state, every month is read.
 pub async fn events(
     client: &clickhouse::Client,
     tenant_id: &str,
@@ -45,12 +57,19 @@ pub async fn events(
     limit: usize,
 ) -> ReadResult<(Vec<EventRow>, bool)> {
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM interactions FINAL WHERE tenant_id = ? AND conversation_id = ? \
+        "SELECT {EVENT_COLUMNS} FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id = ? \
+         AND occurred_date >= {} AND occurred_date <= {} \
          ORDER BY occurred_at_ms, event_rank, event_id LIMIT {}",
+        stored_day("min(created_at_ms)", "1970-01-01", -1),
+        stored_day("max(last_event_at_ms)", "2105-12-31", 1),
         limit + 1
     );
     let mut rows: Vec<EventRow> = client
         .query(&sql)
+        .bind(tenant_id)
+        .bind(conversation_id)
+        .bind(tenant_id)
+        .bind(conversation_id)
         .bind(tenant_id)
         .bind(conversation_id)
         .fetch_all()

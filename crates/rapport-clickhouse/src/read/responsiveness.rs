@@ -131,7 +131,7 @@ fn replies_sql(q: &ReportQuery<'_>) -> Sql {
          if(reply_count > 0, toInt64(quantileExact(0.9)(reply_latency_ms)), NULL) AS reply_p90 \
          FROM (SELECT reply_day, channel, team, agent_id, agent_name, replied_at_ms, \
                assumeNotNull(reply_latency_ms) AS reply_latency_ms, is_first_response, has_latency \
-               FROM replies FINAL WHERE tenant_id = ? AND reply_day >= {} AND reply_day <= {}) \
+               FROM replies FINAL PREWHERE tenant_id = ? AND reply_day >= {} AND reply_day <= {}) \
          WHERE has_latency = 1 AND replied_at_ms >= ? AND replied_at_ms < ?",
         day(q.from),
         day(q.to)
@@ -168,7 +168,7 @@ fn resolution_sql(q: &ReportQuery<'_>, kind: Resolution) -> Sql {
          toNullable(toInt64(quantileExact(0.9)(duration))) AS p90_ms \
          FROM (SELECT resolved_day, channel, team, resolved_at_ms, {flag} AS flag, \
                assumeNotNull({duration}) AS duration \
-               FROM resolutions FINAL WHERE tenant_id = ? AND resolved_day >= {} AND resolved_day <= {}) \
+               FROM resolutions FINAL PREWHERE tenant_id = ? AND resolved_day >= {} AND resolved_day <= {}) \
          WHERE flag = 1 AND resolved_at_ms >= ? AND resolved_at_ms < ?",
         day(q.from),
         day(q.to)
@@ -280,13 +280,13 @@ mod tests {
         assert!(
             replies
                 .as_str()
-                .contains("FROM replies FINAL WHERE tenant_id = ? AND reply_day >=")
+                .contains("FROM replies FINAL PREWHERE tenant_id = ? AND reply_day >=")
         );
         let resolutions = resolution_sql(&q, Resolution::Full);
         assert!(
             resolutions
                 .as_str()
-                .contains("FROM resolutions FINAL WHERE tenant_id = ? AND resolved_day >=")
+                .contains("FROM resolutions FINAL PREWHERE tenant_id = ? AND resolved_day >=")
         );
     }
 }

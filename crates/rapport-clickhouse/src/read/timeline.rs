@@ -1,7 +1,21 @@
 //! A customer's merged history across channels, a page at a time.
+//!
+//! A page reads by key prefix, and only as much of the history as the page needs: the customer's
+//! identifiers (`customer_identities`), their conversations (`interaction_identities`) with each
+//! one's stored span (`conversations`: first and last event, how many), then the events of the
+//! conversations that can reach into the page, restricted to the time window that is sure to hold
+//! it. The window starts small (enough conversations to hold a page, counted by their stored
+//! events) and widens until the page is full or the history is exhausted, so a page costs about
+//! its own events however long the customer's history is.
+
+use std::collections::BTreeMap;
+
+use clickhouse::Row;
+use rapport_model::Timestamp;
+use serde::Deserialize;
 
 use super::{
-    EVENT_COLUMNS, EventRow, Order, Position, ReadResult, Sql, customer_events, identities_of,
+    EVENT_COLUMNS, EventRow, OWN_PRIMARY, Order, Position, ReadResult, Sql, identities_of,
 };
 
 /// What to read of a customer's history.
@@ -26,9 +40,141 @@ pub struct TimelinePage {
     pub more: bool,
 }
 
-/// Reads by key prefix only: the customer's identifiers (`customer_identities`), their
-/// conversations (`interaction_identities`), and those conversations' events and states. A page
-/// costs the customer's events, not the tenant's.
+/// One of the customer's conversations as stored: when its events lie and how many there are.
+/// A conversation without a stored state (the writer's state is off, or has not caught up) spans
+/// all time with an unknown count.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Row)]
+pub struct Span {
+    pub conversation_id: String,
+    pub created_at_ms: i64,
+    pub last_event_at_ms: i64,
+    pub events: u32,
+    pub primary_identity: String,
+    pub stored: u8,
+}
+
+impl Span {
+    fn unknown(conversation_id: String) -> Self {
+        Self {
+            conversation_id,
+            created_at_ms: i64::MIN,
+            last_event_at_ms: i64::MAX,
+            events: 0,
+            primary_identity: String::new(),
+            stored: 0,
+        }
+    }
+}
+
+/// The part of the history one query reads: these conversations, events in `[lower, upper]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub conversations: Vec<String>,
+    pub lower: i64,
+    pub upper: i64,
+    /// Every conversation that can hold an event in the query's range is in the window.
+    pub complete: bool,
+}
+
+/// The conversations and times to read for a page of `need` events in `[lower, upper]`, taking
+/// conversations nearest the start of the page first until their stored events number `need`
+/// (an upper bound of what they hold for the page, so the caller widens the window when the page
+/// comes back short). Every event of the range inside the window's times is in its
+/// conversations: a conversation left out ends (or, ascending, starts) outside them.
+pub fn window(spans: &[Span], order: Order, lower: i64, upper: i64, need: u64) -> Window {
+    let mut reaching: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.created_at_ms <= upper && s.last_event_at_ms >= lower)
+        .collect();
+    // Nearest the page's start first: the latest end when newest first, the earliest start when
+    // oldest first.
+    match order {
+        Order::Desc => reaching.sort_by_key(|s| std::cmp::Reverse(s.last_event_at_ms.min(upper))),
+        Order::Asc => reaching.sort_by_key(|s| s.created_at_ms.max(lower)),
+    }
+    let mut counted = 0u64;
+    let mut edge = match order {
+        Order::Desc => upper,
+        Order::Asc => lower,
+    };
+    let mut taken = 0;
+    for span in &reaching {
+        if counted >= need {
+            break;
+        }
+        counted += u64::from(span.events);
+        edge = match order {
+            Order::Desc => edge.min(span.created_at_ms),
+            Order::Asc => edge.max(span.last_event_at_ms),
+        };
+        taken += 1;
+    }
+    let complete = taken == reaching.len();
+    let (lower, upper) = match order {
+        Order::Desc if !complete => (edge.max(lower), upper),
+        Order::Asc if !complete => (lower, edge.min(upper)),
+        _ => (lower, upper),
+    };
+    let mut conversations: Vec<String> = reaching
+        .iter()
+        .filter(|s| s.created_at_ms <= upper && s.last_event_at_ms >= lower)
+        .map(|s| s.conversation_id.clone())
+        .collect();
+    conversations.sort_unstable();
+    Window {
+        conversations,
+        lower,
+        upper,
+        complete,
+    }
+}
+
+/// The customer's conversations with their stored spans, from the tenant's key prefix.
+async fn spans(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    identities: &[String],
+) -> ReadResult<Vec<Span>> {
+    let mut ids = Sql::new(
+        "SELECT conversation_id FROM interaction_identities WHERE tenant_id = ? AND identity IN ",
+    );
+    ids.text(tenant_id).list(identities);
+    let mut sql = Sql::new(
+        "SELECT conversation_id, created_at_ms, last_event_at_ms, events, primary_identity, \
+         toUInt8(1) AS stored FROM conversations FINAL PREWHERE tenant_id = ? AND conversation_id IN (",
+    );
+    sql.text(tenant_id)
+        .append(&ids)
+        .push(
+            ") UNION ALL SELECT DISTINCT conversation_id, toInt64(0), toInt64(0), toUInt32(0), '', \
+             toUInt8(0) FROM interaction_identities WHERE tenant_id = ? AND identity IN ",
+        )
+        .text(tenant_id)
+        .list(identities);
+    let rows: Vec<Span> = sql.query(client).fetch_all().await?;
+    let mut by_id: BTreeMap<String, Span> = BTreeMap::new();
+    for row in rows {
+        if row.stored == 1 && row.events > 0 {
+            by_id.insert(row.conversation_id.clone(), row);
+        } else {
+            by_id
+                .entry(row.conversation_id.clone())
+                .or_insert_with(|| Span::unknown(row.conversation_id));
+        }
+    }
+    Ok(by_id.into_values().collect())
+}
+
+/// `YYYY-MM-DD` of the UTC day `days` after `ms`'s (the `occurred_date` the writer stores).
+fn date_of(ms: i64, days: i64) -> String {
+    let ms = ms.clamp(0, 4_102_444_800_000) + days * 86_400_000;
+    Timestamp::from_millis(ms.max(0))
+        .to_datetime()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Reads a page of the customer's history (see the module docs for how little it reads).
 pub async fn page(client: &clickhouse::Client, q: &TimelineQuery<'_>) -> ReadResult<TimelinePage> {
     let identities = identities_of(client, q.tenant_id, q.customer_id).await?;
     if identities.is_empty() {
@@ -37,17 +183,76 @@ pub async fn page(client: &clickhouse::Client, q: &TimelineQuery<'_>) -> ReadRes
             more: false,
         });
     }
-    let mut sql = Sql::new("SELECT * FROM (");
-    sql.append(&customer_events(q.tenant_id, &identities, EVENT_COLUMNS))
-        .push(") WHERE 1");
+    let spans = spans(client, q.tenant_id, &identities).await?;
+    // Conversations whose events without identifiers are the customer's: those whose primary
+    // identifier is one of hers.
+    let owned: Vec<String> = spans
+        .iter()
+        .filter(|s| identities.contains(&s.primary_identity))
+        .map(|s| s.conversation_id.clone())
+        .collect();
+    let mut lower = q.from.unwrap_or(i64::MIN);
+    let mut upper = q.to.map_or(i64::MAX, |to| to.saturating_sub(1));
+    if let Some(p) = q.after {
+        match q.order {
+            Order::Desc => upper = upper.min(p.occurred_at_ms),
+            Order::Asc => lower = lower.max(p.occurred_at_ms),
+        }
+    }
+    let want = u64::from(q.limit) + 1;
+    let mut need = want;
+    loop {
+        let w = window(&spans, q.order, lower, upper, need);
+        let items = events(client, q, &identities, &owned, &w).await?;
+        if items.len() as u64 >= want || w.complete {
+            let more = items.len() as u64 >= want;
+            let mut items = items;
+            items.truncate(q.limit as usize);
+            return Ok(TimelinePage { items, more });
+        }
+        need = need.saturating_mul(4);
+    }
+}
+
+/// The window's events that are the customer's, in page order, at most `limit + 1`.
+async fn events(
+    client: &clickhouse::Client,
+    q: &TimelineQuery<'_>,
+    identities: &[String],
+    owned: &[String],
+    w: &Window,
+) -> ReadResult<Vec<EventRow>> {
+    if w.conversations.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Partitions are by month of `occurred_date`: a date range in PREWHERE skips the months
+    // outside the window (a day of margin on each side for the writer's UTC day).
+    let mut sql = Sql::new(&format!(
+        "SELECT {EVENT_COLUMNS} FROM (SELECT *, {OWN_PRIMARY} AS own_primary FROM interactions FINAL \
+         PREWHERE tenant_id = ? AND conversation_id IN "
+    ));
+    sql.text(q.tenant_id).list(&w.conversations);
+    if w.lower > i64::MIN {
+        sql.push(" AND occurred_date >= toDate(?)")
+            .text(&date_of(w.lower, -1));
+    }
+    if w.upper < i64::MAX {
+        sql.push(" AND occurred_date <= toDate(?)")
+            .text(&date_of(w.upper, 1));
+    }
+    sql.push(") WHERE (own_primary IN ")
+        .list(identities)
+        .push(" OR (own_primary = '' AND conversation_id IN ")
+        .list(owned)
+        .push("))");
+    if w.lower > i64::MIN {
+        sql.push(" AND occurred_at_ms >= ?").int(w.lower);
+    }
+    if w.upper < i64::MAX {
+        sql.push(" AND occurred_at_ms <= ?").int(w.upper);
+    }
     if let Some(channel) = q.channel {
         sql.push(" AND channel = ?").text(channel);
-    }
-    if let Some(from) = q.from {
-        sql.push(" AND occurred_at_ms >= ?").int(from);
-    }
-    if let Some(to) = q.to {
-        sql.push(" AND occurred_at_ms < ?").int(to);
     }
     let (cmp, direction) = match q.order {
         Order::Asc => (">", "ASC"),
@@ -67,8 +272,88 @@ pub async fn page(client: &clickhouse::Client, q: &TimelineQuery<'_>) -> ReadRes
         " ORDER BY occurred_at_ms {direction}, event_rank {direction}, event_id {direction} LIMIT {}",
         u64::from(q.limit) + 1
     ));
-    let mut items: Vec<EventRow> = sql.query(client).fetch_all().await?;
-    let more = items.len() > q.limit as usize;
-    items.truncate(q.limit as usize);
-    Ok(TimelinePage { items, more })
+    Ok(sql.query(client).fetch_all().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn span(id: &str, created: i64, last: i64, events: u32) -> Span {
+        Span {
+            conversation_id: id.into(),
+            created_at_ms: created,
+            last_event_at_ms: last,
+            events,
+            primary_identity: String::new(),
+            stored: 1,
+        }
+    }
+
+    #[test]
+    fn newest_first_takes_the_latest_conversations_until_they_hold_a_page() {
+        let spans = [
+            span("old", 0, 100, 50),
+            span("mid", 200, 300, 5),
+            span("new", 400, 500, 5),
+        ];
+        let w = window(&spans, Order::Desc, i64::MIN, i64::MAX, 8);
+        assert_eq!(w.conversations, ["mid", "new"]);
+        assert_eq!((w.lower, w.upper), (200, i64::MAX));
+        assert!(!w.complete);
+        let w = window(&spans, Order::Desc, i64::MIN, i64::MAX, 100);
+        assert_eq!(w.conversations.len(), 3);
+        assert!(w.complete);
+    }
+
+    #[test]
+    fn a_long_conversation_overlapping_the_window_is_read_too() {
+        // "long" ends before "new" but reaches into its time: its late events are candidates.
+        let spans = [span("long", 0, 450, 1), span("new", 400, 500, 10)];
+        let w = window(&spans, Order::Desc, i64::MIN, i64::MAX, 5);
+        assert_eq!(w.conversations, ["long", "new"]);
+        assert_eq!(w.lower, 400);
+    }
+
+    #[test]
+    fn a_conversation_without_state_is_always_read_and_stops_the_narrowing() {
+        let spans = [span("a", 0, 100, 50), Span::unknown("b".into())];
+        let w = window(&spans, Order::Desc, i64::MIN, i64::MAX, 5);
+        assert!(w.conversations.contains(&"b".to_owned()));
+    }
+
+    // Every event the range holds, among the spans' events, lies inside the window: the page a
+    // window yields is the page of the whole history whenever it comes back full.
+    proptest! {
+        #[test]
+        fn the_window_holds_every_event_of_its_times(
+            convs in prop::collection::vec(prop::collection::vec(0i64..1_000, 1..8), 1..12),
+            desc in any::<bool>(),
+            need in 1u64..20,
+            bounds in (0i64..1_000, 0i64..1_000),
+        ) {
+            let spans: Vec<Span> = convs.iter().enumerate().map(|(i, times)| {
+                span(&i.to_string(), *times.iter().min().unwrap(), *times.iter().max().unwrap(), times.len() as u32)
+            }).collect();
+            let order = if desc { Order::Desc } else { Order::Asc };
+            let (lower, upper) = (bounds.0.min(bounds.1), bounds.0.max(bounds.1));
+            let w = window(&spans, order, lower, upper, need);
+            prop_assert!(w.lower >= lower && w.upper <= upper);
+            // Whatever lies in the window's times lies in its conversations.
+            for (i, times) in convs.iter().enumerate() {
+                for t in times {
+                    if *t >= w.lower && *t <= w.upper {
+                        prop_assert!(w.conversations.contains(&i.to_string()), "{i} at {t}");
+                    }
+                }
+            }
+            // Asked for more than every conversation holds, the window is the whole range.
+            if need >= convs.iter().map(|t| t.len() as u64).sum::<u64>() {
+                prop_assert!(w.complete);
+                prop_assert_eq!((w.lower, w.upper), (lower, upper));
+            }
+        }
+    }
 }

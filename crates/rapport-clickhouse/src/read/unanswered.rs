@@ -52,7 +52,7 @@ pub async fn page(
     loop {
         let mut sql = Sql::new(
             "SELECT conversation_id, waiting_since_ms FROM (SELECT conversation_id, \
-             waiting_since_ms, channel, sign FROM waiting FINAL WHERE tenant_id = ?",
+             waiting_since_ms, channel, sign FROM waiting FINAL PREWHERE tenant_id = ?",
         );
         sql.text(q.tenant_id);
         if let Some(cutoff) = q.since_at_most {
@@ -120,7 +120,7 @@ pub async fn page(
         .collect();
     if !primaries.is_empty() {
         let mut sql = Sql::new(
-            "SELECT identity, customer_id FROM customers FINAL WHERE tenant_id = ? AND identity IN ",
+            "SELECT identity, customer_id FROM customers FINAL PREWHERE tenant_id = ? AND identity IN ",
         );
         sql.text(q.tenant_id).list(&primaries);
         let owners: BTreeMap<String, String> = sql

@@ -233,6 +233,7 @@ mod tests {
             audiences: vec![AUDIENCE.into()],
             service_accounts: vec![ACCOUNT.into()],
             jwks_file: None,
+            api_token: None,
         });
         Verifier::build(&e, Arc::new(GoogleKeys::new(Some(fetch))), &mut vec![])
     }

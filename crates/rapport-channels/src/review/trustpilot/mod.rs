@@ -17,8 +17,8 @@ use rapport_model::{Identity, IdentityType, Interaction, Source};
 use serde::de::DeserializeOwned;
 
 use self::payload::{Probe, Review, Webhook};
-use crate::common::{self, json, text};
 use crate::common::identifiers::customer_email;
+use crate::common::{self, json, text};
 use crate::review::shared;
 use crate::{AdapterError, Context};
 

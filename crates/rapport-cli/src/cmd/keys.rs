@@ -1,12 +1,69 @@
 //! `rapport keys create|revoke|list`: the API keys of rapport-api, in ClickHouse's `api_keys`
-//! (see `rapport_api::keys`; only a hash of each key is stored).
+//! (see `rapport_clickhouse::keys`; only a hash of each key is stored).
 
 use std::io::Write;
 
 use anyhow::Context as _;
-use rapport_api::keys::{self, KeyError, KeyRow, Revocation};
+use clap::Subcommand;
 use rapport_clickhouse::ClickHouseConfig;
+use rapport_clickhouse::keys::{self, KeyError, KeyRow, Revocation};
 use rapport_model::Timestamp;
+
+use crate::config::CliConfig;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (alone on stdout, for scripts); it cannot be shown again.
+    Create {
+        /// The tenant the key may read, e.g. acme.
+        #[arg(long)]
+        tenant: String,
+        /// Who or what uses the key, e.g. "reporting dashboard"; shown by `keys list`.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a key for good; rapport-api refuses it within its key cache time (10 s by default).
+    Revoke {
+        /// The key id (from `keys list`), or the whole key.
+        key: String,
+    },
+    /// List keys with their id, tenant, name, creation time and status (never the key itself).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    let ch = &config.clickhouse;
+    match args.command {
+        KeysCommand::Create { tenant, name } => {
+            create(
+                ch,
+                &tenant,
+                &name,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .await?
+        }
+        KeysCommand::Revoke { key } => revoke(ch, &key, &mut std::io::stderr().lock()).await?,
+        KeysCommand::List { tenant, json } => {
+            list(ch, tenant.as_deref(), json, &mut std::io::stdout().lock()).await?
+        }
+    }
+    Ok(0)
+}
 
 /// Creates a key for `tenant`; the key goes to `out` (alone on its line, for scripts), the
 /// explanation to `err`.

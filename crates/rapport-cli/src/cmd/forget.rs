@@ -23,7 +23,51 @@ use rapport_model::Timestamp;
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::CliConfig;
 use crate::{progress, store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    customer: String,
+    /// Tenant (default: the config's tenant_id).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Really erase (irreversible).
+    #[arg(long)]
+    yes: bool,
+    /// How long to wait for ClickHouse's deletes before failing with what each says.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    let cancel = progress::ctrl_c();
+    let tenant = args.tenant.unwrap_or_else(|| config.tenant_id.clone());
+    let plan = plan(&config.clickhouse, &tenant, &args.customer).await?;
+    let out = &mut std::io::stdout().lock();
+    if !args.yes {
+        describe(&plan, out)?;
+        eprintln!("nothing was deleted; run again with --yes to erase");
+        return Ok(PLAN_ONLY);
+    }
+    let linker = Linker {
+        url: &config.linker_url,
+        token: config.linker_token.expose(),
+        client: config.linker_client()?,
+    };
+    execute(
+        &config.clickhouse,
+        &config.kafka,
+        &config.topics.identity,
+        linker,
+        &plan,
+        args.timeout,
+        &cancel,
+        out,
+    )
+    .await?;
+    Ok(0)
+}
 
 /// What erasing one customer touches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +153,7 @@ pub fn describe(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
 pub struct Linker<'a> {
     pub url: &'a str,
     pub token: &'a str,
+    pub client: reqwest::Client,
 }
 
 /// Runs the erasure `plan` and reports each step to `out`.
@@ -241,7 +286,8 @@ async fn forget_in_linker(
         "customer_id": plan.customer_id,
         "identities": plan.identities,
     });
-    let sent = reqwest::Client::new()
+    let sent = linker
+        .client
         .post(&url)
         .bearer_auth(linker.token)
         .timeout(Duration::from_secs(60))

@@ -1,6 +1,7 @@
 //! API keys: `rpk_<key id>_<secret>`, 32 random bytes of secret, bound to one tenant, stored as a
 //! SHA-256 hash in the `api_keys` table (`schemas/clickhouse/004_api_keys.sql`). `rapport keys`
-//! creates, revokes and lists them through these functions; the API verifies them.
+//! creates, revokes and lists them through these functions; `rapport-api` parses, hashes and
+//! finds a presented key with them when it verifies a request.
 //!
 //! A plain SHA-256 is enough here, unlike for passwords: the secret is 256 random bits, so there
 //! is no dictionary to try, and a fast hash keeps verification cheap on every request.
@@ -8,10 +9,11 @@
 use base64::Engine as _;
 use clickhouse::Row;
 use rand::RngCore as _;
-use rapport_clickhouse::ClickHouseError;
 use rapport_model::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::ClickHouseError;
 
 pub const API_KEYS_TABLE: &str = "api_keys";
 /// Every key starts with this, so a leaked key is recognisable (secret scanners, logs).

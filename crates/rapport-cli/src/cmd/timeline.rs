@@ -9,15 +9,46 @@ use rapport_model::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::config::CliConfig;
 use crate::store;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    customer: String,
+    /// Tenant (default: the config's tenant_id).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// How many of the latest interactions to print.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Only this channel (email, chat, review, support).
+    #[arg(long)]
+    channel: Option<String>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What to print: [`Args`] with the tenant resolved.
+#[derive(Debug, Clone)]
+pub struct Query {
     pub customer: String,
     pub tenant: String,
     pub limit: u32,
     pub channel: Option<String>,
     pub json: bool,
+}
+
+pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    let query = Query {
+        customer: args.customer,
+        tenant: args.tenant.unwrap_or_else(|| config.tenant_id.clone()),
+        limit: args.limit,
+        channel: args.channel,
+        json: args.json,
+    };
+    print(&config.clickhouse, &query, &mut std::io::stdout().lock()).await?;
+    Ok(0)
 }
 
 #[derive(Debug, Deserialize, Row)]
@@ -37,9 +68,9 @@ struct EventRow {
 }
 
 /// Prints the timeline; an unknown customer is an error.
-pub async fn run(
+pub async fn print(
     config: &ClickHouseConfig,
-    args: &Args,
+    args: &Query,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let client = store::client(config);

@@ -1,10 +1,13 @@
-//! A seeded model of one business day: customers, agents and the conversations between them.
-//! Rendering to native payloads happens in `render.rs`; this file only decides what happens when.
+//! A seeded model of one business day: customers, agents and the conversations between them,
+//! each conversation on the source the mix picked for it. Rendering to native payloads happens
+//! in `render/`; this file only decides what happens when.
 
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
-use rapport_model::{Channel, Timestamp};
+use rapport_model::{Channel, Source, Timestamp};
+
+use crate::mix::Mix;
 
 const FIRST_NAMES: &[&str] = &[
     "Maria",
@@ -96,29 +99,51 @@ const FOLLOW_UPS: &[&str] = &[
     "Still not working, sorry.",
     "Great, thanks a lot.",
 ];
-const REVIEWS: &[(u8, &str)] = &[
+/// Rating, title, text.
+const REVIEWS: &[(u8, &str, &str)] = &[
     (
         5,
+        "Will order again",
         "Fast delivery and lovely support team. Will order again.",
     ),
     (
         4,
+        "Good, a bit slow",
         "Good products, delivery took a bit longer than promised.",
     ),
-    (2, "Support took days to answer my refund question."),
-    (1, "Package lost and nobody replied to my emails."),
-    (5, "Exchanged a size without any hassle. Great service!"),
+    (
+        2,
+        "Slow answers",
+        "Support took days to answer my refund question.",
+    ),
+    (
+        1,
+        "Lost package",
+        "Package lost and nobody replied to my emails.",
+    ),
+    (
+        5,
+        "Easy exchange",
+        "Exchanged a size without any hassle. Great service!",
+    ),
 ];
 
+/// One customer and the id each source knows them by (derived from the index, so adding a
+/// source never changes what the seed draws).
 #[derive(Debug, Clone)]
 pub struct Customer {
     pub index: usize,
     pub name: String,
     pub email: String,
     pub phone: String,
-    /// Intercom's contact id for this customer, when they ever chatted.
+    /// Intercom's contact id (also the `generic` actor id of the customer).
     pub chat_contact_id: String,
+    /// Zendesk's user id (also the `generic` external id).
     pub support_user_id: u64,
+    pub chatwoot_contact_id: u64,
+    pub freshdesk_contact_id: u64,
+    pub yelp_user_id: String,
+    pub trustpilot_consumer_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -138,11 +163,26 @@ pub enum Author {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    Message { author: Author, text: String },
-    Note { agent: usize, text: String },
-    Status { agent: usize, status: &'static str },
-    Review { rating: u8, text: String },
-    ReviewReply { text: String },
+    Message {
+        author: Author,
+        text: String,
+    },
+    Note {
+        agent: usize,
+        text: String,
+    },
+    Status {
+        agent: usize,
+        status: &'static str,
+    },
+    Review {
+        rating: u8,
+        title: String,
+        text: String,
+    },
+    ReviewReply {
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +195,8 @@ pub struct Event {
 pub struct Conversation {
     /// Unique within the scenario; renderers derive source ids from it.
     pub id: u64,
+    /// The system the conversation happens in; it renders every event of it.
+    pub source: Source,
     pub channel: Channel,
     pub customer: usize,
     pub subject: String,
@@ -169,10 +211,11 @@ pub struct Scenario {
     pub conversations: Vec<Conversation>,
 }
 
-pub struct Params {
+pub struct Params<'a> {
     pub customers: usize,
     pub day_start: Timestamp,
     pub agent_domain: String,
+    pub mix: &'a Mix,
 }
 
 const MINUTE: i64 = 60_000;
@@ -196,7 +239,7 @@ fn reply_delay(rng: &mut ChaCha8Rng, channel: Channel) -> i64 {
     minutes * MINUTE + rng.random_range(0..MINUTE)
 }
 
-pub fn build(rng: &mut ChaCha8Rng, params: &Params) -> Scenario {
+pub fn build(rng: &mut ChaCha8Rng, params: &Params<'_>) -> Scenario {
     let agents: Vec<Agent> = [
         ("Ana Ruiz", "Billing"),
         ("Ben Carter", "Billing"),
@@ -236,6 +279,10 @@ pub fn build(rng: &mut ChaCha8Rng, params: &Params) -> Scenario {
                 phone: format!("+1415555{:04}", index % 10_000),
                 chat_contact_id: format!("5f{index:06x}a1b2c3d4e5f6"),
                 support_user_id: 400_000 + index as u64,
+                chatwoot_contact_id: 7_000 + index as u64,
+                freshdesk_contact_id: 103_000_000 + index as u64,
+                yelp_user_id: format!("yU{index:06}-Qx3bLtpd1nB9A"),
+                trustpilot_consumer_id: format!("6657{index:08x}e4b0f5a9c1d2"),
             }
         })
         .collect();
@@ -244,22 +291,20 @@ pub fn build(rng: &mut ChaCha8Rng, params: &Params) -> Scenario {
     for customer in &customers {
         let count = rng.random_range(1..=3);
         for _ in 0..count {
-            let channel = match rng.random_range(0..100) {
-                0..35 => Channel::Email,
-                35..65 => Channel::Chat,
-                65..90 => Channel::Support,
-                _ => Channel::Review,
-            };
+            let (source, channel) = params.mix.pick(rng);
             let id = conversations.len() as u64 + 1;
             let start = params.day_start.as_millis()
                 + rng.random_range(8 * 60..20 * 60) * MINUTE
                 + rng.random_range(0..MINUTE);
             conversations.push(conversation(
                 rng,
-                id,
-                channel,
-                customer.index,
-                start,
+                Start {
+                    id,
+                    source,
+                    channel,
+                    customer: customer.index,
+                    at: start,
+                },
                 &agents,
             ));
         }
@@ -271,14 +316,23 @@ pub fn build(rng: &mut ChaCha8Rng, params: &Params) -> Scenario {
     }
 }
 
-fn conversation(
-    rng: &mut ChaCha8Rng,
+/// Where and when a conversation starts.
+struct Start {
     id: u64,
+    source: Source,
     channel: Channel,
     customer: usize,
-    start: i64,
-    agents: &[Agent],
-) -> Conversation {
+    at: i64,
+}
+
+fn conversation(rng: &mut ChaCha8Rng, start: Start, agents: &[Agent]) -> Conversation {
+    let Start {
+        id,
+        source,
+        channel,
+        customer,
+        at: start,
+    } = start;
     let order = rng.random_range(10_000..99_999).to_string();
     let (subject, body) = pick(rng, TOPICS);
     let subject = subject.replace("{n}", &order);
@@ -293,19 +347,22 @@ fn conversation(
     let agent = *pick(rng, &team_members);
     let mut at = start;
     let mut events = Vec::new();
+    // Whole seconds: most sources send second-precision times (Unix seconds, RFC 2822 dates),
+    // so the moment every source reports for an event is the same.
     let mut push = |at: i64, step: Step| {
         events.push(Event {
-            at: Timestamp::from_millis(at),
+            at: Timestamp::from_millis(at - at.rem_euclid(1_000)),
             step,
         })
     };
 
     if channel == Channel::Review {
-        let (rating, text) = *pick(rng, REVIEWS);
+        let (rating, title, text) = *pick(rng, REVIEWS);
         push(
             at,
             Step::Review {
                 rating,
+                title: title.to_owned(),
                 text: text.to_owned(),
             },
         );
@@ -320,6 +377,7 @@ fn conversation(
         }
         return Conversation {
             id,
+            source,
             channel,
             customer,
             subject: format!("Review {id}"),
@@ -349,6 +407,7 @@ fn conversation(
     if rng.random_bool(0.08) {
         return Conversation {
             id,
+            source,
             channel,
             customer,
             subject,
@@ -444,6 +503,7 @@ fn conversation(
     }
     Conversation {
         id,
+        source,
         channel,
         customer,
         subject,

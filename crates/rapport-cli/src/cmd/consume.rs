@@ -14,6 +14,31 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use serde_json::{Map, Value, json};
 
+use crate::config::CliConfig;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    topic: String,
+    /// Stop after this long without a new record.
+    #[arg(long, default_value_t = 3000)]
+    idle_ms: u64,
+}
+
+pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    let printed = print(
+        &config.kafka,
+        &args.topic,
+        Duration::from_millis(args.idle_ms),
+        &mut std::io::stdout().lock(),
+    )
+    .await?;
+    eprintln!(
+        "{}: {} interactions, {} other records",
+        args.topic, printed.interactions, printed.records
+    );
+    Ok(0)
+}
+
 /// Counts of what was printed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Printed {
@@ -21,7 +46,8 @@ pub struct Printed {
     pub records: usize,
 }
 
-pub async fn run(
+/// Prints `topic` from the beginning until nothing arrives for `idle`.
+pub async fn print(
     kafka: &KafkaConfig,
     topic: &str,
     idle: Duration,

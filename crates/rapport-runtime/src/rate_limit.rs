@@ -1,19 +1,54 @@
-//! Token buckets: up to `burst` requests at once, refilled continuously at `requests_per_second`.
-//! One per API key (per instance: behind a load balancer with N instances a key gets up to N
-//! times the rate), and one per client address for failed authentications, so a flood of made-up
-//! keys costs no ClickHouse lookups.
+//! Token buckets: up to `burst` requests at once, refilled continuously at `requests_per_second`,
+//! one per key (per instance: behind a load balancer with N instances a key gets up to N times
+//! the rate). The API keeps one per API key, the gateway one per endpoint, and both a
+//! [`Throttle`] per client address for failed authentications, so a flood of forged requests is
+//! answered before any lookup or signature check.
 //!
 //! Buckets live in a bounded cache (moka): a bucket unused for the time it takes to refill is
 //! the same as no bucket, and under a flood of distinct keys or addresses the least recently used
 //! go first, so memory stays bounded whatever the traffic.
 
 use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderMap;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
+use serde::{Deserialize, Serialize};
 
-use crate::config::RateLimitConfig;
+/// A token bucket per key: `burst` requests at once, refilled at `requests_per_second`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub requests_per_second: f64,
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 10.0,
+            burst: 20,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// The problems with this section, named `section` in the messages.
+    pub fn validate(&self, section: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(self.requests_per_second.is_finite() && self.requests_per_second > 0.0) {
+            problems.push(format!(
+                "{section}.requests_per_second must be a positive number"
+            ));
+        }
+        if self.burst == 0 {
+            problems.push(format!("{section}.burst must be at least 1"));
+        }
+        problems
+    }
+}
 
 #[derive(Debug)]
 pub struct RateLimiter<K: Hash + Eq + Send + Sync + 'static = String> {
@@ -110,6 +145,42 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Throttle<K> {
     }
 }
 
+/// The address a client is counted as: the peer, or the first address of `X-Forwarded-For` when
+/// `trust_forwarded_for` says a proxy sets it (and strips what clients send). IPv6 clients are
+/// counted per /64, the block one subscriber usually holds.
+pub fn client_address(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()?
+                .split(',')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .flatten();
+    let ip = forwarded.or(peer.map(|p| p.ip()))?;
+    Some(match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
+        IpAddr::V6(v6) => IpAddr::V4(
+            v6.to_ipv4_mapped()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        ),
+        v4 => v4,
+    })
+}
+
 fn refilled(bucket: Bucket, now: Instant, rate: f64, burst: f64) -> f64 {
     let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
     (bucket.tokens + elapsed * rate).min(burst)
@@ -201,6 +272,33 @@ mod tests {
         }
         limiter.buckets.run_pending_tasks();
         assert!(limiter.buckets.entry_count() <= MAX_BUCKETS);
+    }
+
+    #[test]
+    fn addresses_are_the_peer_or_a_trusted_forwarded_for_and_v6_by_its_64() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
+        assert_eq!(client_address(Some(peer), &headers, false), Some(peer.ip()));
+        assert_eq!(
+            client_address(Some(peer), &headers, true),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        let v6: SocketAddr = "[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:1".parse().unwrap();
+        assert_eq!(
+            client_address(Some(v6), &HeaderMap::new(), false),
+            Some("2001:db8:1:2::".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_config_without_rate_or_burst_is_refused() {
+        let zero = RateLimitConfig {
+            requests_per_second: 0.0,
+            burst: 0,
+        };
+        assert_eq!(zero.validate("rate_limit").len(), 2);
+        assert!(RateLimitConfig::default().validate("x").is_empty());
     }
 
     #[test]

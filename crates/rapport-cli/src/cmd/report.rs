@@ -11,6 +11,10 @@ use clickhouse::Row;
 use rapport_clickhouse::ClickHouseConfig;
 use serde::{Deserialize, Serialize};
 
+use rapport_model::Timestamp;
+
+use crate::cmd::parse_time;
+use crate::config::CliConfig;
 use crate::store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,13 +25,45 @@ pub enum GroupBy {
     Day,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Tenant (default: the config's tenant_id).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Start of the window, RFC 3339 (default: since the beginning).
+    #[arg(long, value_parser = parse_time)]
+    from: Option<Timestamp>,
+    /// End of the window, exclusive, RFC 3339 (default: now and later).
+    #[arg(long, value_parser = parse_time)]
+    to: Option<Timestamp>,
+    /// One line per channel, team, agent or UTC day.
+    #[arg(long, value_enum, default_value_t = GroupBy::Channel)]
+    group_by: GroupBy,
+    /// One JSON object per line (durations in ms) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What to report: [`Args`] with the tenant resolved and the window in epoch milliseconds.
+#[derive(Debug, Clone)]
+pub struct Query {
     pub tenant: String,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub group_by: GroupBy,
     pub json: bool,
+}
+
+pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    let query = Query {
+        tenant: args.tenant.unwrap_or_else(|| config.tenant_id.clone()),
+        from_ms: args.from.map(Timestamp::as_millis),
+        to_ms: args.to.map(Timestamp::as_millis),
+        group_by: args.group_by,
+        json: args.json,
+    };
+    print(&config.clickhouse, &query, &mut std::io::stdout().lock()).await?;
+    Ok(0)
 }
 
 #[derive(Debug, Deserialize, Row)]
@@ -66,9 +102,10 @@ pub struct Line {
     pub unanswered_now: u64,
 }
 
-pub async fn run(
+/// Prints the report as a table, or JSON lines.
+pub async fn print(
     config: &ClickHouseConfig,
-    args: &Args,
+    args: &Query,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let lines = lines(config, args).await?;
@@ -84,7 +121,7 @@ pub async fn run(
     Ok(())
 }
 
-async fn lines(config: &ClickHouseConfig, args: &Args) -> anyhow::Result<Vec<Line>> {
+async fn lines(config: &ClickHouseConfig, args: &Query) -> anyhow::Result<Vec<Line>> {
     let client = store::client(config);
     let (reply_key, conversation_key) = match args.group_by {
         GroupBy::Channel => ("channel", "channel".to_owned()),

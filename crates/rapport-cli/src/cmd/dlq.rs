@@ -14,7 +14,94 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
+use clap::Subcommand;
+
+use crate::config::CliConfig;
 use crate::progress;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Stop reading after this long without a new record.
+    #[arg(long, global = true, default_value_t = 3000)]
+    idle_ms: u64,
+    #[command(subcommand)]
+    command: DlqCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// One line per dead letter: offset, error code, origin topic/partition/offset, when it was
+    /// dead-lettered, and the start of the error message.
+    List {
+        /// Only this error code, e.g. malformed_json.
+        #[arg(long)]
+        code: Option<String>,
+        /// Print at most this many (the oldest first).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Every header of one dead letter and its payload (as text when UTF-8, else base64).
+    Show {
+        /// The offset from `dlq list`, or partition:offset.
+        offset: String,
+    },
+    /// Send dead letters back to the topic they were read from (rapport-origin-topic), with
+    /// their original bytes, key and headers, waiting for each acknowledgement.
+    ///
+    /// Use it once the cause is fixed (a new adapter version, ClickHouse back). Replaying twice
+    /// sends twice; downstream deduplicates interactions by event id. Ctrl-C stops between two
+    /// records.
+    Replay {
+        /// Only dead letters with this error code; repeat for several (default: all).
+        #[arg(long)]
+        code: Vec<String>,
+        /// Print what would be replayed and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    let cancel = progress::ctrl_c();
+    let topic = &config.topics.dlq;
+    let idle = Duration::from_millis(args.idle_ms);
+    let letters = read(&config.kafka, topic, idle, &cancel).await?;
+    let out = &mut std::io::stdout().lock();
+    match args.command {
+        DlqCommand::List { code, limit } => {
+            let selected: Vec<&DeadLetter> = letters
+                .iter()
+                .filter(|l| code.as_deref().is_none_or(|c| l.code() == c))
+                .take(limit.unwrap_or(usize::MAX))
+                .collect();
+            list(&selected, out)?;
+            eprintln!(
+                "{topic}: {} of {} dead letters",
+                selected.len(),
+                letters.len()
+            );
+        }
+        DlqCommand::Show { offset } => show(find(&letters, &offset)?, out)?,
+        DlqCommand::Replay { code, dry_run } => {
+            let selected: Vec<&DeadLetter> = letters
+                .iter()
+                .filter(|l| code.is_empty() || code.iter().any(|c| c == l.code()))
+                .collect();
+            let mut allowed: Vec<&str> = config.topics.raw().to_vec();
+            allowed.push(&config.topics.interactions);
+            allowed.extend(config.extra_raw_topics.iter().map(|t| t.topic.as_str()));
+            let done = replay(&config.kafka, &allowed, &selected, dry_run, &cancel, out).await?;
+            let verb = if dry_run { "would replay" } else { "replayed" };
+            eprintln!(
+                "{topic}: {verb} {}, skipped {}, left alone {} (other codes)",
+                done.replayed,
+                done.skipped,
+                letters.len() - selected.len()
+            );
+        }
+    }
+    Ok(0)
+}
 
 /// One record of the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq)]

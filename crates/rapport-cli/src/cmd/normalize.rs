@@ -8,17 +8,38 @@ use rapport_channels::envelope::{HEADER_RECEIVED_AT, HEADER_SOURCE, HEADER_TENAN
 use rapport_model::{Source, Timestamp};
 use serde_json::json;
 
+use crate::cmd::{parse_source, parse_time};
 use crate::config::CliConfig;
 
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The payload's source; detected from the content when omitted.
+    #[arg(long, value_parser = parse_source)]
     pub source: Option<Source>,
+    /// Tenant the payloads belong to (default: the config's tenant_id).
+    #[arg(long)]
     pub tenant: Option<String>,
+    /// Each input line is one payload.
+    #[arg(long, conflicts_with = "records")]
     pub jsonl: bool,
-    /// Each line is a raw Kafka record as `rapport generate --output` writes it.
+    /// Each input line is a raw Kafka record as `rapport generate --output` writes it; its
+    /// headers supply source, tenant and receive time.
+    #[arg(long)]
     pub records: bool,
+    /// Receive time to stamp (default: now), for reproducible output.
+    #[arg(long, value_parser = parse_time)]
     pub received_at: Option<Timestamp>,
     pub files: Vec<PathBuf>,
+}
+
+/// Normalizes to stdout, rejections to stderr; the exit code is 0 or 2 (see [`normalize`]).
+pub fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    normalize(
+        args,
+        config,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
 }
 
 /// One input payload, the topic and headers it is read with, and where it came from (for error
@@ -71,12 +92,12 @@ fn record_input(file: &str, line: usize, text: &[u8]) -> anyhow::Result<Input> {
 ///
 /// Every input goes through the same envelope rules and adapters as in `rapport-normalizer`
 /// ([`rapport_channels::RecordRules::read`]); a record's headers decide as they would there.
-pub fn run(
+pub fn normalize(
     args: Args,
     config: &CliConfig,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<u8> {
     let now = Timestamp::now();
     let rules = config.rules();
     let flags: Vec<(String, Vec<u8>)> = [
