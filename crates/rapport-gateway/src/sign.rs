@@ -44,7 +44,9 @@ pub struct Signed {
     /// Path and query, `/hooks/{source}/{endpoint}[?token=…]`; the sender prefixes the
     /// gateway's base URL.
     pub path_and_query: String,
+    /// Header names in lowercase, with their values.
     pub headers: Vec<(String, String)>,
+    /// The body exactly as the provider posts it.
     pub body: Vec<u8>,
     /// For `google`: the review the gateway will fetch, by resource name.
     pub serve: Option<(String, Vec<u8>)>,
@@ -156,11 +158,22 @@ enum Credential {
         audience: String,
         service_account: String,
     },
+    /// Nothing the sender can sign with: an error when a payload of this source is sent, not
+    /// before, so a config with such an endpoint still serves the others.
+    Unusable(Unusable),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Unusable {
+    NoCredential,
+    NoSigningKey,
 }
 
 /// One endpoint, ready to sign its provider's requests.
 pub struct SenderEndpoint {
+    /// The endpoint id, the last segment of its URL.
     pub id: String,
+    /// The tenant the gateway writes this endpoint's records for.
     pub tenant: String,
     pub source: Source,
     credential: Credential,
@@ -184,8 +197,10 @@ pub struct Sender {
 
 impl Sender {
     /// Loads each endpoint's credentials (the first of each list: the current one during a
-    /// rotation). `key` is needed only by `ses` and `google` endpoints; `sendgrid_events` (not
-    /// traffic the generator makes) and ECDSA-signed Inbound Parse are skipped.
+    /// rotation); a secret that cannot be loaded is an error. `key` is needed only by `ses` and
+    /// `google` endpoints, and an endpoint the sender cannot sign for (an ECDSA-signed Inbound
+    /// Parse, a missing key) fails only when a payload is sent to it; `sendgrid_events` (not
+    /// traffic the generator makes) is skipped.
     pub fn new(
         endpoints: &[EndpointConfig],
         env: &dyn Environment,
@@ -203,27 +218,20 @@ impl Sender {
                     problem,
                 })
             };
-            let credential = match e.source {
-                Source::Ses => Credential::Sns(
-                    key.cloned()
-                        .ok_or_else(|| SignError::NoSigningKey(name.clone()))?,
-                ),
-                Source::Google => {
-                    let google = e
-                        .google
-                        .as_ref()
-                        .ok_or_else(|| SignError::NoCredential(name.clone()))?;
-                    let (Some(audience), Some(service_account)) =
-                        (google.audiences.first(), google.service_accounts.first())
-                    else {
-                        return Err(SignError::NoCredential(name));
-                    };
-                    Credential::Google {
-                        key: key
-                            .cloned()
-                            .ok_or_else(|| SignError::NoSigningKey(name.clone()))?,
-                        audience: audience.clone(),
-                        service_account: service_account.clone(),
+            let credential = match (e.source, key) {
+                (Source::Ses | Source::Google, None) => {
+                    Credential::Unusable(Unusable::NoSigningKey)
+                }
+                (Source::Ses, Some(key)) => Credential::Sns(key.clone()),
+                (Source::Google, Some(key)) => {
+                    let google = e.google.as_ref();
+                    match google.map(|g| (g.audiences.first(), g.service_accounts.first())) {
+                        Some((Some(audience), Some(service_account))) => Credential::Google {
+                            key: key.clone(),
+                            audience: audience.clone(),
+                            service_account: service_account.clone(),
+                        },
+                        _ => Credential::Unusable(Unusable::NoCredential),
                     }
                 }
                 _ => {
@@ -244,7 +252,7 @@ impl Sender {
                             value: load(value)?,
                         }
                     } else {
-                        return Err(SignError::NoCredential(name));
+                        Credential::Unusable(Unusable::NoCredential)
                     }
                 }
             };
@@ -386,6 +394,13 @@ impl SenderEndpoint {
                 signed.body = push.to_string().into_bytes();
                 signed.header("authorization", format!("Bearer {token}"));
                 signed.serve = Some((name, payload.to_vec()));
+            }
+            (Credential::Unusable(why), _) => {
+                let name = format!("{}/{}", self.source.as_str(), self.id);
+                return Err(match why {
+                    Unusable::NoCredential => SignError::NoCredential(name),
+                    Unusable::NoSigningKey => SignError::NoSigningKey(name),
+                });
             }
             (Credential::Hmac(_), _) => {
                 return Err(SignError::NoCredential(format!(

@@ -315,9 +315,33 @@ fn payloads_a_provider_could_not_send_are_named() {
             "{source:?}: {err}"
         );
     }
+    // Known at send time, so the other endpoints of the config still serve.
+    let keyless = Sender::new(&[endpoint(Source::Ses, "ep")], &env, None).unwrap();
     assert!(matches!(
-        Sender::new(&[endpoint(Source::Ses, "ep")], &env, None).unwrap_err(),
+        keyless
+            .endpoint(Source::Ses, "acme")
+            .unwrap()
+            .sign(&payload(Source::Ses), now())
+            .unwrap_err(),
         SignError::NoSigningKey(_)
+    ));
+    let mut signed_parse = endpoint(Source::Sendgrid, "ep");
+    signed_parse.url_tokens.clear();
+    signed_parse.public_keys = vec![value("MFkw…")];
+    let sender = Sender::new(&[signed_parse], &env, None).unwrap();
+    assert!(matches!(
+        sender
+            .endpoint(Source::Sendgrid, "acme")
+            .unwrap()
+            .sign(b"x", now())
+            .unwrap_err(),
+        SignError::NoCredential(_)
+    ));
+    let mut missing = endpoint(Source::Zendesk, "ep");
+    missing.secrets = vec![SecretSource::Env("RAPPORT_SIGN_TEST_UNSET".into())];
+    assert!(matches!(
+        Sender::new(&[missing], &env, None).unwrap_err(),
+        SignError::Secret { .. }
     ));
     let sender = Sender::new(&[endpoint(Source::Zendesk, "ep")], &env, None).unwrap();
     assert!(matches!(
