@@ -245,3 +245,80 @@ async fn post(
         source.as_str()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    /// A gateway stand-in answering each POST with the next of `answers` (then 200), and
+    /// remembering each body.
+    async fn gateway(
+        answers: Vec<(u16, Option<&'static str>)>,
+    ) -> (String, Arc<Mutex<Vec<Vec<u8>>>>, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let tries = Arc::new(AtomicUsize::new(0));
+        let (seen, count) = (bodies.clone(), tries.clone());
+        let answers = Arc::new(answers);
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let (seen, count, answers) = (seen.clone(), count.clone(), answers.clone());
+            async move {
+                seen.lock().unwrap().push(body.to_vec());
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let (status, retry_after) = answers.get(n).copied().unwrap_or((200, None));
+                let status = StatusCode::from_u16(status).unwrap();
+                match retry_after {
+                    Some(after) => (status, [("retry-after", after)], "busy").into_response(),
+                    None => (status, "{\"error\":\"bad signature\"}").into_response(),
+                }
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), bodies, tries)
+    }
+
+    fn signed() -> Signed {
+        Signed {
+            path_and_query: "/hooks/zendesk/acme".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: b"{\"a\":1}".to_vec(),
+            serve: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_503_and_a_429_are_retried_after_retry_after_with_the_same_request() {
+        let (base, bodies, tries) = gateway(vec![(503, Some("1")), (429, Some("0"))]).await;
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        let retried = post(&client, &base, &signed(), Source::Zendesk)
+            .await
+            .unwrap();
+        assert_eq!(retried, 2);
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "Retry-After: 1 was not waited"
+        );
+        let bodies = bodies.lock().unwrap();
+        assert!(bodies.iter().all(|b| b == b"{\"a\":1}"), "{bodies:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_an_error_naming_the_status_and_is_not_retried() {
+        let (base, _, tries) = gateway(vec![(401, None)]).await;
+        let err = post(&reqwest::Client::new(), &base, &signed(), Source::Zendesk)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("401") && err.contains("zendesk"), "{err}");
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+}
