@@ -8,90 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use rapport_gateway::service::ServiceConfig;
 use rapport_kafka::{Topics, ensure_topics};
 use rapport_runtime::Shutdown;
-use rapport_testkit::{ScratchDir, Stack, free_addr, unique_name};
+use rapport_testkit::{ScratchDir, Stack, free_addr, gateway_files, unique_name};
 use rdkafka::Message;
 use rdkafka::message::Headers;
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
-
-const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:rapport-inbound";
-const AUDIENCE: &str = "https://gateway.test/hooks/google/gbp";
-const ACCOUNT: &str = "gbp-push@rapport-demo.iam.gserviceaccount.com";
-
-/// A self-signed certificate for `key`, like the one `openssl req -x509` makes in the demo.
-fn certificate(key: &rsa::RsaPrivateKey) -> String {
-    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-    use x509_cert::der::EncodePem;
-    use x509_cert::name::Name;
-    use x509_cert::serial_number::SerialNumber;
-    use x509_cert::spki::SubjectPublicKeyInfoOwned;
-    use x509_cert::time::Validity;
-    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
-    let public = rsa::RsaPublicKey::from(key).to_public_key_der().unwrap();
-    let spki = SubjectPublicKeyInfoOwned::try_from(public.as_bytes()).unwrap();
-    let builder = CertificateBuilder::new(
-        Profile::Root,
-        SerialNumber::from(1u32),
-        Validity::from_now(Duration::from_secs(86_400)).unwrap(),
-        Name::from_str("CN=sns.amazonaws.com").unwrap(),
-        spki,
-        &signer,
-    )
-    .unwrap();
-    let cert = builder.build::<rsa::pkcs1v15::Signature>().unwrap();
-    cert.to_pem(x509_cert::der::pem::LineEnding::LF).unwrap()
-}
-
-/// The gateway's config: an endpoint per source for `acme`, secrets in files.
-fn gateway_toml(
-    dir: &ScratchDir,
-    stand_in: std::net::SocketAddr,
-    cert: &std::path::Path,
-) -> String {
-    let mut endpoints = String::new();
-    let secret = |name: &str| {
-        let path = dir.join(format!("{name}.secret"));
-        std::fs::write(&path, format!("{name}-secret-0123456789\n")).unwrap();
-        format!("{{ file = \"{}\" }}", path.display())
-    };
-    for (source, field) in [
-        ("generic", "secrets"),
-        ("mailgun", "secrets"),
-        ("intercom", "secrets"),
-        ("chatwoot", "secrets"),
-        ("zendesk", "secrets"),
-        ("sendgrid", "url_tokens"),
-        ("trustpilot", "url_tokens"),
-        ("yelp", "url_tokens"),
-    ] {
-        endpoints.push_str(&format!(
-            "[[endpoints]]\nid = \"acme-{source}\"\ntenant = \"acme\"\nsource = \"{source}\"\n{field} = [{}]\n\n",
-            secret(source)
-        ));
-    }
-    endpoints.push_str(&format!(
-        "[[endpoints]]\nid = \"acme-freshdesk\"\ntenant = \"acme\"\nsource = \"freshdesk\"\nbasic_auth = [{{ username = \"rapport\", password = {} }}]\n\n",
-        secret("freshdesk")
-    ));
-    endpoints.push_str(&format!(
-        "[[endpoints]]\nid = \"acme-ses\"\ntenant = \"acme\"\nsource = \"ses\"\nsns = {{ topic_arns = [\"{TOPIC_ARN}\"], fetch_certificates = false, certificates = [{{ url = \"{}\", file = \"{}\" }}] }}\n\n",
-        rapport_gateway::sign::DEMO_SNS_CERT_URL,
-        cert.display()
-    ));
-    endpoints.push_str(&format!(
-        "[[endpoints]]\nid = \"acme-google\"\ntenant = \"acme\"\nsource = \"google\"\ngoogle = {{ audiences = [\"{AUDIENCE}\"], service_accounts = [\"{ACCOUNT}\"], api_token = {} }}\n\n",
-        secret("google")
-    ));
-    format!(
-        "[rate_limit]\nrequests_per_second = 100000.0\nburst = 100000\n\n[outbound]\ntimeout_ms = 5000\n[outbound.test_only_reroute]\n\"www.googleapis.com\" = \"http://{stand_in}\"\n\"mybusiness.googleapis.com\" = \"http://{stand_in}\"\n\n{endpoints}"
-    )
-}
 
 /// What a record is compared by: (topic, source, tenant, payload).
 type Landed = (String, String, String, Vec<u8>);
@@ -171,20 +96,16 @@ async fn generate_through_the_gateway_lands_what_the_direct_mode_produces() {
         .await
         .expect("topics created; is the stack up? run `make up`");
     let dir = ScratchDir::new(&prefix);
-    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
-    let key_file = dir.join("signing-key.pem");
-    std::fs::write(
-        &key_file,
-        key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-            .unwrap()
-            .as_bytes(),
-    )
-    .unwrap();
-    let cert_file = dir.join("sns-cert.pem");
-    std::fs::write(&cert_file, certificate(&key)).unwrap();
-    let stand_in = free_addr();
-    let config_file = dir.join("gateway.toml");
-    std::fs::write(&config_file, gateway_toml(&dir, stand_in, &cert_file)).unwrap();
+    assert_eq!(
+        rapport_testkit::SNS_CERT_URL,
+        rapport_gateway::sign::DEMO_SNS_CERT_URL
+    );
+    let files = gateway_files(dir.path(), free_addr());
+    let (config_file, key_file, stand_in) = (
+        files.endpoints_toml.clone(),
+        files.signing_key.clone(),
+        files.google_stand_in,
+    );
 
     let addr = free_addr();
     let text = format!(
