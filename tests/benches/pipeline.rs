@@ -332,7 +332,13 @@ async fn bench_mix(stack: &Stack, mix: Mix, customers: usize, rate: u32, seconds
         peak_rss_mib(writer.pid())
     );
     Figures {
-        mix: mix.to_string(),
+        mix: if mix == Mix::classic() {
+            "classic".into()
+        } else if mix == Mix::native() {
+            "native".into()
+        } else {
+            mix.to_string()
+        },
         records: backlog_records,
         interactions: backlog_interactions,
         records_per_s,
