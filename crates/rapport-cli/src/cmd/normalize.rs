@@ -90,6 +90,11 @@ fn record_input(file: &str, line: usize, text: &[u8]) -> anyhow::Result<Input> {
 
 /// Returns the process exit code: 0 when every payload normalized, 2 when any was rejected.
 ///
+/// What the normalizer would dead-letter is a rejection here too, one stderr line each: a whole
+/// payload (`code`), one item of a list payload (`code` and `item`, its index; the list's other
+/// items still print), and a payload that gives nothing for a reason its adapter does not
+/// document (`ignored:<reason>`). A documented skip prints nothing and is no rejection.
+///
 /// Every input goes through the same envelope rules and adapters as in `rapport-normalizer`
 /// ([`rapport_channels::RecordRules::read`]); a record's headers decide as they would there.
 pub fn normalize(
@@ -122,22 +127,35 @@ pub fn normalize(
             timestamp_ms: None,
             raw_ref: None,
         };
+        let mut reject = |code: String, message: String, item: Option<usize>| {
+            rejected += 1;
+            let mut line = json!({"file": input.file, "code": code, "message": message});
+            if let Some(n) = input.line {
+                line["line"] = json!(n);
+            }
+            if let Some(index) = item {
+                line["item"] = json!(index);
+            }
+            writeln!(err, "{line}")
+        };
         match rules.read(&record, |name| input.header(name), now) {
-            Ok(interactions) => {
-                for interaction in interactions {
-                    serde_json::to_writer(&mut *out, &interaction)?;
+            Ok(outcome) => {
+                for interaction in &outcome.interactions {
+                    serde_json::to_writer(&mut *out, interaction)?;
                     out.write_all(b"\n")?;
                 }
-            }
-            Err(error) => {
-                rejected += 1;
-                let mut line =
-                    json!({"file": input.file, "code": error.code(), "message": error.to_string()});
-                if let Some(n) = input.line {
-                    line["line"] = json!(n);
+                for item in &outcome.rejected {
+                    reject(
+                        item.error.code().to_string(),
+                        item.error.to_string(),
+                        Some(item.index),
+                    )?;
                 }
-                writeln!(err, "{line}")?;
+                if let Some(skip) = outcome.skipped.filter(|s| !s.documented) {
+                    reject(skip.code(), "the payload gives no interaction".into(), None)?;
+                }
             }
+            Err(error) => reject(error.code().to_string(), error.to_string(), None)?,
         }
         Ok(())
     };

@@ -12,7 +12,12 @@
 //!   `close`/`open`/`snoozed`/`unsnoozed` are status changes; `assignment` is an assignment;
 //!   `assign_and_reopen` is both a reopen and an assignment (`…:assignment`). Other part types
 //!   (attribute updates, participants added, …) are not modelled.
-//! - `ping` and every other topic (contacts, companies, tickets) yield nothing.
+//! - Intentionally skipped (counted, never dead-lettered): `ping` (reason `ping`); the topics of
+//!   other objects, `contact.*`, `user.*`, `visitor.*`, `company.*`, `ticket.*`, `event.*`,
+//!   `content_stat.*`, `subscription.*` and `job.*` (reason `other_object`); a conversation
+//!   notification whose parts are all of types not modelled (reason `no_modelled_part`). Any other
+//!   topic, a `conversation.*` one not listed above included (ratings, priority, deletions), gives
+//!   nothing as `ignored:unmodelled_topic`, which the normalizer dead-letters.
 //!
 //! Identities are the conversation's contacts (`intercom_contact` id, plus email and phone when
 //! the delivery carries them) and every contact author's id and email. `status` is set only on
@@ -30,7 +35,20 @@ use rapport_model::{
 use self::payload::{Attachment, Author, Conversation, ConversationNotification, Envelope, Part};
 use crate::chat::shared::{self, Identities};
 use crate::common::{self, Core, json, text};
-use crate::{AdapterError, Context};
+use crate::{AdapterError, Context, Outcome, Skip};
+
+/// Topic prefixes of objects other than conversations (Intercom's webhook topics reference).
+const OTHER_OBJECTS: [&str; 9] = [
+    "contact.",
+    "user.",
+    "visitor.",
+    "company.",
+    "ticket.",
+    "event.",
+    "content_stat.",
+    "subscription.",
+    "job.",
+];
 
 const CONVERSATION_TOPICS: [&str; 12] = [
     "conversation.user.created",
@@ -47,7 +65,7 @@ const CONVERSATION_TOPICS: [&str; 12] = [
     "conversation.operator.replied",
 ];
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     json::check(payload, ctx.limits)?;
     // Most deliveries are conversation notifications: reading one in a single pass, and routing
     // on what it says, skips the envelope pass. Anything else (pings, other topics, errors) goes
@@ -56,7 +74,7 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
         && notification.kind.as_deref() == Some("notification_event")
         && CONVERSATION_TOPICS.contains(&notification.topic.as_str())
     {
-        return Ok(Normalizer::new(&notification, ctx).run());
+        return Ok(modelled(Normalizer::new(&notification, ctx).run()));
     }
     let envelope: Envelope = json::parse(payload, ctx.limits)?;
     if envelope.kind != "notification_event" {
@@ -66,10 +84,21 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
         ));
     }
     if !CONVERSATION_TOPICS.contains(&envelope.topic.as_str()) {
-        return Ok(Vec::new());
+        let topic = envelope.topic.as_str();
+        return Ok(Outcome::skipped(if topic == "ping" {
+            Skip::documented("ping")
+        } else if OTHER_OBJECTS.iter().any(|p| topic.starts_with(p)) {
+            Skip::documented("other_object")
+        } else {
+            Skip::ignored("unmodelled_topic")
+        }));
     }
     let notification: ConversationNotification = json::parse(payload, ctx.limits)?;
-    Ok(Normalizer::new(&notification, ctx).run())
+    Ok(modelled(Normalizer::new(&notification, ctx).run()))
+}
+
+fn modelled(interactions: Vec<Interaction>) -> Outcome {
+    Outcome::or_skip(interactions, Skip::documented("no_modelled_part"))
 }
 
 /// True for Intercom's webhook envelope: a top-level `"type": "notification_event"`.
@@ -362,6 +391,10 @@ mod tests {
     use crate::{Limits, TenantConfig};
 
     fn run(json: &str) -> Result<Vec<Interaction>, AdapterError> {
+        run_outcome(json).map(|o| o.interactions)
+    }
+
+    fn run_outcome(json: &str) -> Result<Outcome, AdapterError> {
         let tenant = TenantConfig {
             bot_ids: vec!["intercom:bot:99".into()],
             ..Default::default()

@@ -23,6 +23,13 @@
 //!
 //! Without any of these the payload is rejected with `missing_field:users`.
 //!
+//! A page of audits is read audit by audit: an audit that cannot be read (it does not parse, or
+//! its comment's author cannot be placed) is rejected alone, with its index, as an `{"audit": …}`
+//! payload with the page's side-loads, and the page's other audits still yield their
+//! interactions. Intentionally skipped: event webhooks of other types (reason
+//! `other_webhook_event`) and audits without a comment or a status change (reason
+//! `no_comment_or_status`).
+//!
 //! Identities are the customer's: for an inbound comment its author; otherwise the ticket's
 //! requester. A user contributes `zendesk_user:<id>` plus the side-loaded email and phone, and an
 //! emailed comment its `via.source.from.address`. Agents' identifiers never appear.
@@ -44,21 +51,84 @@ use self::payload::{
 };
 use crate::common::{self, Core, json};
 use crate::support::shared::{Id, Identities, body_text, from_value};
-use crate::{AdapterError, Context};
+use crate::{AdapterError, Context, Outcome, Skip};
 
 const SOURCE: Source = Source::Zendesk;
 pub(crate) const WEBHOOK_PREFIX: &str = "zen:event-type:";
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     match parse(payload, ctx)? {
-        Parsed::Webhook(event) => webhook(event, ctx),
-        Parsed::Audits(envelope) => audits(envelope, ctx),
+        Parsed::Webhook(event) => webhook(*event, ctx),
+        Parsed::Audits(envelope, unreadable) => {
+            let mut outcome = audits(&envelope, payload, ctx)?;
+            for (index, error) in unreadable {
+                let one = one_audit(payload, index);
+                outcome.item(index, Err(error), || one);
+            }
+            outcome.rejected.sort_by_key(|r| r.index);
+            if outcome.interactions.is_empty() && outcome.rejected.is_empty() {
+                outcome.skipped = Some(Skip::documented("no_comment_or_status"));
+            }
+            Ok(outcome)
+        }
     }
 }
 
 enum Parsed {
-    Webhook(WebhookEvent),
-    Audits(AuditEnvelope),
+    Webhook(Box<WebhookEvent>),
+    /// The envelope with the audits that parsed, and the page's audits that did not (by index):
+    /// `envelope.audits` then holds `None` where an audit did not parse.
+    Audits(Box<AuditEnvelope>, Vec<(usize, AdapterError)>),
+}
+
+/// Audit `index` of a page alone, with the page's side-loads, as a payload of its own: what the
+/// dead letter of that audit carries.
+fn one_audit(payload: &[u8], index: usize) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut page)) = serde_json::from_slice(payload) else {
+        return Vec::new();
+    };
+    let audit = page
+        .remove("audits")
+        .and_then(|a| match a {
+            serde_json::Value::Array(mut list) if index < list.len() => {
+                Some(list.swap_remove(index))
+            }
+            _ => None,
+        })
+        .unwrap_or(serde_json::Value::Null);
+    page.insert("audit".into(), audit);
+    serde_json::to_vec(&page).unwrap_or_default()
+}
+
+/// A page whose audits do not all parse: each audit on its own, the rest of the envelope without
+/// them. `None` when the payload is not such a page.
+fn audits_one_by_one(mut value: serde_json::Value) -> Option<Result<Parsed, AdapterError>> {
+    let object = value.as_object_mut()?;
+    let serde_json::Value::Array(items) = object.remove("audits")? else {
+        return None;
+    };
+    let envelope = match from_value::<AuditEnvelope>(value, "") {
+        Ok(envelope) => envelope,
+        Err(error) => return Some(Err(error)),
+    };
+    let mut audits = Vec::with_capacity(items.len());
+    let mut unreadable = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match from_value::<Audit>(item, &format!("audits[{index}]")) {
+            Ok(audit) => audits.push(Some(audit)),
+            Err(error) => {
+                audits.push(None);
+                unreadable.push((index, error));
+            }
+        }
+    }
+    Some(Ok(Parsed::Audits(
+        Box::new(AuditEnvelope {
+            page: Some(audits),
+            ..envelope
+        }),
+        unreadable,
+    )))
 }
 
 fn parse(payload: &[u8], ctx: &Context<'_>) -> Result<Parsed, AdapterError> {
@@ -68,15 +138,18 @@ fn parse(payload: &[u8], ctx: &Context<'_>) -> Result<Parsed, AdapterError> {
         && !envelope.webhook_type.0
         && (envelope.audit.is_some() || envelope.audits.is_some())
     {
-        return Ok(Parsed::Audits(envelope));
+        return Ok(Parsed::Audits(Box::new(envelope.paged()), Vec::new()));
     }
     if let Some(parsed) = parse_untracked(payload) {
         return Ok(parsed);
     }
     let value: serde_json::Value = json::parse(payload, ctx.limits)?;
     match classify(&value) {
-        Some(Shape::Webhook) => from_value(value, "").map(Parsed::Webhook),
-        Some(Shape::Audits) => from_value(value, "").map(Parsed::Audits),
+        Some(Shape::Webhook) => from_value(value, "").map(|w| Parsed::Webhook(Box::new(w))),
+        Some(Shape::Audits) => match from_value::<AuditEnvelope>(value.clone(), "") {
+            Ok(envelope) => Ok(Parsed::Audits(Box::new(envelope.paged()), Vec::new())),
+            Err(error) => audits_one_by_one(value).unwrap_or(Err(error)),
+        },
         None => Err(AdapterError::shape(
             "zendesk",
             "expected an `audit`, `audits` or a `zen:event-type:` webhook event",
@@ -99,9 +172,10 @@ fn parse_untracked(payload: &[u8]) -> Option<Parsed> {
     }
     let probe: Probe<'_> = json::parse_object_untracked(payload)?;
     if probe.kind.is_some_and(|k| k.starts_with(WEBHOOK_PREFIX)) {
-        json::parse_object_untracked(payload).map(Parsed::Webhook)
+        json::parse_object_untracked(payload).map(|w| Parsed::Webhook(Box::new(w)))
     } else if probe.audit.0 || probe.audits.0 {
-        json::parse_object_untracked(payload).map(Parsed::Audits)
+        json::parse_object_untracked::<AuditEnvelope>(payload)
+            .map(|e| Parsed::Audits(Box::new(e.paged()), Vec::new()))
     } else {
         None
     }
@@ -198,7 +272,13 @@ struct Sideloads<'a> {
     tickets: HashMap<&'a str, TicketFacts>,
 }
 
-fn audits(envelope: AuditEnvelope, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+/// The interactions of every audit that parsed; an audit that cannot be normalized (its author's
+/// role unknown, a bad time) is rejected alone when it is one of a page.
+fn audits(
+    envelope: &AuditEnvelope,
+    payload: &[u8],
+    ctx: &Context<'_>,
+) -> Result<Outcome, AdapterError> {
     let mut tickets = HashMap::new();
     for ticket in envelope.tickets.iter().chain(envelope.ticket.as_ref()) {
         tickets.insert(
@@ -224,21 +304,24 @@ fn audits(envelope: AuditEnvelope, ctx: &Context<'_>) -> Result<Vec<Interaction>
             .collect(),
         tickets,
     };
-    let (list, prefix): (Vec<&Audit>, &str) = match (&envelope.audit, &envelope.audits) {
-        (Some(audit), _) => (vec![audit], "audit"),
-        (None, Some(list)) => (list.iter().collect(), "audits"),
+    let mut outcome = Outcome::default();
+    match (&envelope.audit, &envelope.page) {
+        (Some(audit), _) => {
+            normalize_audit(audit, "audit", &side, ctx, &mut outcome.interactions)?;
+        }
+        (None, Some(page)) => {
+            for (index, audit) in page.iter().enumerate() {
+                let Some(audit) = audit else { continue };
+                let mut out = Vec::new();
+                let read =
+                    normalize_audit(audit, &format!("audits[{index}]"), &side, ctx, &mut out)
+                        .map(|()| out);
+                outcome.item(index, read, || one_audit(payload, index));
+            }
+        }
         (None, None) => return Err(AdapterError::missing("audit")),
-    };
-    let mut out = Vec::new();
-    for (index, audit) in list.into_iter().enumerate() {
-        let path = if prefix == "audit" {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}[{index}]")
-        };
-        normalize_audit(audit, &path, &side, ctx, &mut out)?;
     }
-    Ok(out)
+    Ok(outcome)
 }
 
 /// The ticket facts for one audit: the side-loaded ticket, completed by what the audit's own
@@ -489,13 +572,13 @@ fn status_change(
     Ok(interaction)
 }
 
-fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     let kind = event
         .kind
         .strip_prefix(WEBHOOK_PREFIX)
         .unwrap_or(&event.kind);
     if kind != "ticket.comment_added" && kind != "ticket.status_changed" {
-        return Ok(Vec::new());
+        return Ok(Outcome::skipped(Skip::documented("other_webhook_event")));
     }
     let detail = event
         .detail
@@ -521,7 +604,7 @@ fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, A
     interaction.subject = common::text::non_empty(detail.subject.clone());
     interaction.tags.clone_from(&detail.tags);
     interaction.team = detail.group_id.as_ref().map(|g| g.0.clone());
-    Ok(vec![interaction])
+    Ok(Outcome::from(vec![interaction]))
 }
 
 fn webhook_comment(
@@ -623,7 +706,11 @@ mod tests {
             limits: &limits,
             raw_ref: None,
         };
-        normalize(json.as_bytes(), &ctx)
+        let outcome = normalize(json.as_bytes(), &ctx)?;
+        match outcome.rejected.into_iter().next() {
+            Some(item) => Err(item.error),
+            None => Ok(outcome.interactions),
+        }
     }
 
     const AUDIT: &str = r#"{"audit":{"id":1,"ticket_id":7,"created_at":"2024-05-01T10:00:00Z","author_id":42,
