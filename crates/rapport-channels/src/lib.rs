@@ -45,7 +45,7 @@ pub fn read(source: Source, payload: &[u8], ctx: &Context<'_>) -> Result<Outcome
         Source::Yelp => review::yelp::normalize(payload, ctx),
         Source::Trustpilot => review::trustpilot::normalize(payload, ctx),
         Source::Zendesk => support::zendesk::normalize(payload, ctx),
-        Source::Freshdesk => support::freshdesk::normalize(payload, ctx).map(Outcome::from),
+        Source::Freshdesk => support::freshdesk::normalize(payload, ctx),
         Source::Generic => generic::normalize(payload, ctx),
     }?;
     Ok(Outcome {
