@@ -3,6 +3,7 @@
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
+use base64::Engine as _;
 use rapport_channels::RawRecord;
 use rapport_channels::envelope::{HEADER_RECEIVED_AT, HEADER_SOURCE, HEADER_TENANT};
 use rapport_model::{Source, Timestamp};
@@ -95,9 +96,10 @@ fn record_input(file: &str, line: usize, text: &[u8]) -> anyhow::Result<Input> {
 /// Returns the process exit code: 0 when every payload normalized, 2 when any was rejected.
 ///
 /// What the normalizer would dead-letter is a rejection here too, one stderr line each: a whole
-/// payload (`code`), one item of a list payload (`code` and `item`, its index; the list's other
-/// items still print), and a payload that gives nothing for a reason its adapter does not
-/// document (`ignored:<reason>`). A documented skip prints nothing and is no rejection.
+/// payload (`code`), one item of a list payload (`code`, `item`, its index, and `item_base64`,
+/// the bytes its dead letter would carry; the list's other items still print), and a payload
+/// that gives nothing for a reason its adapter does not document (`ignored:<reason>`). A
+/// documented skip prints nothing and is no rejection.
 ///
 /// Every input goes through the same envelope rules and adapters as in `rapport-normalizer`
 /// ([`rapport_channels::RecordRules::read`]); a record's headers decide as they would there.
@@ -131,14 +133,16 @@ pub fn normalize(
             timestamp_ms: input.timestamp_ms,
             raw_ref: None,
         };
-        let mut reject = |code: String, message: String, item: Option<usize>| {
+        let mut reject = |code: String, message: String, item: Option<(usize, &[u8])>| {
             rejected += 1;
             let mut line = json!({"file": input.file, "code": code, "message": message});
             if let Some(n) = input.line {
                 line["line"] = json!(n);
             }
-            if let Some(index) = item {
+            if let Some((index, payload)) = item {
                 line["item"] = json!(index);
+                line["item_base64"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(payload));
             }
             writeln!(err, "{line}")
         };
@@ -152,7 +156,7 @@ pub fn normalize(
                     reject(
                         item.error.code().to_string(),
                         item.error.to_string(),
-                        Some(item.index),
+                        Some((item.index, &item.payload)),
                     )?;
                 }
                 if let Some(skip) = outcome.skipped.filter(|s| !s.documented) {
