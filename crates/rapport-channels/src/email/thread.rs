@@ -29,9 +29,13 @@
 //! unrelated customers' mails, and merging them would mix strangers' conversations. A message
 //! without any threading header is a thread of its own.
 //!
-//! Cost: adding a message rethreads its connected group, so it is linear in the group's size
-//! (a thread's messages and the ids they name); a group grows only through messages that name
-//! each other.
+//! **Bounds.** Adding a message rethreads its connected group, linear in the group's size (its
+//! messages and the ids they name), and the JWZ tree is walked recursively, so both are bounded
+//! against hostile mail: a message's `References` count with their first id (the root) and their
+//! last [`MAX_REFERENCES`]` - 1` (how RFC 5537 trims long chains), its `In-Reply-To` with its first
+//! id (the only one JWZ reads); and a group of more than [`MAX_GROUP`] messages is no longer
+//! rethreaded: each further message takes its parent's thread as it stands (its last reference,
+//! else its `In-Reply-To`), which is order-dependent, past the size of a support conversation.
 //!
 //! **Not yet in the pipeline.** The adapters still stamp the stateless guess, and a stored
 //! interaction does not carry its message's `In-Reply-To` / `References`, so nothing downstream
@@ -48,6 +52,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mail_threading::{Message, ThreadingOptions};
 use rapport_model::Timestamp;
+
+/// How many `References` ids of one message are used (the first and the last ones).
+pub const MAX_REFERENCES: usize = 100;
+/// The most messages a group is rethreaded with (see the module documentation).
+pub const MAX_GROUP: usize = 200;
 
 /// The threading headers of one message, ids without angle brackets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +80,16 @@ impl ThreadMessage {
             references: email.references,
             sent_at: email.date.unwrap_or(received_at),
         })
+    }
+
+    /// The headers within the bounds of the module documentation.
+    fn bounded(mut self) -> Self {
+        self.in_reply_to.truncate(1);
+        if self.references.len() > MAX_REFERENCES {
+            let tail = self.references.len() - (MAX_REFERENCES - 1);
+            self.references.drain(1..tail);
+        }
+        self
     }
 
     /// The version kept when one `Message-ID` is seen twice: the smallest of this key.
@@ -136,6 +155,7 @@ impl Threads {
     /// Adds one message and rethreads its group; returns every message whose thread is new or
     /// changed (the added one first when it is among them), by message id otherwise.
     pub fn add(&mut self, message: ThreadMessage) -> Vec<Moved> {
+        let message = message.bounded();
         if let Some(seen) = self.messages.get(&message.message_id)
             && seen.key() <= message.key()
         {
@@ -143,6 +163,12 @@ impl Threads {
         }
         let id = message.message_id.clone();
         let ids: Vec<String> = message.ids().map(str::to_owned).collect();
+        let parent = message
+            .references
+            .last()
+            .or(message.in_reply_to.first())
+            .filter(|p| **p != id)
+            .cloned();
         self.messages.insert(id.clone(), message);
         let own = self.slot(&id);
         for other in &ids {
@@ -150,12 +176,32 @@ impl Threads {
             self.union(own, slot);
         }
         let group = self.find(own);
-        self.members.entry(group).or_default().insert(id.clone());
+        let members = self.members.entry(group).or_default();
+        members.insert(id.clone());
+        if members.len() > MAX_GROUP {
+            return self.attach(id, parent);
+        }
         let mut moved = self.rethread(group);
         moved.sort_by(|a, b| {
             (a.message_id != id, &a.message_id).cmp(&(b.message_id != id, &b.message_id))
         });
         moved
+    }
+
+    /// A message of a group past [`MAX_GROUP`]: its parent's thread as it stands.
+    fn attach(&mut self, id: String, parent: Option<String>) -> Vec<Moved> {
+        let thread = match parent {
+            Some(parent) => self.thread.get(&parent).cloned().unwrap_or(parent),
+            None => id.clone(),
+        };
+        if self.thread.get(&id) == Some(&thread) {
+            return Vec::new();
+        }
+        self.thread.insert(id.clone(), thread.clone());
+        vec![Moved {
+            message_id: id,
+            thread,
+        }]
     }
 
     fn slot(&mut self, id: &str) -> usize {

@@ -655,3 +655,36 @@ fn every_arrival_order_gives_the_same_conversations_and_first_response_times() {
     );
     assert_eq!(first["email:k1@example.net"].first_response_ms, None);
 }
+
+#[test]
+fn hostile_headers_stay_within_the_bounds() {
+    // One message naming 10,000 ids: only the root and the last ones are used.
+    let mut threads = Threads::new();
+    let refs: Vec<String> = (0..10_000).map(|n| format!("r{n}@x")).collect();
+    let moved = threads.add(ThreadMessage {
+        message_id: "long@x".into(),
+        in_reply_to: vec![],
+        references: refs,
+        sent_at: Timestamp::from_millis(0),
+    });
+    assert_eq!(moved[0].thread, "r0@x", "the root is kept");
+    assert_eq!(threads.index.len(), MAX_REFERENCES + 1);
+    // A chain longer than a group may be: past the bound each message takes its parent's
+    // thread, so the chain stays one conversation.
+    let mut threads = Threads::new();
+    let chain = MAX_GROUP as i64 + 50;
+    for n in 0..chain {
+        threads.add(ThreadMessage {
+            message_id: format!("m{n}@x"),
+            in_reply_to: if n == 0 {
+                vec![]
+            } else {
+                vec![format!("m{}@x", n - 1)]
+            },
+            references: vec![],
+            sent_at: Timestamp::from_millis(n * 1000),
+        });
+    }
+    let conversations: BTreeSet<&str> = threads.assignments().into_values().collect();
+    assert_eq!(conversations, BTreeSet::from(["m0@x"]));
+}
