@@ -13,11 +13,13 @@
 //!   `assign_and_reopen` is both a reopen and an assignment (`…:assignment`). Other part types
 //!   (attribute updates, participants added, …) are not modelled.
 //! - Intentionally skipped (counted, never dead-lettered): `ping` (reason `ping`); the topics of
-//!   other objects, `contact.*`, `user.*`, `visitor.*`, `company.*`, `ticket.*`, `event.*`,
-//!   `content_stat.*`, `subscription.*` and `job.*` (reason `other_object`); a conversation
-//!   notification whose parts are all of types not modelled (reason `no_modelled_part`). Any other
-//!   topic, a `conversation.*` one not listed above included (ratings, priority, deletions), gives
-//!   nothing as `ignored:unmodelled_topic`, which the normalizer dead-letters.
+//!   other objects, `admin.*`, `contact.*`, `user.*`, `visitor.*`, `company.*`, `ticket.*`,
+//!   `event.*`, `content_stat.*`, `subscription.*` and `job.*` (reason `other_object`);
+//!   `conversation_part.tag.created` and `conversation.deleted` (reason `conversation_metadata`);
+//!   a conversation notification whose parts are all of types not modelled (reason
+//!   `no_modelled_part`). Any other topic, a `conversation.*` one not listed above included
+//!   (ratings, priority, contacts attached), gives nothing as `ignored:unmodelled_topic`, which
+//!   the normalizer dead-letters so an operator sees what arrives.
 //!
 //! Identities are the conversation's contacts (`intercom_contact` id, plus email and phone when
 //! the delivery carries them) and every contact author's id and email. `status` is set only on
@@ -39,7 +41,8 @@ use crate::common::{self, Core, json, text};
 use crate::{AdapterError, Context, Outcome, Skip};
 
 /// Topic prefixes of objects other than conversations (Intercom's webhook topics reference).
-const OTHER_OBJECTS: [&str; 9] = [
+const OTHER_OBJECTS: [&str; 10] = [
+    "admin.",
     "contact.",
     "user.",
     "visitor.",
@@ -50,6 +53,10 @@ const OTHER_OBJECTS: [&str; 9] = [
     "subscription.",
     "job.",
 ];
+
+/// Conversation topics that carry no message, status change or assignment (Intercom's webhook
+/// topics reference): a part tagged, a conversation deleted.
+const CONVERSATION_METADATA: [&str; 2] = ["conversation_part.tag.created", "conversation.deleted"];
 
 const CONVERSATION_TOPICS: [&str; 12] = [
     "conversation.user.created",
@@ -90,6 +97,8 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterEr
             Skip::documented("ping")
         } else if OTHER_OBJECTS.iter().any(|p| topic.starts_with(p)) {
             Skip::documented("other_object")
+        } else if CONVERSATION_METADATA.contains(&topic) {
+            Skip::documented("conversation_metadata")
         } else {
             Skip::ignored("unmodelled_topic")
         }));
@@ -393,6 +402,36 @@ mod tests {
 
     fn run(json: &str) -> Result<Vec<Interaction>, AdapterError> {
         run_outcome(json).map(|o| o.interactions)
+    }
+
+    #[test]
+    fn topics_without_an_interaction_say_why_and_only_unknown_ones_are_dead_lettered() {
+        let cases = [
+            ("ping", Skip::documented("ping")),
+            ("admin.logged_in", Skip::documented("other_object")),
+            ("contact.created", Skip::documented("other_object")),
+            (
+                "conversation_part.tag.created",
+                Skip::documented("conversation_metadata"),
+            ),
+            (
+                "conversation.deleted",
+                Skip::documented("conversation_metadata"),
+            ),
+            (
+                "conversation.rating.added",
+                Skip::ignored("unmodelled_topic"),
+            ),
+            ("brand.new.topic", Skip::ignored("unmodelled_topic")),
+        ];
+        for (topic, skip) in cases {
+            let json = format!(
+                r#"{{"type":"notification_event","topic":"{topic}","data":{{"item":{{"type":"x"}}}}}}"#
+            );
+            let outcome = run_outcome(&json).unwrap();
+            assert!(outcome.interactions.is_empty(), "{topic}");
+            assert_eq!(outcome.skipped, Some(skip), "{topic}");
+        }
     }
 
     fn run_outcome(json: &str) -> Result<Outcome, AdapterError> {
