@@ -592,6 +592,10 @@ fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Outcome, AdapterErr
         webhook_comment(&added, requester, ctx)
     } else {
         let changed: StatusChanged = from_value(event.event.clone(), "event")?;
+        // The event id is the status change's source event id, which must not be empty.
+        if event.id.trim().is_empty() {
+            return Err(AdapterError::missing("id"));
+        }
         webhook_status(
             &event.id,
             &changed,
@@ -697,6 +701,23 @@ fn webhook_status(
 mod tests {
     use super::*;
     use crate::{Limits, TenantConfig};
+
+    #[test]
+    fn a_webhook_status_change_needs_its_event_id() {
+        let event = |id: &str| {
+            format!(
+                r#"{{"type":"zen:event-type:ticket.status_changed","id":"{id}","time":"2024-05-27T16:45:20Z",
+                "detail":{{"id":"5158","requester_id":"1"}},"event":{{"current":"SOLVED","previous":"OPEN"}}}}"#
+            )
+        };
+        let tenant = TenantConfig::default();
+        assert_eq!(
+            run(&event("e-1"), &tenant).unwrap()[0].source_event_id,
+            "e-1"
+        );
+        let error = run(&event(" "), &tenant).unwrap_err();
+        assert_eq!(error.code().to_string(), "missing_field:id");
+    }
 
     fn run(json: &str, tenant: &TenantConfig) -> Result<Vec<Interaction>, AdapterError> {
         let limits = Limits::default();
