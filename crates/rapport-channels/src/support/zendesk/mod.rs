@@ -25,8 +25,8 @@
 //!
 //! A page of audits is read audit by audit: an audit that cannot be read (it does not parse, or
 //! its comment's author cannot be placed) is rejected alone, with its index, as an `{"audit": …}`
-//! payload with the page's side-loads, and the page's other audits still yield their
-//! interactions. Intentionally skipped: event webhooks of other types (reason
+//! payload with the side-loaded users, tickets and groups it names, and the page's other audits
+//! still yield their interactions. Intentionally skipped: event webhooks of other types (reason
 //! `other_webhook_event`) and audits without a comment or a status change (reason
 //! `no_comment_or_status`).
 //!
@@ -39,7 +39,7 @@
 
 pub mod payload;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rapport_model::{
     ActorRole, Channel, Direction, IdentityType, Interaction, InteractionKind, Source, Timestamp,
@@ -60,13 +60,17 @@ pub(crate) const WEBHOOK_PREFIX: &str = "zen:event-type:";
 pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     match parse(payload, ctx)? {
         Parsed::Webhook(event) => webhook(*event, ctx),
-        Parsed::Audits(envelope, unreadable) => {
-            let mut outcome = audits(&envelope, payload, ctx)?;
-            for (index, error) in unreadable {
-                let one = one_audit(payload, index);
-                outcome.item(index, Err(error), || one);
+        Parsed::Audits(envelope, mut failed) => {
+            let (interactions, unreadable) = audits(&envelope, ctx)?;
+            failed.extend(unreadable);
+            failed.sort_by_key(|(index, _)| *index);
+            let mut outcome = Outcome::from(interactions);
+            if !failed.is_empty() {
+                let letters = Letters::new(payload);
+                for (index, error) in failed {
+                    outcome.item(index, Err(error), || letters.audit(index));
+                }
             }
-            outcome.rejected.sort_by_key(|r| r.index);
             if outcome.interactions.is_empty() && outcome.rejected.is_empty() {
                 outcome.skipped = Some(Skip::documented("no_comment_or_status"));
             }
@@ -82,23 +86,98 @@ enum Parsed {
     Audits(Box<AuditEnvelope>, Vec<(usize, AdapterError)>),
 }
 
-/// Audit `index` of a page alone, with the page's side-loads, as a payload of its own: what the
-/// dead letter of that audit carries.
-fn one_audit(payload: &[u8], index: usize) -> Vec<u8> {
-    let Ok(serde_json::Value::Object(mut page)) = serde_json::from_slice(payload) else {
-        return Vec::new();
-    };
-    let audit = page
-        .remove("audits")
-        .and_then(|a| match a {
-            serde_json::Value::Array(mut list) if index < list.len() => {
-                Some(list.swap_remove(index))
-            }
-            _ => None,
-        })
-        .unwrap_or(serde_json::Value::Null);
-    page.insert("audit".into(), audit);
-    serde_json::to_vec(&page).unwrap_or_default()
+/// The dead letters of a page's rejected audits: each audit as an `{"audit": …}` payload of its
+/// own, with only the side-loaded users, tickets and groups it names (an id anywhere in the audit
+/// or in its ticket), so it replays alone and a page of many bad audits costs what the page costs,
+/// not the side-loads once per audit. The page is parsed once, and only when an audit failed.
+struct Letters {
+    audits: Vec<serde_json::Value>,
+    users: HashMap<String, serde_json::Value>,
+    tickets: HashMap<String, serde_json::Value>,
+    groups: HashMap<String, serde_json::Value>,
+}
+
+impl Letters {
+    fn new(payload: &[u8]) -> Self {
+        let mut page = match serde_json::from_slice(payload) {
+            Ok(serde_json::Value::Object(page)) => page,
+            _ => serde_json::Map::new(),
+        };
+        let mut list = |key: &str| match page.remove(key) {
+            Some(serde_json::Value::Array(items)) => items,
+            Some(one @ serde_json::Value::Object(_)) => vec![one],
+            _ => Vec::new(),
+        };
+        let audits = list("audits");
+        let by_id = |items: Vec<serde_json::Value>| -> HashMap<String, serde_json::Value> {
+            items
+                .into_iter()
+                .filter_map(|item| Some((scalar(item.get("id")?)?, item)))
+                .collect()
+        };
+        let users = by_id(list("users"));
+        let groups = by_id(list("groups"));
+        let mut tickets = list("tickets");
+        tickets.extend(list("ticket"));
+        Self {
+            audits,
+            users,
+            tickets: by_id(tickets),
+            groups,
+        }
+    }
+
+    fn audit(&self, index: usize) -> Vec<u8> {
+        let audit = self
+            .audits
+            .get(index)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        let mut named = HashSet::new();
+        scalars(&audit, &mut named);
+        let ticket = audit
+            .get("ticket_id")
+            .and_then(scalar)
+            .and_then(|id| self.tickets.get(&id));
+        if let Some(ticket) = ticket {
+            scalars(ticket, &mut named);
+        }
+        let pick = |side: &HashMap<String, serde_json::Value>| -> Vec<serde_json::Value> {
+            let mut ids: Vec<&String> = named.iter().filter(|id| side.contains_key(*id)).collect();
+            ids.sort();
+            ids.into_iter()
+                .filter_map(|id| side.get(id).cloned())
+                .collect()
+        };
+        let letter = serde_json::json!({
+            "audit": audit,
+            "users": pick(&self.users),
+            "tickets": ticket.into_iter().collect::<Vec<_>>(),
+            "groups": pick(&self.groups),
+        });
+        serde_json::to_vec(&letter).unwrap_or_default()
+    }
+}
+
+/// An id as text: a string, or a number written out.
+fn scalar(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Every string and number in `value`: the ids it may name.
+fn scalars(value: &serde_json::Value, out: &mut HashSet<String>) {
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => stack.extend(map.values()),
+            other => out.extend(scalar(other)),
+        }
+    }
 }
 
 /// A page whose audits do not all parse: each audit on its own, the rest of the envelope without
@@ -273,13 +352,15 @@ struct Sideloads<'a> {
     tickets: HashMap<&'a str, TicketFacts>,
 }
 
-/// The interactions of every audit that parsed; an audit that cannot be normalized (its author's
-/// role unknown, a bad time) is rejected alone when it is one of a page.
+/// Audits of a page that could not be read, by index.
+type Failed = Vec<(usize, AdapterError)>;
+
+/// The interactions of every audit that parsed, and the page's audits that cannot be normalized
+/// (their author's role unknown, a bad time), by index: each is rejected alone.
 fn audits(
     envelope: &AuditEnvelope,
-    payload: &[u8],
     ctx: &Context<'_>,
-) -> Result<Outcome, AdapterError> {
+) -> Result<(Vec<Interaction>, Failed), AdapterError> {
     let mut tickets = HashMap::new();
     for ticket in envelope.tickets.iter().chain(envelope.ticket.as_ref()) {
         tickets.insert(
@@ -305,24 +386,24 @@ fn audits(
             .collect(),
         tickets,
     };
-    let mut outcome = Outcome::default();
+    let (mut interactions, mut failed) = (Vec::new(), Vec::new());
     match (&envelope.audit, &envelope.page) {
         (Some(audit), _) => {
-            normalize_audit(audit, "audit", &side, ctx, &mut outcome.interactions)?;
+            normalize_audit(audit, "audit", &side, ctx, &mut interactions)?;
         }
         (None, Some(page)) => {
             for (index, audit) in page.iter().enumerate() {
                 let Some(audit) = audit else { continue };
                 let mut out = Vec::new();
-                let read =
-                    normalize_audit(audit, &format!("audits[{index}]"), &side, ctx, &mut out)
-                        .map(|()| out);
-                outcome.item(index, read, || one_audit(payload, index));
+                match normalize_audit(audit, &format!("audits[{index}]"), &side, ctx, &mut out) {
+                    Ok(()) => interactions.extend(out),
+                    Err(error) => failed.push((index, error)),
+                }
             }
         }
         (None, None) => return Err(AdapterError::missing("audit")),
     }
-    Ok(outcome)
+    Ok((interactions, failed))
 }
 
 /// The ticket facts for one audit: the side-loaded ticket, completed by what the audit's own
@@ -701,6 +782,60 @@ fn webhook_status(
 mod tests {
     use super::*;
     use crate::{Limits, TenantConfig};
+
+    #[test]
+    fn a_bad_audit_of_a_page_is_dead_lettered_with_only_the_side_loads_it_names() {
+        let page = r#"{"audits":[
+            {"id":1,"ticket_id":7,"created_at":"2024-05-01T10:00:00Z","author_id":42,
+             "events":[{"id":2,"type":"Comment","author_id":42,"body":"hi","public":true}]},
+            {"id":3,"ticket_id":8,"created_at":"soon","author_id":43,
+             "events":[{"id":4,"type":"Comment","author_id":43,"body":"yo","public":true}]}],
+            "users":[{"id":42,"role":"end-user","email":"a@example.com"},
+                     {"id":43,"role":"end-user","email":"b@example.com"},
+                     {"id":44,"role":"agent","email":"c@acme.com"},
+                     {"id":45,"role":"end-user","email":"d@example.com"}],
+            "tickets":[{"id":7,"requester_id":42},{"id":8,"requester_id":45}]}"#;
+        let (tenant, limits) = (TenantConfig::default(), Limits::default());
+        let ctx = Context {
+            tenant_id: "t",
+            received_at: Timestamp::from_millis(0),
+            tenant: &tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
+        let outcome = normalize(page.as_bytes(), &ctx).unwrap();
+        assert_eq!(outcome.interactions.len(), 1);
+        assert_eq!(outcome.rejected.len(), 1);
+        let rejected = &outcome.rejected[0];
+        assert_eq!(rejected.index, 1);
+        assert_eq!(
+            rejected.error.code().to_string(),
+            "invalid_value:audits[1].created_at"
+        );
+        let letter: serde_json::Value = serde_json::from_slice(&rejected.payload).unwrap();
+        let ids = |key: &str| -> Vec<u64> {
+            letter[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(letter["audit"]["id"], 3);
+        assert_eq!(
+            ids("users"),
+            [43, 45],
+            "its author and its ticket's requester"
+        );
+        assert_eq!(ids("tickets"), [8]);
+        // Fixed, it replays alone.
+        let fixed = String::from_utf8(rejected.payload.clone())
+            .unwrap()
+            .replace("soon", "2024-05-01T11:00:00Z");
+        let replayed = normalize(fixed.as_bytes(), &ctx).unwrap();
+        assert_eq!(replayed.interactions.len(), 1);
+        assert_eq!(replayed.interactions[0].source_event_id, "4");
+    }
 
     #[test]
     fn a_webhook_status_change_needs_its_event_id() {
