@@ -154,7 +154,12 @@ pub async fn send(records: &[RawRecord], target: Arc<Target>) -> anyhow::Result<
     }
     let mut failure = None;
     while let Some(done) = tasks.join_next().await {
-        match done.context("a sending task panicked")? {
+        let done = match done {
+            // A lane aborted after the first failure: that failure is the run's error.
+            Err(e) if e.is_cancelled() => continue,
+            done => done.context("a sending task panicked")?,
+        };
+        match done {
             Ok((sent, retries)) => {
                 for (source, n) in sent {
                     *outcome.through_gateway.entry(source).or_default() += n;
