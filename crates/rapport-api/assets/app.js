@@ -37,7 +37,7 @@
   });
   document.querySelectorAll("form[data-autosubmit] select").forEach(function (select) {
     select.addEventListener("change", function () {
-      if (select.name === "period") {
+      if (select.name === "period" && select.value !== "") {
         select.form.querySelectorAll("input[type=date]").forEach(function (d) { d.value = ""; });
       }
       select.form.submit();

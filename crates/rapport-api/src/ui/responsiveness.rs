@@ -235,6 +235,17 @@ fn x_ticks(from: i64, to: i64, step: i64) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// The query without its empty fields: the period form sends every field, an empty date or
+/// "every channel" as `name=`, which means the field is not set.
+fn filled(query: Option<&str>) -> Option<String> {
+    let query = query?;
+    Some(
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(_, v)| !v.is_empty()))
+            .finish(),
+    )
+}
+
 /// `GET /ui/responsiveness?period|from&to&group_by&channel`.
 pub async fn show(
     State(state): State<UiState>,
@@ -242,7 +253,7 @@ pub async fn show(
     RawQuery(query): RawQuery,
 ) -> PageResult {
     let params = Params::parse(
-        query.as_deref(),
+        filled(query.as_deref()).as_deref(),
         &["period", "from", "to", "group_by", "channel"],
     )?;
     let (from, to, period_label) = period(&params)?;
@@ -412,6 +423,8 @@ pub async fn show(
         ]
         .iter()
         .map(|(v, l)| choice(v, l, !custom && period_param == *v))
+        // With dates chosen, the select says so (its empty value leaves the dates in charge).
+        .chain(custom.then(|| choice("", "the days chosen", true)))
         .collect(),
         groupings: [GroupBy::Channel, GroupBy::Team, GroupBy::Agent]
             .iter()
@@ -470,6 +483,15 @@ mod tests {
         assert!(period(&params("period=2w")).is_err());
         assert!(period(&params("from=2024-06-08&to=2024-06-07")).is_err());
         assert!(period(&params("from=yesterday")).is_err());
+    }
+
+    #[test]
+    fn the_forms_empty_fields_are_unset() {
+        let query = filled(Some("period=30d&from=&to=&group_by=team&channel=")).unwrap();
+        assert_eq!(query, "period=30d&group_by=team");
+        let p = params(&query);
+        assert!(period(&p).is_ok() && p.channel().unwrap().is_none());
+        assert_eq!(filled(None), None);
     }
 
     #[test]

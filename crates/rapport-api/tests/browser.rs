@@ -1,0 +1,512 @@
+//! The web pages in a real browser: headless Chromium (Debian's `chromium`, which
+//! `make test-browser` installs) driven over the DevTools protocol against the API serving the
+//! fixture of `support/fixture.rs` plus four weeks of traffic generated from a fixed seed and a
+//! hostile chat message. It signs in through the form, checks what a person would look at (the
+//! timeline's order, the open wait, a hostile message shown as text, the reply latencies, the
+//! charts' points), walks the timeline with the keyboard, and saves a screenshot of each page to
+//! `RAPPORT_SCREENSHOTS` (`make screenshots` writes `docs/screenshots/`), else to a directory
+//! under the target directory.
+//!
+//! Built only with `--features browser-tests` (`make test-browser`), so the rest of the suite
+//! needs no browser.
+
+#[path = "support/fixture.rs"]
+mod fixture;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use fixture::*;
+use headless_chrome::protocol::cdp::Page;
+use headless_chrome::{Browser, LaunchOptions, Tab};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rapport_model::ActorRole::{Agent, Customer, System};
+use rapport_model::IdentityType::{Email, IntercomContact};
+use serde_json::Value;
+
+/// What a customer wrote to break the page: it must show as text, and nothing of it may run.
+const HOSTILE: &str = "<script>document.title='owned'</script><img src=x onerror=\"document.title='owned'\"> & \"quotes\"";
+const SEED: u64 = 42;
+const DAY: i64 = 86_400_000;
+/// The generated weeks end the day before the fixture's T0 (3 Jun 2024).
+const DAYS: i64 = 28;
+const HOUR: i64 = 3_600_000;
+
+const TEXTS: &[&str] = &[
+    "Hi, my invoice for last month shows two charges for the same plan. Can you check?",
+    "The export to CSV stops at 10,000 rows. Is there a limit I can raise?",
+    "I changed my email address but the receipts still go to the old one.",
+    "Could you add my colleague to our account? She needs admin rights.",
+    "The app logs me out every few minutes since this morning's update.",
+    "Is there a discount for non-profits? We are a small charity.",
+    "My order arrived damaged; the box was crushed. What can we do?",
+    "How do I move my data to the EU region?",
+];
+const REPLIES: &[&str] = &[
+    "Thanks for reaching out! I have looked into it and fixed it on our side.",
+    "Good question. I have raised the limit on your account; try again now.",
+    "Sorry about that. I have updated your details; the next one goes to the new address.",
+    "Done! Let me know if anything else comes up.",
+];
+const AGENTS: &[&str] = &["ana", "ben", "cai", "dee"];
+
+/// (UTC day number, channel) pairs.
+type Days = BTreeSet<(i64, &'static str)>;
+
+/// One generated conversation per channel and day, from a fixed seed: a customer message in
+/// working hours, an agent's reply after a latency typical of the channel, and for email and
+/// helpdesk tickets a resolution. Returns the events and the (day, channel) pairs that have a
+/// first response and a resolution.
+fn generated() -> (Vec<Ev>, Days, Days) {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let mut events = Vec::new();
+    let (mut answered, mut resolved) = (BTreeSet::new(), BTreeSet::new());
+    for d in 0..DAYS {
+        let day = (T0 - (DAYS - d) * DAY).div_euclid(DAY) * DAY;
+        for (channel, conversation, team, latency) in [
+            (
+                "email",
+                format!("email:<w{d}@mail.example.com>"),
+                "billing",
+                (20 * MINUTE, 6 * HOUR),
+            ),
+            (
+                "chat",
+                format!("intercom:w{d}"),
+                "support",
+                (MINUTE / 2, 12 * MINUTE),
+            ),
+            (
+                "support",
+                format!("zendesk:w{d}"),
+                "tier1",
+                (HOUR, 20 * HOUR),
+            ),
+        ] {
+            // Working hours, 08:00 to 17:00 UTC.
+            let asked = day + 8 * HOUR + rng.random_range(0..9 * HOUR);
+            let replied = asked + rng.random_range(latency.0..latency.1);
+            let agent = AGENTS[rng.random_range(0..AGENTS.len())];
+            let id = format!("{channel}-{d}");
+            let customer = |e: Ev| match channel {
+                "email" => e.who(Email, "maria@example.com"),
+                "chat" => e.who(IntercomContact, "c-77"),
+                _ => e.who(Email, "bob@example.com"),
+            };
+            events.push(
+                customer(Ev::new(
+                    "acme",
+                    &conversation,
+                    &format!("{id}-q"),
+                    asked,
+                    Customer,
+                ))
+                .team(team)
+                .text(TEXTS[rng.random_range(0..TEXTS.len())]),
+            );
+            events.push(
+                customer(Ev::new(
+                    "acme",
+                    &conversation,
+                    &format!("{id}-a"),
+                    replied,
+                    Agent,
+                ))
+                .agent(agent)
+                .team(team)
+                .text(REPLIES[rng.random_range(0..REPLIES.len())]),
+            );
+            answered.insert((replied.div_euclid(DAY), channel));
+            if channel != "chat" {
+                let solved = replied + rng.random_range(MINUTE..4 * HOUR);
+                events.push(
+                    Ev::new("acme", &conversation, &format!("{id}-s"), solved, System)
+                        .status("solved")
+                        .team(team),
+                );
+                resolved.insert((solved.div_euclid(DAY), channel));
+            }
+        }
+    }
+    (events, answered, resolved)
+}
+
+fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("RAPPORT_CHROMIUM") {
+        return path.into();
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        for name in ["chromium", "chromium-browser", "google-chrome"] {
+            let path = Path::new(dir).join(name);
+            if path.is_file() {
+                return path;
+            }
+        }
+    }
+    panic!(
+        "no Chromium found (chromium, chromium-browser or google-chrome on PATH, or RAPPORT_CHROMIUM): \
+         run `make test-browser`, which installs Debian's chromium"
+    );
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = std::env::var_os("RAPPORT_SCREENSHOTS").map_or_else(
+        || Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+/// The whole page as a PNG, beyond the window's height.
+fn screenshot(tab: &Tab, name: &str) {
+    let size = eval(
+        tab,
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]",
+    );
+    let (width, height) = (size[0].as_f64().unwrap(), size[1].as_f64().unwrap());
+    let shot = tab
+        .call_method(Page::CaptureScreenshot {
+            format: Some(Page::CaptureScreenshotFormatOption::Png),
+            quality: None,
+            clip: Some(Page::Viewport {
+                x: 0.0,
+                y: 0.0,
+                width,
+                height: height.min(4000.0),
+                scale: 1.0,
+            }),
+            from_surface: Some(true),
+            capture_beyond_viewport: Some(true),
+            optimize_for_speed: None,
+        })
+        .expect("screenshot");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot.data)
+        .expect("a PNG in base64");
+    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).expect("screenshot written");
+}
+
+/// The value of a JavaScript expression (returned by value, as JSON).
+fn eval(tab: &Tab, expression: &str) -> Value {
+    tab.evaluate(&format!("JSON.stringify({expression})"), false)
+        .unwrap_or_else(|e| panic!("{expression}: {e}"))
+        .value
+        .and_then(|v| v.as_str().map(|s| serde_json::from_str(s).unwrap()))
+        .unwrap_or(Value::Null)
+}
+
+fn open(tab: &Tab, url: &str) {
+    tab.navigate_to(url)
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+}
+
+struct Expected {
+    base: String,
+    key: String,
+    hostile_event: String,
+    /// Maria's newest events, newest first.
+    newest: Vec<String>,
+    /// The chat's events in order: c1, c2 (a bot, same millisecond), c3, c4, the hostile c5.
+    chat: Vec<String>,
+    frt_points: usize,
+    resolution_points: usize,
+}
+
+fn browse(expected: &Expected) {
+    let browser = Browser::new(
+        LaunchOptions::default_builder()
+            .path(Some(chromium()))
+            .headless(true)
+            // Containers and CI run as root, where Chromium's sandbox cannot start.
+            .sandbox(false)
+            .window_size(Some((1280, 900)))
+            .idle_browser_timeout(Duration::from_secs(120))
+            .build()
+            .expect("launch options"),
+    )
+    .expect("Chromium starts");
+    let tab: Arc<Tab> = browser.new_tab().expect("a tab");
+    tab.set_default_timeout(Duration::from_secs(30));
+    let base = &expected.base;
+
+    // Signing in: the page asked for sends the browser to the form and back.
+    open(&tab, &format!("{base}/ui/customers/{MARIA}"));
+    assert!(
+        tab.get_url().contains("/ui/login?next="),
+        "{}",
+        tab.get_url()
+    );
+    tab.wait_for_element("#key").unwrap().click().unwrap();
+    tab.type_str(&expected.key).unwrap();
+    tab.press_key("Enter").unwrap();
+    tab.wait_until_navigated().unwrap();
+    tab.wait_for_element("ol.timeline")
+        .expect("the customer page after signing in");
+    let url = tab.get_url();
+    assert!(url.ends_with(&format!("/ui/customers/{MARIA}")), "{url}");
+    assert!(!url.contains("rpk_"), "the key is never in a URL");
+    assert_eq!(
+        eval(&tab, "document.cookie"),
+        "",
+        "the session cookie is HttpOnly"
+    );
+
+    // The timeline: newest first, a full page, the open wait highlighted.
+    let events = eval(
+        &tab,
+        "[...document.querySelectorAll('ol.timeline > li')].map(li => li.dataset.event)",
+    );
+    let events: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(events.len(), 25, "a page of 25 entries");
+    assert_eq!(
+        events[..expected.newest.len()],
+        expected.newest,
+        "newest first"
+    );
+    let times = eval(
+        &tab,
+        "[...document.querySelectorAll('ol.timeline > li time')].map(t => Date.parse(t.dateTime))",
+    );
+    let times: Vec<f64> = times
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "in order: {times:?}"
+    );
+    assert_eq!(
+        eval(
+            &tab,
+            "document.querySelectorAll('ol.timeline > li.waiting').length"
+        ),
+        2,
+        "c4 and c5 wait for a reply"
+    );
+    assert!(
+        eval(&tab, "!!document.querySelector('a[rel=next]')")
+            .as_bool()
+            .unwrap()
+    );
+
+    // The hostile message is text on the page, and none of it ran.
+    let shown = eval(
+        &tab,
+        &format!(
+            "document.querySelector('[data-event=\"{}\"] .text').textContent",
+            expected.hostile_event
+        ),
+    );
+    assert_eq!(shown, HOSTILE);
+    assert_eq!(
+        eval(
+            &tab,
+            "document.querySelectorAll('main script, main img').length"
+        ),
+        0
+    );
+    assert_ne!(eval(&tab, "document.title"), "owned");
+    screenshot(&tab, "customer");
+
+    // The keyboard: "j" focuses the newest entry, Enter opens its conversation.
+    tab.press_key("j").unwrap();
+    assert_eq!(
+        eval(&tab, "document.activeElement.dataset.event"),
+        expected.newest[0]
+    );
+    tab.press_key("Enter").unwrap();
+    tab.wait_until_navigated().unwrap();
+    tab.wait_for_element("ol.thread")
+        .expect("the conversation page");
+    assert!(
+        tab.get_url().ends_with("/ui/conversations/intercom%3A1001"),
+        "{}",
+        tab.get_url()
+    );
+
+    // The conversation: c1 answered by c3 after 4 minutes, drawn between them; c4 and c5 wait.
+    let thread = eval(
+        &tab,
+        "[...document.querySelectorAll('ol.thread > li')].map(li => li.classList.contains('latency') ? 'latency: ' + li.querySelector('.label').textContent : li.dataset.event)",
+    );
+    let thread: Vec<&str> = thread
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    let c = &expected.chat;
+    assert_eq!(thread.len(), 7, "{thread:?}");
+    assert_eq!(thread[..2], [c[0].as_str(), c[1].as_str()], "{thread:?}");
+    assert_eq!(thread[2], "latency: First response after 4 min");
+    assert_eq!(
+        thread[3..6],
+        [c[2].as_str(), c[3].as_str(), c[4].as_str()],
+        "{thread:?}"
+    );
+    assert!(
+        thread[6].starts_with("latency: Waiting for a reply for "),
+        "{thread:?}"
+    );
+    assert_eq!(
+        eval(
+            &tab,
+            "document.querySelectorAll('main script, main img').length"
+        ),
+        0
+    );
+    screenshot(&tab, "conversation");
+
+    // Responsiveness: one point per channel, day and line (median, p90).
+    open(
+        &tab,
+        &format!("{base}/ui/responsiveness?from=2024-05-06&to=2024-06-03&group_by=channel"),
+    );
+    tab.wait_for_element("#chart-frt").expect("the charts");
+    let points = |chart: &str| {
+        eval(
+            &tab,
+            &format!("document.querySelectorAll('#chart-{chart} svg circle.point').length"),
+        )
+        .as_u64()
+        .unwrap() as usize
+    };
+    assert_eq!(points("frt"), expected.frt_points);
+    assert_eq!(
+        points("reply"),
+        expected.frt_points,
+        "one reply per conversation"
+    );
+    assert_eq!(points("resolution"), expected.resolution_points);
+    assert_eq!(
+        eval(
+            &tab,
+            "document.querySelectorAll('#chart-frt svg polyline').length"
+        ),
+        6,
+        "three channels, a median and a p90 line each"
+    );
+    let queue = eval(
+        &tab,
+        "[...document.querySelectorAll('#unanswered tbody tr td:nth-child(4) a')].map(a => a.textContent)",
+    );
+    assert_eq!(
+        queue,
+        serde_json::json!([BOB_TICKET, MARIA_CHAT]),
+        "longest wait first"
+    );
+    screenshot(&tab, "responsiveness");
+
+    // The script submits the form as soon as a choice changes; every field is sent, the empty
+    // ones (no dates, every channel) included.
+    eval(
+        &tab,
+        "(() => { const s = document.querySelector('select[name=group_by]'); s.value = 'team'; s.dispatchEvent(new Event('change')); return 1; })()",
+    );
+    tab.wait_until_navigated().unwrap();
+    tab.wait_for_element("#chart-frt")
+        .expect("the charts per team");
+    let url = tab.get_url();
+    assert!(
+        url.contains("group_by=team") && url.ends_with("&channel="),
+        "{url}"
+    );
+    let head = eval(&tab, "document.querySelector('.page-head p').textContent");
+    assert!(head.as_str().unwrap().contains("per team"), "{head}");
+
+    // Without the script, the button submits the same GET form.
+    eval(
+        &tab,
+        "(() => { document.querySelector('select[name=channel]').value = 'email'; return 1; })()",
+    );
+    tab.find_element("form.controls button[type=submit]")
+        .unwrap()
+        .click()
+        .unwrap();
+    tab.wait_until_navigated().unwrap();
+    tab.wait_for_element("#chart-frt")
+        .expect("the email charts per team");
+    assert!(tab.get_url().contains("channel=email"), "{}", tab.get_url());
+    assert_eq!(
+        eval(
+            &tab,
+            "document.querySelectorAll('#chart-frt svg polyline').length"
+        ),
+        2,
+        "one team answers email: its median and p90"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_in_headless_chromium() {
+    let chromium = chromium();
+    let f = Fixture::new("ui_browser").await;
+    let t = |minutes: i64| T0 + minutes * MINUTE;
+    let hostile = Ev::new("acme", MARIA_CHAT, "c5", t(230), Customer)
+        .who(IntercomContact, "c-77")
+        .team("support")
+        .text(HOSTILE);
+    let (mut events, answered, resolved) = generated();
+    let hostile_event = hostile.event_id();
+    events.push(hostile);
+    f.insert(&events).await;
+    let server = f.serve().await;
+    let event = |id: &str| Ev::new("acme", MARIA_CHAT, id, 0, Customer).event_id();
+
+    // On 3 Jun the fixture's email thread and chat were answered, and the email thread solved.
+    let today = T0.div_euclid(DAY);
+    let answered_days = answered.len()
+        + [(today, "email"), (today, "chat")]
+            .iter()
+            .filter(|k| !answered.contains(*k))
+            .count();
+    let resolved_days = resolved.len() + usize::from(!resolved.contains(&(today, "email")));
+    let expected = Expected {
+        base: server.base.clone(),
+        key: f.acme.clone(),
+        newest: vec![hostile_event.clone(), event("c4"), event("c3")],
+        chat: vec![
+            event("c1"),
+            event("c2"),
+            event("c3"),
+            event("c4"),
+            hostile_event.clone(),
+        ],
+        hostile_event,
+        frt_points: 2 * answered_days,
+        resolution_points: 2 * resolved_days,
+    };
+    check_runs(&chromium);
+    tokio::task::spawn_blocking(move || browse(&expected))
+        .await
+        .expect("the browser session");
+    f.drop().await;
+}
+
+/// A broken installation fails here with its own error, not as a DevTools timeout later.
+fn check_runs(chromium: &Path) {
+    let out = std::process::Command::new(chromium)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{} does not run: {e}", chromium.display()));
+    assert!(
+        out.status.success(),
+        "{} --version failed",
+        chromium.display()
+    );
+}
