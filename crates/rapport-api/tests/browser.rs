@@ -135,6 +135,236 @@ fn generated() -> (Vec<Ev>, Days, Days) {
     (events, answered, resolved)
 }
 
+/// The tenant the screenshots show: six customers and a month of traffic up to the moment the
+/// test runs (so waits read "35 min", not years), from the fixed seed.
+const NORTHWIND: &str = "northwind";
+const PEOPLE: &[(&str, &str, Option<&str>)] = &[
+    (
+        "6d1f7c1e-6a41-5d0b-9d7e-0c0000000001",
+        "olivia.martin@example.com",
+        Some("c-4410"),
+    ),
+    (
+        "6d1f7c1e-6a41-5d0b-9d7e-0c0000000002",
+        "james.chen@example.org",
+        Some("c-2230"),
+    ),
+    (
+        "6d1f7c1e-6a41-5d0b-9d7e-0c0000000003",
+        "amara.okafor@example.net",
+        None,
+    ),
+    (
+        "6d1f7c1e-6a41-5d0b-9d7e-0c0000000004",
+        "lukas.weber@example.de",
+        Some("c-9912"),
+    ),
+    (
+        "6d1f7c1e-6a41-5d0b-9d7e-0c0000000005",
+        "sofia.rossi@example.it",
+        None,
+    ),
+    (
+        "6d1f7c1e-6a41-5d0b-9d7e-0c0000000006",
+        "noah.kim@example.com",
+        Some("c-5081"),
+    ),
+];
+/// Olivia, whose page the screenshot shows.
+const OLIVIA: usize = 0;
+
+struct Northwind {
+    events: Vec<Ev>,
+    /// The conversations waiting for a reply, longest wait first.
+    waiting: Vec<String>,
+    /// Olivia's chat that waits: answered once, then asked again.
+    olivia_chat: String,
+    answered: Days,
+    resolved: Days,
+}
+
+fn northwind(now: i64) -> Northwind {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
+    let today = now.div_euclid(DAY) * DAY;
+    let latest = now - 10 * MINUTE;
+    let mut events = Vec::new();
+    let (mut answered, mut resolved) = (BTreeSet::new(), BTreeSet::new());
+    for back in (1..DAYS).rev() {
+        let day = today - back * DAY;
+        for (channel, latency) in [
+            ("email", (20 * MINUTE, 6 * HOUR)),
+            ("chat", (MINUTE / 2, 12 * MINUTE)),
+            ("support", (HOUR, 20 * HOUR)),
+        ] {
+            for i in 0..rng.random_range(1..=2) {
+                let who = if channel == "chat" {
+                    [0, 1, 3, 5][rng.random_range(0..4)]
+                } else {
+                    rng.random_range(0..PEOPLE.len())
+                };
+                let (_, email, contact) = PEOPLE[who];
+                let (conversation, team) = match channel {
+                    "email" => (format!("email:<nw-{back}-{i}@mail.example.com>"), "billing"),
+                    "chat" => (format!("intercom:nw-{back}-{i}"), "support"),
+                    _ => (
+                        format!("zendesk:nw-{back}-{i}"),
+                        ["tier1", "tier2"][rng.random_range(0..2)],
+                    ),
+                };
+                let customer = |e: Ev| match (channel, contact) {
+                    ("chat", Some(contact)) => e.who(IntercomContact, contact),
+                    _ => e.who(Email, email),
+                };
+                let id = format!("nw-{channel}-{back}-{i}");
+                let asked = day + 8 * HOUR + rng.random_range(0..9 * HOUR);
+                let replied = (asked + rng.random_range(latency.0..latency.1)).min(latest);
+                let agent = AGENTS[rng.random_range(0..AGENTS.len())];
+                events.push(
+                    customer(Ev::new(
+                        NORTHWIND,
+                        &conversation,
+                        &format!("{id}-q"),
+                        asked,
+                        Customer,
+                    ))
+                    .team(team)
+                    .text(TEXTS[rng.random_range(0..TEXTS.len())]),
+                );
+                events.push(
+                    customer(Ev::new(
+                        NORTHWIND,
+                        &conversation,
+                        &format!("{id}-a"),
+                        replied,
+                        Agent,
+                    ))
+                    .agent(agent)
+                    .team(team)
+                    .text(REPLIES[rng.random_range(0..REPLIES.len())]),
+                );
+                answered.insert((replied.div_euclid(DAY), channel));
+                let solved = replied + rng.random_range(MINUTE..4 * HOUR);
+                if rng.random_range(0..10) < 8 && solved < latest {
+                    events.push(
+                        Ev::new(NORTHWIND, &conversation, &format!("{id}-s"), solved, System)
+                            .status("solved")
+                            .team(team),
+                    );
+                    resolved.insert((solved.div_euclid(DAY), channel));
+                }
+            }
+        }
+    }
+    // Waiting now: Olivia's chat (answered after 3 minutes, then asked again 35 minutes ago), and
+    // three others, the longest for over a day.
+    let olivia_chat = "intercom:nw-now-olivia".to_owned();
+    let contact = PEOPLE[OLIVIA].2.unwrap();
+    let first = now - 3 * HOUR;
+    events.push(
+        Ev::new(NORTHWIND, &olivia_chat, "nw-now-olivia-1", first, Customer)
+            .who(IntercomContact, contact)
+            .team("support")
+            .text(
+                "Hi! Our team plan renews tomorrow; can we switch to yearly billing before that?",
+            ),
+    );
+    events.push(
+        Ev::new(
+            NORTHWIND,
+            &olivia_chat,
+            "nw-now-olivia-2",
+            first + 3 * MINUTE + 12_000,
+            Agent,
+        )
+        .who(IntercomContact, contact)
+        .agent("ana")
+        .team("support")
+        .text(
+            "Yes, you can. I have prepared the switch; it needs the account owner's confirmation.",
+        ),
+    );
+    answered.insert(((first + 3 * MINUTE).div_euclid(DAY), "chat"));
+    events.push(
+        Ev::new(
+            NORTHWIND,
+            &olivia_chat,
+            "nw-now-olivia-3",
+            now - 35 * MINUTE,
+            Customer,
+        )
+        .who(IntercomContact, contact)
+        .team("support")
+        .text("I am the owner. Where do I confirm? I don't see anything in the billing settings."),
+    );
+    let mut waiting = vec![(now - 35 * MINUTE, olivia_chat.clone())];
+    for (i, (who, ago, channel)) in [
+        (2, 27 * HOUR, "support"),
+        (4, 5 * HOUR + 20 * MINUTE, "email"),
+        (1, 2 * HOUR + 10 * MINUTE, "support"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let conversation = match channel {
+            "email" => format!("email:<nw-now-{i}@mail.example.com>"),
+            _ => format!("zendesk:nw-now-{i}"),
+        };
+        events.push(
+            Ev::new(
+                NORTHWIND,
+                &conversation,
+                &format!("nw-now-{i}"),
+                now - ago,
+                Customer,
+            )
+            .who(Email, PEOPLE[who].1)
+            .team(if channel == "email" {
+                "billing"
+            } else {
+                "tier1"
+            })
+            .text(TEXTS[rng.random_range(0..TEXTS.len())]),
+        );
+        waiting.push((now - ago, conversation));
+    }
+    waiting.sort();
+    Northwind {
+        events,
+        waiting: waiting.into_iter().map(|(_, c)| c).collect(),
+        olivia_chat,
+        answered,
+        resolved,
+    }
+}
+
+/// Olivia's events, newest first, as her timeline lists them.
+fn timeline_of(events: &[Ev], who: usize) -> Vec<String> {
+    let (_, email, contact) = PEOPLE[who];
+    let mine = |e: &Ev| {
+        e.identities.iter().any(|(kind, value)| {
+            (*kind == Email && value == email)
+                || (*kind == IntercomContact && Some(value.as_str()) == contact)
+        })
+    };
+    let conversations: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| mine(e))
+        .map(|e| e.conversation.as_str())
+        .collect();
+    let mut theirs: Vec<&Ev> = events
+        .iter()
+        .filter(|e| conversations.contains(e.conversation.as_str()))
+        .collect();
+    theirs.sort_by_key(|e| std::cmp::Reverse(e.at));
+    let times: BTreeSet<i64> = theirs.iter().map(|e| e.at).collect();
+    assert_eq!(
+        times.len(),
+        theirs.len(),
+        "the seed gives two of Olivia's events one millisecond"
+    );
+    theirs.iter().map(|e| e.event_id()).collect()
+}
+
 fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("RAPPORT_CHROMIUM") {
         return path.into();
@@ -177,7 +407,8 @@ fn screenshot(tab: &Tab, name: &str) {
                 x: 0.0,
                 y: 0.0,
                 width,
-                height: height.min(4000.0),
+                // A long timeline is cut: the top of the page is what a screenshot is for.
+                height: height.min(2600.0),
                 scale: 1.0,
             }),
             from_surface: Some(true),
@@ -216,6 +447,18 @@ struct Expected {
     newest: Vec<String>,
     /// The chat's events in order: c1, c2 (a bot, same millisecond), c3, c4, the hostile c5.
     chat: Vec<String>,
+    frt_points: usize,
+    resolution_points: usize,
+    northwind: NorthwindExpected,
+}
+
+struct NorthwindExpected {
+    key: String,
+    /// Olivia's first timeline page, newest first.
+    newest: Vec<String>,
+    chat: String,
+    /// The unanswered queue's conversations, longest wait first.
+    waiting: Vec<String>,
     frt_points: usize,
     resolution_points: usize,
 }
@@ -321,7 +564,6 @@ fn browse(expected: &Expected) {
         0
     );
     assert_ne!(eval(&tab, "document.title"), "owned");
-    screenshot(&tab, "customer");
 
     // The keyboard: "j" focuses the newest entry, Enter opens its conversation.
     tab.press_key("j").unwrap();
@@ -370,7 +612,6 @@ fn browse(expected: &Expected) {
         ),
         0
     );
-    screenshot(&tab, "conversation");
 
     // Responsiveness: one point per channel, day and line (median, p90).
     open(
@@ -410,7 +651,6 @@ fn browse(expected: &Expected) {
         serde_json::json!([BOB_TICKET, MARIA_CHAT]),
         "longest wait first"
     );
-    screenshot(&tab, "responsiveness");
 
     // The script submits the form as soon as a choice changes; every field is sent, the empty
     // ones (no dates, every channel) included.
@@ -450,6 +690,84 @@ fn browse(expected: &Expected) {
         2,
         "one team answers email: its median and p90"
     );
+
+    // Northwind, a month of traffic up to now: signing out and in with its key, then the
+    // screenshots.
+    let nw = &expected.northwind;
+    tab.find_element("form[action='/ui/logout'] button")
+        .unwrap()
+        .click()
+        .unwrap();
+    tab.wait_until_navigated().unwrap();
+    tab.wait_for_element("#key")
+        .expect("the sign-in form after signing out");
+    let olivia = PEOPLE[OLIVIA].0;
+    open(&tab, &format!("{base}/ui/customers/{olivia}"));
+    tab.wait_for_element("#key").unwrap().click().unwrap();
+    tab.type_str(&nw.key).unwrap();
+    tab.press_key("Enter").unwrap();
+    tab.wait_until_navigated().unwrap();
+    tab.wait_for_element("ol.timeline").expect("Olivia's page");
+    let entries = eval(
+        &tab,
+        "[...document.querySelectorAll('ol.timeline > li')].map(li => li.dataset.event)",
+    );
+    let entries: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(entries, nw.newest[..25], "Olivia's timeline, newest first");
+    assert_eq!(
+        eval(
+            &tab,
+            "document.querySelectorAll('ol.timeline > li.waiting').length"
+        ),
+        1,
+        "her last chat message waits"
+    );
+    let linked = eval(&tab, "document.querySelector('ul.links').textContent");
+    assert!(
+        linked
+            .as_str()
+            .unwrap()
+            .contains("email:olivia.martin@example.com ↔ intercom_contact:c-4410"),
+        "{linked}"
+    );
+    screenshot(&tab, "customer");
+
+    open(
+        &tab,
+        &format!("{base}/ui/conversations/{}", nw.chat.replace(':', "%3A")),
+    );
+    tab.wait_for_element("ol.thread").expect("Olivia's chat");
+    let latencies = eval(
+        &tab,
+        "[...document.querySelectorAll('ol.thread > li.latency .label')].map(l => l.textContent)",
+    );
+    assert_eq!(latencies[0], "First response after 3 min 12 s");
+    assert!(
+        // 35 minutes and the seconds the test took to get here.
+        latencies[1]
+            .as_str()
+            .unwrap()
+            .starts_with("Waiting for a reply for 3"),
+        "{latencies}"
+    );
+    screenshot(&tab, "conversation");
+
+    open(&tab, &format!("{base}/ui/responsiveness"));
+    tab.wait_for_element("#chart-frt").expect("the charts");
+    assert_eq!(points("frt"), nw.frt_points);
+    assert_eq!(points("reply"), nw.frt_points);
+    assert_eq!(points("resolution"), nw.resolution_points);
+    let queue = eval(
+        &tab,
+        "[...document.querySelectorAll('#unanswered tbody tr td:nth-child(4) a')].map(a => a.textContent)",
+    );
+    assert_eq!(queue, serde_json::json!(nw.waiting), "longest wait first");
+    screenshot(&tab, "responsiveness");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,6 +794,69 @@ async fn the_pages_in_headless_chromium() {
             .filter(|k| !answered.contains(*k))
             .count();
     let resolved_days = resolved.len() + usize::from(!resolved.contains(&(today, "email")));
+    let now = rapport_model::Timestamp::now().as_millis();
+    let nw = northwind(now);
+    f.insert(&nw.events).await;
+    let nw_key = rapport_clickhouse::keys::create(&f.client, NORTHWIND, "browser tests")
+        .await
+        .unwrap()
+        .token;
+    // As the linker would have written them: each identifier's customer, and for the customers
+    // with a chat contact the link the first chat that carried both made.
+    let (mut customers, mut identities, mut links) = (Vec::new(), Vec::new(), Vec::new());
+    for (customer, email, contact) in PEOPLE {
+        let mut own = vec![format!("email:{email}")];
+        if let Some(contact) = contact {
+            own.push(format!("intercom_contact:{contact}"));
+            let chat = nw
+                .events
+                .iter()
+                .find(|e| e.identities.iter().any(|(_, v)| v == contact))
+                .expect("a chat of theirs");
+            links.push(format!(
+                "('{NORTHWIND}', 'email:{email}', 'intercom_contact:{contact}', 'linked', '{}', 'intercom', {}, 1)",
+                chat.event_id(),
+                chat.at
+            ));
+        }
+        for identity in own {
+            customers.push(format!("('{NORTHWIND}', '{identity}', '{customer}', 1)"));
+            identities.push(format!("('{NORTHWIND}', '{customer}', '{identity}', 1, 1)"));
+        }
+    }
+    for (table, columns, rows) in [
+        (
+            "customers",
+            "tenant_id, identity, customer_id, changed_at_ms",
+            &customers,
+        ),
+        (
+            "customer_identities",
+            "tenant_id, customer_id, identity, active, changed_at_ms",
+            &identities,
+        ),
+        (
+            "identity_links",
+            "tenant_id, identity_a, identity_b, state, event_id, source, occurred_at_ms, changed_at_ms",
+            &links,
+        ),
+    ] {
+        f.stack
+            .clickhouse(&format!(
+                "INSERT INTO {}.{table} ({columns}) VALUES {}",
+                f.database,
+                rows.join(", ")
+            ))
+            .await;
+    }
+    let northwind_expected = NorthwindExpected {
+        key: nw_key,
+        newest: timeline_of(&nw.events, OLIVIA),
+        chat: nw.olivia_chat.clone(),
+        waiting: nw.waiting.clone(),
+        frt_points: 2 * nw.answered.len(),
+        resolution_points: 2 * nw.resolved.len(),
+    };
     let expected = Expected {
         base: server.base.clone(),
         key: f.acme.clone(),
@@ -490,6 +871,7 @@ async fn the_pages_in_headless_chromium() {
         hostile_event,
         frt_points: 2 * answered_days,
         resolution_points: 2 * resolved_days,
+        northwind: northwind_expected,
     };
     check_runs(&chromium);
     tokio::task::spawn_blocking(move || browse(&expected))
