@@ -7,7 +7,8 @@ pub const METRICS: &[Metric] = &[
     Metric::counter(
         "rapport_gateway_requests_total",
         "Webhook requests answered, by source, endpoint and outcome (accepted, duplicate, refused reasons, kafka_unavailable, …).",
-    ),
+    )
+    .by(&["source", "endpoint", "outcome"]),
     Metric::histogram(
         "rapport_gateway_ack_seconds",
         "Time from producing a webhook's raw body to Kafka's acknowledgement, in seconds.",

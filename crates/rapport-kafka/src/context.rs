@@ -34,10 +34,6 @@ struct CommittedAsk {
     unavailable: bool,
 }
 
-/// The client context every Rapport consumer and producer shares: which partitions this instance
-/// owns (revoked partitions drop their in-flight work, so its offsets are never stored), whether
-/// the broker answers (an outage is logged once per change, never per message), and consumer lag
-/// from librdkafka's statistics as `rapport_<service>_consumer_lag`.
 const BROKER_UP: &str = "broker_up";
 const CONSUMER_LAG: &str = "consumer_lag";
 const PARTITION_STALLED: &str = "partition_stalled_seconds";
@@ -60,12 +56,14 @@ pub fn consumer_metrics(service: &str) -> Vec<Metric> {
             metric_name(service, CONSUMER_LAG),
             Kind::Gauge,
             "Records between the consumer's position and the end of each assigned partition, by topic and partition (librdkafka statistics, every 5 s).",
-        ),
+        )
+        .by(&["topic", "partition"]),
         Metric::named(
             metric_name(service, PARTITION_STALLED),
             Kind::Gauge,
             "Seconds each assigned partition has had records waiting without its stored offset moving, by topic and partition; 0 while it makes progress.",
-        ),
+        )
+        .by(&["topic", "partition"]),
         Metric::named(
             metric_name(service, CONSUMER_ERRORS),
             Kind::Counter,
@@ -74,6 +72,10 @@ pub fn consumer_metrics(service: &str) -> Vec<Metric> {
     ]
 }
 
+/// The client context every Rapport consumer and producer shares: which partitions this instance
+/// owns (revoked partitions drop their in-flight work, so its offsets are never stored), whether
+/// the broker answers (an outage is logged once per change, never per message), and consumer lag
+/// from librdkafka's statistics as `rapport_<service>_consumer_lag`.
 #[derive(Clone)]
 pub struct ServiceContext {
     frontiers: Arc<Mutex<Frontiers>>,

@@ -26,7 +26,8 @@ pub const METRICS: &[Metric] = &[
     Metric::counter(
         "rapport_linker_dlq_total",
         "Records dead-lettered, by error code family (undecodable, unknown_schema).",
-    ),
+    )
+    .by(&["code"]),
     Metric::counter(
         "rapport_linker_forgotten_dropped_total",
         "Interactions dropped because their customer or conversation is on the forget list.",

@@ -10,15 +10,18 @@ pub const METRICS: &[Metric] = &[
     Metric::counter(
         "rapport_normalizer_messages_in_total",
         "Raw records read, by topic (records re-read after a restart count again).",
-    ),
+    )
+    .by(&["topic"]),
     Metric::counter(
         "rapport_normalizer_interactions_out_total",
         "Interactions produced to the interactions topic and acknowledged, by source.",
-    ),
+    )
+    .by(&["source"]),
     Metric::counter(
         "rapport_normalizer_dlq_total",
         "Raw records dead-lettered and acknowledged, by error code family.",
-    ),
+    )
+    .by(&["code"]),
     Metric::counter(
         "rapport_normalizer_dlq_reduced_total",
         "Dead letters whose payload was cut to fit kafka.max_message_bytes.",

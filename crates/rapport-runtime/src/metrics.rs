@@ -24,6 +24,8 @@ pub struct Metric {
     pub kind: Kind,
     /// The `# HELP` text: what is counted or measured, and in which unit.
     pub help: &'static str,
+    /// The labels every series carries (empty: one series without labels).
+    pub labels: &'static [&'static str],
 }
 
 /// What Prometheus sees.
@@ -52,6 +54,7 @@ impl Metric {
             name: Cow::Borrowed(name),
             kind: Kind::Counter,
             help,
+            labels: &[],
         }
     }
 
@@ -60,6 +63,7 @@ impl Metric {
             name: Cow::Borrowed(name),
             kind: Kind::Gauge,
             help,
+            labels: &[],
         }
     }
 
@@ -72,6 +76,7 @@ impl Metric {
             name: Cow::Borrowed(name),
             kind: Kind::Histogram(buckets),
             help,
+            labels: &[],
         }
     }
 
@@ -81,7 +86,14 @@ impl Metric {
             name: Cow::Owned(name),
             kind,
             help,
+            labels: &[],
         }
+    }
+
+    /// The same metric, its series told apart by `labels`.
+    pub const fn by(mut self, labels: &'static [&'static str]) -> Self {
+        self.labels = labels;
+        self
     }
 }
 
@@ -189,7 +201,10 @@ fn describe(catalogue: &[Metric]) {
                 metrics::describe_counter!(name.clone(), metric.help);
                 // A counter without labels exists from the start at 0: `rate()` and
                 // `increase()` then see its first increment, and an alert on it has a series.
-                metrics::counter!(name).absolute(0);
+                // (A labelled one cannot: its label values are not known before it counts.)
+                if metric.labels.is_empty() {
+                    metrics::counter!(name).absolute(0);
+                }
             }
             Kind::Gauge => metrics::describe_gauge!(name, metric.help),
             Kind::Histogram(_) => metrics::describe_histogram!(name, metric.help),
@@ -208,6 +223,7 @@ mod tests {
             &[0.1, 1.0],
         ),
         Metric::counter("rapport_test_things_total", "Things the test counted."),
+        Metric::counter("rapport_test_kinds_total", "Things by kind.").by(&["kind"]),
     ];
 
     #[test]
@@ -248,6 +264,10 @@ mod tests {
         assert!(
             text.contains("rapport_test_things_total 0"),
             "a label-less counter starts at 0: {text}"
+        );
+        assert!(
+            !text.contains("rapport_test_kinds_total 0"),
+            "a labelled counter gets no series without labels: {text}"
         );
     }
 

@@ -41,7 +41,8 @@ pub const METRICS: &[Metric] = &[
     Metric::counter(
         "rapport_writer_dlq_total",
         "Records dead-lettered, by error code family (undecodable, unknown_schema, clickhouse_rejected).",
-    ),
+    )
+    .by(&["code"]),
     Metric::counter(
         "rapport_writer_forgotten_dropped_total",
         "Interactions dropped because their customer or conversation is on the forget list.",
