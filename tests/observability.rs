@@ -2,8 +2,8 @@
 //!
 //! - every metric name the alert rules (`deploy/prometheus/rules.yml`) and the Grafana ops
 //!   dashboard (`deploy/grafana/dashboards/ops.json`) use is in a service's metric catalogue, with
-//!   the suffixes its kind allows, and each catalogue is exactly what its crate records, so a
-//!   renamed metric breaks the build, not a dashboard;
+//!   the suffixes its kind allows, and each catalogue is exactly what its crate records (names,
+//!   kinds and labels), so a renamed metric breaks the build, not a dashboard;
 //! - `promtool check rules` and `promtool test rules` pass, and every alert has unit-test series
 //!   that fire it and series that must not;
 //! - the `PrometheusRule` of `deploy/k8s/monitoring/` carries the same groups as `rules.yml`;
@@ -149,8 +149,10 @@ fn the_name_scan_finds_metrics_and_only_metrics() {
 }
 
 /// What a crate's code records: the names of `counter!`, `gauge!` and `histogram!` calls with a
-/// literal name, and the macro of each.
-fn recorded(dir: &Path, found: &mut BTreeMap<String, &'static str>) {
+/// literal name, with the macro and the label names (`"code" => …`) of each call.
+type Recorded = BTreeMap<String, (&'static str, BTreeSet<String>)>;
+
+fn recorded(dir: &Path, found: &mut Recorded) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -170,10 +172,33 @@ fn recorded(dir: &Path, found: &mut BTreeMap<String, &'static str>) {
         ] {
             for (at, _) in text.match_indices(mac) {
                 let rest = text[at + mac.len()..].trim_start();
-                if let Some(literal) = rest.strip_prefix('"') {
-                    let name = &literal[..literal.find('"').unwrap()];
-                    found.insert(name.to_owned(), kind);
-                }
+                let Some(literal) = rest.strip_prefix('"') else {
+                    continue;
+                };
+                let name = &literal[..literal.find('"').unwrap()];
+                // The call's arguments: up to the parenthesis that closes the macro.
+                let mut depth = 1;
+                let end = literal
+                    .char_indices()
+                    .find(|(_, c)| {
+                        match c {
+                            '(' => depth += 1,
+                            ')' => depth -= 1,
+                            _ => {}
+                        }
+                        depth == 0
+                    })
+                    .map_or(literal.len(), |(i, _)| i);
+                let pieces: Vec<&str> = literal[..end].split("=>").collect();
+                // Each piece but the last ends with a label's quoted name.
+                let labels: BTreeSet<String> = pieces[..pieces.len() - 1]
+                    .iter()
+                    .filter_map(|before| {
+                        let quoted = before.trim_end().strip_suffix('"')?;
+                        Some(quoted[quoted.rfind('"')? + 1..].to_owned())
+                    })
+                    .collect();
+                found.insert(name.to_owned(), (kind, labels));
             }
         }
     }
@@ -186,18 +211,21 @@ fn each_catalogue_is_exactly_what_its_crate_records() {
         recorded(&repo().join("crates").join(krate).join("src"), &mut found);
         // The consumer's metrics are recorded under names made at run time from the same
         // constants `rapport_kafka::consumer_metrics` uses; everything else is a literal.
-        let declared: BTreeMap<String, &str> = catalogue
+        let declared: Recorded = catalogue
             .iter()
             .filter(|m| !m.name.ends_with("consumer_lag") && !m.name.contains("_broker_up"))
             .filter(|m| {
                 !m.name.ends_with("partition_stalled_seconds")
                     && !m.name.ends_with("consumer_errors_total")
             })
-            .map(|m| (m.name.to_string(), m.kind.as_str()))
+            .map(|m| {
+                let labels = m.labels.iter().map(|l| (*l).to_owned()).collect();
+                (m.name.to_string(), (m.kind.as_str(), labels))
+            })
             .collect();
         assert_eq!(
             found, declared,
-            "{krate}: what the code records (left) and its catalogue (right) differ"
+            "{krate}: what the code records (left: kind and labels) and its catalogue (right) differ"
         );
         for metric in &catalogue {
             assert!(
