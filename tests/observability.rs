@@ -4,8 +4,9 @@
 //!   dashboard (`deploy/grafana/dashboards/ops.json`) use is in a service's metric catalogue, with
 //!   the suffixes its kind allows, and each catalogue is exactly what its crate records (names,
 //!   kinds and labels), so a renamed metric breaks the build, not a dashboard;
-//! - `promtool check rules` and `promtool test rules` pass, and every alert has unit-test series
-//!   that fire it and series that must not;
+//! - `promtool check rules` and `promtool test rules` pass, every alert has unit-test series
+//!   that fire it and series that must not, and every query of the ops dashboard parses as
+//!   PromQL;
 //! - the `PrometheusRule` of `deploy/k8s/monitoring/` carries the same groups as `rules.yml`;
 //! - both dashboards are well-formed (unique ids, panels on the 24-column grid without overlap,
 //!   data sources that the provisioning file declares), and every SQL query of the analyst
@@ -270,6 +271,45 @@ fn promtool_checks_and_unit_tests_the_rules() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn every_ops_dashboard_query_is_valid_promql() {
+    // promtool parses PromQL only inside rules: each query becomes a recording rule of a
+    // throwaway rules file, and `promtool check rules` parses them all.
+    let d = dashboard("ops");
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let mut count = 0;
+    for panel in d["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            count += 1;
+            rules.push_str(&format!(
+                "      - record: dashboard:query_{count}\n        expr: {}\n",
+                serde_json::to_string(expr).unwrap()
+            ));
+        }
+    }
+    assert!(count >= 20, "{count} queries");
+    let dir = std::env::temp_dir().join(rapport_testkit::unique_name("dashboard-rules"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("dashboard.yml");
+    std::fs::write(&file, &rules).unwrap();
+    let out = promtool()
+        .arg("check")
+        .arg("rules")
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        out.status.success(),
+        "a query of the ops dashboard is no valid PromQL: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("{count} rules found")), "{said}");
 }
 
 #[test]
