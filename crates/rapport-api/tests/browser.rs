@@ -735,6 +735,9 @@ fn browse(expected: &Expected) {
             .contains("email:olivia.martin@example.com ↔ intercom_contact:c-4410"),
         "{linked}"
     );
+    // The first Tab reaches the link that skips the navigation.
+    tab.press_key("Tab").unwrap();
+    assert_eq!(eval(&tab, "document.activeElement.className"), "skip");
     screenshot(&tab, "customer");
 
     open(
@@ -767,6 +770,14 @@ fn browse(expected: &Expected) {
         "[...document.querySelectorAll('#unanswered tbody tr td:nth-child(4) a')].map(a => a.textContent)",
     );
     assert_eq!(queue, serde_json::json!(nw.waiting), "longest wait first");
+    assert_eq!(
+        eval(
+            &tab,
+            "[...document.querySelectorAll('input:not([type=hidden]), select')].filter(e => e.labels.length === 0).map(e => e.name)"
+        ),
+        serde_json::json!([]),
+        "every field has a label"
+    );
     screenshot(&tab, "responsiveness");
 }
 
