@@ -9,12 +9,14 @@
 //! - [`metrics`]: each service's catalogue of metrics (HELP texts, histogram buckets) and the
 //!   recorder installed with it;
 //! - [`rate_limit`]: token buckets per key and a throttle for failed authentications;
+//! - [`retry`]: exponential back-off with jitter for every loop that waits for something to return;
 //! - [`tls`]: rustls client and server configs, certificate reloading, handshake failures in words.
 
 pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod rate_limit;
+pub mod retry;
 mod serve;
 pub mod shutdown;
 pub mod telemetry;

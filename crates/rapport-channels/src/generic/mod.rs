@@ -16,8 +16,8 @@ use rapport_model::{
 use serde::de::DeserializeOwned;
 
 use self::payload::{Batch, Event, SCHEMA};
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json, text};
-use crate::support::shared::Identities;
 use crate::{AdapterError, Context};
 
 const SOURCE: Source = Source::Generic;

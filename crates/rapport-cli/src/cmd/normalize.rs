@@ -23,7 +23,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "records")]
     pub jsonl: bool,
     /// Each input line is a raw Kafka record as `rapport generate --output` writes it; its
-    /// headers supply source, tenant and receive time.
+    /// headers supply source, tenant and receive time, and its optional `timestamp_ms` (the
+    /// record's Kafka timestamp) the receive time when no header does, as in the normalizer.
     #[arg(long)]
     pub records: bool,
     /// Receive time to stamp (default: now), for reproducible output.
@@ -52,6 +53,7 @@ struct Input {
     topic: String,
     bytes: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
+    timestamp_ms: Option<i64>,
 }
 
 impl Input {
@@ -63,7 +65,8 @@ impl Input {
     }
 }
 
-/// Reads one line of `rapport generate --output`: `{topic, key, headers, payload_base64}`.
+/// Reads one line of `rapport generate --output`: `{topic, key, headers, payload_base64}`, with
+/// an optional `timestamp_ms`.
 fn record_input(file: &str, line: usize, text: &[u8]) -> anyhow::Result<Input> {
     use base64::Engine;
     let record: serde_json::Value = serde_json::from_slice(text)
@@ -85,6 +88,7 @@ fn record_input(file: &str, line: usize, text: &[u8]) -> anyhow::Result<Input> {
         topic: record["topic"].as_str().unwrap_or_default().to_owned(),
         bytes,
         headers,
+        timestamp_ms: record["timestamp_ms"].as_i64(),
     })
 }
 
@@ -119,7 +123,7 @@ pub fn normalize(
         let record = RawRecord {
             topic: &input.topic,
             payload: &input.bytes,
-            timestamp_ms: None,
+            timestamp_ms: input.timestamp_ms,
             raw_ref: None,
         };
         match rules.read(&record, |name| input.header(name), now) {

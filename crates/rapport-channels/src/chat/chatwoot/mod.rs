@@ -32,7 +32,8 @@ use rapport_model::{
 use self::payload::{
     Conversation, ConversationEvent, Envelope, MessageEvent, MessageType, Sender, Time,
 };
-use crate::chat::shared::{self, Identities};
+use crate::chat::shared;
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json, text};
 use crate::{AdapterError, Context};
 

@@ -28,7 +28,8 @@ use rapport_model::{
 };
 
 use self::payload::{Attachment, Author, Conversation, ConversationNotification, Envelope, Part};
-use crate::chat::shared::{self, Identities};
+use crate::chat::shared;
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json, text};
 use crate::{AdapterError, Context};
 

@@ -17,6 +17,7 @@ use rapport_model::{Identity, IdentityType, Interaction, Source};
 use serde::de::DeserializeOwned;
 
 use self::payload::{Probe, Review, Webhook};
+use crate::common::identifiers::customer_email;
 use crate::common::{self, json, text};
 use crate::review::shared;
 use crate::{AdapterError, Context};
@@ -86,7 +87,7 @@ fn interactions(
         .iter()
         .filter_map(|c| Identity::scoped(IdentityType::TrustpilotConsumer, c).ok())
         .collect();
-    ids.extend(shared::email(ctx, r.referral_email.as_deref()));
+    ids.extend(customer_email(ctx, r.referral_email.as_deref()));
     review.identities = shared::sorted(ids);
 
     let mut out = Vec::new();

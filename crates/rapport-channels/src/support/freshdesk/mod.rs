@@ -36,8 +36,9 @@ use rapport_model::{
 use serde::Deserialize;
 
 use self::payload::{Attachment, Conversation, Ticket};
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json, text::non_empty};
-use crate::support::shared::{Identities, body_text, from_value};
+use crate::support::shared::{body_text, from_value};
 use crate::{AdapterError, Context};
 
 const SOURCE: Source = Source::Freshdesk;

@@ -42,8 +42,9 @@ use serde::Deserialize;
 use self::payload::{
     Audit, AuditEnvelope, AuditEvent, CommentAdded, StatusChanged, User, Via, WebhookEvent,
 };
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json};
-use crate::support::shared::{Id, Identities, body_text, from_value};
+use crate::support::shared::{Id, body_text, from_value};
 use crate::{AdapterError, Context};
 
 const SOURCE: Source = Source::Zendesk;
