@@ -22,6 +22,8 @@ use crate::v1::now_ms;
 
 /// Timeline entries per page.
 pub const PAGE_SIZE: u32 = 25;
+/// Open conversations listed at most; the timeline has every one.
+const MAX_OPEN: usize = 20;
 /// How many customers a search lists at most.
 const MAX_MATCHES: usize = 20;
 
@@ -119,6 +121,8 @@ struct CustomerPage {
     channels: String,
     waiting: Option<Waiting>,
     open: Vec<OpenView>,
+    /// Open conversations beyond the ones listed.
+    open_more: usize,
     filters: Vec<Filter>,
     /// The channel the timeline is filtered to, and the timeline without the filter.
     channel: Option<String>,
@@ -368,6 +372,19 @@ pub async fn show(
             || customer_id.clone(),
             |i| i.split_once(':').map_or(i.as_str(), |(_, v)| v).to_owned(),
         );
+    // The waiting ones first (longest wait first), then the most recently active.
+    let mut open: Vec<_> = summary
+        .conversation_states
+        .iter()
+        .filter(|c| c.is_resolved == 0)
+        .collect();
+    open.sort_by_key(|c| {
+        (
+            c.is_waiting == 0,
+            c.waiting_since_ms.unwrap_or(i64::MAX),
+            std::cmp::Reverse(c.last_event_at_ms),
+        )
+    });
     let page = CustomerPage {
         layout: Layout::new(name.clone(), Some(tenant), "customers"),
         identities: summary
@@ -407,10 +424,10 @@ pub async fn show(
             summary.channels.join(", ")
         },
         waiting,
-        open: summary
-            .conversation_states
-            .iter()
-            .filter(|c| c.is_resolved == 0)
+        open_more: open.len().saturating_sub(MAX_OPEN),
+        open: open
+            .into_iter()
+            .take(MAX_OPEN)
             .map(|c| OpenView {
                 href: view::conversation_href(&c.conversation_id),
                 id: c.conversation_id.clone(),
