@@ -10,7 +10,8 @@
 //! - the `PrometheusRule` of `deploy/k8s/monitoring/` carries the same groups as `rules.yml`;
 //! - both dashboards are well-formed (unique ids, panels on the 24-column grid without overlap,
 //!   data sources that the provisioning file declares), and every SQL query of the analyst
-//!   dashboard runs on ClickHouse 18.16 against the migrated schema.
+//!   dashboard runs on ClickHouse 18.16 against the migrated schema, the main panels giving the
+//!   hand-computed answers on a few rows of the read model (one tenant's only).
 //!
 //! Grafana itself is not installable here (no Debian package): the dashboards are checked by
 //! structure and by running their queries, not by loading them into a Grafana.
@@ -492,6 +493,33 @@ async fn the_analyst_dashboards_queries_run_on_the_schema() {
         queries.push((variable["name"].to_string(), sql));
     }
     assert!(queries.len() >= 8, "{}", queries.len());
+    // A few rows of the read model, as the writer stores them: acme's email thread answered in
+    // 30 min (and again in 10), a chat answered in 4 min, two conversations waiting; globex's
+    // reply and wait must not show.
+    let day = 1_717_372_800_000_i64; // 2024-06-03T00:00:00Z
+    for insert in [
+        format!(
+            "INSERT INTO replies (tenant_id, reply_day, conversation_id, reply_event_id, channel, team, replied_at_ms, reply_latency_ms, has_latency, is_first_response, version) VALUES \
+             ('acme', '2024-06-03', 'e1', 'r1', 'email', 'billing', {t1}, 1800000, 1, 1, 1), \
+             ('acme', '2024-06-03', 'e1', 'r2', 'email', 'billing', {t2}, 600000, 1, 0, 1), \
+             ('acme', '2024-06-03', 'c1', 'r3', 'chat', 'support', {t1}, 240000, 1, 1, 1), \
+             ('globex', '2024-06-03', 'g1', 'r4', 'chat', NULL, {t1}, 1000, 1, 1, 1)",
+            t1 = day + 10 * 3_600_000,
+            t2 = day + 11 * 3_600_000
+        ),
+        format!(
+            "INSERT INTO conversations (tenant_id, conversation_id, channel, created_at_ms, last_event_at_ms, is_waiting, waiting_since_ms, primary_identity, last_customer_text, version) VALUES \
+             ('acme', 'e1', 'email', {day}, {day}, 0, NULL, 'email:maria@example.com', '', 1), \
+             ('acme', 'c1', 'chat', {day}, {day}, 1, {day}, 'intercom_contact:c-77', 'hello?', 1), \
+             ('acme', 'z1', 'support', {day}, {day}, 1, {day}, 'email:bob@example.com', 'anyone?', 1), \
+             ('globex', 'g1', 'chat', {day}, {day}, 1, {day}, 'email:gina@globex.example', 'hi', 1)"
+        ),
+    ] {
+        stack
+            .clickhouse(&insert.replace("INSERT INTO ", &format!("INSERT INTO {database}.")))
+            .await;
+    }
+    let mut answers = BTreeMap::new();
     let http = reqwest::Client::new();
     for (title, sql) in queries {
         assert!(
@@ -512,6 +540,43 @@ async fn the_analyst_dashboards_queries_run_on_the_schema() {
             status.is_success(),
             "{title}: ClickHouse refused it: {body}\n{sql}"
         );
+        let rows: Value = serde_json::from_str(&body).unwrap();
+        answers.insert(title, rows["data"].clone());
     }
     stack.drop_database(&database).await;
+
+    // ClickHouse's JSON quotes 64-bit integers.
+    let number = |v: &Value| v.as_f64().or_else(|| v.as_str()?.parse().ok()).unwrap();
+    let waiting = &answers["Customers waiting now"];
+    assert_eq!(number(&waiting[0]["waiting"]), 2.0, "{waiting}");
+    let median = &answers["First response time by channel: median"];
+    let by_channel: BTreeMap<&str, f64> = median
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["channel"].as_str().unwrap(), number(&row["median"])))
+        .collect();
+    assert_eq!(
+        by_channel,
+        BTreeMap::from([("chat", 240.0), ("email", 1800.0)]),
+        "first responses only, in seconds, acme's only"
+    );
+    let teams = &answers["Reply latency by team"];
+    let billing = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["team"] == "billing")
+        .unwrap_or_else(|| panic!("{teams}"));
+    assert_eq!(number(&billing["replies"]), 2.0);
+    let queue = &answers["Unanswered, longest wait first"];
+    let ids: BTreeSet<&str> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["conversation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from(["c1", "z1"]), "{queue}");
+    let tenants = &answers["\"tenant\""];
+    assert_eq!(tenants.as_array().unwrap().len(), 2, "{tenants}");
 }
