@@ -15,13 +15,13 @@ mod fixture;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use base64::Engine;
+use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, Viewport};
+use chromiumoxide::page::ScreenshotParams;
+use chromiumoxide::{Browser, BrowserConfig, Page};
 use fixture::*;
-use headless_chrome::protocol::cdp::Page;
-use headless_chrome::{Browser, LaunchOptions, Tab};
+use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rapport_model::ActorRole::{Agent, Customer, System};
@@ -392,51 +392,133 @@ fn screenshots_dir() -> PathBuf {
     dir
 }
 
-/// The whole page as a PNG, beyond the window's height.
-fn screenshot(tab: &Tab, name: &str) {
-    let size = eval(
-        tab,
-        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]",
-    );
-    let (width, height) = (size[0].as_f64().unwrap(), size[1].as_f64().unwrap());
-    let shot = tab
-        .call_method(Page::CaptureScreenshot {
-            format: Some(Page::CaptureScreenshotFormatOption::Png),
-            quality: None,
-            clip: Some(Page::Viewport {
-                x: 0.0,
-                y: 0.0,
-                width,
-                // A long timeline is cut: the top of the page is what a screenshot is for.
-                height: height.min(2600.0),
-                scale: 1.0,
-            }),
-            from_surface: Some(true),
-            capture_beyond_viewport: Some(true),
-            optimize_for_speed: None,
+/// A Chromium tab, with the few things the test does in it. Every wait is bounded.
+struct Tab {
+    page: Page,
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+impl Tab {
+    /// The value of a JavaScript expression (returned by value, as JSON).
+    async fn eval(&self, expression: &str) -> Value {
+        let text: Option<String> = self
+            .page
+            .evaluate(format!("JSON.stringify({expression})"))
+            .await
+            .unwrap_or_else(|e| panic!("{expression}: {e}"))
+            .into_value()
+            .unwrap_or_else(|e| panic!("{expression}: {e}"));
+        text.map_or(Value::Null, |t| serde_json::from_str(&t).unwrap())
+    }
+
+    /// The points drawn in chart `chart`.
+    async fn points(&self, chart: &str) -> usize {
+        let count = self
+            .eval(&format!(
+                "document.querySelectorAll('#chart-{chart} svg circle.point').length"
+            ))
+            .await;
+        usize::try_from(count.as_u64().unwrap()).unwrap()
+    }
+
+    async fn url(&self) -> String {
+        self.eval("location.href")
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Runs `action`, which leaves the page, and waits for the next document to be loaded.
+    async fn navigates<F: std::future::Future<Output = ()>>(&self, action: F) {
+        self.eval("(window.rapportOld = true)").await;
+        action.await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // While the old document unloads, the evaluation may fail: keep asking.
+            let fresh = self
+                .page
+                .evaluate("window.rapportOld === undefined && document.readyState === 'complete'")
+                .await
+                .ok()
+                .and_then(|r| r.into_value::<bool>().ok())
+                .unwrap_or(false);
+            if fresh {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no new page after {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn open(&self, url: &str) {
+        let url = url.to_owned();
+        self.navigates(async {
+            self.page.goto(url).await.expect("navigation");
         })
-        .expect("screenshot");
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot.data)
-        .expect("a PNG in base64");
-    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
-    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).expect("screenshot written");
-}
+        .await;
+    }
 
-/// The value of a JavaScript expression (returned by value, as JSON).
-fn eval(tab: &Tab, expression: &str) -> Value {
-    tab.evaluate(&format!("JSON.stringify({expression})"), false)
-        .unwrap_or_else(|e| panic!("{expression}: {e}"))
-        .value
-        .and_then(|v| v.as_str().map(|s| serde_json::from_str(s).unwrap()))
-        .unwrap_or(Value::Null)
-}
+    /// Presses a key in whatever has the focus.
+    async fn press(&self, key: &str) {
+        let body = self.page.find_element("body").await.unwrap();
+        body.press_key(key).await.unwrap();
+    }
 
-fn open(tab: &Tab, url: &str) {
-    tab.navigate_to(url)
-        .unwrap()
-        .wait_until_navigated()
-        .unwrap();
+    async fn wait_for(&self, selector: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.page.find_element(selector).await.is_err() {
+            assert!(Instant::now() < deadline, "no {selector} after {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn click(&self, selector: &str) {
+        let element = self.page.find_element(selector).await.unwrap();
+        element.click().await.unwrap();
+    }
+
+    /// Clicks the sign-in form's key field, types `key` and presses Enter.
+    async fn sign_in(&self, key: &str) {
+        self.wait_for("#key").await;
+        let field = self.page.find_element("#key").await.unwrap();
+        field.click().await.unwrap();
+        field.type_str(key).await.unwrap();
+        self.navigates(async {
+            field.press_key("Enter").await.unwrap();
+        })
+        .await;
+    }
+
+    /// The whole page as a PNG, beyond the window's height.
+    async fn screenshot(&self, name: &str) {
+        let size = self
+            .eval("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+            .await;
+        let (width, height) = (size[0].as_f64().unwrap(), size[1].as_f64().unwrap());
+        let png = self
+            .page
+            .screenshot(
+                ScreenshotParams::builder()
+                    .format(CaptureScreenshotFormat::Png)
+                    .clip(Viewport {
+                        x: 0.0,
+                        y: 0.0,
+                        width,
+                        // A long timeline is cut: the top of the page is what a screenshot is for.
+                        height: height.min(2600.0),
+                        scale: 1.0,
+                    })
+                    .capture_beyond_viewport(true)
+                    .build(),
+            )
+            .await
+            .expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+        std::fs::write(screenshots_dir().join(format!("{name}.png")), png)
+            .expect("screenshot written");
+    }
 }
 
 struct Expected {
@@ -463,50 +545,46 @@ struct NorthwindExpected {
     resolution_points: usize,
 }
 
-fn browse(expected: &Expected) {
-    let browser = Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(chromium()))
-            .headless(true)
-            // Containers and CI run as root, where Chromium's sandbox cannot start.
-            .sandbox(false)
-            .window_size(Some((1280, 900)))
-            .idle_browser_timeout(Duration::from_secs(120))
-            .build()
-            .expect("launch options"),
-    )
-    .expect("Chromium starts");
-    let tab: Arc<Tab> = browser.new_tab().expect("a tab");
-    tab.set_default_timeout(Duration::from_secs(30));
+async fn browse(expected: &Expected) {
+    let config = BrowserConfig::builder()
+        .chrome_executable(chromium())
+        // Containers and CI run as root, where Chromium's sandbox cannot start.
+        .no_sandbox()
+        .window_size(1280, 900)
+        // The window's size, not an emulated 800 × 600.
+        .viewport(None)
+        .request_timeout(WAIT)
+        .build()
+        .expect("browser settings");
+    let (mut browser, mut handler) = Browser::launch(config).await.expect("Chromium starts");
+    let devtools = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    let tab = Tab {
+        page: browser.new_page("about:blank").await.expect("a tab"),
+    };
     let base = &expected.base;
 
     // Signing in: the page asked for sends the browser to the form and back.
-    open(&tab, &format!("{base}/ui/customers/{MARIA}"));
+    tab.open(&format!("{base}/ui/customers/{MARIA}")).await;
     assert!(
-        tab.get_url().contains("/ui/login?next="),
+        tab.url().await.contains("/ui/login?next="),
         "{}",
-        tab.get_url()
+        tab.url().await
     );
-    tab.wait_for_element("#key").unwrap().click().unwrap();
-    tab.type_str(&expected.key).unwrap();
-    tab.press_key("Enter").unwrap();
-    tab.wait_until_navigated().unwrap();
-    tab.wait_for_element("ol.timeline")
-        .expect("the customer page after signing in");
-    let url = tab.get_url();
+    tab.sign_in(&expected.key).await;
+    tab.wait_for("ol.timeline").await;
+    let url = tab.url().await;
     assert!(url.ends_with(&format!("/ui/customers/{MARIA}")), "{url}");
     assert!(!url.contains("rpk_"), "the key is never in a URL");
     assert_eq!(
-        eval(&tab, "document.cookie"),
+        tab.eval("document.cookie").await,
         "",
         "the session cookie is HttpOnly"
     );
 
     // The timeline: newest first, a full page, the open wait highlighted.
-    let events = eval(
-        &tab,
-        "[...document.querySelectorAll('ol.timeline > li')].map(li => li.dataset.event)",
-    );
+    let events = tab
+        .eval("[...document.querySelectorAll('ol.timeline > li')].map(li => li.dataset.event)")
+        .await;
     let events: Vec<&str> = events
         .as_array()
         .unwrap()
@@ -519,10 +597,8 @@ fn browse(expected: &Expected) {
         expected.newest,
         "newest first"
     );
-    let times = eval(
-        &tab,
-        "[...document.querySelectorAll('ol.timeline > li time')].map(t => Date.parse(t.dateTime))",
-    );
+    let times = tab.eval("[...document.querySelectorAll('ol.timeline > li time')].map(t => Date.parse(t.dateTime))",
+    ).await;
     let times: Vec<f64> = times
         .as_array()
         .unwrap()
@@ -534,58 +610,52 @@ fn browse(expected: &Expected) {
         "in order: {times:?}"
     );
     assert_eq!(
-        eval(
-            &tab,
-            "document.querySelectorAll('ol.timeline > li.waiting').length"
-        ),
+        tab.eval("document.querySelectorAll('ol.timeline > li.waiting').length")
+            .await,
         2,
         "c4 and c5 wait for a reply"
     );
     assert!(
-        eval(&tab, "!!document.querySelector('a[rel=next]')")
+        tab.eval("!!document.querySelector('a[rel=next]')")
+            .await
             .as_bool()
             .unwrap()
     );
 
     // The hostile message is text on the page, and none of it ran.
-    let shown = eval(
-        &tab,
-        &format!(
+    let shown = tab
+        .eval(&format!(
             "document.querySelector('[data-event=\"{}\"] .text').textContent",
             expected.hostile_event
-        ),
-    );
+        ))
+        .await;
     assert_eq!(shown, HOSTILE);
     assert_eq!(
-        eval(
-            &tab,
-            "document.querySelectorAll('main script, main img').length"
-        ),
+        tab.eval("document.querySelectorAll('main script, main img').length")
+            .await,
         0
     );
-    assert_ne!(eval(&tab, "document.title"), "owned");
+    assert_ne!(tab.eval("document.title").await, "owned");
 
     // The keyboard: "j" focuses the newest entry, Enter opens its conversation.
-    tab.press_key("j").unwrap();
+    tab.press("j").await;
     assert_eq!(
-        eval(&tab, "document.activeElement.dataset.event"),
+        tab.eval("document.activeElement.dataset.event").await,
         expected.newest[0]
     );
-    tab.press_key("Enter").unwrap();
-    tab.wait_until_navigated().unwrap();
-    tab.wait_for_element("ol.thread")
-        .expect("the conversation page");
+    tab.navigates(tab.press("Enter")).await;
+    tab.wait_for("ol.thread").await;
     assert!(
-        tab.get_url().ends_with("/ui/conversations/intercom%3A1001"),
+        tab.url()
+            .await
+            .ends_with("/ui/conversations/intercom%3A1001"),
         "{}",
-        tab.get_url()
+        tab.url().await
     );
 
     // The conversation: c1 answered by c3 after 4 minutes, drawn between them; c4 and c5 wait.
-    let thread = eval(
-        &tab,
-        "[...document.querySelectorAll('ol.thread > li')].map(li => li.classList.contains('latency') ? 'latency: ' + li.querySelector('.label').textContent : li.dataset.event)",
-    );
+    let thread = tab.eval("[...document.querySelectorAll('ol.thread > li')].map(li => li.classList.contains('latency') ? 'latency: ' + li.querySelector('.label').textContent : li.dataset.event)",
+    ).await;
     let thread: Vec<&str> = thread
         .as_array()
         .unwrap()
@@ -606,46 +676,32 @@ fn browse(expected: &Expected) {
         "{thread:?}"
     );
     assert_eq!(
-        eval(
-            &tab,
-            "document.querySelectorAll('main script, main img').length"
-        ),
+        tab.eval("document.querySelectorAll('main script, main img').length")
+            .await,
         0
     );
 
     // Responsiveness: one point per channel, day and line (median, p90).
-    open(
-        &tab,
-        &format!("{base}/ui/responsiveness?from=2024-05-06&to=2024-06-03&group_by=channel"),
-    );
-    tab.wait_for_element("#chart-frt").expect("the charts");
-    let points = |chart: &str| {
-        eval(
-            &tab,
-            &format!("document.querySelectorAll('#chart-{chart} svg circle.point').length"),
-        )
-        .as_u64()
-        .unwrap() as usize
-    };
-    assert_eq!(points("frt"), expected.frt_points);
+    tab.open(&format!(
+        "{base}/ui/responsiveness?from=2024-05-06&to=2024-06-03&group_by=channel"
+    ))
+    .await;
+    tab.wait_for("#chart-frt").await;
+    assert_eq!(tab.points("frt").await, expected.frt_points);
     assert_eq!(
-        points("reply"),
+        tab.points("reply").await,
         expected.frt_points,
         "one reply per conversation"
     );
-    assert_eq!(points("resolution"), expected.resolution_points);
+    assert_eq!(tab.points("resolution").await, expected.resolution_points);
     assert_eq!(
-        eval(
-            &tab,
-            "document.querySelectorAll('#chart-frt svg polyline').length"
-        ),
+        tab.eval("document.querySelectorAll('#chart-frt svg polyline').length")
+            .await,
         6,
         "three channels, a median and a p90 line each"
     );
-    let queue = eval(
-        &tab,
-        "[...document.querySelectorAll('#unanswered tbody tr td:nth-child(4) a')].map(a => a.textContent)",
-    );
+    let queue = tab.eval("[...document.querySelectorAll('#unanswered tbody tr td:nth-child(4) a')].map(a => a.textContent)",
+    ).await;
     assert_eq!(
         queue,
         serde_json::json!([BOB_TICKET, MARIA_CHAT]),
@@ -654,39 +710,37 @@ fn browse(expected: &Expected) {
 
     // The script submits the form as soon as a choice changes; every field is sent, the empty
     // ones (no dates, every channel) included.
-    eval(
-        &tab,
-        "(() => { const s = document.querySelector('select[name=group_by]'); s.value = 'team'; s.dispatchEvent(new Event('change')); return 1; })()",
-    );
-    tab.wait_until_navigated().unwrap();
-    tab.wait_for_element("#chart-frt")
-        .expect("the charts per team");
-    let url = tab.get_url();
+    tab.navigates(async {
+        tab.eval("(() => { const s = document.querySelector('select[name=group_by]'); s.value = 'team'; s.dispatchEvent(new Event('change')); return 1; })()").await;
+    })
+    .await;
+    tab.wait_for("#chart-frt").await;
+    let url = tab.url().await;
     assert!(
         url.contains("group_by=team") && url.ends_with("&channel="),
         "{url}"
     );
-    let head = eval(&tab, "document.querySelector('.page-head p').textContent");
+    let head = tab
+        .eval("document.querySelector('.page-head p').textContent")
+        .await;
     assert!(head.as_str().unwrap().contains("per team"), "{head}");
 
     // Without the script, the button submits the same GET form.
-    eval(
-        &tab,
+    tab.eval(
         "(() => { document.querySelector('select[name=channel]').value = 'email'; return 1; })()",
+    )
+    .await;
+    tab.navigates(tab.click("form.controls button[type=submit]"))
+        .await;
+    tab.wait_for("#chart-frt").await;
+    assert!(
+        tab.url().await.contains("channel=email"),
+        "{}",
+        tab.url().await
     );
-    tab.find_element("form.controls button[type=submit]")
-        .unwrap()
-        .click()
-        .unwrap();
-    tab.wait_until_navigated().unwrap();
-    tab.wait_for_element("#chart-frt")
-        .expect("the email charts per team");
-    assert!(tab.get_url().contains("channel=email"), "{}", tab.get_url());
     assert_eq!(
-        eval(
-            &tab,
-            "document.querySelectorAll('#chart-frt svg polyline').length"
-        ),
+        tab.eval("document.querySelectorAll('#chart-frt svg polyline').length")
+            .await,
         2,
         "one team answers email: its median and p90"
     );
@@ -694,24 +748,16 @@ fn browse(expected: &Expected) {
     // Northwind, a month of traffic up to now: signing out and in with its key, then the
     // screenshots.
     let nw = &expected.northwind;
-    tab.find_element("form[action='/ui/logout'] button")
-        .unwrap()
-        .click()
-        .unwrap();
-    tab.wait_until_navigated().unwrap();
-    tab.wait_for_element("#key")
-        .expect("the sign-in form after signing out");
+    tab.navigates(tab.click("form[action='/ui/logout'] button"))
+        .await;
+    tab.wait_for("#key").await;
     let olivia = PEOPLE[OLIVIA].0;
-    open(&tab, &format!("{base}/ui/customers/{olivia}"));
-    tab.wait_for_element("#key").unwrap().click().unwrap();
-    tab.type_str(&nw.key).unwrap();
-    tab.press_key("Enter").unwrap();
-    tab.wait_until_navigated().unwrap();
-    tab.wait_for_element("ol.timeline").expect("Olivia's page");
-    let entries = eval(
-        &tab,
-        "[...document.querySelectorAll('ol.timeline > li')].map(li => li.dataset.event)",
-    );
+    tab.open(&format!("{base}/ui/customers/{olivia}")).await;
+    tab.sign_in(&nw.key).await;
+    tab.wait_for("ol.timeline").await;
+    let entries = tab
+        .eval("[...document.querySelectorAll('ol.timeline > li')].map(li => li.dataset.event)")
+        .await;
     let entries: Vec<&str> = entries
         .as_array()
         .unwrap()
@@ -720,14 +766,14 @@ fn browse(expected: &Expected) {
         .collect();
     assert_eq!(entries, nw.newest[..25], "Olivia's timeline, newest first");
     assert_eq!(
-        eval(
-            &tab,
-            "document.querySelectorAll('ol.timeline > li.waiting').length"
-        ),
+        tab.eval("document.querySelectorAll('ol.timeline > li.waiting').length")
+            .await,
         1,
         "her last chat message waits"
     );
-    let linked = eval(&tab, "document.querySelector('ul.links').textContent");
+    let linked = tab
+        .eval("document.querySelector('ul.links').textContent")
+        .await;
     assert!(
         linked
             .as_str()
@@ -735,20 +781,19 @@ fn browse(expected: &Expected) {
             .contains("email:olivia.martin@example.com ↔ intercom_contact:c-4410"),
         "{linked}"
     );
+    tab.screenshot("customer").await;
     // The first Tab reaches the link that skips the navigation.
-    tab.press_key("Tab").unwrap();
-    assert_eq!(eval(&tab, "document.activeElement.className"), "skip");
-    screenshot(&tab, "customer");
+    tab.press("Tab").await;
+    assert_eq!(tab.eval("document.activeElement.className").await, "skip");
 
-    open(
-        &tab,
-        &format!("{base}/ui/conversations/{}", nw.chat.replace(':', "%3A")),
-    );
-    tab.wait_for_element("ol.thread").expect("Olivia's chat");
-    let latencies = eval(
-        &tab,
-        "[...document.querySelectorAll('ol.thread > li.latency .label')].map(l => l.textContent)",
-    );
+    tab.open(&format!(
+        "{base}/ui/conversations/{}",
+        nw.chat.replace(':', "%3A")
+    ))
+    .await;
+    tab.wait_for("ol.thread").await;
+    let latencies = tab.eval("[...document.querySelectorAll('ol.thread > li.latency .label')].map(l => l.textContent)",
+    ).await;
     assert_eq!(latencies[0], "First response after 3 min 12 s");
     assert!(
         // 35 minutes and the seconds the test took to get here.
@@ -758,27 +803,27 @@ fn browse(expected: &Expected) {
             .starts_with("Waiting for a reply for 3"),
         "{latencies}"
     );
-    screenshot(&tab, "conversation");
+    tab.screenshot("conversation").await;
 
-    open(&tab, &format!("{base}/ui/responsiveness"));
-    tab.wait_for_element("#chart-frt").expect("the charts");
-    assert_eq!(points("frt"), nw.frt_points);
-    assert_eq!(points("reply"), nw.frt_points);
-    assert_eq!(points("resolution"), nw.resolution_points);
-    let queue = eval(
-        &tab,
-        "[...document.querySelectorAll('#unanswered tbody tr td:nth-child(4) a')].map(a => a.textContent)",
-    );
+    tab.open(&format!("{base}/ui/responsiveness")).await;
+    tab.wait_for("#chart-frt").await;
+    assert_eq!(tab.points("frt").await, nw.frt_points);
+    assert_eq!(tab.points("reply").await, nw.frt_points);
+    assert_eq!(tab.points("resolution").await, nw.resolution_points);
+    let queue = tab.eval("[...document.querySelectorAll('#unanswered tbody tr td:nth-child(4) a')].map(a => a.textContent)",
+    ).await;
     assert_eq!(queue, serde_json::json!(nw.waiting), "longest wait first");
     assert_eq!(
-        eval(
-            &tab,
-            "[...document.querySelectorAll('input:not([type=hidden]), select')].filter(e => e.labels.length === 0).map(e => e.name)"
-        ),
+        tab.eval("[...document.querySelectorAll('input:not([type=hidden]), select')].filter(e => e.labels.length === 0).map(e => e.name)"
+        ).await,
         serde_json::json!([]),
         "every field has a label"
     );
-    screenshot(&tab, "responsiveness");
+    tab.screenshot("responsiveness").await;
+
+    browser.close().await.expect("Chromium closes");
+    browser.wait().await.expect("Chromium exits");
+    devtools.await.expect("the DevTools events");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -885,9 +930,7 @@ async fn the_pages_in_headless_chromium() {
         northwind: northwind_expected,
     };
     check_runs(&chromium);
-    tokio::task::spawn_blocking(move || browse(&expected))
-        .await
-        .expect("the browser session");
+    browse(&expected).await;
     f.drop().await;
 }
 
