@@ -5,7 +5,8 @@
 //! the generated traffic of every native source plus records whose headers are what an operator
 //! would debug: an unknown source, a receive time in epoch milliseconds, an unparsable receive
 //! time, a tenant the topic may not carry, and neither tenant nor receive time (the default
-//! tenant, and the Kafka timestamp as the receive time).
+//! tenant, and the Kafka timestamp as the receive time), a list whose one bad item is
+//! rejected alone, and a payload that gives nothing for a reason its adapter does not document.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -13,8 +14,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use rapport_kafka::Topics;
-use rapport_model::Timestamp;
 use rapport_model::wire::decode_single_object;
+use rapport_model::{Channel, Timestamp};
 use rapport_testkit::{Stack, binary, reader};
 use rapport_traffic::{self as generate, Mix, Options};
 use rdkafka::Message;
@@ -128,6 +129,34 @@ fn records(topics: &Topics) -> Vec<Sent> {
         craft(&|r| vec![(SOURCE, r.source.as_str().into())]),
     ];
     sent.extend(crafted);
+    // A generic batch with one bad event: the others are stored, the bad one is dead-lettered
+    // alone. An SES notification of a type the adapter does not know: dead-lettered whole.
+    let event = |n: usize, kind: &str| {
+        format!(
+            "{{\"event_id\":\"dry-{n}\",\"channel\":\"chat\",\"conversation_id\":\"dry\",\
+             \"occurred_at\":\"2024-06-03T10:00:0{n}Z\",\"kind\":\"{kind}\",\"direction\":\"inbound\",\
+             \"customer\":{{\"email\":\"dry@example.com\"}},\"text\":\"hi\"}}"
+        )
+    };
+    let batch = format!(
+        "{{\"schema\":\"rapport.generic.v1\",\"events\":[{},{},{}]}}",
+        event(0, "message"),
+        event(1, "telepathy"),
+        event(2, "message")
+    );
+    let unknown_ses = r#"{"notificationType":"Mystery","mail":{"messageId":"dry-ses"}}"#;
+    for (channel, source, payload) in [
+        (Channel::Chat, "generic", batch.into_bytes()),
+        (Channel::Email, "ses", unknown_ses.as_bytes().to_vec()),
+    ] {
+        sent.push(Sent {
+            topic: generate::topic_for(topics, channel).to_owned(),
+            key: "dry".into(),
+            headers: vec![(SOURCE, source.into()), (TENANT, "acme".into())],
+            payload,
+            timestamp_ms: day_ms + 86_400_000,
+        });
+    }
     sent
 }
 
@@ -187,16 +216,26 @@ async fn the_dry_run_gives_what_the_normalizer_gives_record_by_record() {
         .filter(|v| v.get("code").is_some())
         .map(|v| {
             let line = v["line"].as_u64().expect("a record line number") as usize;
-            (
-                sent[line - 1].payload.clone(),
-                v["code"].as_str().unwrap().to_owned(),
-            )
+            // An item of a list is dead-lettered alone: the dry run shows its bytes.
+            let payload = match v["item_base64"].as_str() {
+                Some(item) => base64::engine::general_purpose::STANDARD
+                    .decode(item)
+                    .expect("base64"),
+                None => sent[line - 1].payload.clone(),
+            };
+            (payload, v["code"].as_str().unwrap().to_owned())
         })
         .collect();
     let codes: BTreeMap<String, usize> = dry_rejections.iter().fold(BTreeMap::new(), |mut m, r| {
         *m.entry(r.1.clone()).or_default() += 1;
         m
     });
+    for code in [
+        "invalid_value:events[1].kind",
+        "ignored:ses_notification_type",
+    ] {
+        assert_eq!(codes.get(code), Some(&1), "{code} once: {codes:?}");
+    }
     assert!(
         codes.len() >= 3,
         "the crafted headers and the invalid payloads give several codes: {codes:?}"

@@ -21,6 +21,7 @@ mod multipart;
 pub mod request;
 pub mod secret;
 pub mod service;
+pub mod sign;
 pub mod verify;
 
 pub use config::{EndpointConfig, GatewayConfig, Source};
@@ -28,4 +29,5 @@ pub use error::{ConfigError, Reason, VerifyError};
 pub use keys::{Fetch, FetchError, GoogleKeys, SnsCertificates};
 pub use request::{Control, Request, Verified};
 pub use secret::{Environment, ProcessEnv, Secret, SecretSource};
+pub use sign::{Sender, SenderKey, SignError, Signed};
 pub use verify::{Endpoint, Endpoints, KeyStores, Verifier};

@@ -23,6 +23,11 @@ pub const METRICS: &[Metric] = &[
     )
     .by(&["code"]),
     Metric::counter(
+        "rapport_normalizer_skipped_total",
+        "Raw records that gave no interaction, by source and reason (ping, typing, …): documented = true for payload types the adapter documents as carrying none (counted only), false for ones it does not (also dead-lettered as ignored:<reason>).",
+    )
+    .by(&["source", "reason", "documented"]),
+    Metric::counter(
         "rapport_normalizer_dlq_reduced_total",
         "Dead letters whose payload was cut to fit kafka.max_message_bytes.",
     ),

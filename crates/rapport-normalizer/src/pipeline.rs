@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::output::{Output, OutputKind, dead_letter, process, reduced_dead_letter};
+use crate::output::{Output, OutputKind, dead_letter, item_message, process, reduced_dead_letter};
 use crate::{NormalizerConfig, NormalizerError};
 
 type Shared = ServiceContext;
@@ -249,9 +249,13 @@ async fn deliver(
                 family,
                 rejection,
                 reduced: false,
+                item,
             } if is_too_large(&error) => {
                 warn!(%error, topic = message.topic(), partition = message.partition(), offset = message.offset(), "dead letter refused for its size; sending its reduced form");
-                let reduced = reduced_dead_letter(config, &message, family, &rejection, Timestamp::now());
+                let reduced = match item {
+                    Some(item) => reduced_dead_letter(config, &item_message(&message, &item), family, &rejection, Timestamp::now()),
+                    None => reduced_dead_letter(config, &message, family, &rejection, Timestamp::now()),
+                };
                 send(producer, shared, reduced, None).await
             }
             OutputKind::DeadLetter { .. } => Err(error),
