@@ -20,7 +20,7 @@ FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
 
-.PHONY: help up down status test test-unit lint audit cargo-deny fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps
+.PHONY: help up down status test test-unit lint audit cargo-deny fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps browser-deps promtool test-browser screenshots test-rules
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,12 @@ deps: ## Install the system libraries the build links (OpenSSL, libcurl: librdka
 tls-deps: ## Install what the TLS tests run besides the stack (stunnel)
 	@$(STACK) tls-tools
 
+browser-deps: ## Install Debian's chromium for the browser tests
+	@$(STACK) browser
+
+promtool: ## Install promtool (Debian's prometheus) for the alert rules' tests
+	@$(STACK) promtool
+
 build: deps ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
 
@@ -47,10 +53,24 @@ nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
 # The fuzz smoke run goes first so nextest's summary is the suite's closing line.
-test: deps tls-deps nextest oracles lint up ## Start the stack if needed and run the whole suite (unit + integration + TLS + a short fuzz run)
+test: deps tls-deps promtool nextest oracles lint up ## Start the stack if needed and run the whole suite (unit + integration + TLS + a short fuzz run)
 	@$(MAKE) --no-print-directory sqlcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
+
+# The web pages in headless Chromium (crates/rapport-api/tests/browser.rs): their own target, so
+# `make test` needs no browser. Screenshots go under target/tmp/screenshots.
+BROWSER_TEST := $(CARGO) test -p rapport-api --features browser-tests --test browser
+
+test-browser: deps browser-deps up ## The web pages in headless Chromium (installs chromium)
+	$(BROWSER_TEST)
+
+screenshots: deps browser-deps up ## Screenshots of the web pages into docs/screenshots/
+	RAPPORT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BROWSER_TEST)
+
+test-rules: promtool ## promtool check and unit tests of the alert rules (also part of make test)
+	promtool check rules deploy/prometheus/rules.yml
+	cd deploy/prometheus && promtool test rules tests/rules.test.yml
 
 test-unit: deps nextest ## Only the tests that need no running stack
 	$(NEXTEST) --lib --bins

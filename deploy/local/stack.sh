@@ -166,6 +166,19 @@ ensure_tls_tools() {
   apt_install "the TLS tests' Kafka proxy" stunnel4
 }
 
+# What the browser tests drive: Debian's chromium, headless, and a font with the glyphs the
+# pages use (arrows, dashes) so screenshots do not show boxes.
+ensure_browser() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  apt_install "the web pages' browser tests" chromium fonts-dejavu-core
+}
+
+# promtool, to check and unit-test the alert rules in deploy/prometheus/.
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  apt_install "the alert rules' tests" prometheus
+}
+
 clickhouse_answers() {
   [ "$(curl -fsS --max-time 2 "http://127.0.0.1:$ch_http_port/ping" 2>/dev/null)" = "Ok." ]
 }
@@ -359,8 +372,10 @@ case $cmd in
   env) print_env ;;
   tls-tools) ensure_tls_tools ;;
   build-deps) ensure_build_deps ;;
+  browser) ensure_browser ;;
+  promtool) ensure_promtool ;;
   *)
-    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|broker-up|broker-down|broker-user|tls-tools|build-deps" >&2
+    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|broker-up|broker-down|broker-user|tls-tools|build-deps|browser|promtool" >&2
     exit 2
     ;;
 esac

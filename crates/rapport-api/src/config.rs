@@ -17,7 +17,18 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub limits: LimitsConfig,
+    pub ui: UiConfig,
     pub log: LogConfig,
+}
+
+/// The web pages (`/ui`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Mark the session cookie `Secure` (sent over HTTPS only). Unset: when the listener serves
+    /// HTTPS itself, or the request came through a proxy that says `X-Forwarded-Proto: https`.
+    /// Set `true` behind a TLS-terminating ingress that does not say so.
+    pub secure_cookie: Option<bool>,
 }
 
 /// How verified keys are remembered.
@@ -81,6 +92,7 @@ impl Default for ApiConfig {
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
             limits: LimitsConfig::default(),
+            ui: UiConfig::default(),
             log: LogConfig::default(),
         }
     }

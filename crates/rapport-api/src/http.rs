@@ -17,7 +17,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tracing::error;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::{ApiConfig, AppState, auth, v1};
+use crate::{ApiConfig, AppState, auth, ui, v1};
 
 /// The OpenAPI 3 document, kept by hand in `docs/openapi.json` and served at `/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
@@ -39,10 +39,11 @@ pub fn router(config: &ApiConfig) -> Router {
             auth::authenticate,
         ))
         .route_layer(middleware::map_response(never_cached))
-        .with_state(state);
+        .with_state(state.clone());
     Router::new()
         .route("/openapi.json", get(openapi))
         .merge(v1)
+        .merge(ui::routes(state, config))
         .fallback(unknown_route)
         .layer(middleware::from_fn_with_state(
             config.request_timeout(),
@@ -67,16 +68,28 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
 
-async fn unknown_route() -> ApiError {
+async fn unknown_route(request: Request) -> Response {
+    if is_page(&request) {
+        return ui::not_found().await;
+    }
     ApiError::new(
         ErrorCode::UnknownRoute,
         "no such endpoint; GET /openapi.json lists them",
     )
+    .into_response()
+}
+
+/// A request for a web page (answered in HTML), not for the JSON API.
+fn is_page(request: &Request) -> bool {
+    let path = request.uri().path();
+    path == "/ui" || path.starts_with("/ui/")
 }
 
 async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let page = is_page(&request);
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
+        Err(_) if page => ui::timeout(),
         Err(_) => ApiError::new(
             ErrorCode::Timeout,
             format!(
@@ -91,14 +104,16 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
 
 /// Errors produced outside our handlers (a body over the limit, a wrong method, a path that
 /// does not decode) come as plain text or empty bodies; clients get the same JSON shape for
-/// every error.
+/// every error. The web pages' own error pages stay HTML.
 async fn errors_as_json(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let kept = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || kept {
         return response;
     }
     let code = match status {

@@ -13,15 +13,17 @@ mod config;
 mod cursor;
 mod error;
 mod http;
+pub mod metrics;
 mod params;
 mod schema;
+mod ui;
 mod v1;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::Caller;
-pub use config::{ApiConfig, AuthConfig, LimitsConfig, RateLimitConfig};
+pub use config::{ApiConfig, AuthConfig, LimitsConfig, RateLimitConfig, UiConfig};
 pub use cursor::{Cursor, Order, Position};
 pub use error::{ApiError, ErrorCode};
 pub use http::{OPENAPI_JSON, router};
@@ -88,6 +90,7 @@ impl AppState {
 /// Runs the service until `shutdown` triggers: the API and the operations endpoints on
 /// `http.listen`, ready once ClickHouse answers and has the tables and views the API reads.
 pub async fn serve(config: ApiConfig, shutdown: Shutdown) -> Result<(), ServiceError> {
+    rapport_runtime::metrics::install(&metrics::catalogue());
     let routes = router(&config);
     let http = config.http.clone();
     rapport_runtime::http::run_service_with(&http, routes, shutdown, |health, stop| {
@@ -144,7 +147,7 @@ async fn watch_readiness(
             was_up = Some(up);
         }
         health.set_ready(up);
-        metrics::gauge!("rapport_api_clickhouse_up").set(if up { 1.0 } else { 0.0 });
+        ::metrics::gauge!("rapport_api_clickhouse_up").set(if up { 1.0 } else { 0.0 });
         tokio::select! {
             () = stop.cancelled() => break,
             () = tokio::time::sleep(interval) => {}

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 mod multipart;
 pub mod request;
 pub mod secret;

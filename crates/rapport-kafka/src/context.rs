@@ -1,6 +1,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rapport_runtime::metrics::{Kind, Metric};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
@@ -31,6 +32,44 @@ struct CommittedAsk {
     asked: u64,
     /// The last answer was an error (logged once until an ask succeeds again).
     unavailable: bool,
+}
+
+const BROKER_UP: &str = "broker_up";
+const CONSUMER_LAG: &str = "consumer_lag";
+const PARTITION_STALLED: &str = "partition_stalled_seconds";
+const CONSUMER_ERRORS: &str = "consumer_errors_total";
+
+fn metric_name(service: &str, metric: &str) -> String {
+    format!("rapport_{service}_{metric}")
+}
+
+/// The metrics a [`ServiceContext::new`]`(service)` exports, for the service's catalogue
+/// ([`rapport_runtime::metrics`]).
+pub fn consumer_metrics(service: &str) -> Vec<Metric> {
+    vec![
+        Metric::named(
+            metric_name(service, BROKER_UP),
+            Kind::Gauge,
+            "1 while a Kafka broker is reachable; 0 once librdkafka reports every broker down, 1 again with the next record read or acknowledged.",
+        ),
+        Metric::named(
+            metric_name(service, CONSUMER_LAG),
+            Kind::Gauge,
+            "Records between the consumer's position and the end of each assigned partition, by topic and partition (librdkafka statistics, every 5 s).",
+        )
+        .by(&["topic", "partition"]),
+        Metric::named(
+            metric_name(service, PARTITION_STALLED),
+            Kind::Gauge,
+            "Seconds each assigned partition has had records waiting without its stored offset moving, by topic and partition; 0 while it makes progress.",
+        )
+        .by(&["topic", "partition"]),
+        Metric::named(
+            metric_name(service, CONSUMER_ERRORS),
+            Kind::Counter,
+            "Errors the consumer returned instead of a record, other than an unreachable broker (each also logged at warn).",
+        ),
+    ]
 }
 
 /// The client context every Rapport consumer and producer shares: which partitions this instance
@@ -71,10 +110,10 @@ impl ServiceContext {
             committed_ask: Arc::default(),
             broker_down: Arc::default(),
             broker_up_reported: Arc::default(),
-            broker_up_metric: format!("rapport_{service}_broker_up"),
-            lag_metric: format!("rapport_{service}_consumer_lag"),
-            stalled_metric: format!("rapport_{service}_partition_stalled_seconds"),
-            consumer_errors_metric: format!("rapport_{service}_consumer_errors_total"),
+            broker_up_metric: metric_name(service, BROKER_UP),
+            lag_metric: metric_name(service, CONSUMER_LAG),
+            stalled_metric: metric_name(service, PARTITION_STALLED),
+            consumer_errors_metric: metric_name(service, CONSUMER_ERRORS),
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod admin;
 mod config;
+pub mod metrics;
 mod pipeline;
 mod store;
 
@@ -40,6 +41,7 @@ pub enum LinkerError {
 
 /// Runs the service until `shutdown` triggers; the admin API shares the operations port.
 pub async fn serve(config: LinkerConfig, shutdown: Shutdown) -> Result<(), LinkerError> {
+    rapport_runtime::metrics::install(&metrics::catalogue());
     let config = Arc::new(config);
     let core = pipeline::Core::new(Arc::clone(&config))?;
     let routes = admin::routes(core.clone(), config.admin.token.clone());

@@ -5,6 +5,7 @@
 //! tests that prove them.
 
 mod config;
+pub mod metrics;
 pub mod output;
 mod pipeline;
 
@@ -33,6 +34,7 @@ pub enum NormalizerError {
 /// metrics endpoints, then the pipeline; drains in order: readiness off, stop polling, wait for
 /// in-flight outputs, commit, stop HTTP.
 pub async fn serve(config: NormalizerConfig, shutdown: Shutdown) -> Result<(), NormalizerError> {
+    rapport_runtime::metrics::install(&metrics::catalogue());
     let config = Arc::new(config);
     let http = config.http.clone();
     rapport_runtime::http::run_service(&http, shutdown, |health, stop| async move {

@@ -1,17 +1,18 @@
 //! The operations endpoints every service serves: `/healthz` (the process answers), `/readyz`
 //! (the service is doing its job: 503 before it consumes and as soon as draining starts),
 //! `/livez` (503 when a consumer has stopped making progress: the liveness probe) and `/metrics`
-//! in Prometheus text format.
+//! in Prometheus text format. With `http.metrics_listen`, `/metrics` moves to a listener of its
+//! own (with the probes beside it), off the public port of a service that has one.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,11 @@ pub struct HttpConfig {
     pub header_read_timeout_ms: u64,
     /// Connections served at once; one more is closed as soon as it is accepted.
     pub max_connections: usize,
+    /// Serve `/metrics` (and `/healthz`, `/readyz`, `/livez`) on this address too, and no longer
+    /// `/metrics` on `listen`: for the API and the gateway, whose `listen` port is public. Plain
+    /// HTTP, for a scraper on the private network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Serve HTTPS with this certificate and key (`[http.tls]`); unset serves plain HTTP, for
     /// running behind a TLS-terminating ingress or on a private network.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,6 +61,11 @@ impl HttpConfig {
         if let Some(tls) = &self.tls {
             problems.extend(tls.validate(&format!("{section}.tls")));
         }
+        if self.metrics_listen == Some(self.listen) {
+            problems.push(format!(
+                "{section}.metrics_listen must differ from {section}.listen (leave it unset to serve /metrics on {section}.listen)"
+            ));
+        }
         problems
     }
 }
@@ -65,6 +76,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             header_read_timeout_ms: 10_000,
             max_connections: 1024,
+            metrics_listen: None,
             tls: None,
         }
     }
@@ -118,31 +130,27 @@ impl Health {
     }
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
+/// The process-wide Prometheus recorder ([`crate::metrics::install`] it first with the
+/// service's catalogue; installed without one on first use otherwise).
 pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            // Fails only when another recorder is already global (a test binary that installed
-            // its own); the handle still renders what this recorder sees.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
+    crate::metrics::handle()
 }
 
+/// The probes and `/metrics`.
 pub fn router(health: Health, metrics: PrometheusHandle) -> Router {
+    probes(health).route(
+        "/metrics",
+        get(move || std::future::ready(metrics.render())),
+    )
+}
+
+/// `/healthz`, `/readyz` and `/livez`.
+pub fn probes(health: Health) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/livez", get(livez))
         .with_state(health)
-        .route(
-            "/metrics",
-            get(move || std::future::ready(metrics.render())),
-        )
 }
 
 /// The liveness probe: 503 naming the partitions that have had records waiting and no progress
@@ -164,13 +172,14 @@ async fn readyz(State(health): State<Health>) -> (StatusCode, &'static str) {
 
 /// Binds first so a taken port fails start-up with a clear message, then serves until `stop`.
 pub async fn bind(config: &HttpConfig) -> Result<TcpListener, std::io::Error> {
-    TcpListener::bind(config.listen).await.map_err(|e| {
+    bind_addr(config.listen).await
+}
+
+async fn bind_addr(addr: SocketAddr) -> Result<TcpListener, std::io::Error> {
+    TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
-            format!(
-                "cannot listen on {} for health and metrics: {e}",
-                config.listen
-            ),
+            format!("cannot listen on {addr} for health and metrics: {e}"),
         )
     })
 }
@@ -184,7 +193,8 @@ pub async fn serve(
     serve_with(listener, config, health, Router::new(), stop).await
 }
 
-/// [`serve`] plus a service's own routes (an admin API) on the same listener.
+/// [`serve`] plus a service's own routes (an admin API) on the same listener; `/metrics` there
+/// too unless `config.metrics_listen` moves it (see [`run_service_with`]).
 pub async fn serve_with(
     listener: TcpListener,
     config: &HttpConfig,
@@ -193,13 +203,28 @@ pub async fn serve_with(
     stop: CancellationToken,
 ) -> Result<(), std::io::Error> {
     info!(addr = %listener.local_addr()?, "health and metrics endpoints listening");
-    serve_router(
-        listener,
-        router(health, metrics_handle()).merge(routes),
-        config,
-        stop,
-    )
-    .await
+    let ops = if config.metrics_listen.is_some() {
+        probes(health)
+    } else {
+        router(health, metrics_handle())
+    };
+    serve_router(listener, ops.merge(routes), config, stop).await
+}
+
+/// The probes and `/metrics` on `listener`, plain HTTP, until `stop`.
+async fn serve_metrics(
+    listener: TcpListener,
+    config: &HttpConfig,
+    health: Health,
+    stop: CancellationToken,
+) -> Result<(), std::io::Error> {
+    info!(addr = %listener.local_addr()?, "metrics endpoint listening");
+    let plain = HttpConfig {
+        tls: None,
+        metrics_listen: None,
+        ..config.clone()
+    };
+    serve_router(listener, router(health, metrics_handle()), &plain, stop).await
 }
 
 /// Runs one service: the operations endpoints first, then `pipeline` until it returns or
@@ -232,15 +257,26 @@ where
 {
     let health = Health::default();
     let listener = bind(config).await?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(bind_addr(addr).await?),
+        None => None,
+    };
     let http_stop = CancellationToken::new();
     let http = tokio::spawn({
         let (config, health, stop) = (config.clone(), health.clone(), http_stop.clone());
         async move { serve_with(listener, &config, health, routes, stop).await }
     });
+    let metrics = metrics_listener.map(|listener| {
+        let (config, health, stop) = (config.clone(), health.clone(), http_stop.clone());
+        tokio::spawn(async move { serve_metrics(listener, &config, health, stop).await })
+    });
     let result = pipeline(health, shutdown.token()).await;
     shutdown.trigger();
     http_stop.cancel();
     let _ = http.await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     result
 }
 
@@ -291,6 +327,67 @@ mod tests {
 
         stop.cancel();
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn metrics_listen_moves_metrics_off_the_public_port() {
+        let public = "127.0.0.1:0".parse::<SocketAddr>().unwrap();
+        let held = std::net::TcpListener::bind(public).unwrap();
+        let (public, metrics_addr) = (held.local_addr().unwrap(), {
+            let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            other.local_addr().unwrap()
+        });
+        drop(held);
+        let config = HttpConfig {
+            metrics_listen: Some(metrics_addr),
+            ..HttpConfig::on(public)
+        };
+        assert!(config.validate("http").is_empty());
+        let shutdown = crate::Shutdown::new();
+        let routes = Router::new().route("/public", axum::routing::get(|| async { "public\n" }));
+        let service = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                run_service_with(&config, routes, shutdown, |health, stop| async move {
+                    health.set_ready(true);
+                    stop.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                })
+                .await
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(metrics_addr).await.is_err() {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        metrics::counter!("rapport_test_split_total").increment(1);
+        assert!(get(public, "/public").await.starts_with("HTTP/1.1 200"));
+        assert!(get(public, "/readyz").await.starts_with("HTTP/1.1 200"));
+        assert!(get(public, "/metrics").await.starts_with("HTTP/1.1 404"));
+        assert!(
+            get(metrics_addr, "/readyz")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        assert!(
+            get(metrics_addr, "/public")
+                .await
+                .starts_with("HTTP/1.1 404")
+        );
+        let body = get(metrics_addr, "/metrics").await;
+        assert!(
+            body.starts_with("HTTP/1.1 200") && body.contains("rapport_test_split_total"),
+            "{body}"
+        );
+        shutdown.trigger();
+        service.await.unwrap().unwrap();
+
+        let same = HttpConfig {
+            metrics_listen: Some(public),
+            ..HttpConfig::on(public)
+        };
+        assert_eq!(same.validate("http").len(), 1);
     }
 
     #[tokio::test]

@@ -4,13 +4,17 @@
 //!   environment, validated once with every problem reported together;
 //! - [`telemetry`]: tracing to stderr as text or JSON;
 //! - [`shutdown`]: one signal listener, one cancellation token, components under a task tracker;
-//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`, over HTTP or HTTPS;
+//! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`, over HTTP or HTTPS, `/metrics`
+//!   optionally on a listener of its own;
+//! - [`metrics`]: each service's catalogue of metrics (HELP texts, histogram buckets) and the
+//!   recorder installed with it;
 //! - [`rate_limit`]: token buckets per key and a throttle for failed authentications;
 //! - [`retry`]: exponential back-off with jitter for every loop that waits for something to return;
 //! - [`tls`]: rustls client and server configs, certificate reloading, handshake failures in words.
 
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod rate_limit;
 pub mod retry;
 mod serve;

@@ -5,6 +5,7 @@
 //! stored. See the crate README for the guarantees and the tests that prove them.
 
 mod config;
+pub mod metrics;
 mod pipeline;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub enum WriterError {
 /// Runs the service until `shutdown` triggers (a signal, or a failing component). Drain order:
 /// readiness off, stop polling, insert the open batch, store and commit offsets, stop HTTP.
 pub async fn serve(config: WriterConfig, shutdown: Shutdown) -> Result<(), WriterError> {
+    rapport_runtime::metrics::install(&metrics::catalogue());
     let config = Arc::new(config);
     let http = config.http.clone();
     rapport_runtime::http::run_service(&http, shutdown, |health, stop| async move {

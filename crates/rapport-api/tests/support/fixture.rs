@@ -55,6 +55,8 @@ pub struct Ev {
     pub status: Option<&'static str>,
     pub team: Option<&'static str>,
     pub actor_id: Option<&'static str>,
+    /// The message's text; `"<id> says hello"` when unset.
+    pub text: Option<String>,
 }
 
 impl Ev {
@@ -80,7 +82,13 @@ impl Ev {
             status: None,
             team: None,
             actor_id: None,
+            text: None,
         }
+    }
+
+    pub fn text(mut self, text: &str) -> Self {
+        self.text = Some(text.to_owned());
+        self
     }
 
     pub fn who(mut self, kind: IdentityType, value: &str) -> Self {
@@ -158,8 +166,11 @@ impl Ev {
             occurred_at: Timestamp::from_millis(self.at),
             received_at: Timestamp::from_millis(self.at + 1000),
             subject: None,
-            text: (self.kind == InteractionKind::Message)
-                .then(|| format!("{} says hello", self.id)),
+            text: (self.kind == InteractionKind::Message).then(|| {
+                self.text
+                    .clone()
+                    .unwrap_or_else(|| format!("{} says hello", self.id))
+            }),
             rating: None,
             status: self.status.map(Into::into),
             tags: vec![],

@@ -78,3 +78,16 @@ pub async fn events(
     rows.truncate(limit);
     Ok((rows, more))
 }
+
+/// Whether the tenant has any stored conversation: the pages' empty states ("no interactions
+/// yet") need to tell an empty store from an empty answer. Reads one row of the key prefix.
+pub async fn any(client: &clickhouse::Client, tenant_id: &str) -> ReadResult<bool> {
+    let found: u64 = client
+        .query(
+            "SELECT toUInt64(count()) FROM (SELECT 1 FROM conversations PREWHERE tenant_id = ? LIMIT 1)",
+        )
+        .bind(tenant_id)
+        .fetch_one()
+        .await?;
+    Ok(found > 0)
+}

@@ -67,3 +67,41 @@ pub async fn summary(
         conversation_states: states,
     })
 }
+
+/// A link between two of a customer's identifiers, with its evidence (`identity_links`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Row)]
+pub struct Link {
+    /// The two identifiers, `identity_a < identity_b`.
+    pub identity_a: String,
+    pub identity_b: String,
+    /// `linked`, `held` (waits for review: the customer would exceed its cap) or `retracted`
+    /// (an operator unlinked the pair).
+    pub state: String,
+    /// The interaction that carried both identifiers, and its source.
+    pub event_id: String,
+    pub source: String,
+    pub occurred_at_ms: i64,
+    pub changed_at_ms: i64,
+}
+
+/// How a customer's identifiers were linked: every link whose two ends are both among
+/// `identities`, oldest evidence first. A key-prefix read (tenant, then `identity_a`).
+pub async fn links(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    identities: &[String],
+) -> ReadResult<Vec<Link>> {
+    if identities.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(
+        "SELECT identity_a, identity_b, state, event_id, source, occurred_at_ms, changed_at_ms \
+         FROM identity_links FINAL PREWHERE tenant_id = ? AND identity_a IN ",
+    );
+    sql.text(tenant_id)
+        .list(identities)
+        .push(" AND identity_b IN ")
+        .list(identities)
+        .push(" ORDER BY occurred_at_ms, identity_a, identity_b");
+    Ok(sql.query(client).fetch_all().await?)
+}

@@ -188,6 +188,29 @@ pub struct EventRow {
 }
 
 impl EventRow {
+    /// The event as `rapport-responsiveness` computes a conversation's metrics from it (the
+    /// conversion `state` stores the metrics with).
+    pub fn metrics_event(&self) -> rapport_responsiveness::Event {
+        rapport_responsiveness::Event {
+            event_id: self.event_id.clone(),
+            occurred_at_ms: self.occurred_at_ms,
+            kind: rapport_responsiveness::EventKind::classify(
+                &self.kind,
+                &self.direction,
+                &self.actor_role,
+                self.auto_reply != 0,
+                self.status.as_deref(),
+            ),
+            status: self.status.clone(),
+            actor_id: self.actor_id.clone(),
+            actor_name: self.actor_name.clone(),
+            team: self.team.clone(),
+            channel: self.channel.clone(),
+            identities: self.identities.clone(),
+            text: self.text.clone(),
+        }
+    }
+
     pub fn position(&self) -> Position {
         Position {
             occurred_at_ms: self.occurred_at_ms,
@@ -253,6 +276,74 @@ pub async fn resolve_customer(
             .await?,
     };
     Ok(found.filter(|id| !id.is_empty()))
+}
+
+/// A customer found by [`find_customers`], and what matched.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Row)]
+pub struct Found {
+    /// The identifier that matched (`type:value`), or the customer id itself.
+    pub identity: String,
+    pub customer_id: String,
+}
+
+/// The identifiers a person may mean by `text`: exactly the one it names (`type:value` with a
+/// known type), else every type the text is valid for: an email address, a phone number with
+/// its country code, and the text itself as any source's user, contact or reviewer id.
+pub fn candidate_identifiers(text: &str) -> ReadResult<Vec<String>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ReadError::BadInput(
+            "type an identifier to search for".into(),
+        ));
+    }
+    if let Some((kind, value)) = text.split_once(':')
+        && IdentityType::parse(kind).is_some()
+    {
+        return Ok(vec![identifier(kind, value)?]);
+    }
+    Ok(IdentityType::ALL
+        .iter()
+        .filter_map(|kind| identifier(kind.as_str(), text).ok())
+        .collect())
+}
+
+/// The tenant's customers one of `text`'s [`candidate_identifiers`] belongs to, or the customer
+/// whose id `text` is; each customer once, at most `limit`. Key-prefix reads of `customers` and
+/// `customer_identities`.
+pub async fn find_customers(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    text: &str,
+    limit: usize,
+) -> ReadResult<Vec<Found>> {
+    let candidates = candidate_identifiers(text)?;
+    let mut sql = Sql::new(
+        "SELECT identity, customer_id FROM customers FINAL PREWHERE tenant_id = ? AND identity IN ",
+    );
+    sql.text(tenant_id)
+        .list(&candidates)
+        .push(" ORDER BY identity");
+    let by_identifier = async { Ok::<_, ReadError>(sql.query(client).fetch_all::<Found>().await?) };
+    let by_id = resolve_customer(client, tenant_id, text.trim());
+    let (mut found, by_id) = if text.contains(':') {
+        (by_identifier.await?, None)
+    } else {
+        let (found, by_id) = tokio::try_join!(by_identifier, by_id)?;
+        (found, by_id)
+    };
+    if let Some(customer_id) = by_id {
+        found.insert(
+            0,
+            Found {
+                identity: customer_id.clone(),
+                customer_id,
+            },
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    found.retain(|f| !f.customer_id.is_empty() && seen.insert(f.customer_id.clone()));
+    found.truncate(limit);
+    Ok(found)
 }
 
 /// A customer's identifiers, sorted.
@@ -329,6 +420,31 @@ mod tests {
                 "{kind}:{value}"
             );
         }
+    }
+
+    #[test]
+    fn free_text_means_every_identifier_it_is_valid_for() {
+        assert_eq!(
+            candidate_identifiers(" zendesk_user:9001 ").unwrap(),
+            ["zendesk_user:9001"]
+        );
+        let email = candidate_identifiers("Maria@Example.com").unwrap();
+        assert_eq!(email[0], "email:maria@example.com");
+        assert!(email.iter().all(|c| !c.starts_with("phone:")));
+        assert!(email.contains(&"intercom_contact:Maria@Example.com".to_owned()));
+        let phone = candidate_identifiers("+1 415 555 2671").unwrap();
+        assert_eq!(phone[0], "phone:+14155552671");
+        assert!(!phone.iter().any(|c| c.starts_with("email:")));
+        let handle = candidate_identifiers("c-77").unwrap();
+        assert_eq!(handle.len(), 8, "every source-scoped type: {handle:?}");
+        assert!(matches!(
+            candidate_identifiers("  "),
+            Err(ReadError::BadInput(_))
+        ));
+        assert!(matches!(
+            candidate_identifiers("email:nope"),
+            Err(ReadError::BadInput(_))
+        ));
     }
 
     #[test]

@@ -108,6 +108,11 @@ fn day(ms: i64) -> String {
 }
 
 fn replies_sql(q: &ReportQuery<'_>) -> Sql {
+    replies_sql_in(q, None)
+}
+
+/// [`replies_sql`], with the rows also grouped by `bucket` of the reply day when given.
+fn replies_sql_in(q: &ReportQuery<'_>, bucket: Option<Bucket>) -> Sql {
     let key = match q.group_by {
         None => NO_KEY,
         Some(GroupBy::Channel) => "toNullable(channel)",
@@ -120,8 +125,11 @@ fn replies_sql(q: &ReportQuery<'_>) -> Sql {
     } else {
         NO_KEY
     };
+    let bucket_column = bucket.map_or(String::new(), |b| {
+        format!("toString({}) AS bucket, ", b.of("reply_day"))
+    });
     let mut sql = Sql::new(&format!(
-        "SELECT {key} AS key, {name} AS agent_name, \
+        "SELECT {bucket_column}{key} AS key, {name} AS agent_name, \
          toUInt64(countIf(is_first_response = 1)) AS frt_count, \
          if(frt_count > 0, toInt64(floor(avgIf(reply_latency_ms, is_first_response = 1) + 0.5)), NULL) AS frt_avg, \
          if(frt_count > 0, toInt64(quantileExactIf(0.5)(reply_latency_ms, is_first_response = 1)), NULL) AS frt_p50, \
@@ -141,7 +149,11 @@ fn replies_sql(q: &ReportQuery<'_>) -> Sql {
     if let Some(channel) = q.channel {
         sql.push(" AND channel = ?").text(channel);
     }
-    sql.push(" GROUP BY key");
+    sql.push(if bucket.is_some() {
+        " GROUP BY bucket, key"
+    } else {
+        " GROUP BY key"
+    });
     sql
 }
 
@@ -152,6 +164,10 @@ enum Resolution {
 }
 
 fn resolution_sql(q: &ReportQuery<'_>, kind: Resolution) -> Sql {
+    resolution_sql_in(q, kind, None)
+}
+
+fn resolution_sql_in(q: &ReportQuery<'_>, kind: Resolution, bucket: Option<Bucket>) -> Sql {
     let (duration, flag) = match kind {
         Resolution::First => ("first_resolution_ms", "is_first"),
         Resolution::Full => ("full_resolution_ms", "is_full"),
@@ -162,8 +178,11 @@ fn resolution_sql(q: &ReportQuery<'_>, kind: Resolution) -> Sql {
         Some(GroupBy::Team) => "team",
         Some(GroupBy::Day) => "toNullable(toString(resolved_day))",
     };
+    let bucket_column = bucket.map_or(String::new(), |b| {
+        format!("toString({}) AS bucket, ", b.of("resolved_day"))
+    });
     let mut sql = Sql::new(&format!(
-        "SELECT {key} AS key, toUInt64(count()) AS count, \
+        "SELECT {bucket_column}{key} AS key, toUInt64(count()) AS count, \
          toNullable(toInt64(floor(avg(duration) + 0.5))) AS avg_ms, \
          toNullable(toInt64(quantileExact(0.5)(duration))) AS p50_ms, \
          toNullable(toInt64(quantileExact(0.9)(duration))) AS p90_ms \
@@ -178,7 +197,11 @@ fn resolution_sql(q: &ReportQuery<'_>, kind: Resolution) -> Sql {
     if let Some(channel) = q.channel {
         sql.push(" AND channel = ?").text(channel);
     }
-    sql.push(" GROUP BY key");
+    sql.push(if bucket.is_some() {
+        " GROUP BY bucket, key"
+    } else {
+        " GROUP BY key"
+    });
     sql
 }
 
@@ -256,6 +279,152 @@ pub async fn report(client: &clickhouse::Client, q: &ReportQuery<'_>) -> ReadRes
     Ok(groups.into_values().collect())
 }
 
+/// The time step of a [`series`]: UTC days, or weeks starting on Monday.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Day,
+    Week,
+}
+
+impl Bucket {
+    /// Days for a period of up to 62 days, weeks beyond: a line has at most about 60 points.
+    pub fn for_span(from: i64, to: i64) -> Self {
+        if to.saturating_sub(from) <= 62 * 86_400_000 {
+            Self::Day
+        } else {
+            Self::Week
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+        }
+    }
+
+    /// The bucket of a `Date` column, as SQL.
+    fn of(self, day_column: &str) -> String {
+        match self {
+            Self::Day => day_column.to_owned(),
+            Self::Week => format!("toMonday({day_column})"),
+        }
+    }
+}
+
+/// One group's numbers in one bucket of a [`series`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPoint {
+    /// The bucket's first day, `YYYY-MM-DD`.
+    pub bucket: String,
+    pub group: Group,
+}
+
+#[derive(Debug, Deserialize, Row)]
+struct BucketReplyRow {
+    bucket: String,
+    key: Option<String>,
+    agent_name: Option<String>,
+    frt_count: u64,
+    frt_avg: Option<i64>,
+    frt_p50: Option<i64>,
+    frt_p90: Option<i64>,
+    reply_count: u64,
+    reply_avg: Option<i64>,
+    reply_p50: Option<i64>,
+    reply_p90: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Row)]
+struct BucketResolutionRow {
+    bucket: String,
+    key: Option<String>,
+    count: u64,
+    avg_ms: Option<i64>,
+    p50_ms: Option<i64>,
+    p90_ms: Option<i64>,
+}
+
+/// The report of every `bucket` of the period, each with the same groups as [`report`] would
+/// give for that bucket alone (replies by the reply's day, resolutions by the resolution's):
+/// points in bucket order, then key order with the `None` key last; only buckets and groups
+/// with at least one reply or resolution. Reads the same rows as [`report`], once.
+pub async fn series(
+    client: &clickhouse::Client,
+    q: &ReportQuery<'_>,
+    bucket: Bucket,
+) -> ReadResult<Vec<SeriesPoint>> {
+    let resolved = q.group_by != Some(GroupBy::Agent);
+    let replies = replies_sql_in(q, Some(bucket))
+        .query(client)
+        .fetch_all::<BucketReplyRow>();
+    let resolutions = async {
+        if !resolved {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        tokio::try_join!(
+            resolution_sql_in(q, Resolution::First, Some(bucket))
+                .query(client)
+                .fetch_all::<BucketResolutionRow>(),
+            resolution_sql_in(q, Resolution::Full, Some(bucket))
+                .query(client)
+                .fetch_all::<BucketResolutionRow>(),
+        )
+    };
+    let (replies, (first, full)) = tokio::try_join!(replies, resolutions)?;
+
+    let mut points = Slots::new();
+    for row in replies.into_iter().filter(|r| r.reply_count > 0) {
+        let group = slot(&mut points, row.bucket, row.key, resolved);
+        group.agent_name = row.agent_name;
+        group.first_response = Stats {
+            count: row.frt_count,
+            avg_ms: row.frt_avg,
+            p50_ms: row.frt_p50,
+            p90_ms: row.frt_p90,
+        };
+        group.reply_latency = Stats {
+            count: row.reply_count,
+            avg_ms: row.reply_avg,
+            p50_ms: row.reply_p50,
+            p90_ms: row.reply_p90,
+        };
+    }
+    for (rows, first_kind) in [(first, true), (full, false)] {
+        for row in rows.into_iter().filter(|r| r.count > 0) {
+            let group = slot(&mut points, row.bucket, row.key, resolved);
+            let stats = Some(Stats {
+                count: row.count,
+                avg_ms: row.avg_ms,
+                p50_ms: row.p50_ms,
+                p90_ms: row.p90_ms,
+            });
+            if first_kind {
+                group.first_resolution = stats;
+            } else {
+                group.full_resolution = stats;
+            }
+        }
+    }
+    Ok(points
+        .into_iter()
+        .map(|((bucket, _), group)| SeriesPoint { bucket, group })
+        .collect())
+}
+
+type Slots = BTreeMap<(String, (bool, Option<String>)), Group>;
+
+fn slot(points: &mut Slots, bucket: String, key: Option<String>, resolved: bool) -> &mut Group {
+    points
+        .entry((bucket, (key.is_none(), key.clone())))
+        .or_insert_with(|| Group {
+            key,
+            first_resolution: resolved.then(Stats::default),
+            full_resolution: resolved.then(Stats::default),
+            ..Group::default()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +435,33 @@ mod tests {
             assert_eq!(GroupBy::parse(name).unwrap().as_str(), name);
         }
         assert!(GroupBy::parse("week").is_none());
+    }
+
+    #[test]
+    fn series_group_by_bucket_and_key_and_pick_days_or_weeks_by_span() {
+        let q = ReportQuery {
+            tenant_id: "acme",
+            from: 0,
+            to: 7 * 86_400_000,
+            channel: None,
+            group_by: Some(GroupBy::Channel),
+        };
+        let weekly = replies_sql_in(&q, Some(Bucket::Week));
+        assert!(
+            weekly
+                .as_str()
+                .starts_with("SELECT toString(toMonday(reply_day)) AS bucket, ")
+        );
+        assert!(weekly.as_str().ends_with(" GROUP BY bucket, key"));
+        let daily = resolution_sql_in(&q, Resolution::First, Some(Bucket::Day));
+        assert!(
+            daily
+                .as_str()
+                .starts_with("SELECT toString(resolved_day) AS bucket, ")
+        );
+        assert_eq!(replies_sql(&q).as_str().matches("bucket").count(), 0);
+        assert_eq!(Bucket::for_span(0, 62 * 86_400_000), Bucket::Day);
+        assert_eq!(Bucket::for_span(0, 63 * 86_400_000), Bucket::Week);
     }
 
     #[test]

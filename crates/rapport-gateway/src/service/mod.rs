@@ -84,6 +84,7 @@ pub enum ServiceError {
 /// off, the listener stops accepting, and requests in progress finish (each bounded by the
 /// body read timeout and the produce deadline) before the process exits.
 pub async fn serve(config: ServiceConfig, shutdown: Shutdown) -> Result<(), ServiceError> {
+    rapport_runtime::metrics::install(&crate::metrics::catalogue());
     let gateway = Arc::new(Gateway::build(&config, &ProcessEnv, shutdown.token())?);
     let routes = router(Arc::clone(&gateway));
     let http = config.http.clone();

@@ -1,0 +1,46 @@
+//! Every metric the linker exports ([`rapport_runtime::metrics`]).
+
+use rapport_runtime::metrics::Metric;
+
+/// The service name in the consumer's metrics (`rapport_linker_consumer_lag`, …).
+pub const SERVICE: &str = "linker";
+
+/// The linker's own metrics.
+pub const METRICS: &[Metric] = &[
+    Metric::counter(
+        "rapport_linker_interactions_in_total",
+        "Records read from the interactions topic, dead-lettered ones included.",
+    ),
+    Metric::counter(
+        "rapport_linker_links_written_total",
+        "identity_links rows written: new links, held ones, earlier evidence, retractions.",
+    ),
+    Metric::counter(
+        "rapport_linker_customer_changes_total",
+        "customers rows written (identifiers new or moved to another customer), each also a change event on the identity topic.",
+    ),
+    Metric::counter(
+        "rapport_linker_retries_total",
+        "Failed ClickHouse writes that are retried (the store unreachable, overloaded or timing out).",
+    ),
+    Metric::counter(
+        "rapport_linker_dlq_total",
+        "Records dead-lettered, by error code family (undecodable, unknown_schema).",
+    )
+    .by(&["code"]),
+    Metric::counter(
+        "rapport_linker_forgotten_dropped_total",
+        "Interactions dropped because their customer or conversation is on the forget list.",
+    ),
+    Metric::counter(
+        "rapport_linker_admin_unauthorized_total",
+        "Admin API requests refused for a missing or wrong token.",
+    ),
+];
+
+/// Everything `rapport-linker` exports: its own metrics and its consumer's.
+pub fn catalogue() -> Vec<Metric> {
+    let mut all = METRICS.to_vec();
+    all.extend(rapport_kafka::consumer_metrics(SERVICE));
+    all
+}
