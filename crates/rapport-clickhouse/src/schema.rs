@@ -107,7 +107,8 @@ fn compare(found: &[(&str, &str, &str)]) -> Vec<String> {
     problems
 }
 
-/// A service's start-up: migrations (when `migrate`) and the schema check, retried with doubling
+/// A service's start-up: migrations (when `migrate`), on a cluster its layout check
+/// (`cluster::check`), and the schema check, retried with doubling
 /// backoff while ClickHouse is unreachable. `Ok(false)` when `stop` resolved first.
 pub async fn prepare(
     config: &ClickHouseConfig,
@@ -123,6 +124,7 @@ pub async fn prepare(
             if migrate {
                 crate::migrations::migrate(config).await?;
             }
+            crate::cluster::check(config).await?;
             check_interactions_table(config).await
         }
         .await;

@@ -50,6 +50,12 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
         eprintln!("nothing was deleted; run again with --yes to erase");
         return Ok(PLAN_ONLY);
     }
+    // Its deletes are mutations of the local tables of every shard, submitted and awaited per
+    // server; they are written for one server (docs/SCALING.md, "What cluster mode does not do").
+    anyhow::ensure!(
+        config.clickhouse.cluster.is_none(),
+        "rapport forget does not erase on a ClickHouse cluster yet (clickhouse.cluster is set); nothing was deleted"
+    );
     let linker = Linker {
         url: &config.linker_url,
         token: config.linker_token.expose(),
