@@ -20,7 +20,7 @@ FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
 
-.PHONY: help up down status test test-unit lint fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps
+.PHONY: help up down status test test-unit test-cluster cluster-deps lint fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,14 @@ test: deps tls-deps nextest oracles lint up ## Start the stack if needed and run
 	@$(MAKE) --no-print-directory sqlcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
+
+cluster-deps: ## Install what the cluster tests run besides the stack (ZooKeeper: Debian's zookeeperd)
+	@$(STACK) cluster-deps
+
+# The cluster tests start their own ZooKeeper and ClickHouse servers (two shards, or one shard of
+# two replicas) and use the local stack's broker; `make test` skips them (they are #[ignore]d).
+test-cluster: deps nextest cluster-deps up ## The ClickHouse cluster tests (ZooKeeper + several 18.16 servers on loopback)
+	$(NEXTEST) --profile $(NEXTEST_PROFILE) --run-ignored only -E 'binary(cluster)'
 
 test-unit: deps nextest ## Only the tests that need no running stack
 	$(NEXTEST) --lib --bins

@@ -21,10 +21,13 @@
 //!
 //! Writes are idempotent on replicas through ClickHouse's block deduplication: a replicated table
 //! remembers the checksums of its last 100 inserted blocks (`replicated_deduplication_window`),
-//! and the writer retries a failed insert with the same rows in the same order, which gives every
-//! shard the same block again, so a retry after a timeout or a shard outage adds nothing. A
-//! redelivery cut into other batches makes other blocks; those copies are collapsed by the sort
-//! key, as on one server (`ReplacingMergeTree` read with `FINAL`). 18.16 has no
+//! and the writer retries a failed insert with the same rows, which gives every shard the same
+//! block again, so a retry after a timeout or a shard outage adds nothing, whichever server of
+//! the cluster it reaches (a block is identified by the checksums of the part it makes, written
+//! sorted, so the rows' order does not matter either; tests/cluster.rs,
+//! `a_retried_batch_is_stored_once_on_every_replica_and_each_tenant_on_one_shard`). A redelivery
+//! cut into other batches makes other blocks; those copies are collapsed by the sort key, as on
+//! one server (`ReplacingMergeTree` read with `FINAL`). 18.16 has no
 //! `insert_deduplication_token`, so block deduplication is the mechanism.
 
 use std::collections::BTreeMap;

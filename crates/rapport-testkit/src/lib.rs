@@ -11,8 +11,8 @@ use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 mod process;
 mod tls;
 pub use process::{
-    ClickHouseOptions, PrivateBroker, PrivateClickHouse, Service, ServiceOptions, binary,
-    free_addr, http_get, stable_port,
+    CLUSTER, ClickHouseOptions, PrivateBroker, PrivateClickHouse, PrivateCluster, Service,
+    ServiceOptions, binary, free_addr, http_get, stable_port,
 };
 pub use tls::{Issued, Pki, Stunnel};
 
