@@ -23,6 +23,10 @@
 #   RAPPORT_STACK_CH_CONFIG_D      an XML file merged into the server's config (its config.d):
 #                                  remote_servers, zookeeper, macros, distributed_ddl
 #   RAPPORT_STACK_ZK_PORT          ZooKeeper client port      (default: 12181), for zookeeper-up
+#   RAPPORT_STACK_CH_FORCE_RESTORE=1   start with ClickHouse's force_restore_data flag: a replica
+#                                  killed mid-merge finds a part on disk that ZooKeeper never
+#                                  recorded and refuses to start without it (the part is moved to
+#                                  detached/ and the data fetched from the other replicas)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -40,6 +44,7 @@ ch_tls_key=${RAPPORT_STACK_CH_TLS_KEY:-}
 ch_user=${RAPPORT_STACK_CH_USER:-}
 ch_password=${RAPPORT_STACK_CH_PASSWORD:-}
 ch_config_d=${RAPPORT_STACK_CH_CONFIG_D:-}
+ch_force_restore=${RAPPORT_STACK_CH_FORCE_RESTORE:-}
 zk_port=${RAPPORT_STACK_ZK_PORT:-12181}
 cache=${RAPPORT_CACHE_DIR:-$HOME/.cache/rapport}
 tansu_version=0.6.0
@@ -304,6 +309,10 @@ XML
     </users>
 </yandex>
 XML
+  fi
+  if [ -n "$ch_force_restore" ]; then
+    mkdir -p "$dir/data/flags"
+    touch "$dir/data/flags/force_restore_data"
   fi
   local bin; bin=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
   spawn "$pidfile" "$dir/log/stdout.log" "$dir" "$bin" --config-file="$dir/config.xml"

@@ -218,6 +218,10 @@ async fn run(
                 report.already_applied.push(migration.version);
                 continue;
             }
+            // A server that went away mid-file (on a cluster, any server of it: an ON CLUSTER
+            // statement waits for all of them) is a reason to run again, not to stop: every
+            // statement is idempotent, and a service's start-up retries retryable errors.
+            Err(error) if error.is_retryable() => return Err(error),
             Err(error) => {
                 return Err(ClickHouseError::Migration {
                     version: migration.version,

@@ -6,8 +6,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A workspace binary from the same target directory as the running test (nextest builds the
-/// whole workspace first; run `cargo build --workspace` before running one package's tests).
+/// whole workspace first; run `cargo build --workspace` before running one package's tests), or
+/// from `RAPPORT_TEST_BIN_DIR` when set (checkouts that share a target directory overwrite each
+/// other's `target/debug/<bin>`).
 pub fn binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("RAPPORT_TEST_BIN_DIR") {
+        let path = Path::new(&dir).join(name);
+        assert!(
+            path.exists(),
+            "{} is not there (RAPPORT_TEST_BIN_DIR)",
+            path.display()
+        );
+        return path;
+    }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
     let path = exe
@@ -518,6 +529,16 @@ impl PrivateCluster {
     /// Starts server `i` again on the same ports and data (a no-op when it runs).
     pub fn up(&self, i: usize) {
         stack_script("clickhouse-up", &self.server_env(i));
+    }
+
+    /// Starts server `i` after a crash as an operator would: a replica killed between writing a
+    /// part (a merge's, a fetch's) and recording it in ZooKeeper finds a part ZooKeeper does not
+    /// know and refuses to start when that is much of its data; ClickHouse's `force_restore_data`
+    /// flag makes it move such parts to `detached/` and fetch the data from the other replicas.
+    pub fn restore(&self, i: usize) {
+        let mut env = self.server_env(i);
+        env.push(("RAPPORT_STACK_CH_FORCE_RESTORE", "1".to_owned()));
+        stack_script("clickhouse-up", &env);
     }
 
     /// Stops server `i` (SIGTERM, then SIGKILL after 10 s), keeping its data.
