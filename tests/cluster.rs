@@ -51,6 +51,7 @@ async fn the_stored_read_model_equals_the_views_on_two_shards() {
         stack.kafka.clone(),
         cluster.url(0),
         cluster.name(),
+        0,
     )
     .await;
     // Tenants that sipHash64 puts on different shards (t1 and t2 share one).
@@ -89,6 +90,7 @@ async fn a_replica_killed_mid_ingest_loses_nothing_and_counts_nothing_twice() {
         stack.kafka.clone(),
         cluster.url(0),
         cluster.name(),
+        2,
     )
     .await;
     let (records, ids, _) = traffic(21);

@@ -22,6 +22,8 @@
 # For a ClickHouse cluster on loopback (rapport-testkit's PrivateCluster sets them):
 #   RAPPORT_STACK_CH_CONFIG_D      an XML file merged into the server's config (its config.d):
 #                                  remote_servers, zookeeper, macros, distributed_ddl
+#   RAPPORT_STACK_CH_USERS_D       an XML file merged into the server's users.xml (its users.d):
+#                                  the default profile's settings for the cluster
 #   RAPPORT_STACK_ZK_PORT          ZooKeeper client port      (default: 12181), for zookeeper-up
 #   RAPPORT_STACK_CH_FORCE_RESTORE=1   start with ClickHouse's force_restore_data flag: a replica
 #                                  killed mid-merge finds a part on disk that ZooKeeper never
@@ -44,6 +46,7 @@ ch_tls_key=${RAPPORT_STACK_CH_TLS_KEY:-}
 ch_user=${RAPPORT_STACK_CH_USER:-}
 ch_password=${RAPPORT_STACK_CH_PASSWORD:-}
 ch_config_d=${RAPPORT_STACK_CH_CONFIG_D:-}
+ch_users_d=${RAPPORT_STACK_CH_USERS_D:-}
 ch_force_restore=${RAPPORT_STACK_CH_FORCE_RESTORE:-}
 zk_port=${RAPPORT_STACK_ZK_PORT:-12181}
 cache=${RAPPORT_CACHE_DIR:-$HOME/.cache/rapport}
@@ -269,6 +272,11 @@ start_clickhouse() {
     [ -r "$ch_config_d" ] || fail "RAPPORT_STACK_CH_CONFIG_D=$ch_config_d is not readable" "point it at an XML file"
     mkdir -p "$dir/config.d"
     cp "$ch_config_d" "$dir/config.d/extra.xml"
+  fi
+  if [ -n "$ch_users_d" ]; then
+    [ -r "$ch_users_d" ] || fail "RAPPORT_STACK_CH_USERS_D=$ch_users_d is not readable" "point it at an XML file"
+    mkdir -p "$dir/users.d"
+    cp "$ch_users_d" "$dir/users.d/extra.xml"
   fi
   if [ -n "$ch_https_port" ]; then
     [ -r "$ch_tls_cert" ] && [ -r "$ch_tls_key" ] || fail "RAPPORT_STACK_CH_HTTPS_PORT needs readable RAPPORT_STACK_CH_TLS_CERT and RAPPORT_STACK_CH_TLS_KEY" \

@@ -62,21 +62,23 @@ impl Pipeline {
     }
 
     /// A pipeline whose services store into ClickHouse cluster `cluster` through the server at
-    /// `clickhouse_url` (`[clickhouse] cluster`).
+    /// `clickhouse_url` (`[clickhouse] cluster`), with `insert_quorum` (0 for shards of one
+    /// replica).
     pub async fn on_cluster(
         name: &str,
         kafka: KafkaConfig,
         clickhouse_url: String,
         cluster: &str,
+        insert_quorum: u32,
     ) -> Self {
-        Self::new_with(name, kafka, clickhouse_url, Some(cluster)).await
+        Self::new_with(name, kafka, clickhouse_url, Some((cluster, insert_quorum))).await
     }
 
     async fn new_with(
         name: &str,
         kafka: KafkaConfig,
         clickhouse_url: String,
-        cluster: Option<&str>,
+        cluster: Option<(&str, u32)>,
     ) -> Self {
         let prefix = unique_name(name);
         let topics = Topics::prefixed(&prefix);
@@ -89,8 +91,11 @@ impl Pipeline {
         let mut store = format!(
             "[clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n"
         );
-        if let Some(cluster) = cluster {
-            store.push_str(&format!("cluster = \"{cluster}\"\n"));
+        if let Some((cluster, quorum)) = cluster {
+            // The quorum's own limit below the request's, as the configuration check wants.
+            store.push_str(&format!(
+                "cluster = \"{cluster}\"\ninsert_quorum = {quorum}\ninsert_quorum_timeout_ms = 4000\n"
+            ));
         }
         let files = [
             (
@@ -129,7 +134,7 @@ impl Pipeline {
             clickhouse_url,
             database,
             dir,
-            cluster: cluster.map(str::to_owned),
+            cluster: cluster.map(|(c, _)| c.to_owned()),
             settings: if cluster.is_some() {
                 CLUSTER_SESSION
             } else {

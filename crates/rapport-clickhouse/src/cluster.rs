@@ -520,30 +520,42 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
-/// One shard as `system.clusters` lists it.
+/// One replica as `system.clusters` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
 struct Replica {
     shard_num: u32,
     is_local: u8,
 }
 
-/// What a service checks at start on a cluster: the cluster is defined on the server it talks
-/// to, and a read follows the write before it. A shard with several replicas is read and written
-/// on this server when it holds one of them (`prefer_localhost_replica`); otherwise a read may
-/// reach a replica that has not fetched the last write yet, and `insert_quorum` (with
-/// `select_sequential_consistency`) is what makes the write wait for it.
+/// What a service checks at start on a cluster, with the session its clients have (the user's
+/// profile included): the cluster is defined on the server it talks to, the server reads shards
+/// the way ClickHouse 18.16 answers correctly, and a read follows the write before it.
+///
+/// `prefer_localhost_replica` (the profile's) decides where a shard with a replica on this server
+/// is read. With several shards it must be 0: 18.16 reading the local replica in-process as one
+/// shard of several answers `FINAL … PREWHERE` without the version column with "Cannot find
+/// column … in source stream". With one shard it must be 1: 18.16 then sends the whole query to
+/// one replica, over the native protocol when not in-process, where the read path's unqualified
+/// subqueries name the remote server's default database. (Both seen on 18.16 by
+/// `crates/rapport-api/tests/cluster.rs`.) A shard of several replicas that is not read here may
+/// be read on a replica that has not fetched the last write yet: `insert_quorum` (with
+/// `select_sequential_consistency`) is what makes the write wait for them.
 pub async fn check(config: &ClickHouseConfig) -> Result<(), ClickHouseError> {
     let Some(cluster) = &config.cluster else {
         return Ok(());
     };
-    let replicas: Vec<Replica> = config
-        .ddl_server_client()
+    let client = config.server_client();
+    let replicas: Vec<Replica> = client
         .query("SELECT shard_num, toUInt8(is_local) AS is_local FROM system.clusters WHERE cluster = ?")
         .bind(cluster)
         .fetch_all()
         .await?;
+    let prefer_local: u8 = client
+        .query("SELECT toUInt8(value = '1') FROM system.settings WHERE name = 'prefer_localhost_replica'")
+        .fetch_one()
+        .await?;
     let shards = shards(&replicas);
-    problems(cluster, config.insert_quorum, &shards)
+    problems(cluster, config.insert_quorum, prefer_local == 1, &shards)
         .map_or(Ok(()), |p| Err(ClickHouseError::Cluster(p)))
 }
 
@@ -558,11 +570,32 @@ fn shards(replicas: &[Replica]) -> BTreeMap<u32, (u32, bool)> {
     shards
 }
 
-fn problems(cluster: &str, quorum: u32, shards: &BTreeMap<u32, (u32, bool)>) -> Option<String> {
+fn problems(
+    cluster: &str,
+    quorum: u32,
+    prefer_local: bool,
+    shards: &BTreeMap<u32, (u32, bool)>,
+) -> Option<String> {
     if shards.is_empty() {
         return Some(format!(
             "cluster {cluster} is not defined on this server (<remote_servers> in its configuration)"
         ));
+    }
+    match (shards.len(), prefer_local) {
+        (1, false) => {
+            return Some(format!(
+                "cluster {cluster} has one shard and this user's profile sets prefer_localhost_replica = 0, \
+                 under which ClickHouse 18.16 cannot run the read path's queries: set it to 1 (the default)"
+            ));
+        }
+        (n, true) if n > 1 => {
+            return Some(format!(
+                "cluster {cluster} has {n} shards and this user's profile leaves prefer_localhost_replica = 1, \
+                 under which ClickHouse 18.16 answers the read path's FINAL queries wrongly: set it to 0 \
+                 in the profile (docs/SCALING.md)"
+            ));
+        }
+        _ => {}
     }
     let fewest = shards.values().map(|(n, _)| *n).min().unwrap_or(1);
     if quorum > fewest {
@@ -571,14 +604,14 @@ fn problems(cluster: &str, quorum: u32, shards: &BTreeMap<u32, (u32, bool)>) -> 
              no insert could be acknowledged"
         ));
     }
-    let remote_replicated: Vec<u32> = shards
+    let lagging: Vec<u32> = shards
         .iter()
-        .filter(|(_, (n, local))| *n > 1 && !local)
+        .filter(|(_, (n, local))| *n > 1 && !(prefer_local && *local))
         .map(|(shard, _)| *shard)
         .collect();
-    if quorum < 2 && !remote_replicated.is_empty() {
+    if quorum < 2 && !lagging.is_empty() {
         return Some(format!(
-            "shard(s) {remote_replicated:?} of cluster {cluster} have several replicas, none on this server: \
+            "shard(s) {lagging:?} of cluster {cluster} have several replicas and are not read on this server: \
              set clickhouse.insert_quorum (2 or more) so that a read after a write sees it"
         ));
     }
@@ -769,29 +802,49 @@ mod tests {
         let layout = |v: &[(u32, u32, bool)]| -> BTreeMap<u32, (u32, bool)> {
             v.iter().map(|(s, n, l)| (*s, (*n, *l))).collect()
         };
-        // Two shards of one replica; one shard of two with a replica here: fine without quorum.
-        assert_eq!(
-            problems("c", 0, &layout(&[(1, 1, true), (2, 1, false)])),
-            None
-        );
-        assert_eq!(problems("c", 0, &layout(&[(1, 2, true)])), None);
-        // Two shards of two: the other shard's replicas are remote.
-        let two_by_two = layout(&[(1, 2, true), (2, 2, false)]);
+        // Shards of one replica: fine without quorum.
+        let two = layout(&[(1, 1, true), (2, 1, false)]);
+        assert_eq!(problems("c", 0, false, &two), None);
+        // One shard of two with a replica here, read here: fine without quorum.
+        let one_here = layout(&[(1, 2, true)]);
+        assert_eq!(problems("c", 0, true, &one_here), None);
+        // Replicated shards read elsewhere: a read may reach either replica.
+        for (prefer_local, replicated) in [
+            (true, layout(&[(1, 2, false)])),
+            (false, layout(&[(1, 2, true), (2, 2, false)])),
+        ] {
+            assert!(
+                problems("c", 0, prefer_local, &replicated)
+                    .unwrap()
+                    .contains("set clickhouse.insert_quorum")
+            );
+            assert_eq!(problems("c", 2, prefer_local, &replicated), None);
+            assert!(
+                problems("c", 3, prefer_local, &replicated)
+                    .unwrap()
+                    .contains("has 2 replica(s)")
+            );
+        }
         assert!(
-            problems("c", 0, &two_by_two)
-                .unwrap()
-                .contains("set clickhouse.insert_quorum")
-        );
-        assert_eq!(problems("c", 2, &two_by_two), None);
-        assert!(
-            problems("c", 3, &two_by_two)
-                .unwrap()
-                .contains("has 2 replica(s)")
-        );
-        assert!(
-            problems("c", 0, &BTreeMap::new())
+            problems("c", 0, false, &BTreeMap::new())
                 .unwrap()
                 .contains("not defined")
+        );
+    }
+
+    #[test]
+    fn how_shards_are_read_must_suit_their_number() {
+        let two = [(1, (1, true)), (2, (1, false))].into_iter().collect();
+        assert!(
+            problems("c", 0, true, &two)
+                .unwrap()
+                .contains("set it to 0")
+        );
+        let one = [(1, (2, true))].into_iter().collect();
+        assert!(
+            problems("c", 2, false, &one)
+                .unwrap()
+                .contains("set it to 1")
         );
     }
 

@@ -30,8 +30,8 @@ pub struct ClickHouseConfig {
     /// the table's own name, sharded by tenant (docs/SCALING.md, "A ClickHouse cluster").
     pub cluster: Option<String>,
     /// Cluster only: how many replicas of a shard must hold an insert before it is acknowledged
-    /// (`insert_quorum`); 0 leaves one. Needed when a shard has several replicas and none of them
-    /// is the server this client talks to: without it, a read right after a write may go to a
+    /// (`insert_quorum`); 0 leaves one. Needed when a shard has several replicas and reads of it
+    /// may go to one that is not this server: without it, a read right after a write may reach a
     /// replica that has not fetched the write yet (the start-up check refuses that layout).
     pub insert_quorum: u32,
     /// Cluster only: how long an insert waits for its quorum before it fails and is retried
@@ -164,9 +164,12 @@ impl ClickHouseConfig {
             // local table: correct because every table is sharded by tenant and every query is
             // one tenant's, and without it 18.16 refuses such queries.
             client = client.with_setting("distributed_product_mode", "local");
-            // A shard with a replica on this server is read and written there, so a read follows
-            // the write before it (the start-up check relies on it, see `cluster::check`).
-            client = client.with_setting("prefer_localhost_replica", "1");
+            // `prefer_localhost_replica` is left to the server's profile for this user, which
+            // `cluster::check` reads: it must be 0 on a cluster of several shards (18.16 reading
+            // a local replica in-process as one shard of several answers `FINAL … PREWHERE`
+            // wrongly), and 1 on a cluster of one shard (18.16 sends the whole query to a remote
+            // replica of a single shard, where the read path's unqualified subqueries do not
+            // resolve).
             if self.insert_quorum > 1 {
                 client = client
                     .with_setting("insert_quorum", self.insert_quorum.to_string())

@@ -494,6 +494,18 @@ impl PrivateCluster {
             servers,
         };
         stack_script("zookeeper-up", &cluster.zookeeper_env());
+        // The profile setting cluster mode needs on several shards (`cluster::check` in
+        // rapport-clickhouse says why).
+        let prefer_local = u8::from(shards == 1);
+        std::fs::write(
+            cluster.users_file(),
+            format!(
+                "<?xml version=\"1.0\"?>\n<yandex>\n    <profiles>\n        <default>\n            \
+                 <prefer_localhost_replica>{prefer_local}</prefer_localhost_replica>\n        \
+                 </default>\n    </profiles>\n</yandex>\n"
+            ),
+        )
+        .expect("users config");
         for i in 0..cluster.servers.len() {
             std::fs::write(cluster.config_file(i), cluster.config_xml(i)).expect("server config");
             cluster.up(i);
@@ -549,6 +561,10 @@ impl PrivateCluster {
     /// Kills server `i` with SIGKILL, as a machine that dies, and waits until it is gone.
     pub fn kill(&self, i: usize) {
         stack_script("clickhouse-kill", &self.server_env(i));
+    }
+
+    fn users_file(&self) -> PathBuf {
+        self.dir.join("users.xml")
     }
 
     fn config_file(&self, i: usize) -> PathBuf {
@@ -624,6 +640,10 @@ impl PrivateCluster {
             (
                 "RAPPORT_STACK_CH_CONFIG_D",
                 self.config_file(i).display().to_string(),
+            ),
+            (
+                "RAPPORT_STACK_CH_USERS_D",
+                self.users_file().display().to_string(),
             ),
         ]
     }
