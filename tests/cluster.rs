@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use rapport_testkit::{CLUSTER_SESSION, PrivateCluster, Stack, query_in_with};
+use rapport_testkit::{CLUSTER_SESSION, PrivateCluster, Service, Stack, metric_sum, query_in_with};
 
 mod support;
 use support::{Pipeline, traffic};
@@ -36,6 +36,23 @@ async fn local_events(url: &str, database: &str) -> Vec<String> {
     .lines()
     .map(str::to_owned)
     .collect()
+}
+
+/// Produces the records in 40 chunks 600 ms apart (about 25 s), so that what a test does to the
+/// cluster or the services lands while records still arrive.
+fn paced_feed(
+    pipeline: &Pipeline,
+    records: Vec<rapport_traffic::RawRecord>,
+) -> tokio::task::JoinHandle<()> {
+    let (kafka, topics) = (pipeline.kafka.clone(), pipeline.topics.clone());
+    tokio::spawn(async move {
+        for chunk in records.chunks(records.len() / 40 + 1) {
+            rapport_traffic::produce(chunk, &kafka, &topics)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+    })
 }
 
 /// The same read-model check as on one server (tests/read_model.rs), on two shards: the writer's
@@ -97,18 +114,8 @@ async fn a_replica_killed_mid_ingest_loses_nothing_and_counts_nothing_twice() {
     let _normalizer = pipeline.start("normalizer").await;
     let _writer = pipeline.start("writer").await;
     let _linker = pipeline.start("linker").await;
-    // Slow enough that both kills land while records still arrive (about 25 s).
-    let feeder = {
-        let (kafka, topics) = (pipeline.kafka.clone(), pipeline.topics.clone());
-        tokio::spawn(async move {
-            for chunk in records.chunks(records.len() / 40 + 1) {
-                rapport_traffic::produce(chunk, &kafka, &topics)
-                    .await
-                    .unwrap();
-                tokio::time::sleep(Duration::from_millis(600)).await;
-            }
-        })
-    };
+    // Slow enough that both kills land while records still arrive.
+    let feeder = paced_feed(&pipeline, records);
     // Mid-ingest: once the first interactions are stored (the services' start-up, migrations
     // included, is over).
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -183,4 +190,68 @@ async fn a_replica_killed_mid_ingest_loses_nothing_and_counts_nothing_twice() {
         assert!(!first.is_empty(), "{table}: nothing stored");
         assert_eq!(first, rows(1).await, "{table} differs between the replicas");
     }
+}
+
+/// The stateless services scaled out over a two-shard cluster: a second normalizer and a second
+/// writer join mid-stream, the second writer talking to the other server, and the first writer
+/// leaves; every interaction is stored once.
+#[tokio::test]
+#[ignore = "needs ZooKeeper and a ClickHouse cluster: make test-cluster"]
+async fn writers_on_different_servers_joining_and_leaving_lose_nothing() {
+    let stack = Stack::from_env();
+    let cluster = PrivateCluster::start("e2e-scale", 2, 1);
+    let pipeline = Pipeline::on_cluster(
+        "e2e-scale",
+        stack.kafka.clone(),
+        cluster.url(0),
+        cluster.name(),
+        0,
+    )
+    .await;
+    // The second writer's configuration: the same group, the other server.
+    let text = std::fs::read_to_string(pipeline.dir.join("writer.toml")).unwrap();
+    let other = pipeline.dir.join("writer-other-server.toml");
+    std::fs::write(&other, text.replacen(&cluster.url(0), &cluster.url(1), 1)).unwrap();
+    let (records, ids, _) = traffic(22);
+    let _first_normalizer = pipeline.start("normalizer").await;
+    let mut first_writer = pipeline.start("writer").await;
+    let feeder = paced_feed(&pipeline, records);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _second_normalizer = pipeline.start("normalizer").await;
+    let second_writer = Service::start(
+        rapport_testkit::binary("rapport-writer").to_str().unwrap(),
+        &other,
+        rapport_testkit::free_addr(),
+        &std::env::var("RAPPORT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(first_writer.signal("TERM").success());
+    assert!(
+        !feeder.is_finished(),
+        "the feed ended before the first writer left"
+    );
+    feeder.await.unwrap();
+    pipeline
+        .wait_for_store(&ids, Duration::from_secs(180))
+        .await;
+    // Through the other server's Distributed tables too.
+    let other_pipeline_view = query_in_with(
+        &cluster.url(1),
+        &pipeline.database,
+        CLUSTER_SESSION,
+        "SELECT count(), uniqExact(event_id) FROM timeline FORMAT TSV",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        other_pipeline_view,
+        format!("{}\t{}\n", ids.len(), ids.len()),
+        "the timeline through server 1"
+    );
+    let written = metric_sum(
+        &second_writer.get("/metrics").await.1,
+        "rapport_writer_messages_in_total",
+    );
+    assert!(written > 0.0, "the second writer wrote nothing");
 }
