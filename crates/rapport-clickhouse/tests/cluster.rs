@@ -268,3 +268,52 @@ async fn a_retried_batch_is_stored_once_on_every_replica_and_each_tenant_on_one_
         );
     }
 }
+
+/// The cluster form of every migration parses on a current ClickHouse (chdb's `formatQuery`),
+/// as `make sqlcheck` runs the single-server SQL there: 18.16 runs it in the tests above. chdb
+/// cannot run it (no ZooKeeper), so this is the parser's word only. Needs no cluster, so `make
+/// test` runs it (after `make sqlcheck` installed chdb).
+#[test]
+fn every_cluster_statement_parses_on_a_current_clickhouse() {
+    use std::io::Write;
+    let config = ClickHouseConfig {
+        database: "rapport".into(),
+        cluster: Some("rapport".into()),
+        ..ClickHouseConfig::default()
+    };
+    let statements: Vec<String> = rapport_clickhouse::migrations::statements_for(&config)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(statements.len() > 20, "{} statements", statements.len());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/sql/parse_check.py"
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&statements).unwrap().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains(&format!("{0} of {0} statements parse", statements.len())),
+        "{said}"
+    );
+}
