@@ -41,6 +41,14 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    // Its deletes are mutations that would have to be submitted to every shard's local tables and
+    // awaited on each, and its plan reads views inside queries over Distributed tables, which a
+    // shard resolves in its own default database; both are written for one server
+    // (docs/SCALING.md, "What cluster mode does not do").
+    anyhow::ensure!(
+        config.clickhouse.cluster.is_none(),
+        "rapport forget does not run on a ClickHouse cluster yet (clickhouse.cluster is set); nothing was read or deleted"
+    );
     let cancel = progress::ctrl_c();
     let tenant = args.tenant.unwrap_or_else(|| config.tenant_id.clone());
     let plan = plan(&config.clickhouse, &tenant, &args.customer).await?;
@@ -50,12 +58,6 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
         eprintln!("nothing was deleted; run again with --yes to erase");
         return Ok(PLAN_ONLY);
     }
-    // Its deletes are mutations of the local tables of every shard, submitted and awaited per
-    // server; they are written for one server (docs/SCALING.md, "What cluster mode does not do").
-    anyhow::ensure!(
-        config.clickhouse.cluster.is_none(),
-        "rapport forget does not erase on a ClickHouse cluster yet (clickhouse.cluster is set); nothing was deleted"
-    );
     let linker = Linker {
         url: &config.linker_url,
         token: config.linker_token.expose(),
