@@ -29,16 +29,6 @@ pub enum WriterError {
     Io(#[from] std::io::Error),
 }
 
-impl WriterError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::ClickHouse(e) => e.is_retryable(),
-            Self::Registry(e) => e.is_retryable(),
-            Self::Kafka(_) | Self::KafkaSetup(_) | Self::DeadLetter(_) | Self::Io(_) => false,
-        }
-    }
-}
-
 /// Runs the service until `shutdown` triggers (a signal, or a failing component). Drain order:
 /// readiness off, stop polling, insert the open batch, store and commit offsets, stop HTTP.
 pub async fn serve(config: WriterConfig, shutdown: Shutdown) -> Result<(), WriterError> {
