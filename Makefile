@@ -20,7 +20,7 @@ FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
 
-.PHONY: help up down status test test-unit lint audit cargo-deny fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps browser-deps promtool test-browser screenshots test-rules
+.PHONY: help up down status test test-unit test-cluster cluster-deps lint audit cargo-deny fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps browser-deps promtool test-browser screenshots test-rules
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,14 @@ screenshots: deps browser-deps up ## Screenshots of the web pages into docs/scre
 test-rules: promtool ## promtool check and unit tests of the alert rules (also part of make test)
 	promtool check rules deploy/prometheus/rules.yml
 	cd deploy/prometheus && promtool test rules tests/rules.test.yml
+
+cluster-deps: ## Install what the cluster tests run besides the stack (ZooKeeper: Debian's zookeeperd)
+	@$(STACK) cluster-deps
+
+# The cluster tests start their own ZooKeeper and ClickHouse servers (two shards, or one shard of
+# two replicas) and use the local stack's broker; `make test` skips them (they are #[ignore]d).
+test-cluster: deps nextest cluster-deps up ## The ClickHouse cluster tests (ZooKeeper + several 18.16 servers on loopback)
+	$(NEXTEST) --profile $(NEXTEST_PROFILE) --run-ignored only -E 'binary(cluster)'
 
 test-unit: deps nextest ## Only the tests that need no running stack
 	$(NEXTEST) --lib --bins

@@ -19,6 +19,16 @@
 #   RAPPORT_STACK_CH_HTTPS_PORT    ClickHouse HTTPS port, with RAPPORT_STACK_CH_TLS_CERT and
 #                                  RAPPORT_STACK_CH_TLS_KEY (PEM files)
 #   RAPPORT_STACK_CH_USER, RAPPORT_STACK_CH_PASSWORD   one more ClickHouse user, with a password
+# For a ClickHouse cluster on loopback (rapport-testkit's PrivateCluster sets them):
+#   RAPPORT_STACK_CH_CONFIG_D      an XML file merged into the server's config (its config.d):
+#                                  remote_servers, zookeeper, macros, distributed_ddl
+#   RAPPORT_STACK_CH_USERS_D       an XML file merged into the server's users.xml (its users.d):
+#                                  the default profile's settings for the cluster
+#   RAPPORT_STACK_ZK_PORT          ZooKeeper client port      (default: 12181), for zookeeper-up
+#   RAPPORT_STACK_CH_FORCE_RESTORE=1   start with ClickHouse's force_restore_data flag: a replica
+#                                  killed mid-merge finds a part on disk that ZooKeeper never
+#                                  recorded and refuses to start without it (the part is moved to
+#                                  detached/ and the data fetched from the other replicas)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -35,6 +45,10 @@ ch_tls_cert=${RAPPORT_STACK_CH_TLS_CERT:-}
 ch_tls_key=${RAPPORT_STACK_CH_TLS_KEY:-}
 ch_user=${RAPPORT_STACK_CH_USER:-}
 ch_password=${RAPPORT_STACK_CH_PASSWORD:-}
+ch_config_d=${RAPPORT_STACK_CH_CONFIG_D:-}
+ch_users_d=${RAPPORT_STACK_CH_USERS_D:-}
+ch_force_restore=${RAPPORT_STACK_CH_FORCE_RESTORE:-}
+zk_port=${RAPPORT_STACK_ZK_PORT:-12181}
 cache=${RAPPORT_CACHE_DIR:-$HOME/.cache/rapport}
 tansu_version=0.6.0
 tansu_bin=$cache/tansu-$tansu_version/bin/tansu
@@ -179,8 +193,58 @@ ensure_promtool() {
   apt_install "the alert rules' tests" prometheus
 }
 
+# ZooKeeper for a ClickHouse cluster (replication and ON CLUSTER DDL): Debian's zookeeperd,
+# whose service is never started; stack.sh runs its server class itself, like the others.
+zookeeper_jar=/usr/share/java/zookeeper.jar
+ensure_zookeeper() {
+  [ -r "$zookeeper_jar" ] && command -v java >/dev/null 2>&1 && return 0
+  apt_install "the ClickHouse cluster tests' coordination service" zookeeperd
+}
+
+# Serving, not just running: `ruok` answers imok before the server takes sessions, and a
+# ClickHouse 18.16 whose first ZooKeeper session fails can crash on its next ON CLUSTER
+# statement; `srvr` names the server's mode only once it serves.
+zookeeper_answers() {
+  local answer
+  answer=$( (exec 3<>"/dev/tcp/127.0.0.1/$zk_port" && printf srvr >&3 && timeout 2 cat <&3) 2>/dev/null) || return 1
+  [[ $answer == *"Mode: standalone"* ]]
+}
+
+start_zookeeper() {
+  local dir=$state/zookeeper pidfile=$state/zookeeper/pid
+  mkdir -p "$dir/data"
+  if pid_alive "$pidfile"; then
+    say "zookeeper already running (pid $(cat "$pidfile"))"
+    return 0
+  fi
+  # Standalone server: no admin web server (it would take port 8080), srvr for the readiness
+  # check, snapshots purged so a long test run does not fill the disk.
+  cat >"$dir/zoo.cfg" <<CFG
+tickTime=500
+initLimit=10
+syncLimit=5
+dataDir=$dir/data
+clientPort=$zk_port
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=srvr,stat,mntr
+autopurge.snapRetainCount=3
+autopurge.purgeInterval=1
+CFG
+  spawn "$pidfile" "$dir/zookeeper.log" "$dir" java -Xmx256m -Dzookeeper.log.dir="$dir" \
+    -cp "/etc/zookeeper/conf:$zookeeper_jar" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg"
+  wait_until "ZooKeeper" 60 "$pidfile" "$dir/zookeeper.log" zookeeper_answers
+  say "zookeeper listening on 127.0.0.1:$zk_port"
+}
+
 clickhouse_answers() {
   [ "$(curl -fsS --max-time 2 "http://127.0.0.1:$ch_http_port/ping" 2>/dev/null)" = "Ok." ]
+}
+
+clickhouse_sees_zookeeper() {
+  curl -fsS --max-time 5 "http://127.0.0.1:$ch_http_port/" \
+    --data-binary "SELECT count() FROM system.zookeeper WHERE path = '/'" >/dev/null 2>&1
 }
 
 start_tansu() {
@@ -219,6 +283,16 @@ start_clickhouse() {
     -e "s|@INTERSERVER_PORT@|$ch_interserver_port|" "$root/deploy/local/clickhouse/config.xml" >"$dir/config.xml"
   cp "$root/deploy/local/clickhouse/users.xml" "$dir/users.xml"
   rm -rf "$dir/config.d" "$dir/users.d"
+  if [ -n "$ch_config_d" ]; then
+    [ -r "$ch_config_d" ] || fail "RAPPORT_STACK_CH_CONFIG_D=$ch_config_d is not readable" "point it at an XML file"
+    mkdir -p "$dir/config.d"
+    cp "$ch_config_d" "$dir/config.d/extra.xml"
+  fi
+  if [ -n "$ch_users_d" ]; then
+    [ -r "$ch_users_d" ] || fail "RAPPORT_STACK_CH_USERS_D=$ch_users_d is not readable" "point it at an XML file"
+    mkdir -p "$dir/users.d"
+    cp "$ch_users_d" "$dir/users.d/extra.xml"
+  fi
   if [ -n "$ch_https_port" ]; then
     [ -r "$ch_tls_cert" ] && [ -r "$ch_tls_key" ] || fail "RAPPORT_STACK_CH_HTTPS_PORT needs readable RAPPORT_STACK_CH_TLS_CERT and RAPPORT_STACK_CH_TLS_KEY" \
       "point both at PEM files"
@@ -259,9 +333,18 @@ XML
 </yandex>
 XML
   fi
+  if [ -n "$ch_force_restore" ]; then
+    mkdir -p "$dir/data/flags"
+    touch "$dir/data/flags/force_restore_data"
+  fi
   local bin; bin=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
   spawn "$pidfile" "$dir/log/stdout.log" "$dir" "$bin" --config-file="$dir/config.xml"
   wait_until "ClickHouse" 60 "$pidfile" "$dir/log/clickhouse-server.err.log" clickhouse_answers
+  # A cluster member is ready once it holds a ZooKeeper session (its replicated tables are
+  # read-only and its ON CLUSTER statements wait until then).
+  if [ -n "$ch_config_d" ] && grep -q '<zookeeper>' "$ch_config_d"; then
+    wait_until "ClickHouse's ZooKeeper session" 60 "$pidfile" "$dir/log/clickhouse-server.err.log" clickhouse_sees_zookeeper
+  fi
   local version; version=$(curl -fsS "http://127.0.0.1:$ch_http_port/" --data-binary 'SELECT version()')
   say "clickhouse $version listening on http://127.0.0.1:$ch_http_port (native 127.0.0.1:$ch_tcp_port${ch_https_port:+, https 127.0.0.1:$ch_https_port})"
 }
@@ -353,6 +436,25 @@ case $cmd in
     start_clickhouse
     ;;
   clickhouse-down) stop_one clickhouse "$state/clickhouse/pid" ;;
+  # SIGKILL, for tests of a server that dies without warning (its data stays).
+  clickhouse-kill)
+    if pid_alive "$state/clickhouse/pid"; then
+      pid=$(cat "$state/clickhouse/pid")
+      kill -9 "$pid"
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+      say "clickhouse killed (pid $pid)"
+    fi
+    rm -f "$state/clickhouse/pid"
+    ;;
+  # ZooKeeper alone, for the ClickHouse cluster tests (see rapport-testkit's PrivateCluster).
+  zookeeper-up)
+    mkdir -p "$state"
+    pid_alive "$state/zookeeper/pid" || check_port_free "ZooKeeper" "$zk_port" RAPPORT_STACK_ZK_PORT
+    ensure_zookeeper
+    start_zookeeper
+    ;;
+  zookeeper-down) stop_one zookeeper "$state/zookeeper/pid" ;;
+  cluster-deps) ensure_clickhouse; ensure_zookeeper ;;
   # One broker alone, for tests that stop and restart a private broker (sqlite storage survives).
   broker-up)
     mkdir -p "$state"
@@ -375,7 +477,7 @@ case $cmd in
   browser) ensure_browser ;;
   promtool) ensure_promtool ;;
   *)
-    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|broker-up|broker-down|broker-user|tls-tools|build-deps|browser|promtool" >&2
+    echo "usage: $0 up|down|status|env|clickhouse-up|clickhouse-down|clickhouse-kill|zookeeper-up|zookeeper-down|cluster-deps|broker-up|broker-down|broker-user|tls-tools|build-deps|browser|promtool" >&2
     exit 2
     ;;
 esac

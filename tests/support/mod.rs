@@ -4,6 +4,8 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod read_model;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,8 @@ use rapport_channels::TenantConfig;
 use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::Timestamp;
 use rapport_testkit::{
-    ScratchDir, Service, binary, free_addr, kafka_and_topics_toml, query_in, reader, unique_name,
+    CLUSTER_SESSION, ScratchDir, Service, binary, free_addr, kafka_and_topics_toml, query_in_with,
+    reader, unique_name,
 };
 use rapport_traffic::{self as generate, Options, RawRecord};
 use rdkafka::Message;
@@ -47,10 +50,36 @@ pub struct Pipeline {
     pub clickhouse_url: String,
     pub database: String,
     pub dir: ScratchDir,
+    /// The `[clickhouse] cluster` of every service, when the store is a cluster.
+    pub cluster: Option<String>,
+    /// Session settings of the test's own queries ([`CLUSTER_SESSION`] on a cluster).
+    pub settings: &'static str,
 }
 
 impl Pipeline {
     pub async fn new(name: &str, kafka: KafkaConfig, clickhouse_url: String) -> Self {
+        Self::new_with(name, kafka, clickhouse_url, None).await
+    }
+
+    /// A pipeline whose services store into ClickHouse cluster `cluster` through the server at
+    /// `clickhouse_url` (`[clickhouse] cluster`), with `insert_quorum` (0 for shards of one
+    /// replica).
+    pub async fn on_cluster(
+        name: &str,
+        kafka: KafkaConfig,
+        clickhouse_url: String,
+        cluster: &str,
+        insert_quorum: u32,
+    ) -> Self {
+        Self::new_with(name, kafka, clickhouse_url, Some((cluster, insert_quorum))).await
+    }
+
+    async fn new_with(
+        name: &str,
+        kafka: KafkaConfig,
+        clickhouse_url: String,
+        cluster: Option<(&str, u32)>,
+    ) -> Self {
         let prefix = unique_name(name);
         let topics = Topics::prefixed(&prefix);
         ensure_topics(&kafka, &topics.specs())
@@ -59,9 +88,15 @@ impl Pipeline {
         let database = prefix.replace(['.', '-'], "_");
         let dir = ScratchDir::new(&prefix);
         let kafka_and_topics = kafka_and_topics_toml(&kafka, &topics);
-        let store = format!(
+        let mut store = format!(
             "[clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n"
         );
+        if let Some((cluster, quorum)) = cluster {
+            // The quorum's own limit below the request's, as the configuration check wants.
+            store.push_str(&format!(
+                "cluster = \"{cluster}\"\ninsert_quorum = {quorum}\ninsert_quorum_timeout_ms = 4000\n"
+            ));
+        }
         let files = [
             (
                 "normalizer",
@@ -99,6 +134,12 @@ impl Pipeline {
             clickhouse_url,
             database,
             dir,
+            cluster: cluster.map(|(c, _)| c.to_owned()),
+            settings: if cluster.is_some() {
+                CLUSTER_SESSION
+            } else {
+                ""
+            },
         }
     }
 
@@ -139,7 +180,7 @@ impl Pipeline {
     }
 
     pub async fn query(&self, sql: &str) -> Option<String> {
-        query_in(&self.clickhouse_url, &self.database, sql).await
+        query_in_with(&self.clickhouse_url, &self.database, self.settings, sql).await
     }
 
     /// Waits until the deduplicated timeline holds exactly `expected`, each once.

@@ -4,87 +4,12 @@
 #[path = "support/fixture.rs"]
 mod fixture;
 
-use std::time::{Duration, Instant};
-
 use fixture::*;
 use rapport_clickhouse::read;
 use rapport_model::ActorRole::{Agent, Customer, System};
 use rapport_model::IdentityType::Email;
 use rapport_testkit::{PrivateClickHouse, Stack};
 use serde_json::Value;
-
-/// Every endpoint, and every view analysts query, as one comparable text. Fields that follow the
-/// clock (`as_of`, `waiting_ms`) are dropped.
-async fn answers(server: &Server, fixture: &Fixture) -> String {
-    let paths = [
-        "/v1/customers/email:maria@example.com".to_owned(),
-        "/v1/customers/email:maria@example.com/timeline?limit=3".to_owned(),
-        "/v1/customers/intercom_contact:c-77/timeline?order=asc&channel=chat".to_owned(),
-        format!("/v1/customers/{MARIA}"),
-        "/v1/conversations/email:%3Ct1@mail.example.com%3E".to_owned(),
-        format!("/v1/conversations/{BOB_TICKET}"),
-        "/v1/metrics/responsiveness?from=2024-06-01T00:00:00Z&to=2024-06-10T00:00:00Z".to_owned(),
-        "/v1/metrics/responsiveness?from=2024-06-01T00:00:00Z&to=2024-06-10T00:00:00Z&group_by=agent".to_owned(),
-        "/v1/unanswered".to_owned(),
-    ];
-    let mut out = String::new();
-    for path in paths {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let answer = loop {
-            let answer = server.get(&path, Some(&fixture.acme)).await;
-            // Right after the restart the first requests may find the server still starting.
-            if answer.status != 503 || Instant::now() > deadline {
-                break answer;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        };
-        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
-        let mut body = answer.body;
-        strip_clock(&mut body);
-        out.push_str(&format!("{path}\n{body}\n"));
-    }
-    for view in [
-        "timeline",
-        "customer_conversations",
-        "reply_latencies",
-        "responsiveness",
-        "responsiveness_daily",
-        "interaction_customers",
-        "customer_timeline",
-    ] {
-        let rows = fixture
-            .stack
-            .clickhouse(&format!(
-                "SELECT * FROM {}.{view} ORDER BY tuple(*) FORMAT TSV",
-                fixture.database
-            ))
-            .await;
-        assert!(!rows.starts_with("Code:"), "{view}: {rows}");
-        out.push_str(&format!("{view}\n{rows}\n"));
-    }
-    let unanswered = fixture
-        .stack
-        .clickhouse(&format!(
-            "SELECT tenant_id, conversation_id, waiting_since_ms, waiting_messages FROM {}.unanswered \
-             ORDER BY tenant_id, conversation_id FORMAT TSV",
-            fixture.database
-        ))
-        .await;
-    assert!(!unanswered.starts_with("Code:"), "unanswered: {unanswered}");
-    out + &unanswered
-}
-
-fn strip_clock(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.remove("as_of");
-            map.remove("waiting_ms");
-            map.values_mut().for_each(strip_clock);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_clock),
-        _ => {}
-    }
-}
 
 #[tokio::test]
 async fn every_endpoint_and_view_answers_the_same_after_clickhouse_restarts() {

@@ -24,6 +24,19 @@ pub struct ClickHouseConfig {
     pub compression: bool,
     /// Upper bound for one request; a hung server turns into a retry instead of a stall.
     pub request_timeout_ms: u64,
+    /// The cluster (a `<remote_servers>` name of the servers' configuration) the store is spread
+    /// over; unset for one server. Migrations then create every table on every server
+    /// (`ON CLUSTER`) as a replicated local table, `<name>_local`, behind a `Distributed` table of
+    /// the table's own name, sharded by tenant (docs/SCALING.md, "A ClickHouse cluster").
+    pub cluster: Option<String>,
+    /// Cluster only: how many replicas of a shard must hold an insert before it is acknowledged
+    /// (`insert_quorum`); 0 leaves one. Needed when a shard has several replicas and reads of it
+    /// may go to one that is not this server: without it, a read right after a write may reach a
+    /// replica that has not fetched the write yet (the start-up check refuses that layout).
+    pub insert_quorum: u32,
+    /// Cluster only: how long an insert waits for its quorum before it fails and is retried
+    /// (`insert_quorum_timeout`); below `request_timeout_ms`, so the server gives up first.
+    pub insert_quorum_timeout_ms: u64,
 }
 
 impl Default for ClickHouseConfig {
@@ -36,6 +49,9 @@ impl Default for ClickHouseConfig {
             ca_file: None,
             compression: true,
             request_timeout_ms: 30_000,
+            cluster: None,
+            insert_quorum: 0,
+            insert_quorum_timeout_ms: 20_000,
         }
     }
 }
@@ -103,6 +119,31 @@ impl ClickHouseConfig {
         if self.request_timeout_ms == 0 {
             problems.push("clickhouse.request_timeout_ms must be positive".into());
         }
+        match &self.cluster {
+            Some(cluster) if !valid_name(cluster) => problems.push(format!(
+                "clickhouse.cluster must be letters, digits and '_' (got {:?})",
+                quote(cluster)
+            )),
+            Some(_) => {
+                if self.insert_quorum > 1
+                    && self.insert_quorum_timeout_ms >= self.request_timeout_ms
+                {
+                    problems.push(
+                        "clickhouse.insert_quorum_timeout_ms must be below clickhouse.request_timeout_ms, \
+                         so a quorum that never forms fails on the server instead of in the client"
+                            .into(),
+                    );
+                }
+            }
+            None => {
+                if self.insert_quorum > 1 {
+                    problems.push(
+                        "clickhouse.insert_quorum needs clickhouse.cluster (one server has no replicas)"
+                            .into(),
+                    );
+                }
+            }
+        }
         problems
     }
 
@@ -113,6 +154,55 @@ impl ClickHouseConfig {
 
     /// A client for server-wide statements (creating the database itself).
     pub fn server_client(&self) -> clickhouse::Client {
+        let mut client = self.plain_server_client();
+        if self.cluster.is_some() {
+            // An insert into a Distributed table returns once every shard stored its rows, not
+            // once they are queued on this server's disk: the offsets follow the insert.
+            client = client.with_setting("insert_distributed_sync", "1");
+            // Subqueries over a Distributed table inside a query over one (the read path's
+            // `conversation_id IN (SELECT … FROM interaction_identities …)`) read each shard's
+            // local table: correct because every table is sharded by tenant and every query is
+            // one tenant's, and without it 18.16 refuses such queries.
+            client = client.with_setting("distributed_product_mode", "local");
+            // `prefer_localhost_replica` is left to the server's profile for this user, which
+            // `cluster::check` reads: it must be 0 on a cluster of several shards (18.16 reading
+            // a local replica in-process as one shard of several answers `FINAL … PREWHERE`
+            // wrongly), and 1 on a cluster of one shard (18.16 sends the whole query to a remote
+            // replica of a single shard, where the read path's unqualified subqueries do not
+            // resolve).
+            if self.insert_quorum > 1 {
+                client = client
+                    .with_setting("insert_quorum", self.insert_quorum.to_string())
+                    .with_setting(
+                        "insert_quorum_timeout",
+                        self.insert_quorum_timeout_ms.to_string(),
+                    )
+                    .with_setting("select_sequential_consistency", "1");
+            }
+        }
+        client
+    }
+
+    /// A client for DDL and the migrations' own bookkeeping: the cluster's routing settings, no
+    /// quorum (the migrations table is replicated to every server, and two runners recording at
+    /// once would otherwise refuse each other's quorum inserts).
+    pub(crate) fn ddl_client(&self) -> clickhouse::Client {
+        self.ddl_server_client().with_database(&self.database)
+    }
+
+    /// [`Self::ddl_client`] without a database (creating the database itself).
+    pub(crate) fn ddl_server_client(&self) -> clickhouse::Client {
+        let client = self.plain_server_client();
+        if self.cluster.is_some() {
+            client
+                .with_setting("insert_distributed_sync", "1")
+                .with_setting("distributed_product_mode", "local")
+        } else {
+            client
+        }
+    }
+
+    fn plain_server_client(&self) -> clickhouse::Client {
         let mut client = self
             .transport()
             .with_url(&self.url)
@@ -224,5 +314,30 @@ mod tests {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
         assert!(!all.contains("hunter2"), "{all}");
+    }
+
+    #[test]
+    fn cluster_settings_are_checked_together() {
+        let cluster = ClickHouseConfig {
+            cluster: Some("rapport".into()),
+            insert_quorum: 2,
+            ..ClickHouseConfig::default()
+        };
+        assert_eq!(cluster.validate(), Vec::<String>::new());
+        let bad = ClickHouseConfig {
+            cluster: Some("a cluster; DROP".into()),
+            ..ClickHouseConfig::default()
+        };
+        assert!(bad.validate()[0].contains("clickhouse.cluster must be letters"));
+        let slow_quorum = ClickHouseConfig {
+            insert_quorum_timeout_ms: 30_000,
+            ..cluster.clone()
+        };
+        assert!(slow_quorum.validate()[0].contains("must be below clickhouse.request_timeout_ms"));
+        let no_cluster = ClickHouseConfig {
+            cluster: None,
+            ..cluster
+        };
+        assert!(no_cluster.validate()[0].contains("insert_quorum needs clickhouse.cluster"));
     }
 }

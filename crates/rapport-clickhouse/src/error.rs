@@ -34,6 +34,9 @@ pub enum ClickHouseError {
     AllRowsRejected { rows: usize, first: String },
     #[error(transparent)]
     Schema(#[from] crate::SchemaMismatch),
+    /// The cluster is not set up the way cluster mode needs (`cluster::check`).
+    #[error("clickhouse cluster: {0}")]
+    Cluster(String),
     #[error("migration {version} ({name}): {reason}")]
     Migration {
         version: u32,
@@ -104,6 +107,7 @@ impl ClickHouseError {
             | Self::Client(_)
             | Self::AllRowsRejected { .. }
             | Self::Schema(_)
+            | Self::Cluster(_)
             | Self::Migration { .. } => ErrorClass::Fatal,
         }
     }
@@ -130,9 +134,12 @@ fn classify(code: u32) -> ErrorClass {
         // NETWORK_ERROR, ABORTED, MEMORY_LIMIT_EXCEEDED, TABLE_IS_READ_ONLY (replica lost
         // ZooKeeper), TOO_MANY_PARTS, TOO_FEW_LIVE_REPLICAS, UNKNOWN_STATUS_OF_INSERT,
         // QUERY_WAS_CANCELLED, SYSTEM_ERROR, CANNOT_SCHEDULE_TASK, TOO_MANY_QUERIES_PER_USER,
-        // KEEPER_EXCEPTION, POCO_EXCEPTION
-        159 | 202 | 203 | 209 | 210 | 236 | 241 | 242 | 252 | 285 | 319 | 394 | 425 | 439 | 999
-        | 1000 | 2000 => ErrorClass::Retryable,
+        // KEEPER_EXCEPTION, POCO_EXCEPTION; and on a cluster: ALL_CONNECTION_TRIES_FAILED (a
+        // shard is down), UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE (18.16 takes one quorum insert
+        // per table and shard at a time), REPLICA_IS_NOT_IN_QUORUM (a replica still fetching),
+        // NO_ZOOKEEPER
+        159 | 202 | 203 | 209 | 210 | 225 | 236 | 241 | 242 | 252 | 279 | 285 | 286 | 289 | 319
+        | 394 | 425 | 439 | 999 | 1000 | 2000 => ErrorClass::Retryable,
         // NO_SUCH_COLUMN_IN_TABLE, UNKNOWN_IDENTIFIER, UNKNOWN_TABLE, SYNTAX_ERROR,
         // UNKNOWN_DATABASE, UNKNOWN_SETTING, READONLY, UNKNOWN_USER, WRONG_PASSWORD,
         // REQUIRED_PASSWORD, ACCESS_DENIED, AUTHENTICATION_FAILED, NOT_FOUND_COLUMN_IN_BLOCK

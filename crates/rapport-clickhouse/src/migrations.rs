@@ -96,31 +96,107 @@ struct Applied {
     checksum: String,
 }
 
-/// Creates the database if needed and applies every migration not yet recorded.
+/// Creates the database if needed and applies every migration not yet recorded: each file's own
+/// statements on one server, their cluster form (`crate::cluster`) when `config.cluster` is set.
 pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, ClickHouseError> {
-    let server = config.server_client();
-    execute(
-        &server,
-        &format!("CREATE DATABASE IF NOT EXISTS {}", config.database),
-    )
-    .await?;
-    let client = config.client();
-    execute(
-        &client,
-        &format!(
-            "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version UInt32, name String, \
-             checksum String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version"
-        ),
-    )
-    .await?;
-    let applied: Vec<Applied> = client
+    match &config.cluster {
+        None => {
+            let plan = Plan {
+                create_database: format!("CREATE DATABASE IF NOT EXISTS {}", config.database),
+                create_table: format!(
+                    "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version UInt32, name String, \
+                     checksum String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version"
+                ),
+                statements: MIGRATIONS.iter().map(Migration::statements).collect(),
+            };
+            run(&config.server_client(), &config.client(), &plan).await
+        }
+        Some(cluster) => {
+            let client = config.ddl_client();
+            // Nothing to do is answered without a statement on the cluster: an `ON CLUSTER`
+            // statement waits for every server, so a service restarting while one server is
+            // down would otherwise wait for it.
+            if let Ok(applied) = applied(&client).await
+                && let Some(report) = up_to_date(&applied)
+            {
+                return Ok(report);
+            }
+            let layout = crate::cluster::Layout {
+                cluster,
+                database: &config.database,
+            };
+            let plan = Plan {
+                create_database: layout.create_database(),
+                create_table: layout.migrations_table(MIGRATIONS_TABLE),
+                statements: statements_for(config)?,
+            };
+            run(&config.ddl_server_client(), &client, &plan).await
+        }
+    }
+}
+
+/// The statements `migrate` runs for `config`, file by file (`rapport migrate --print`).
+pub fn statements_for(config: &ClickHouseConfig) -> Result<Vec<Vec<String>>, ClickHouseError> {
+    let Some(cluster) = &config.cluster else {
+        return Ok(MIGRATIONS.iter().map(Migration::statements).collect());
+    };
+    let layout = crate::cluster::Layout {
+        cluster,
+        database: &config.database,
+    };
+    crate::cluster::rewrite_migrations(layout, MIGRATIONS).map_err(|(version, error)| {
+        let name = MIGRATIONS
+            .iter()
+            .find(|m| m.version == version)
+            .map_or("", |m| m.name);
+        ClickHouseError::Migration {
+            version,
+            name: name.into(),
+            reason: error.to_string(),
+        }
+    })
+}
+
+/// What one mode runs: the database, the record table, and each file's statements.
+struct Plan {
+    create_database: String,
+    create_table: String,
+    statements: Vec<Vec<String>>,
+}
+
+async fn applied(client: &clickhouse::Client) -> Result<Vec<Applied>, ClickHouseError> {
+    Ok(client
         .query_raw(&format!(
             "SELECT version, any(checksum) AS checksum FROM {MIGRATIONS_TABLE} GROUP BY version ORDER BY version"
         ))
         .fetch_all()
-        .await?;
+        .await?)
+}
+
+/// Every migration recorded with its file's checksum: the report of a run with nothing to do.
+fn up_to_date(applied: &[Applied]) -> Option<MigrationReport> {
     let mut report = MigrationReport::default();
     for migration in MIGRATIONS {
+        match applied.iter().find(|a| a.version == migration.version) {
+            Some(done) if done.checksum == migration.checksum() => {
+                report.already_applied.push(migration.version);
+            }
+            _ => return None,
+        }
+    }
+    Some(report)
+}
+
+async fn run(
+    server: &clickhouse::Client,
+    client: &clickhouse::Client,
+    plan: &Plan,
+) -> Result<MigrationReport, ClickHouseError> {
+    execute(server, &plan.create_database).await?;
+    execute(client, &plan.create_table).await?;
+    let applied = applied(client).await?;
+    let mut report = MigrationReport::default();
+    for (migration, statements) in MIGRATIONS.iter().zip(&plan.statements) {
         let checksum = migration.checksum();
         if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
             if done.checksum != checksum {
@@ -133,7 +209,7 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Click
             report.already_applied.push(migration.version);
             continue;
         }
-        match apply(&client, migration).await {
+        match apply(client, migration.version, statements).await {
             Ok(Outcome::Here) => {}
             Ok(Outcome::Elsewhere) => {
                 info!(
@@ -143,6 +219,10 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Click
                 report.already_applied.push(migration.version);
                 continue;
             }
+            // A server that went away mid-file (on a cluster, any server of it: an ON CLUSTER
+            // statement waits for all of them) is a reason to run again, not to stop: every
+            // statement is idempotent, and a service's start-up retries retryable errors.
+            Err(error) if error.is_retryable() => return Err(error),
             Err(error) => {
                 return Err(ClickHouseError::Migration {
                     version: migration.version,
@@ -152,7 +232,7 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Click
             }
         }
         execute(
-            &client,
+            client,
             &format!(
                 "INSERT INTO {MIGRATIONS_TABLE} (version, name, checksum, applied_at) VALUES ({}, '{}', '{checksum}', now())",
                 migration.version, migration.name
@@ -176,7 +256,7 @@ enum Outcome {
     Elsewhere,
 }
 
-/// Runs every statement of `migration`. A runner next to this one (the writer, the linker and a
+/// Runs every statement of migration `version`. A runner next to this one (the writer, the linker and a
 /// `rapport migrate` job start together) may be applying the same file: a file that replaces
 /// views drops them before it creates them again, so a statement of one runner can fail on what
 /// the other just dropped, or on a later file's views if the other is already past this one.
@@ -184,15 +264,16 @@ enum Outcome {
 /// random pause, until it succeeds or another runner recorded it.
 async fn apply(
     client: &clickhouse::Client,
-    migration: &Migration,
+    version: u32,
+    statements: &[String],
 ) -> Result<Outcome, ClickHouseError> {
     let mut attempt = 0u64;
     // Spread concurrent runners apart: each retries after its own random wait.
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         let mut result = Ok(());
-        for statement in migration.statements() {
-            result = execute_racing(client, &statement).await;
+        for statement in statements {
+            result = execute_racing(client, statement).await;
             if result.is_err() {
                 break;
             }
@@ -200,7 +281,7 @@ async fn apply(
         let Err(error) = result else {
             return Ok(Outcome::Here);
         };
-        if recorded_from(client, migration.version).await? {
+        if recorded_from(client, version).await? {
             return Ok(Outcome::Elsewhere);
         }
         attempt += 1;

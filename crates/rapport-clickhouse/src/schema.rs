@@ -107,8 +107,9 @@ fn compare(found: &[(&str, &str, &str)]) -> Vec<String> {
     problems
 }
 
-/// A service's start-up: migrations (when `migrate`) and the schema check, retried with jittered
-/// back-off while ClickHouse is unreachable. `Ok(false)` when `stop` resolved first.
+/// A service's start-up: migrations (when `migrate`), on a cluster its layout check
+/// (`cluster::check`), and the schema check, retried with jittered back-off while ClickHouse is
+/// unreachable. `Ok(false)` when `stop` resolved first.
 pub async fn prepare(
     config: &ClickHouseConfig,
     migrate: bool,
@@ -125,6 +126,7 @@ pub async fn prepare(
             if migrate {
                 crate::migrations::migrate(config).await?;
             }
+            crate::cluster::check(config).await?;
             check_interactions_table(config).await
         },
     )

@@ -13,8 +13,8 @@ mod process;
 mod tls;
 pub use gateway::{GatewayFiles, SES_TOPIC_ARN, SNS_CERT_URL, gateway_files};
 pub use process::{
-    ClickHouseOptions, PrivateBroker, PrivateClickHouse, Service, ServiceOptions, binary,
-    free_addr, http_get, stable_port,
+    CLUSTER, ClickHouseOptions, PrivateBroker, PrivateClickHouse, PrivateCluster, Service,
+    ServiceOptions, binary, free_addr, http_get, stable_port,
 };
 pub use tls::{Issued, Pki, Stunnel};
 
@@ -123,8 +123,18 @@ impl Stack {
 /// Runs `sql` in `database` over ClickHouse's HTTP interface at `url`: the body, or `None` while
 /// ClickHouse is unreachable or refuses the query (tests poll through outages with it).
 pub async fn query_in(url: &str, database: &str, sql: &str) -> Option<String> {
+    query_in_with(url, database, "", sql).await
+}
+
+/// What a session on a cluster store sets to query its views by hand, as URL parameters: a view
+/// that reads a `Distributed` table inside a query over one reads each shard's local table (every
+/// table is sharded by tenant), and an insert returns once every shard stored its rows.
+pub const CLUSTER_SESSION: &str = "distributed_product_mode=local&insert_distributed_sync=1";
+
+/// [`query_in`] with session settings (`name=value&…`, e.g. [`CLUSTER_SESSION`]).
+pub async fn query_in_with(url: &str, database: &str, settings: &str, sql: &str) -> Option<String> {
     let response = reqwest::Client::new()
-        .post(format!("{url}/?database={database}"))
+        .post(format!("{url}/?database={database}&{settings}"))
         .timeout(Duration::from_secs(10))
         .body(sql.to_owned())
         .send()

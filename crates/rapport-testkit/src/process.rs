@@ -6,8 +6,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A workspace binary from the same target directory as the running test (nextest builds the
-/// whole workspace first; run `cargo build --workspace` before running one package's tests).
+/// whole workspace first; run `cargo build --workspace` before running one package's tests), or
+/// from `RAPPORT_TEST_BIN_DIR` when set (checkouts that share a target directory overwrite each
+/// other's `target/debug/<bin>`).
 pub fn binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("RAPPORT_TEST_BIN_DIR") {
+        let path = Path::new(&dir).join(name);
+        assert!(
+            path.exists(),
+            "{} is not there (RAPPORT_TEST_BIN_DIR)",
+            path.display()
+        );
+        return path;
+    }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
     let path = exe
@@ -439,4 +450,216 @@ async fn request(addr: SocketAddr, path: &str, headers: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, response)
+}
+
+/// A ClickHouse cluster of the test's own on loopback: a standalone ZooKeeper and
+/// `shards × replicas` ClickHouse servers, each with its own ports and data directory, started
+/// and stopped by pid through the local stack's script. The cluster is named [`CLUSTER`] in every
+/// server's `remote_servers`; server `i` is replica `i % replicas` of shard `i / replicas + 1`.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    dir: PathBuf,
+    zookeeper_port: u16,
+    servers: Vec<ClusterServer>,
+}
+
+/// The `remote_servers` name of every [`PrivateCluster`].
+pub const CLUSTER: &str = "rapport";
+
+#[derive(Debug)]
+struct ClusterServer {
+    shard: u32,
+    http_port: u16,
+    tcp_port: u16,
+    interserver_port: u16,
+}
+
+impl PrivateCluster {
+    /// Starts ZooKeeper and every server, and waits until each server sees the cluster.
+    pub fn start(name: &str, shards: u32, replicas: u32) -> Self {
+        assert!(shards >= 1 && replicas >= 1, "a cluster has a server");
+        let dir = std::env::temp_dir().join(crate::unique_name(name));
+        std::fs::create_dir_all(&dir).expect("cluster directory");
+        let servers = (0..shards * replicas)
+            .map(|i| ClusterServer {
+                shard: i / replicas + 1,
+                http_port: stable_port(),
+                tcp_port: stable_port(),
+                interserver_port: stable_port(),
+            })
+            .collect();
+        let cluster = Self {
+            dir,
+            zookeeper_port: stable_port(),
+            servers,
+        };
+        stack_script("zookeeper-up", &cluster.zookeeper_env());
+        // The profile setting cluster mode needs on several shards (`cluster::check` in
+        // rapport-clickhouse says why).
+        let prefer_local = u8::from(shards == 1);
+        std::fs::write(
+            cluster.users_file(),
+            format!(
+                "<?xml version=\"1.0\"?>\n<yandex>\n    <profiles>\n        <default>\n            \
+                 <prefer_localhost_replica>{prefer_local}</prefer_localhost_replica>\n        \
+                 </default>\n    </profiles>\n</yandex>\n"
+            ),
+        )
+        .expect("users config");
+        for i in 0..cluster.servers.len() {
+            std::fs::write(cluster.config_file(i), cluster.config_xml(i)).expect("server config");
+            cluster.up(i);
+        }
+        cluster
+    }
+
+    /// The `remote_servers` name to put in `[clickhouse] cluster`.
+    pub fn name(&self) -> &'static str {
+        CLUSTER
+    }
+
+    /// How many servers the cluster has.
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Always false: a cluster has at least one server.
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// Server `i`'s HTTP URL.
+    pub fn url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.servers[i].http_port)
+    }
+
+    /// The shard (from 1) server `i` holds a replica of.
+    pub fn shard(&self, i: usize) -> u32 {
+        self.servers[i].shard
+    }
+
+    /// Starts server `i` again on the same ports and data (a no-op when it runs).
+    pub fn up(&self, i: usize) {
+        stack_script("clickhouse-up", &self.server_env(i));
+    }
+
+    /// Starts server `i` after a crash as an operator would: a replica killed between writing a
+    /// part (a merge's, a fetch's) and recording it in ZooKeeper finds a part ZooKeeper does not
+    /// know and refuses to start when that is much of its data; ClickHouse's `force_restore_data`
+    /// flag makes it move such parts to `detached/` and fetch the data from the other replicas.
+    pub fn restore(&self, i: usize) {
+        let mut env = self.server_env(i);
+        env.push(("RAPPORT_STACK_CH_FORCE_RESTORE", "1".to_owned()));
+        stack_script("clickhouse-up", &env);
+    }
+
+    /// Stops server `i` (SIGTERM, then SIGKILL after 10 s), keeping its data.
+    pub fn down(&self, i: usize) {
+        stack_script("clickhouse-down", &self.server_env(i));
+    }
+
+    /// Kills server `i` with SIGKILL, as a machine that dies, and waits until it is gone.
+    pub fn kill(&self, i: usize) {
+        stack_script("clickhouse-kill", &self.server_env(i));
+    }
+
+    fn users_file(&self) -> PathBuf {
+        self.dir.join("users.xml")
+    }
+
+    fn config_file(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("server-{i}.xml"))
+    }
+
+    /// Server `i`'s part of the configuration: the cluster, ZooKeeper, its own macros. Replicas
+    /// fetch parts from each other over the interserver port, at the host they register in
+    /// ZooKeeper, which must be loopback here rather than the machine's name.
+    fn config_xml(&self, i: usize) -> String {
+        let mut shards = String::new();
+        let mut current = 0;
+        for server in &self.servers {
+            if server.shard != current {
+                if current != 0 {
+                    shards.push_str("            </shard>\n");
+                }
+                shards.push_str(
+                    "            <shard>\n                <internal_replication>true</internal_replication>\n",
+                );
+                current = server.shard;
+            }
+            shards.push_str(&format!(
+                "                <replica><host>127.0.0.1</host><port>{}</port></replica>\n",
+                server.tcp_port
+            ));
+        }
+        shards.push_str("            </shard>\n");
+        format!(
+            r#"<?xml version="1.0"?>
+<yandex>
+    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <zookeeper>
+        <node><host>127.0.0.1</host><port>{zookeeper}</port></node>
+        <session_timeout_ms>10000</session_timeout_ms>
+    </zookeeper>
+    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+    <macros><shard>{shard}</shard><replica>server-{i}</replica></macros>
+    <remote_servers>
+        <{CLUSTER}>
+{shards}        </{CLUSTER}>
+    </remote_servers>
+</yandex>
+"#,
+            zookeeper = self.zookeeper_port,
+            shard = self.servers[i].shard,
+        )
+    }
+
+    fn zookeeper_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "RAPPORT_STACK_DIR",
+                self.dir.join("zookeeper-stack").display().to_string(),
+            ),
+            ("RAPPORT_STACK_ZK_PORT", self.zookeeper_port.to_string()),
+        ]
+    }
+
+    fn server_env(&self, i: usize) -> Vec<(&'static str, String)> {
+        let server = &self.servers[i];
+        vec![
+            (
+                "RAPPORT_STACK_DIR",
+                self.dir.join(format!("server-{i}")).display().to_string(),
+            ),
+            ("RAPPORT_STACK_CH_HTTP_PORT", server.http_port.to_string()),
+            ("RAPPORT_STACK_CH_TCP_PORT", server.tcp_port.to_string()),
+            (
+                "RAPPORT_STACK_CH_INTERSERVER_PORT",
+                server.interserver_port.to_string(),
+            ),
+            (
+                "RAPPORT_STACK_CH_CONFIG_D",
+                self.config_file(i).display().to_string(),
+            ),
+            (
+                "RAPPORT_STACK_CH_USERS_D",
+                self.users_file().display().to_string(),
+            ),
+        ]
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            self.down(i);
+        }
+        stack_script("zookeeper-down", &self.zookeeper_env());
+        // A failed test keeps the servers' and ZooKeeper's logs, which explain the failure.
+        if std::thread::panicking() {
+            eprintln!("cluster logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }

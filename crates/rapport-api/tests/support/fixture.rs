@@ -4,7 +4,7 @@
 //! A database of its own per test, with known customers and conversations in two tenants, and
 //! the API serving it in-process on a free port.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rapport_api::ApiConfig;
 use rapport_clickhouse::{ClickHouseConfig, InteractionRow, insert_rows, migrations, state};
@@ -246,10 +246,28 @@ impl Fixture {
     /// The fixture in a database of `stack`'s ClickHouse (a private server, for a test that
     /// restarts it).
     pub async fn on(name: &str, stack: Stack) -> Self {
+        let url = stack.clickhouse_url.clone();
+        Self::on_with(name, stack, url, None).await
+    }
+
+    /// The fixture on ClickHouse cluster `cluster`, through its server at `url`
+    /// (`[clickhouse] cluster`); the fixture's own statements carry the session settings a
+    /// person querying the cluster's views sets.
+    pub async fn on_cluster(name: &str, url: String, cluster: &str, insert_quorum: u32) -> Self {
+        let stack = Stack {
+            clickhouse_url: format!("{url}/?{}", rapport_testkit::CLUSTER_SESSION),
+            ..Stack::from_env()
+        };
+        Self::on_with(name, stack, url, Some((cluster, insert_quorum))).await
+    }
+
+    async fn on_with(name: &str, stack: Stack, url: String, cluster: Option<(&str, u32)>) -> Self {
         let database = stack.database(name).await;
         let clickhouse = ClickHouseConfig {
-            url: stack.clickhouse_url.clone(),
+            url,
             database: database.clone(),
+            cluster: cluster.map(|(c, _)| c.to_owned()),
+            insert_quorum: cluster.map_or(0, |(_, q)| q),
             ..ClickHouseConfig::default()
         };
         migrations::migrate(&clickhouse)
@@ -284,14 +302,16 @@ impl Fixture {
                 "customers" => "tenant_id, identity, customer_id, changed_at_ms",
                 _ => "tenant_id, customer_id, identity, active, changed_at_ms",
             };
+            // Through the store's own client: on a cluster it carries the insert quorum.
             fixture
-                .stack
-                .clickhouse(&format!(
-                    "INSERT INTO {}.{table} ({columns}) VALUES {}",
-                    fixture.database,
+                .client
+                .query(&format!(
+                    "INSERT INTO {table} ({columns}) VALUES {}",
                     values.join(", ")
                 ))
-                .await;
+                .execute()
+                .await
+                .expect("customers inserted");
         }
         fixture
     }
@@ -410,5 +430,78 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Every endpoint, and every view analysts query, as one comparable text. Fields that follow the
+/// clock (`as_of`, `waiting_ms`) are dropped.
+pub async fn answers(server: &Server, fixture: &Fixture) -> String {
+    let paths = [
+        "/v1/customers/email:maria@example.com".to_owned(),
+        "/v1/customers/email:maria@example.com/timeline?limit=3".to_owned(),
+        "/v1/customers/intercom_contact:c-77/timeline?order=asc&channel=chat".to_owned(),
+        format!("/v1/customers/{MARIA}"),
+        "/v1/conversations/email:%3Ct1@mail.example.com%3E".to_owned(),
+        format!("/v1/conversations/{BOB_TICKET}"),
+        "/v1/metrics/responsiveness?from=2024-06-01T00:00:00Z&to=2024-06-10T00:00:00Z".to_owned(),
+        "/v1/metrics/responsiveness?from=2024-06-01T00:00:00Z&to=2024-06-10T00:00:00Z&group_by=agent".to_owned(),
+        "/v1/unanswered".to_owned(),
+    ];
+    let mut out = String::new();
+    for path in paths {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let answer = loop {
+            let answer = server.get(&path, Some(&fixture.acme)).await;
+            // Right after the restart the first requests may find the server still starting.
+            if answer.status != 503 || Instant::now() > deadline {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        let mut body = answer.body;
+        strip_clock(&mut body);
+        out.push_str(&format!("{path}\n{body}\n"));
+    }
+    for view in [
+        "timeline",
+        "customer_conversations",
+        "reply_latencies",
+        "responsiveness",
+        "responsiveness_daily",
+        "interaction_customers",
+        "customer_timeline",
+    ] {
+        let rows = fixture
+            .stack
+            .clickhouse(&format!(
+                "SELECT * FROM {}.{view} ORDER BY tuple(*) FORMAT TSV",
+                fixture.database
+            ))
+            .await;
+        assert!(!rows.starts_with("Code:"), "{view}: {rows}");
+        out.push_str(&format!("{view}\n{rows}\n"));
+    }
+    let unanswered = fixture
+        .stack
+        .clickhouse(&format!(
+            "SELECT tenant_id, conversation_id, waiting_since_ms, waiting_messages FROM {}.unanswered \
+             ORDER BY tenant_id, conversation_id FORMAT TSV",
+            fixture.database
+        ))
+        .await;
+    assert!(!unanswered.starts_with("Code:"), "unanswered: {unanswered}");
+    out + &unanswered
+}
+
+pub fn strip_clock(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("as_of");
+            map.remove("waiting_ms");
+            map.values_mut().for_each(strip_clock);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_clock),
+        _ => {}
     }
 }

@@ -41,6 +41,14 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
+    // Its deletes are mutations that would have to be submitted to every shard's local tables and
+    // awaited on each, and its plan reads views inside queries over Distributed tables, which a
+    // shard resolves in its own default database; both are written for one server
+    // (docs/SCALING.md, "What cluster mode does not do").
+    anyhow::ensure!(
+        config.clickhouse.cluster.is_none(),
+        "rapport forget does not run on a ClickHouse cluster yet (clickhouse.cluster is set); nothing was read or deleted"
+    );
     let cancel = progress::ctrl_c();
     let tenant = args.tenant.unwrap_or_else(|| config.tenant_id.clone());
     let plan = plan(&config.clickhouse, &tenant, &args.customer).await?;

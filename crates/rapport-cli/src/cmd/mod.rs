@@ -35,7 +35,9 @@ pub enum Command {
     /// Safe to run on every deploy and from several places at once. Refuses to continue when an
     /// applied migration's file changed. Connection: the [clickhouse] config section, e.g.
     /// RAPPORT_CLICKHOUSE__URL=http://clickhouse:8123 RAPPORT_CLICKHOUSE__DATABASE=rapport.
-    Migrate,
+    /// With clickhouse.cluster set, every table is created on every server of that cluster as a
+    /// replicated table behind a Distributed one (docs/SCALING.md); --print shows the statements.
+    Migrate(migrate::Args),
     /// Look up and correct which identifiers belong to one customer (through rapport-linker).
     Identity(identity::Args),
     /// Create, revoke and list the API keys of rapport-api.
@@ -107,7 +109,7 @@ impl Command {
         match self {
             Self::Generate(args) => generate::run(args, config).await,
             Self::Consume(args) => consume::run(args, config).await,
-            Self::Migrate => migrate::run(config).await,
+            Self::Migrate(args) => migrate::run(args, config).await,
             Self::Identity(args) => identity::run(args, config).await,
             Self::Keys(args) => keys::run(args, config).await,
             Self::Timeline(args) => timeline::run(args, config).await,
