@@ -16,6 +16,7 @@ pub mod migrations;
 pub mod read;
 mod row;
 mod schema;
+pub mod sla;
 pub mod state;
 
 pub use clickhouse::Client;

@@ -3,7 +3,7 @@
 //! business time, and the SLA outcomes of the conversation's policy. These are the definitions of
 //! `docs/ANALYTICS.md`, the same ones the query-time views of `schemas/clickhouse/` compute in SQL
 //! for the wall clock; `rapport-writer` stores what this crate computes for every conversation a
-//! batch touches, `rapport-sla` announces SLA outcomes from it, and a test checks that the stored
+//! batch touches (business times and SLA outcomes included), and a test checks that the stored
 //! rows equal the views' answers for any arrival order.
 //!
 //! Pure: no I/O and no clock. The metrics depend on the set of events only, never on the order
@@ -20,7 +20,9 @@ pub use business::{BusinessTimes, Segment, business_times};
 pub use classify::{Class, EventKind, StatusClass};
 pub use compute::primary;
 pub use compute::{Conversation, Event, Reply, Resolution, Run, compute, compute_sorted, sort};
+pub use rapport_calendar::BusinessHoursConfig;
 pub use rules::{Derived, Rules, RulesError};
+pub use sla::SlaConfig;
 
 #[cfg(test)]
 mod testing;

@@ -1,6 +1,6 @@
 //! Everything a conversation's stored metrics depend on besides its events: the business hours
 //! (`[business_hours]`) and the SLA policies (`[sla]`). Every service and command that derives
-//! metrics (the writer, `rapport-sla`, `rapport recompute`, `rapport forget`) takes both
+//! metrics (the writer, `rapport recompute`, `rapport forget`) takes both
 //! sections, so they all derive the same numbers.
 
 use rapport_calendar::{BusinessHours, BusinessHoursConfig, Calendar};

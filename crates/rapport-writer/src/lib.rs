@@ -27,6 +27,8 @@ pub enum WriterError {
     ClickHouse(#[from] ClickHouseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Rules(#[from] rapport_responsiveness::RulesError),
 }
 
 impl WriterError {
@@ -34,7 +36,11 @@ impl WriterError {
         match self {
             Self::ClickHouse(e) => e.is_retryable(),
             Self::Registry(e) => e.is_retryable(),
-            Self::Kafka(_) | Self::KafkaSetup(_) | Self::DeadLetter(_) | Self::Io(_) => false,
+            Self::Kafka(_)
+            | Self::KafkaSetup(_)
+            | Self::DeadLetter(_)
+            | Self::Io(_)
+            | Self::Rules(_) => false,
         }
     }
 }

@@ -12,6 +12,7 @@ use rapport_kafka::{
     DecodeFailure, Decoder, Rejection, ServiceContext, leave_group, send_dead_letter,
 };
 use rapport_model::Timestamp;
+use rapport_responsiveness::Rules;
 use rapport_runtime::Health;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
@@ -94,6 +95,8 @@ struct Writer {
     availability: Availability,
     consecutive_rejections: usize,
     forget: ForgetList,
+    /// Business hours and SLA policies the stored state is derived with.
+    rules: Rules,
 }
 
 /// The conversations of the stored rows (those ClickHouse did not refuse), per tenant.
@@ -148,6 +151,7 @@ pub async fn run(
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), WriterError> {
+    let rules = Rules::from_config(&config.business_hours, &config.sla)?;
     let b = &config.batch;
     let ready = rapport_clickhouse::prepare(
         &config.clickhouse,
@@ -195,6 +199,7 @@ pub async fn run(
         availability: Availability::default(),
         consecutive_rejections: 0,
         forget: ForgetList::default(),
+        rules,
     };
     let mut decoder = Decoder::new(&config.registry)?;
     let mut batch = Batch::default();
@@ -408,7 +413,8 @@ impl Writer {
         loop {
             let started = Instant::now();
             let version = Timestamp::now().as_millis();
-            let attempt = match state::recompute(&self.client, touched, version).await {
+            let attempt = match state::recompute(&self.client, touched, version, &self.rules).await
+            {
                 Ok(rows) => state::store(&self.client, &rows, timeout)
                     .await
                     .map(|()| rows.len()),

@@ -300,7 +300,7 @@ impl Fixture {
                 .insert(row.conversation_id.clone());
         }
         let version = Timestamp::now().as_millis();
-        let state = state::recompute(&self.client, &touched, version)
+        let state = state::recompute(&self.client, &touched, version, &state::Rules::default())
             .await
             .expect("state recomputed");
         state::store(&self.client, &state, Duration::from_secs(30))

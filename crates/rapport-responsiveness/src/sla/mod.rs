@@ -127,6 +127,8 @@ pub struct Summary {
     pub started_at_ms: i64,
     /// The first breached cycle's due time, else the last cycle's.
     pub due_at_ms: Option<i64>,
+    /// The at-risk time of that same cycle.
+    pub at_risk_at_ms: Option<i64>,
     pub breached_at_ms: Option<i64>,
     pub stopped_at_ms: Option<i64>,
     pub remaining_ms: Option<i64>,
@@ -150,6 +152,7 @@ impl TargetOutcome {
             status: decisive.status,
             started_at_ms: self.cycles[0].started_at_ms,
             due_at_ms: decisive.due_at_ms,
+            at_risk_at_ms: decisive.at_risk_at_ms,
             breached_at_ms: breached.first().and_then(|c| c.due_at_ms),
             stopped_at_ms: last.stopped_at_ms,
             remaining_ms: last.remaining_ms,

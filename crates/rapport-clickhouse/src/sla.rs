@@ -1,0 +1,109 @@
+//! The stored SLA outcome of each conversation and target (`sla`, `007_business_time_sla.sql`):
+//! one row per target of every conversation while SLA policies are configured, written with the
+//! rest of the conversation's state. A target that does not apply has status `none`, so a row
+//! left by an earlier policy is overwritten rather than left behind.
+
+use clickhouse::Row;
+use rapport_responsiveness::Derived;
+use rapport_responsiveness::sla::{Status, Target};
+use serde::{Deserialize, Serialize};
+
+/// Status of a target that does not apply to the conversation (no policy, not in the policy,
+/// or no cycle yet).
+pub const NONE: &str = "none";
+
+/// One row of `sla`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct SlaRow {
+    pub tenant_id: String,
+    pub conversation_id: String,
+    /// `first_response`, `next_reply`, `resolution`.
+    pub target: String,
+    pub policy: String,
+    /// The calendar its clocks ran on.
+    pub calendar: String,
+    pub channel: String,
+    pub team: Option<String>,
+    /// The agent whose reply decided it (the first breached cycle's, else the last cycle's).
+    pub agent_id: Option<String>,
+    /// The target in business ms.
+    pub target_ms: i64,
+    /// `met`, `breached`, `active`, `paused` or `none`, from the events only: an `active` row
+    /// whose `due_at_ms` has passed is breached for every reader (`sla_outcomes`).
+    pub status: String,
+    pub cycles: u32,
+    pub breached_cycles: u32,
+    pub started_at_ms: i64,
+    pub due_at_ms: Option<i64>,
+    /// When `at_risk` applies: the due time minus the policy's lead time, in business time.
+    pub at_risk_at_ms: Option<i64>,
+    pub breached_at_ms: Option<i64>,
+    pub stopped_at_ms: Option<i64>,
+    /// Business ms left while paused.
+    pub remaining_ms: Option<i64>,
+    pub version: i64,
+}
+
+/// Every column of `sla`, in order, for SELECTs.
+pub const SLA_COLUMNS: &str = "tenant_id, conversation_id, target, policy, calendar, channel, \
+    team, agent_id, target_ms, status, cycles, breached_cycles, started_at_ms, due_at_ms, \
+    at_risk_at_ms, breached_at_ms, stopped_at_ms, remaining_ms, version";
+
+impl SlaRow {
+    /// One row per target, in [`Target::ALL`] order.
+    pub fn of(tenant_id: &str, conversation_id: &str, d: &Derived, version: i64) -> Vec<Self> {
+        let c = &d.conversation;
+        Target::ALL
+            .into_iter()
+            .map(|target| {
+                let mut row = Self {
+                    tenant_id: tenant_id.to_owned(),
+                    conversation_id: conversation_id.to_owned(),
+                    target: target.as_str().to_owned(),
+                    policy: String::new(),
+                    calendar: String::new(),
+                    channel: c.channel.clone(),
+                    team: c.team.clone(),
+                    agent_id: None,
+                    target_ms: 0,
+                    status: NONE.to_owned(),
+                    cycles: 0,
+                    breached_cycles: 0,
+                    started_at_ms: c.created_at_ms,
+                    due_at_ms: None,
+                    at_risk_at_ms: None,
+                    breached_at_ms: None,
+                    stopped_at_ms: None,
+                    remaining_ms: None,
+                    version,
+                };
+                let Some(sla) = &d.sla else { return row };
+                let Some(outcome) = sla.targets.iter().find(|t| t.target == target) else {
+                    return row;
+                };
+                row.policy.clone_from(&sla.policy);
+                row.calendar.clone_from(&sla.calendar);
+                row.target_ms = outcome.target_ms;
+                if let Some(s) = outcome.summary() {
+                    row.status = s.status.as_str().to_owned();
+                    row.agent_id = s.agent_id;
+                    row.cycles = s.cycles;
+                    row.breached_cycles = s.breached_cycles;
+                    row.started_at_ms = s.started_at_ms;
+                    row.due_at_ms = s.due_at_ms;
+                    row.at_risk_at_ms = s.at_risk_at_ms;
+                    row.breached_at_ms = s.breached_at_ms;
+                    row.stopped_at_ms = s.stopped_at_ms;
+                    row.remaining_ms = s.remaining_ms;
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// The status as of `now` (`None` for `none`): an active target whose due time has come is
+    /// breached.
+    pub fn status_at(&self, now: i64) -> Option<Status> {
+        Status::parse(&self.status).map(|s| s.at(self.due_at_ms, now))
+    }
+}
