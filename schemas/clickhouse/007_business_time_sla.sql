@@ -104,6 +104,7 @@ SELECT
     team,
     calendar,
     created_at_ms,
+    first_responder_id,
     first_response_ms,
     first_response_business_ms,
     replies_with_latency,

@@ -191,6 +191,7 @@ async fn a_small_tenants_requests_read_only_its_own_rows() {
             to: T0 + 86_400_000,
             channel: None,
             group_by: Some(read::responsiveness::GroupBy::Channel),
+            clock: read::responsiveness::Clock::Wall,
         },
     )
     .await
@@ -221,6 +222,7 @@ async fn a_small_tenants_requests_read_only_its_own_rows() {
             to: T0 + 400 * 86_400_000,
             channel: None,
             group_by: None,
+            clock: read::responsiveness::Clock::Wall,
         },
     )
     .await

@@ -14,6 +14,7 @@ mod insert;
 pub mod keys;
 pub mod migrations;
 pub mod read;
+pub mod repair;
 mod row;
 mod schema;
 pub mod sla;

@@ -439,6 +439,18 @@ pub async fn recompute(
     version: i64,
     rules: &Rules,
 ) -> Result<StateRows, ClickHouseError> {
+    recompute_with(client, touched, version, rules, !rules.policies.is_empty()).await
+}
+
+/// [`recompute`], with `sla` rows (status `none` for every target without a policy) whenever
+/// `with_sla`: a recompute after the last policy was removed must overwrite the stored outcomes.
+pub(crate) async fn recompute_with(
+    client: &clickhouse::Client,
+    touched: &Touched,
+    version: i64,
+    rules: &Rules,
+    with_sla: bool,
+) -> Result<StateRows, ClickHouseError> {
     let mut rows = StateRows::default();
     for (tenant_id, conversations) in touched {
         let ids: Vec<&String> = conversations.iter().collect();
@@ -457,14 +469,7 @@ pub async fn recompute(
                 let before = before
                     .get(id.as_str())
                     .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()));
-                rows.add(
-                    tenant_id,
-                    id,
-                    &derived,
-                    before,
-                    version,
-                    !rules.policies.is_empty(),
-                );
+                rows.add(tenant_id, id, &derived, before, version, with_sla);
             }
         }
     }

@@ -42,6 +42,18 @@ pub struct Args {
     /// One JSON object per line (durations in ms) instead of a table.
     #[arg(long)]
     json: bool,
+    /// `business`: every duration in the open time of the conversation's business-hours
+    /// calendar (from the stored state; rows stored before business time existed are left out
+    /// until `rapport recompute`).
+    #[arg(long, value_enum, default_value_t = Clock::Wall)]
+    clock: Clock,
+}
+
+/// Which clock durations are measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Clock {
+    Wall,
+    Business,
 }
 
 /// What to report: [`Args`] with the tenant resolved and the window in epoch milliseconds.
@@ -52,6 +64,7 @@ pub struct Query {
     pub to_ms: Option<i64>,
     pub group_by: GroupBy,
     pub json: bool,
+    pub clock: Clock,
 }
 
 pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
@@ -61,6 +74,7 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
         to_ms: args.to.map(Timestamp::as_millis),
         group_by: args.group_by,
         json: args.json,
+        clock: args.clock,
     };
     print(&config.clickhouse, &query, &mut std::io::stdout().lock()).await?;
     Ok(0)
@@ -151,6 +165,17 @@ async fn lines(config: &ClickHouseConfig, args: &Query) -> anyhow::Result<Vec<Li
         }
         query
     };
+    // Business time: the same columns from the views over the stored business durations.
+    let (reply_source, conversation_source) = match args.clock {
+        Clock::Wall => ("reply_latencies", "responsiveness"),
+        Clock::Business => (
+            "(SELECT tenant_id, channel, team, agent_id, reply_date, replied_at_ms, \
+             is_first_response, assumeNotNull(reply_latency_business_ms) AS reply_latency_ms \
+             FROM business_reply_latencies WHERE reply_latency_business_ms IS NOT NULL)",
+            "(SELECT tenant_id, channel, team, first_responder_id, created_at_ms, is_waiting, \
+             first_resolution_business_ms AS first_resolution_ms FROM business_responsiveness)",
+        ),
+    };
     let replies = format!(
         "SELECT {reply_key} AS key, \
          toUInt64(countIf(is_first_response = 1)) AS frt_count, \
@@ -160,7 +185,7 @@ async fn lines(config: &ClickHouseConfig, args: &Query) -> anyhow::Result<Vec<Li
          toUInt64(count()) AS reply_count, \
          if(reply_count > 0, toInt64(floor(avg(reply_latency_ms) + 0.5)), NULL) AS reply_avg, \
          if(reply_count > 0, toInt64(quantileExact(0.9)(reply_latency_ms)), NULL) AS reply_p90 \
-         FROM reply_latencies WHERE tenant_id = ?{} GROUP BY key",
+         FROM {reply_source} WHERE tenant_id = ?{} GROUP BY key",
         window("replied_at_ms")
     );
     let conversations = format!(
@@ -168,7 +193,7 @@ async fn lines(config: &ClickHouseConfig, args: &Query) -> anyhow::Result<Vec<Li
          if(countIf(first_resolution_ms IS NOT NULL) > 0, \
             toInt64(floor(avgIf(assumeNotNull(first_resolution_ms), first_resolution_ms IS NOT NULL) + 0.5)), NULL) AS resolution_avg, \
          toUInt64(sum(is_waiting)) AS unanswered \
-         FROM responsiveness WHERE tenant_id = ?{} GROUP BY key",
+         FROM {conversation_source} WHERE tenant_id = ?{} GROUP BY key",
         window("created_at_ms")
     );
     let replies = bind_window(client.query(&replies).bind(&args.tenant)).fetch_all::<ReplyRow>();
