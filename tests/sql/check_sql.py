@@ -8,7 +8,8 @@ embedded in-process by chdb, then:
   * applies every schemas/clickhouse/*.sql in file-name order, each twice (idempotence), with the
     migration runner's rule: drop full-line `--` comments, split on `;`, trim, skip empties;
   * loads tests/sql/scenario.sql, asserts the hand-computed answers that hold before the late
-    events, loads tests/sql/scenario_late.sql (a late earlier message and replays);
+    events, loads tests/sql/scenario_late.sql (a late earlier message and replays) and
+    tests/sql/scenario_sla.sql (stored business times and SLA outcomes, for the views over them);
   * runs one query over every view and every `<!-- example: name -->` query of docs/ANALYTICS.md,
     requires both engines to print identical TSV, compares it with tests/sql/expected/*.tsv, and
     asserts the hand-computed answers explicitly.
