@@ -132,4 +132,43 @@ mod tests {
         config.clickhouse.url = "ftp://ch".into();
         assert_eq!(config.validate().len(), 3, "{:?}", config.validate());
     }
+
+    #[test]
+    fn business_hours_and_sla_problems_are_reported_with_their_fields() {
+        let config: WriterConfig = toml::from_str(
+            r#"
+            [[business_hours.calendars.office.versions]]
+            zone = "Mars/Olympus_Mons"
+            [[sla.policies]]
+            name = "standard"
+            calendar = "nowhere"
+            first_response = "soon"
+            "#,
+        )
+        .unwrap();
+        let problems = config.validate();
+        let joined = problems.join("\n");
+        assert!(
+            joined.contains("business_hours.calendars.office.versions[0].zone"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("nowhere") && joined.contains("soon"),
+            "{joined}"
+        );
+        let good: WriterConfig = toml::from_str(
+            r#"
+            [business_hours]
+            default = "office"
+            [[business_hours.calendars.office.versions]]
+            zone = "Europe/Berlin"
+            week = { mon = ["09:00-17:00"] }
+            [[sla.policies]]
+            name = "standard"
+            first_response = "1h"
+            "#,
+        )
+        .unwrap();
+        assert!(good.validate().is_empty(), "{:?}", good.validate());
+    }
 }
