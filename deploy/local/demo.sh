@@ -10,6 +10,25 @@ cd "$root"
 run=demo-$(date +%Y%m%d-%H%M%S)
 state=${RAPPORT_STACK_DIR:-$root/.rapport}/demo/$run
 mkdir -p "$state"
+# Acme's business hours and SLA policy, for the writer (docs/ANALYTICS.md, "Business time" and
+# "SLAs"): the stored metrics get a business-time twin and every conversation its SLA outcome.
+rules=$state/rules.toml
+cat >"$rules" <<'TOML'
+[business_hours]
+[[business_hours.calendars.acme-office.versions]]
+zone = "Europe/Berlin"
+week = { mon = ["09:00-18:00"], tue = ["09:00-18:00"], wed = ["09:00-18:00"], thu = ["09:00-18:00"], fri = ["09:00-18:00"] }
+[[business_hours.assign]]
+tenant = "acme"
+calendar = "acme-office"
+
+[[sla.policies]]
+name = "standard"
+tenant = "acme"
+first_response = "30m"
+next_reply = "1h"
+resolution = "8h"
+TOML
 
 export RAPPORT_KAFKA__BROKERS=127.0.0.1:${RAPPORT_STACK_KAFKA_PORT:-19092}
 # Tansu 0.6 skips the rest of a batch when a consumer resumes mid-batch (docs/ARCHITECTURE.md).
@@ -48,7 +67,7 @@ RAPPORT_GROUP_ID=$run-normalizer RAPPORT_HTTP__LISTEN=$ops RAPPORT_LOG__FILTER=w
   "$bin/rapport-normalizer" 2>"$state/normalizer.log" &
 normalizer=$!
 env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-writer RAPPORT_HTTP__LISTEN=$writer_ops RAPPORT_LOG__FILTER=warn \
-  "$bin/rapport-writer" 2>"$state/writer.log" &
+  RAPPORT_CONFIG=$rules "$bin/rapport-writer" 2>"$state/writer.log" &
 writer=$!
 # The linker's admin API (rapport identity) answers only with this token.
 admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -108,6 +127,12 @@ echo "   …"
 echo
 echo "Responsiveness per channel (rapport report; bots, auto-replies and notes never stop a clock):"
 env "${store[@]}" "$bin/rapport" report --group-by channel | sed 's/^/   /'
+echo
+echo "The same in business time (acme's hours: weekdays 09:00-18:00 Europe/Berlin; rapport report --clock business):"
+env "${store[@]}" "$bin/rapport" report --group-by channel --clock business | sed 's/^/   /'
+echo
+echo "SLA outcomes (first response 30 min, next reply 1 h, resolution 8 h, in business time; rapport sla):"
+env "${store[@]}" "$bin/rapport" sla --group-by channel | sed 's/^/   /'
 echo
 echo "Still waiting for a human reply, longest first:"
 ch "SELECT toString(waiting_since) AS waiting_since, channel, conversation_id, substring(replaceAll(ifNull(last_customer_text, ''), '\n', ' '), 1, 50) AS last_message
