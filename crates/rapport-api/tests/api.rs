@@ -1044,7 +1044,9 @@ async fn business_time_and_sla_outcomes_match_the_hand_computed_numbers_and_the_
         .await
         .unwrap();
     assert_eq!(report.changed_conversations, 3);
-    let api = f.serve().await;
+    let mut config = f.config();
+    config.business_hours = sections.business_hours.clone();
+    let api = fixture::Server::start(config).await;
     let window = format!("from={}&to={}", rfc3339(ms(-60)), rfc3339(ms(24 * 60)));
 
     // Business time (the office opens at 09:20 = T0+20): first responses 10 min (09:00 → 09:30)
@@ -1163,5 +1165,32 @@ async fn business_time_and_sla_outcomes_match_the_hand_computed_numbers_and_the_
     // globex has no policy: nothing.
     let globex = api.get("/v1/metrics/sla", Some(&f.globex)).await;
     assert_eq!(globex.body["groups"], serde_json::json!([]));
+
+    // The current wait in business time: Bob has waited since Monday 09:00, which the office
+    // calendar counts from 09:20 on weekdays only; globex's chat (24/7) waits as long on both
+    // clocks.
+    let waiting = api.get("/v1/unanswered", Some(&f.acme)).await;
+    assert_eq!(waiting.status, 200, "{:#}", waiting.body);
+    openapi::assert_conforms(&openapi::document(), "Unanswered", &waiting.body);
+    let as_of = Timestamp::parse_rfc3339(waiting.body["as_of"].as_str().unwrap())
+        .unwrap()
+        .as_millis();
+    let hours = rapport_calendar::BusinessHours::from_config(&sections.business_hours).unwrap();
+    let office = hours.calendar("office").unwrap();
+    let bob = waiting.body["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["conversation_id"] == BOB_TICKET)
+        .unwrap();
+    assert_eq!(bob["waiting_business_ms"], office.business_ms(ms(0), as_of));
+    assert!(
+        bob["waiting_business_ms"].as_i64().unwrap() < bob["waiting_ms"].as_i64().unwrap() / 3,
+        "{bob:#}"
+    );
+    let globex = api.get("/v1/unanswered", Some(&f.globex)).await;
+    for c in globex.body["conversations"].as_array().unwrap() {
+        assert_eq!(c["waiting_business_ms"], c["waiting_ms"], "{c:#}");
+    }
     f.drop().await;
 }
