@@ -53,6 +53,32 @@ ENGINE = ReplacingMergeTree(version)
 PARTITION BY tuple()
 ORDER BY (tenant_id, conversation_id, target);
 
+-- rapport-sla's memory of what it announced on rapport.sla.v1: one row per SLA cycle, under the
+-- interactions partition its conversation's events arrive on. An instance that is assigned a
+-- partition reads that partition's pending cycles back (key prefix) and arms their timers again;
+-- a conversation it touches reads its cycles' announcements back before announcing more, so an
+-- event is never announced twice under different ids and a changed outcome becomes `corrected`.
+CREATE TABLE IF NOT EXISTS sla_ledger
+(
+    kafka_partition Int32,
+    tenant_id String,
+    conversation_id String,
+    target String,
+    cycle String,
+    status String,
+    at_risk_at_ms Nullable(Int64),
+    due_at_ms Nullable(Int64),
+    pending UInt8,
+    announced Array(String),
+    outcome String,
+    outcome_event_id String,
+    corrections UInt32,
+    version Int64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY tuple()
+ORDER BY (kafka_partition, tenant_id, conversation_id, target, cycle);
+
 -- Every reply that answered a run, with its latency on both clocks (from the stored `replies`).
 CREATE VIEW IF NOT EXISTS business_reply_latencies AS
 SELECT

@@ -107,3 +107,83 @@ impl SlaRow {
         Status::parse(&self.status).map(|s| s.at(self.due_at_ms, now))
     }
 }
+
+/// One row of `sla_ledger`: what `rapport-sla` announced for one SLA cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct LedgerRow {
+    /// The interactions partition the conversation's events arrive on.
+    pub kafka_partition: i32,
+    pub tenant_id: String,
+    pub conversation_id: String,
+    pub target: String,
+    pub cycle: String,
+    /// The cycle's status when this row was written (`met`, `breached`, `active`, `paused`).
+    pub status: String,
+    pub at_risk_at_ms: Option<i64>,
+    pub due_at_ms: Option<i64>,
+    /// 1 while the cycle may still fire a timer (active or paused).
+    pub pending: u8,
+    /// The kinds announced for it (`at_risk`, `breached`, `met`, `corrected`).
+    pub announced: Vec<String>,
+    /// The outcome last announced (`met`, `breached`), or empty.
+    pub outcome: String,
+    /// The id of the event that announced it.
+    pub outcome_event_id: String,
+    pub corrections: u32,
+    pub version: i64,
+}
+
+/// The cycles of `partition` that may still fire: what an instance arms after it is assigned the
+/// partition.
+pub async fn pending_cycles(
+    client: &clickhouse::Client,
+    partition: i32,
+) -> Result<Vec<LedgerRow>, crate::ClickHouseError> {
+    Ok(client
+        .query(
+            "SELECT ?fields FROM (SELECT * FROM sla_ledger FINAL PREWHERE kafka_partition = ?) \
+             WHERE pending = 1",
+        )
+        .bind(partition)
+        .fetch_all()
+        .await?)
+}
+
+/// Every cycle `rapport-sla` recorded for some conversations of one tenant on `partition`.
+pub async fn ledger_of(
+    client: &clickhouse::Client,
+    partition: i32,
+    tenant_id: &str,
+    conversation_ids: &[String],
+) -> Result<Vec<LedgerRow>, crate::ClickHouseError> {
+    let mut sql = crate::read::Sql::new(
+        "SELECT ?fields FROM sla_ledger FINAL PREWHERE kafka_partition = ? AND tenant_id = ? \
+         AND conversation_id IN ",
+    );
+    sql.int(i64::from(partition))
+        .text(tenant_id)
+        .list(conversation_ids);
+    Ok(sql.query(client).fetch_all().await?)
+}
+
+#[derive(Debug, Deserialize, Row)]
+struct StoredEvent {
+    event_id: String,
+}
+
+/// Which of `event_ids` (of conversations `conversation_ids` of one tenant) the store holds:
+/// `rapport-sla` derives a conversation only once the events it was told about are stored.
+pub async fn stored_event_ids(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    conversation_ids: &[String],
+    event_ids: &[String],
+) -> Result<std::collections::HashSet<String>, crate::ClickHouseError> {
+    let mut sql = crate::read::Sql::new(
+        "SELECT DISTINCT event_id FROM interactions PREWHERE tenant_id = ? AND conversation_id IN ",
+    );
+    sql.text(tenant_id).list(conversation_ids);
+    sql.push(" WHERE event_id IN ").list(event_ids);
+    let rows: Vec<StoredEvent> = sql.query(client).fetch_all().await?;
+    Ok(rows.into_iter().map(|r| r.event_id).collect())
+}

@@ -476,6 +476,27 @@ pub(crate) async fn recompute_with(
     Ok(rows)
 }
 
+/// The metrics of some conversations of one tenant derived from their stored events with
+/// `rules`, by conversation id (a conversation without stored events is left out): what
+/// `rapport-sla` announces from.
+pub async fn derive(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    conversation_ids: &[String],
+    rules: &Rules,
+) -> Result<HashMap<String, Derived>, ClickHouseError> {
+    let mut derived = HashMap::new();
+    let ids: Vec<&String> = conversation_ids.iter().collect();
+    for chunk in ids.chunks(CHUNK) {
+        for (id, events) in events_of(client, tenant_id, chunk).await? {
+            if let Some(d) = rules.derive(tenant_id, events) {
+                derived.insert(id, d);
+            }
+        }
+    }
+    Ok(derived)
+}
+
 /// Writes what [`recompute`] produced: the wait changes first and `conversations` last, so a
 /// crash in between leaves at worst a duplicate wait row (readers check each against
 /// `conversations`), never a missing one.
