@@ -27,7 +27,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Print what a topic holds, from the beginning until it is quiet for --idle-ms.
     ///
-    /// Avro interactions are printed as the contract's JSON, one per line; any other record (raw
+    /// Avro interactions are printed as the contract's JSON, one per line, SLA announcements
+    /// (rapport.sla.v1) as theirs (docs/ANALYTICS.md, "SLAs"); any other record (raw
     /// payloads, dead letters) as `{topic, partition, offset, key, headers, payload_base64}`, the
     /// format `rapport normalize --records` reads. Never moves any consumer group's offsets.
     Consume(consume::Args),
