@@ -357,6 +357,7 @@ impl Service {
             self.evaluate(&tenant, conversations, stop).await?;
         }
         self.context.complete(&*self.consumer, &messages);
+        metrics::counter!("rapport_sla_messages_in_total").increment(messages.len() as u64);
         Ok(())
     }
 
