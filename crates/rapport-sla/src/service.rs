@@ -302,7 +302,10 @@ impl Service {
             }
         }
         for (tenant, conversations) in due {
-            self.evaluate(&tenant, conversations, stop).await?;
+            // Stopped: the ledger arms these again for whoever holds the partition next.
+            if !self.evaluate(&tenant, conversations, stop).await? {
+                break;
+            }
         }
         Ok(())
     }
@@ -351,10 +354,12 @@ impl Service {
         for (tenant, (conversations, events)) in touched {
             let ids: Vec<String> = conversations.keys().cloned().collect();
             let events: Vec<String> = events.into_iter().collect();
-            if !self.wait_until_stored(&tenant, &ids, &events, stop).await? {
+            if !self.wait_until_stored(&tenant, &ids, &events, stop).await?
+                || !self.evaluate(&tenant, conversations, stop).await?
+            {
+                // Stopped: not completed, so the records are read again.
                 return Ok(());
             }
-            self.evaluate(&tenant, conversations, stop).await?;
         }
         self.context.complete(&*self.consumer, &messages);
         metrics::counter!("rapport_sla_messages_in_total").increment(messages.len() as u64);
@@ -400,24 +405,25 @@ impl Service {
     }
 
     /// Derives `conversations` of `tenant` from the store, announces what their plans say, and
-    /// records it in the ledger. Retries what ClickHouse or the broker answer as passing.
+    /// records it in the ledger. Retries what ClickHouse answers as passing; false when stopped
+    /// first.
     async fn evaluate(
         &mut self,
         tenant: &str,
         conversations: BTreeMap<String, i32>,
         stop: &CancellationToken,
-    ) -> Result<(), SlaError> {
+    ) -> Result<bool, SlaError> {
         let mut backoff = Duration::from_millis(250);
         loop {
             match self.try_evaluate(tenant, &conversations).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(SlaError::ClickHouse(error)) if error.is_retryable() => {
                     warn!(%error, "clickhouse unavailable; evaluating again");
                 }
                 Err(error) => return Err(error),
             }
             tokio::select! {
-                () = stop.cancelled() => return Ok(()),
+                () = stop.cancelled() => return Ok(false),
                 () = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(10));
