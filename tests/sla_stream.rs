@@ -51,7 +51,8 @@ struct Run {
 }
 
 impl Run {
-    async fn new() -> Self {
+    /// `extra` goes into rapport-sla's configuration (a `[registry]` section, say).
+    async fn new(extra: &str) -> Self {
         let stack = Stack::from_env();
         // A member that was killed leaves the group after its session times out: keep it short,
         // so the restarted instance is assigned the partitions soon.
@@ -88,7 +89,7 @@ impl Run {
             format!(
                 "group_id = \"{prefix}-sla\"\nsla_topic = \"{sla_topic}\"\nstore_poll_ms = 50\nbatch_delay_ms = 50\n\
                  [sla]\nat_risk_before = \"3s\"\n[[sla.policies]]\nname = \"fast\"\nfirst_response = \"6s\"\n\
-                 {store}{shared}"
+                 {store}{shared}{extra}"
             ),
         )
         .unwrap();
@@ -168,7 +169,7 @@ async fn wait_for(seen: &Seen, conversation: &str, kind: Kind, limit: Duration) 
 
 #[tokio::test]
 async fn announcements_fire_on_time_survive_a_kill_and_correct_a_late_reply() {
-    let run = Run::new().await;
+    let run = Run::new("").await;
     let seen = listen(&run.kafka, &run.sla_topic);
     let _writer = run.start("writer").await;
     let mut sla = run.start("sla").await;
@@ -254,4 +255,61 @@ async fn announcements_fire_on_time_survive_a_kill_and_correct_a_late_reply() {
         "{events:#?}"
     );
     sla.signal("TERM");
+}
+
+/// A registry that accepts one registration and remembers it: (subject, schema) → id 42.
+async fn start_registry() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    use axum::extract::{Path, State};
+    let registered: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/subjects/{subject}/versions",
+            axum::routing::post(
+                |State(seen): State<Arc<Mutex<Vec<(String, String)>>>>,
+                 Path(subject): Path<String>,
+                 body: String| async move {
+                    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    seen.lock()
+                        .unwrap()
+                        .push((subject, body["schema"].as_str().unwrap().to_owned()));
+                    json!({"id": 42}).to_string()
+                },
+            ),
+        )
+        .with_state(Arc::clone(&registered));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, registered)
+}
+
+#[tokio::test]
+async fn with_a_registry_the_schema_is_registered_and_announcements_carry_its_id() {
+    let (url, registered) = start_registry().await;
+    let run = Run::new(&format!("[registry]\nurl = \"{url}\"\n")).await;
+    let consumer = reader(&run.kafka, &[&run.sla_topic]);
+    let _writer = run.start("writer").await;
+    let _sla = run.start("sla").await;
+    // Answered at once: one met, in the Confluent framing with the registered id.
+    let d = Timestamp::now().as_millis();
+    run.produce(&[
+        interaction("d1", "D", d, "customer"),
+        interaction("d2", "D", d + 1, "agent"),
+    ])
+    .await;
+    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("an announcement within 30 s")
+        .unwrap();
+    let payload = message.payload().unwrap();
+    assert_eq!(payload[..5], [0, 0, 0, 0, 42]);
+    let met = SlaEvent::decode(payload).unwrap();
+    assert_eq!((met.kind, met.stopped_at_ms), (Kind::Met, Some(d + 1)));
+    assert_eq!(
+        registered.lock().unwrap().clone(),
+        [(
+            format!("{}-value", run.sla_topic),
+            rapport_sla::event::SLA_EVENT_SCHEMA_JSON.to_owned()
+        )]
+    );
 }
