@@ -257,15 +257,18 @@ async fn announcements_fire_on_time_survive_a_kill_and_correct_a_late_reply() {
     sla.signal("TERM");
 }
 
-/// A registry that accepts one registration and remembers it: (subject, schema) → id 42.
-async fn start_registry() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+/// (subject, schema) of every registration.
+type Registered = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A registry that accepts registrations and remembers them; every schema gets id 42.
+async fn start_registry() -> (String, Registered) {
     use axum::extract::{Path, State};
-    let registered: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let registered: Registered = Arc::default();
     let app = axum::Router::new()
         .route(
             "/subjects/{subject}/versions",
             axum::routing::post(
-                |State(seen): State<Arc<Mutex<Vec<(String, String)>>>>,
+                |State(seen): State<Registered>,
                  Path(subject): Path<String>,
                  body: String| async move {
                     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
