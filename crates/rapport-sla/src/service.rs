@@ -51,9 +51,6 @@ struct Service {
     framing: Framing,
     /// Partitions of the interactions topic this instance holds.
     assigned: BTreeSet<i32>,
-    /// The ledger rows of conversations with a pending cycle, as this instance last wrote or
-    /// read them, with their partition.
-    known: HashMap<(String, String), (i32, Vec<LedgerRow>)>,
     timers: BinaryHeap<Timer>,
     last_version: i64,
 }
@@ -116,7 +113,6 @@ pub async fn run(
         rules,
         framing,
         assigned: BTreeSet::new(),
-        known: HashMap::new(),
         timers: BinaryHeap::new(),
         last_version: 0,
         config: Arc::clone(&config),
@@ -274,7 +270,7 @@ impl Service {
             );
         }
         for partition in self.assigned.difference(&now) {
-            self.known.retain(|_, (p, _)| p != partition);
+            // Its timers are skipped when they come up; the new owner arms them.
             info!(partition, "partition revoked");
         }
         self.assigned = now;
@@ -435,25 +431,21 @@ impl Service {
         tenant: &str,
         conversations: &BTreeMap<String, i32>,
     ) -> Result<(), SlaError> {
-        let key = |id: &str| (tenant.to_owned(), id.to_owned());
-        // What was announced for conversations this instance does not hold in memory.
-        let mut unknown: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        // What was announced so far, read back every time: memory holds timers only.
+        let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
         for (id, &partition) in conversations {
-            if !self.known.contains_key(&key(id)) {
-                unknown.entry(partition).or_default().push(id.clone());
+            by_partition.entry(partition).or_default().push(id.clone());
+        }
+        let mut known: HashMap<&str, Vec<LedgerRow>> = HashMap::new();
+        let mut rows = Vec::new();
+        for (partition, ids) in by_partition {
+            for chunk in ids.chunks(CHUNK) {
+                rows.extend(store::ledger_of(&self.client, partition, tenant, chunk).await?);
             }
         }
-        for (partition, ids) in unknown {
-            for chunk in ids.chunks(CHUNK) {
-                let rows = store::ledger_of(&self.client, partition, tenant, chunk).await?;
-                for id in chunk {
-                    self.known.insert(key(id), (partition, Vec::new()));
-                }
-                for row in rows {
-                    if let Some((_, known)) = self.known.get_mut(&key(&row.conversation_id)) {
-                        known.push(row);
-                    }
-                }
+        for row in rows {
+            if let Some((id, _)) = conversations.get_key_value(&row.conversation_id) {
+                known.entry(id.as_str()).or_default().push(row);
             }
         }
         let ids: Vec<String> = conversations.keys().cloned().collect();
@@ -461,18 +453,11 @@ impl Service {
         let now = now_ms();
         let mut events: Vec<SlaEvent> = Vec::new();
         let mut ledger: Vec<LedgerRow> = Vec::new();
-        let mut after: Vec<((String, String), i32, Vec<LedgerRow>)> = Vec::new();
         for (id, &partition) in conversations {
             let Some(d) = derived.get(id) else {
-                self.known.remove(&key(id));
                 continue;
             };
             let version = self.version(now);
-            let known = self
-                .known
-                .get(&key(id))
-                .map(|(_, rows)| rows.as_slice())
-                .unwrap_or_default();
             let p = plan(
                 Context {
                     tenant_id: tenant,
@@ -482,7 +467,7 @@ impl Service {
                     version,
                 },
                 d,
-                known,
+                known.get(id.as_str()).map_or(&[], Vec::as_slice),
             );
             if let Some(at) = p.next_fire {
                 self.timers
@@ -490,7 +475,6 @@ impl Service {
             }
             events.extend(p.events);
             ledger.extend(p.ledger);
-            after.push((key(id), partition, p.cycles));
         }
         self.announce(&events).await?;
         insert_into(
@@ -500,14 +484,6 @@ impl Service {
             self.config.clickhouse.request_timeout(),
         )
         .await?;
-        for (k, partition, cycles) in after {
-            // Conversations with nothing pending are read back from the ledger when touched.
-            if cycles.iter().any(|r| r.pending == 1) {
-                self.known.insert(k, (partition, cycles));
-            } else {
-                self.known.remove(&k);
-            }
-        }
         Ok(())
     }
 
