@@ -133,20 +133,40 @@ pub struct LedgerRow {
     pub version: i64,
 }
 
-/// The cycles of `partition` that may still fire: what an instance arms after it is assigned the
-/// partition.
-pub async fn pending_cycles(
+/// When a pending cycle of a partition next needs a look: its at-risk time until `at_risk` was
+/// announced, then its due time.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Row)]
+pub struct PendingTimer {
+    pub tenant_id: String,
+    pub conversation_id: String,
+    pub fire_at_ms: i64,
+}
+
+/// Calls `arm` for every pending cycle of `partition` that has a next time, streaming the rows
+/// (a partition may hold a million): what an instance arms after it is assigned the partition.
+pub async fn pending_timers(
     client: &clickhouse::Client,
     partition: i32,
-) -> Result<Vec<LedgerRow>, crate::ClickHouseError> {
-    Ok(client
+    mut arm: impl FnMut(PendingTimer),
+) -> Result<u64, crate::ClickHouseError> {
+    let mut cursor = client
         .query(
-            "SELECT ?fields FROM (SELECT * FROM sla_ledger FINAL PREWHERE kafka_partition = ?) \
-             WHERE pending = 1",
+            "SELECT tenant_id, conversation_id, \
+             assumeNotNull(if(at_risk_at_ms IS NOT NULL AND NOT has(announced, 'at_risk'), \
+                              at_risk_at_ms, due_at_ms)) AS fire_at_ms \
+             FROM (SELECT tenant_id, conversation_id, at_risk_at_ms, due_at_ms, announced, pending \
+                   FROM sla_ledger FINAL PREWHERE kafka_partition = ?) \
+             WHERE pending = 1 AND (due_at_ms IS NOT NULL \
+                   OR (at_risk_at_ms IS NOT NULL AND NOT has(announced, 'at_risk')))",
         )
         .bind(partition)
-        .fetch_all()
-        .await?)
+        .fetch::<PendingTimer>()?;
+    let mut armed = 0;
+    while let Some(timer) = cursor.next().await? {
+        arm(timer);
+        armed += 1;
+    }
+    Ok(armed)
 }
 
 /// Every cycle `rapport-sla` recorded for some conversations of one tenant on `partition`.

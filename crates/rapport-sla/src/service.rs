@@ -251,18 +251,16 @@ impl Service {
             }
         };
         for &partition in now.difference(&self.assigned) {
-            let pending = store::pending_cycles(&self.client, partition).await?;
-            let mut armed = 0;
-            for row in pending {
-                let at_risk = row
-                    .at_risk_at_ms
-                    .filter(|_| !row.announced.iter().any(|k| k == "at_risk"));
-                if let Some(at) = at_risk.or(row.due_at_ms) {
-                    self.timers
-                        .push(Reverse((at, row.tenant_id, row.conversation_id, partition)));
-                    armed += 1;
-                }
-            }
+            let timers = &mut self.timers;
+            let armed = store::pending_timers(&self.client, partition, |t| {
+                timers.push(Reverse((
+                    t.fire_at_ms,
+                    t.tenant_id,
+                    t.conversation_id,
+                    partition,
+                )));
+            })
+            .await?;
             info!(
                 partition,
                 timers = armed,
