@@ -20,7 +20,7 @@ FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
 
-.PHONY: help up down status test test-unit lint fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps
+.PHONY: help up down status test test-unit lint audit cargo-deny fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,9 +55,30 @@ test: deps tls-deps nextest oracles lint up ## Start the stack if needed and run
 test-unit: deps nextest ## Only the tests that need no running stack
 	$(NEXTEST) --lib --bins
 
-lint: deps ## Exactly what CI checks: formatting and clippy with warnings as errors
+CARGO_DENY_VERSION := 0.20.2
+
+cargo-deny:
+	@command -v cargo-deny >/dev/null || $(CARGO) install cargo-deny --locked --version $(CARGO_DENY_VERSION)
+
+lint: deps cargo-deny ## Exactly what CI checks: formatting, clippy with warnings as errors, licences and sources (deny.toml), advisories
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) deny --log-level error check licenses bans sources
+	@$(MAKE) --no-print-directory audit
+
+# RustSec's database is a git repository on github.com. When it cannot be fetched, the copy from
+# the last fetch is used, and with none the check says loudly that it did not run
+# (RAPPORT_REQUIRE_AUDIT=1 makes that an error).
+audit: cargo-deny ## Known vulnerabilities in the dependency tree (RustSec advisory database, deny.toml)
+	@if $(CARGO) deny --log-level error fetch db; then \
+	  $(CARGO) deny --log-level error --offline check advisories; \
+	elif ls -d $${CARGO_HOME:-$$HOME/.cargo}/advisory-dbs/advisory-db-* >/dev/null 2>&1; then \
+	  echo "audit: the advisory database could not be fetched; checking against the copy from the last fetch" >&2; \
+	  $(CARGO) deny --log-level error --offline check advisories; \
+	else \
+	  echo "audit: the advisory database (github.com/RustSec/advisory-db) could not be fetched and there is no earlier copy: advisories NOT checked" >&2; \
+	  test -z "$${RAPPORT_REQUIRE_AUDIT:-}"; \
+	fi
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

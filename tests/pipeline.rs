@@ -10,7 +10,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rapport_kafka::KafkaConfig;
-use rapport_testkit::{PrivateBroker, PrivateClickHouse, Stack, peak_rss_mib};
+use rapport_testkit::{
+    PrivateBroker, PrivateClickHouse, Service, Stack, binary, free_addr, kafka_and_topics_toml,
+    peak_rss_mib,
+};
 use rapport_traffic as generate;
 
 mod support;
@@ -39,6 +42,98 @@ async fn steady_run_stores_every_interaction_once_and_dead_letters_every_invalid
         "each invalid payload dead-lettered exactly once"
     );
     assert_eq!(dead.into_iter().collect::<BTreeSet<_>>(), invalid);
+}
+
+/// The demo's path (`make demo`): the day is sent through `rapport-gateway` by `rapport generate
+/// --gateway`, each record signed as its provider signs it, and every interaction the adapters
+/// make of the generated records is stored once, every invalid payload dead-lettered once (a
+/// broken Mailgun post with the delivery fields the sender adds to every Mailgun post).
+#[tokio::test]
+async fn the_demo_traffic_through_the_gateway_is_stored_once_and_every_invalid_payload_dead_lettered()
+ {
+    let stack = Stack::from_env();
+    let pipeline = Pipeline::new(
+        "e2e-gateway",
+        stack.kafka.clone(),
+        stack.clickhouse_url.clone(),
+    )
+    .await;
+    let seed = 15;
+    let (records, ids, invalid) = traffic(seed);
+    let files = rapport_testkit::gateway_files(pipeline.dir.path(), free_addr());
+    let gateway_config = pipeline.dir.join("gateway.toml");
+    std::fs::write(
+        &gateway_config,
+        format!(
+            "{}\n{}",
+            std::fs::read_to_string(&files.endpoints_toml).unwrap(),
+            kafka_and_topics_toml(&pipeline.kafka, &pipeline.topics)
+        ),
+    )
+    .unwrap();
+    let gateway = Service::start(
+        binary("rapport-gateway").to_str().unwrap(),
+        &gateway_config,
+        free_addr(),
+        &std::env::var("RAPPORT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+    )
+    .await;
+    let _normalizer = pipeline.start("normalizer").await;
+    let _writer = pipeline.start("writer").await;
+    let args: Vec<String> = [
+        "--config".into(),
+        pipeline.dir.join("cli.toml").display().to_string(),
+        "generate".into(),
+        "--seed".into(),
+        seed.to_string(),
+        "--customers".into(),
+        support::customers().to_string(),
+        "--gateway".into(),
+        format!("http://{}", gateway.http),
+        "--gateway-config".into(),
+        gateway_config.display().to_string(),
+        "--signing-key".into(),
+        files.signing_key.display().to_string(),
+        "--google-stand-in".into(),
+        files.google_stand_in.to_string(),
+    ]
+    .into();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary("rapport"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("generated {} records", records.len())),
+        "the CLI generated another day than the oracle's: {stderr}"
+    );
+    pipeline
+        .wait_for_store(&ids, Duration::from_secs(180))
+        .await;
+    let dead = pipeline.dead_letters(invalid.len()).await;
+    assert_eq!(
+        dead.len(),
+        invalid.len(),
+        "each invalid payload dead-lettered exactly once"
+    );
+    for letter in &dead {
+        let sent_as_is = invalid.contains(letter);
+        let mailgun_post = invalid.iter().any(|p| {
+            letter.len() > p.len()
+                && letter.starts_with(p)
+                && letter[p.len()..].starts_with(b"&timestamp=")
+        });
+        assert!(
+            sent_as_is || mailgun_post,
+            "a dead letter that is no invalid payload: {:?}",
+            String::from_utf8_lossy(&letter[..letter.len().min(120)])
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make demo`: a day of omnichannel traffic through the local stack, and what it shows.
-# Runs the real services: `rapport generate` produces native payloads to the raw topics, the
-# normalizer turns them into Avro interactions (and dead letters), the writer stores them in
-# ClickHouse, and the result is read from the analysts' views. Each run uses its own topics and
-# database, so running it twice never mixes two days.
+# Runs the real services: `rapport generate --gateway` sends each native payload to
+# rapport-gateway as its provider would (signed with the endpoint's secret, docs/GATEWAY.md),
+# the gateway verifies it and lands it on its raw topic, the normalizer turns them into Avro
+# interactions (and dead letters), the writer stores them in ClickHouse, and the result is read
+# from the analysts' views. Each run uses its own topics, database and secrets, so running it
+# twice never mixes two days.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -41,7 +43,10 @@ export RAPPORT_TOPICS__INTERACTIONS=$run.interactions.v1 RAPPORT_TOPICS__DLQ=$ru
 ops=127.0.0.1:${RAPPORT_DEMO_HTTP_PORT:-19471}
 writer_ops=127.0.0.1:${RAPPORT_DEMO_WRITER_HTTP_PORT:-19472}
 linker_ops=127.0.0.1:${RAPPORT_DEMO_LINKER_HTTP_PORT:-19473}
-sla_ops=127.0.0.1:${RAPPORT_DEMO_SLA_HTTP_PORT:-19474}
+gateway=127.0.0.1:${RAPPORT_DEMO_GATEWAY_PORT:-19474}
+# Where `rapport generate` serves what the gateway fetches from Google (its keys, the reviews).
+google_stand_in=127.0.0.1:${RAPPORT_DEMO_GOOGLE_STAND_IN_PORT:-19475}
+sla_ops=127.0.0.1:${RAPPORT_DEMO_SLA_HTTP_PORT:-19476}
 clickhouse=http://127.0.0.1:${RAPPORT_STACK_CH_HTTP_PORT:-18123}
 database=${run//-/_}
 # Only the writer and the CLI read [clickhouse]; the normalizer refuses keys it does not know.
@@ -49,9 +54,11 @@ database=${run//-/_}
 store=(RAPPORT_CLICKHOUSE__URL=$clickhouse RAPPORT_CLICKHOUSE__DATABASE=$database)
 no_tenant=(-u RAPPORT_TENANT_ID -u RAPPORT_TENANT__AGENT_DOMAINS -u RAPPORT_TENANT__DEFAULT_PHONE_REGION)
 
-echo "== building rapport and the services (release)"
-cargo build --quiet --release -p rapport-cli -p rapport-normalizer -p rapport-writer -p rapport-linker -p rapport-api -p rapport-sla
-bin=$root/target/release
+profile=${RAPPORT_DEMO_PROFILE:-release}
+echo "== building rapport and the services ($profile)"
+# CARGO may carry options (`cargo --config …`), hence unquoted.
+${CARGO:-cargo} build --quiet --profile "${profile/debug/dev}" -p rapport-cli -p rapport-gateway -p rapport-normalizer -p rapport-writer -p rapport-linker -p rapport-api -p rapport-sla
+bin=${CARGO_TARGET_DIR:-$root/target}/$profile
 
 echo "== creating topics ($run.*)"
 "$bin/rapport" topics create 2>&1 | sed 's/^/   /'
@@ -59,9 +66,51 @@ echo "== creating topics ($run.*)"
 echo "== creating the history store (database $database)"
 env "${store[@]}" "$bin/rapport" migrate 2>&1 | sed 's/^/   /'
 
-echo "== producing a day of traffic for 300 customers (seed 42)"
-"$bin/rapport" generate --seed 42 --customers 300 2>&1 | sed 's/^/   /'
+echo "== starting rapport-gateway on $gateway (an endpoint per source for tenant acme; secrets in $state/secrets)"
+# Every endpoint's secret is a file only this run knows. SNS and Google sign with keys only AWS
+# and Google hold: one RSA key stands in for both, its certificate pinned for the SES endpoint
+# and its JWKS served, with the reviews the gateway fetches, by `rapport generate`'s stand-in
+# (outbound.test_only_reroute sends the gateway's Google requests there). Nothing else in the
+# path is a stand-in.
+secrets=$state/secrets
+mkdir -p "$secrets" && chmod 700 "$secrets"
+command -v openssl >/dev/null || { echo "demo: openssl is needed to make the stand-in SNS certificate" >&2; exit 1; }
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sns.amazonaws.com/O=Rapport demo stand-in" \
+  -keyout "$secrets/signing-key.pem" -out "$secrets/sns-certificate.pem" 2>/dev/null
+secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secrets/$1"; echo "{ file = \"$secrets/$1\" }"; }
+{
+  echo "[rate_limit]"
+  echo "requests_per_second = 100000.0"
+  echo "burst = 100000"
+  echo "[outbound.test_only_reroute]"
+  echo "\"www.googleapis.com\" = \"http://$google_stand_in\""
+  echo "\"mybusiness.googleapis.com\" = \"http://$google_stand_in\""
+  for source in generic mailgun intercom chatwoot zendesk; do
+    printf '[[endpoints]]\nid = "acme-%s"\ntenant = "acme"\nsource = "%s"\nsecrets = [%s]\n' "$source" "$source" "$(secret "$source")"
+  done
+  for source in sendgrid trustpilot yelp; do
+    printf '[[endpoints]]\nid = "acme-%s"\ntenant = "acme"\nsource = "%s"\nurl_tokens = [%s]\n' "$source" "$source" "$(secret "$source")"
+  done
+  printf '[[endpoints]]\nid = "acme-freshdesk"\ntenant = "acme"\nsource = "freshdesk"\nbasic_auth = [{ username = "rapport", password = %s }]\n' "$(secret freshdesk)"
+  printf '[[endpoints]]\nid = "acme-ses"\ntenant = "acme"\nsource = "ses"\nsns = { topic_arns = ["arn:aws:sns:us-east-1:123456789012:rapport-inbound"], fetch_certificates = false, certificates = [{ url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-rapport-demo.pem", file = "%s" }] }\n' "$secrets/sns-certificate.pem"
+  printf '[[endpoints]]\nid = "acme-google"\ntenant = "acme"\nsource = "google"\ngoogle = { audiences = ["https://gateway.acme.example/hooks/google/acme-google"], service_accounts = ["gbp-push@rapport-demo.iam.gserviceaccount.com"], api_token = %s }\n' "$(secret google)"
+} >"$state/gateway.toml"
+env "${no_tenant[@]}" RAPPORT_HTTP__LISTEN=$gateway RAPPORT_LOG__FILTER=warn \
+  "$bin/rapport-gateway" --config "$state/gateway.toml" 2>"$state/gateway.log" &
+gateway_pid=$!
+trap 'kill $gateway_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 150); do curl -fsS "http://$gateway/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://$gateway/readyz" >/dev/null || { cat "$state/gateway.log" >&2; echo "demo: the gateway did not become ready" >&2; exit 1; }
+
+echo "== sending a day of traffic for 300 customers (seed 42) through the gateway"
+"$bin/rapport" generate --seed 42 --customers 300 --gateway "http://$gateway" --gateway-config "$state/gateway.toml" \
+  --signing-key "$secrets/signing-key.pem" --google-stand-in "$google_stand_in" 2>&1 | sed 's/^/   /'
 produced=$("$bin/rapport" generate --seed 42 --customers 300 --output - 2>/dev/null | wc -l)
+gateway_requests() { curl -fsS "http://$gateway/metrics" | awk -v want="$1" '$1 ~ /^rapport_gateway_requests_total/ && $1 ~ want {s += $NF} END {print s + 0}'; }
+printf '   gateway: %s requests verified and acknowledged by Kafka, of %s answered (log: %s)\n' \
+  "$(gateway_requests 'outcome="accepted"')" "$(gateway_requests '')" "$state/gateway.log"
+kill -TERM $gateway_pid && wait $gateway_pid || true
+trap - EXIT
 
 echo "== running the normalizer, the writer, the linker and rapport-sla until all $produced records are stored"
 RAPPORT_GROUP_ID=$run-normalizer RAPPORT_HTTP__LISTEN=$ops RAPPORT_LOG__FILTER=warn \

@@ -152,9 +152,11 @@ apt_install() { # what-for packages...
 
 # What the build links: librdkafka is compiled with the system's OpenSSL (TLS, SCRAM, OAUTHBEARER)
 # and libcurl (OAUTHBEARER's OIDC token requests), found through pkg-config.
+# The openssl command makes the demo's and the tests' certificates.
 ensure_build_deps() {
-  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl libcurl && return 0
-  apt_install "building librdkafka with TLS and OAuth" pkg-config libssl-dev libcurl4-openssl-dev
+  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl libcurl \
+    && command -v openssl >/dev/null 2>&1 && return 0
+  apt_install "building librdkafka with TLS and OAuth" pkg-config libssl-dev libcurl4-openssl-dev openssl
 }
 
 # What the TLS tests run besides the stack: stunnel, a real TLS-terminating proxy for Kafka

@@ -10,8 +10,11 @@
 //! `cargo bench -p rapport-e2e --bench pipeline` (part of `make bench`; build the release
 //! binaries first, which `make bench` does). Sizes: `RAPPORT_BENCH_CUSTOMERS` (default 2,000,
 //! about 15,000 records), `RAPPORT_BENCH_RATE`, `RAPPORT_BENCH_SECONDS` (20). Traffic:
-//! `RAPPORT_BENCH_MIX`, any `rapport generate --mix` value: `classic` (the default: raw mail and
-//! `generic` JSON, the traffic of the recorded figures) or `native` (every source's own payloads).
+//! by default both mixes, one after the other, each on fresh topics and a fresh database:
+//! `classic` (raw mail and `generic` JSON, the traffic of the earlier recorded figures) and
+//! `native` (every source's own payloads in the generator's default shares), and a closing
+//! table of the two side by side. `RAPPORT_BENCH_MIX`, any `rapport generate --mix` value (or
+//! several, separated by `;`), runs only those.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -104,6 +107,18 @@ impl Run {
     }
 }
 
+/// One mix's headline figures, for the closing comparison.
+struct Figures {
+    mix: String,
+    records: usize,
+    interactions: usize,
+    records_per_s: f64,
+    drained_per_s: Option<f64>,
+    bare_per_s: f64,
+    p50_ms: i64,
+    p99_ms: i64,
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -113,10 +128,45 @@ async fn main() {
     let customers: usize = env_or("RAPPORT_BENCH_CUSTOMERS", 2_000);
     let rate: u32 = env_or("RAPPORT_BENCH_RATE", 2_000);
     let seconds: u64 = env_or("RAPPORT_BENCH_SECONDS", 20);
-    let mix: Mix = std::env::var("RAPPORT_BENCH_MIX").map_or_else(
-        |_| Mix::classic(),
-        |v| v.parse().expect("RAPPORT_BENCH_MIX is a --mix value"),
+    let mixes: Vec<Mix> = std::env::var("RAPPORT_BENCH_MIX").map_or_else(
+        |_| vec![Mix::classic(), Mix::native()],
+        |v| {
+            v.split(';')
+                .map(|m| {
+                    m.trim()
+                        .parse()
+                        .expect("RAPPORT_BENCH_MIX is a --mix value")
+                })
+                .collect()
+        },
     );
+    let mut figures = Vec::new();
+    for mix in mixes {
+        figures.push(bench_mix(&stack, mix, customers, rate, seconds).await);
+    }
+    println!();
+    println!(
+        "| mix | records | interactions | raw → ClickHouse records/s (incl. start-up) | interactions/s after start-up | bare consumer records/s | produce → visible p50 / p99 at {rate}/s |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for f in &figures {
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {:.0} | {} / {} ms |",
+            f.mix,
+            f.records,
+            f.interactions,
+            f.records_per_s,
+            f.drained_per_s
+                .map_or_else(|| "not measurable".to_owned(), |d| format!("{d:.0}")),
+            f.bare_per_s,
+            f.p50_ms,
+            f.p99_ms
+        );
+    }
+}
+
+/// The whole harness on one traffic mix.
+async fn bench_mix(stack: &Stack, mix: Mix, customers: usize, rate: u32, seconds: u64) -> Figures {
     println!("traffic mix: {mix}");
     let options = |seed, customers| Options {
         seed,
@@ -129,7 +179,7 @@ async fn main() {
     };
 
     // 1. Draining a backlog.
-    let run = Run::new(&stack, "bench-e2e").await;
+    let run = Run::new(stack, "bench-e2e").await;
     let records = generate::generate(&options(21, customers));
     let started = Instant::now();
     generate::produce(&records, &run.kafka, &run.topics)
@@ -184,8 +234,12 @@ async fn main() {
         expected as f64 / elapsed,
         records.len() as f64 / elapsed / bare
     );
+    let records_per_s = records.len() as f64 / elapsed;
+    let (backlog_records, backlog_interactions) = (records.len(), expected);
+    let mut drained_per_s = None;
     if first_count < expected {
         let drained = (expected - first_count) as f64 / drain;
+        drained_per_s = Some(drained);
         println!(
             "raw → ClickHouse after start-up:  {drained:>8.0} interactions/s (first row at {:.1} s, last at {elapsed:.1} s); ratio {:.2}",
             elapsed - drain,
@@ -208,7 +262,7 @@ async fn main() {
     drop((normalizer, writer));
 
     // 2. Steady rate: every record stamped with its produce time.
-    let run = Run::new(&stack, "bench-e2e-steady").await;
+    let run = Run::new(stack, "bench-e2e-steady").await;
     let normalizer = run.start("normalizer").await;
     let writer = run.start("writer").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -277,6 +331,22 @@ async fn main() {
         peak_rss_mib(normalizer.pid()),
         peak_rss_mib(writer.pid())
     );
+    Figures {
+        mix: if mix == Mix::classic() {
+            "classic".into()
+        } else if mix == Mix::native() {
+            "native".into()
+        } else {
+            mix.to_string()
+        },
+        records: backlog_records,
+        interactions: backlog_interactions,
+        records_per_s,
+        drained_per_s,
+        bare_per_s: bare,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+    }
 }
 
 /// The tenant settings the harness gives its normalizer.

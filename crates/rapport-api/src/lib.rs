@@ -27,6 +27,7 @@ pub use error::{ApiError, ErrorCode};
 pub use http::{OPENAPI_JSON, router};
 use rapport_clickhouse::ClickHouseError;
 use rapport_runtime::rate_limit::{RateLimiter, Throttle};
+use rapport_runtime::retry::{Backoff, retry};
 use rapport_runtime::{Health, Shutdown};
 pub use schema::check_api_schema;
 use tokio_util::sync::CancellationToken;
@@ -118,20 +119,16 @@ async fn watch_readiness(
     if !prepared {
         return Ok(());
     }
-    let mut backoff = initial;
-    loop {
-        match check_api_schema(&config.clickhouse).await {
-            Ok(()) => break,
-            Err(error) if error.is_retryable() => {
-                warn!(%error, ?backoff, "clickhouse not ready; retrying");
-                tokio::select! {
-                    () = stop.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(max);
-            }
-            Err(error) => return Err(error.into()),
-        }
+    let checked = retry(
+        &mut Backoff::new(initial, max),
+        stop.cancelled(),
+        rapport_clickhouse::ClickHouseError::is_retryable,
+        |error, wait| warn!(%error, ?wait, "clickhouse not ready; retrying"),
+        || check_api_schema(&config.clickhouse),
+    )
+    .await?;
+    if checked.is_none() {
+        return Ok(());
     }
     info!(database = %config.clickhouse.database, "schema checked; serving");
     let client = config.clickhouse.client();

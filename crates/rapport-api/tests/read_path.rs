@@ -232,3 +232,88 @@ async fn a_small_tenants_requests_read_only_its_own_rows() {
     assert!(large.iter().any(|(rows, _)| *rows > 40_000), "{large:?}");
     fixture.drop().await;
 }
+
+/// The operator's CLI and the API are two presentations of one read model: for the same tenant
+/// and period, `rapport report --json` prints the API's report groups and `rapport timeline`
+/// the API's timeline, item for item. (`rapport` comes from the workspace build, as in the
+/// whole-pipeline tests.)
+#[tokio::test]
+async fn rapport_report_and_timeline_give_the_apis_answers() {
+    let fixture = Fixture::new("api_same_as_cli").await;
+    let server = fixture.serve().await;
+    let rapport = |args: &[&str]| {
+        let out = std::process::Command::new(rapport_testkit::binary("rapport"))
+            .args(args)
+            .env("RAPPORT_CLICKHOUSE__URL", &fixture.clickhouse.url)
+            .env("RAPPORT_CLICKHOUSE__DATABASE", &fixture.database)
+            .env("RAPPORT_TENANT_ID", "acme")
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("rapport runs");
+        assert!(
+            out.status.success(),
+            "rapport {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (from, to) = ("2024-06-03T00:00:00Z", "2024-06-04T00:00:00Z");
+    for group_by in ["channel", "team", "agent", "day"] {
+        let api = server
+            .get(
+                &format!("/v1/metrics/responsiveness?from={from}&to={to}&group_by={group_by}"),
+                Some(fixture.acme.as_str()),
+            )
+            .await;
+        assert_eq!(api.status, 200, "{}", api.body);
+        let cli: Vec<Value> = rapport(&[
+            "report",
+            "--json",
+            "--group-by",
+            group_by,
+            "--from",
+            from,
+            "--to",
+            to,
+        ])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+        assert!(!cli.is_empty(), "the fixture has replies ({group_by})");
+        assert_eq!(
+            Value::Array(cli),
+            api.body["groups"],
+            "rapport report --group-by {group_by} and the API's groups"
+        );
+    }
+
+    for customer in ["email:maria@example.com", BOB] {
+        let api = server
+            .get(
+                &format!("/v1/customers/{customer}/timeline?order=asc&limit=500"),
+                Some(fixture.acme.as_str()),
+            )
+            .await;
+        assert_eq!(api.status, 200, "{}", api.body);
+        let api_ids: Vec<&str> = api.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["event_id"].as_str().unwrap())
+            .collect();
+        let cli = rapport(&["timeline", customer, "--json", "--limit", "500"]);
+        let cli_ids: Vec<String> = cli
+            .lines()
+            .map(|l| {
+                let line: Value = serde_json::from_str(l).unwrap();
+                line["event_id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert!(!cli_ids.is_empty(), "{customer} has a history");
+        assert_eq!(
+            cli_ids, api_ids,
+            "rapport timeline {customer} and the API's"
+        );
+    }
+    fixture.drop().await;
+}

@@ -14,10 +14,10 @@
 
 use std::collections::BTreeMap;
 
-use rapport_model::{Channel, Interaction, Quote, RawRef, Source, Timestamp};
+use rapport_model::{Channel, Quote, RawRef, Source, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::{AdapterError, Context, Limits, TenantConfig, normalize_detected};
+use crate::{AdapterError, Context, Limits, Outcome, TenantConfig, read_detected};
 
 pub const HEADER_SOURCE: &str = "rapport-source";
 pub const HEADER_TENANT: &str = "rapport-tenant";
@@ -169,7 +169,7 @@ impl<'a> RecordRules<'a> {
         record: &RawRecord<'_>,
         header: impl Fn(&str) -> Option<&'h [u8]>,
         now: Timestamp,
-    ) -> Result<Vec<Interaction>, RecordError>
+    ) -> Result<Outcome, RecordError>
     where
         'a: 'h,
     {
@@ -181,7 +181,7 @@ impl<'a> RecordRules<'a> {
             limits: self.limits,
             raw_ref: record.raw_ref.clone(),
         };
-        Ok(normalize_detected(envelope.source, record.payload, &ctx)?)
+        Ok(read_detected(envelope.source, record.payload, &ctx)?)
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rapport_model::{Channel, Source, Timestamp, event_id};
 
-use crate::{Context, Limits, TenantConfig, normalize};
+use crate::{Context, Limits, TenantConfig};
 
 /// The golden payload files of `source` (`tests/golden/<source>/`, expected outputs excluded), in
 /// name order. Shared by the golden test, the property tests and the benchmark.
@@ -62,10 +62,24 @@ pub fn exercise(sources: &[Source], data: &[u8]) {
         raw_ref: None,
     };
     for &source in sources {
-        let Ok(interactions) = normalize(source, data, &ctx) else {
+        let Ok(outcome) = crate::read(source, data, &ctx) else {
             continue;
         };
-        for i in interactions {
+        // Nothing vanishes: an outcome with nothing in it says why, and only then.
+        assert_eq!(
+            outcome.skipped.is_some(),
+            outcome.interactions.is_empty() && outcome.rejected.is_empty(),
+            "{source}: skip reason and content disagree"
+        );
+        assert!(
+            outcome.rejected.windows(2).all(|w| w[0].index < w[1].index),
+            "{source}: rejected items out of list order"
+        );
+        assert!(
+            outcome.rejected.iter().all(|r| !r.payload.is_empty()),
+            "{source}: a rejected item without its payload"
+        );
+        for i in outcome.interactions {
             assert_eq!(
                 i.source, source,
                 "adapter for {source} emitted source {}",

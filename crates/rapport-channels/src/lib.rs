@@ -14,28 +14,30 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generic;
+mod outcome;
 pub mod review;
 pub mod support;
 
 pub use context::{Context, Limits, TenantConfig};
 pub use envelope::{Envelope, EnvelopeError, RawRecord, RecordError, RecordRules};
 pub use error::{AdapterError, ErrorCode};
+pub use outcome::{Outcome, RejectedItem, Skip};
 use rapport_model::{Interaction, Source};
 
-/// Turns one native payload from `source` into the interactions it carries.
+/// Turns one native payload from `source` into everything it gives: its interactions, the items
+/// of a list payload that could not be read (each on its own, with its index), and, when it gives
+/// neither, why ([`Skip`]). A payload the adapter cannot read at all is an error with a stable
+/// code.
 ///
-/// A valid payload that carries no interaction (a webhook ping, a contact update) yields an empty
-/// vector; a payload the adapter cannot read is an error with a stable code.
-pub fn normalize(
-    source: Source,
-    payload: &[u8],
-    ctx: &Context<'_>,
-) -> Result<Vec<Interaction>, AdapterError> {
+/// Company-side automation is a bot on every source: an outbound or internal interaction the
+/// adapter marked `auto_reply` (an auto-responder on the support address, a trigger's message)
+/// never keeps the role `agent` ([`Outcome::settle`]).
+pub fn read(source: Source, payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     common::json::check_size(payload, ctx.limits)?;
-    match source {
-        Source::Rfc822 => email::rfc822::normalize(payload, ctx),
-        Source::Sendgrid => email::sendgrid::normalize(payload, ctx),
-        Source::Mailgun => email::mailgun::normalize(payload, ctx),
+    let outcome = match source {
+        Source::Rfc822 => email::rfc822::normalize(payload, ctx).map(Outcome::from),
+        Source::Sendgrid => email::sendgrid::normalize(payload, ctx).map(Outcome::from),
+        Source::Mailgun => email::mailgun::normalize(payload, ctx).map(Outcome::from),
         Source::Ses => email::ses::normalize(payload, ctx),
         Source::Intercom => chat::intercom::normalize(payload, ctx),
         Source::Chatwoot => chat::chatwoot::normalize(payload, ctx),
@@ -45,7 +47,22 @@ pub fn normalize(
         Source::Zendesk => support::zendesk::normalize(payload, ctx),
         Source::Freshdesk => support::freshdesk::normalize(payload, ctx),
         Source::Generic => generic::normalize(payload, ctx),
+    }?;
+    Ok(Outcome {
+        source: Some(source),
+        ..outcome
     }
+    .settle())
+}
+
+/// The interactions of [`read`] alone, for callers that only need them (tests, benchmarks): the
+/// rejected items and the skip reason are dropped.
+pub fn normalize(
+    source: Source,
+    payload: &[u8],
+    ctx: &Context<'_>,
+) -> Result<Vec<Interaction>, AdapterError> {
+    read(source, payload, ctx).map(|o| o.interactions)
 }
 
 /// Content detection for records that arrive without a `rapport-source` header and on a topic
@@ -73,14 +90,14 @@ pub fn detect(payload: &[u8]) -> Option<Source> {
         .map(|(source, _)| *source)
 }
 
-/// Like [`normalize`], but detects the source first when none is given.
-pub fn normalize_detected(
+/// Like [`read`], but detects the source first when none is given.
+pub fn read_detected(
     source: Option<Source>,
     payload: &[u8],
     ctx: &Context<'_>,
-) -> Result<Vec<Interaction>, AdapterError> {
+) -> Result<Outcome, AdapterError> {
     let source = source
         .or_else(|| detect(payload))
         .ok_or(AdapterError::UnknownSource)?;
-    normalize(source, payload, ctx)
+    read(source, payload, ctx)
 }

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use rapport_channels::{Context, Limits, TenantConfig, normalize};
+use rapport_channels::{Context, Limits, TenantConfig, read};
 use rapport_model::{Source, Timestamp};
 use serde_json::{Value, json};
 
@@ -38,8 +38,28 @@ fn run(source: Source, payload: &[u8]) -> Value {
         limits: &limits,
         raw_ref: None,
     };
-    match normalize(source, payload, &ctx) {
-        Ok(interactions) => json!({ "interactions": interactions }),
+    match read(source, payload, &ctx) {
+        Ok(outcome) => {
+            let mut out = json!({ "interactions": outcome.interactions });
+            // Only when present, so the files of payloads that give interactions stay as they were.
+            if !outcome.rejected.is_empty() {
+                out["rejected"] = outcome
+                    .rejected
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "index": r.index,
+                            "code": r.error.code().to_string(),
+                            "message": r.error.to_string(),
+                        })
+                    })
+                    .collect();
+            }
+            if let Some(skip) = outcome.skipped {
+                out["skipped"] = json!({ "reason": skip.reason, "documented": skip.documented });
+            }
+            out
+        }
         Err(err) => {
             json!({ "error": { "code": err.code().to_string(), "message": err.to_string() } })
         }

@@ -56,25 +56,19 @@ pub fn identifier(kind: &str, value: &str) -> anyhow::Result<String> {
 }
 
 /// The tenant's customer id for `customer` (a customer id, or an identifier `type:value`), or
-/// `None` when the tenant has no such customer.
+/// `None` when the tenant has no such customer: the API's resolution
+/// (`rapport_clickhouse::read::resolve_customer`, by key prefix).
 pub async fn resolve_customer(
     config: &ClickHouseConfig,
     client: &clickhouse::Client,
     tenant: &str,
     customer: &str,
 ) -> anyhow::Result<Option<String>> {
-    let query = match customer.split_once(':') {
-        Some((kind, value)) => client
-            .query("SELECT customer_id FROM customers FINAL WHERE tenant_id = ? AND identity = ? LIMIT 1")
-            .bind(tenant)
-            .bind(identifier(kind, value)?),
-        None => client
-            .query("SELECT customer_id FROM customers FINAL WHERE tenant_id = ? AND customer_id = ? LIMIT 1")
-            .bind(tenant)
-            .bind(customer),
-    };
-    let found: Option<String> = bounded(config, query.fetch_optional()).await?;
-    Ok(found.filter(|id| !id.is_empty()))
+    bounded(
+        config,
+        rapport_clickhouse::read::resolve_customer(client, tenant, customer),
+    )
+    .await
 }
 
 /// The error for a customer that [`resolve_customer`] did not find.

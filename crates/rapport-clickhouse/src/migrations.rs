@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use rapport_runtime::retry::Backoff;
 use sha2::{Digest, Sha256};
 use tracing::info;
 
@@ -191,6 +192,8 @@ async fn apply(
     migration: &Migration,
 ) -> Result<Outcome, ClickHouseError> {
     let mut attempt = 0u64;
+    // Spread concurrent runners apart: each retries after its own random wait.
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         let mut result = Ok(());
         for statement in migration.statements() {
@@ -209,10 +212,7 @@ async fn apply(
         if attempt > 5 || error.is_retryable() {
             return Err(error);
         }
-        let jitter = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::from(d.subsec_nanos()) % 300);
-        tokio::time::sleep(Duration::from_millis(100 * attempt + jitter)).await;
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

@@ -107,8 +107,8 @@ fn compare(found: &[(&str, &str, &str)]) -> Vec<String> {
     problems
 }
 
-/// A service's start-up: migrations (when `migrate`) and the schema check, retried with doubling
-/// backoff while ClickHouse is unreachable. `Ok(false)` when `stop` resolved first.
+/// A service's start-up: migrations (when `migrate`) and the schema check, retried with jittered
+/// back-off while ClickHouse is unreachable. `Ok(false)` when `stop` resolved first.
 pub async fn prepare(
     config: &ClickHouseConfig,
     migrate: bool,
@@ -116,29 +116,20 @@ pub async fn prepare(
     max_backoff: std::time::Duration,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<bool, ClickHouseError> {
-    tokio::pin!(stop);
-    let mut backoff = initial_backoff;
-    loop {
-        let result = async {
+    let prepared = rapport_runtime::retry::retry(
+        &mut rapport_runtime::retry::Backoff::new(initial_backoff, max_backoff),
+        stop,
+        ClickHouseError::is_retryable,
+        |error, wait| tracing::warn!(%error, ?wait, "clickhouse not ready; retrying"),
+        || async {
             if migrate {
                 crate::migrations::migrate(config).await?;
             }
             check_interactions_table(config).await
-        }
-        .await;
-        match result {
-            Ok(()) => return Ok(true),
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, ?backoff, "clickhouse not ready; retrying");
-                tokio::select! {
-                    () = &mut stop => return Ok(false),
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(max_backoff);
-            }
-            Err(error) => return Err(error),
-        }
-    }
+        },
+    )
+    .await?;
+    Ok(prepared.is_some())
 }
 
 #[cfg(test)]

@@ -391,11 +391,17 @@ async fn events_of(
          FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id IN ({})",
         placeholders(ids.len())
     );
+    // FINAL reads every part that may hold one of the conversations through a stream of its own,
+    // each buffering a block of `max_block_size` rows of every column: at the default (65,536)
+    // and a history of years in monthly partitions, a batch's conversations touched enough parts
+    // for 18.16 to refuse the read at its memory limit (3.7 GiB, filling 10 M rows over 5 years).
+    // A granule per block bounds each stream to ~8 MB.
     let query = ids
         .iter()
         .fold(client.query(&sql).bind(tenant_id), |q, id| {
             q.bind(id.as_str())
-        });
+        })
+        .with_setting("max_block_size", "8192");
     let rows: Vec<EventRow> = query.fetch_all().await?;
     let mut by_conversation: HashMap<String, Vec<Event>> = HashMap::new();
     for row in rows {

@@ -20,6 +20,7 @@ mod multipart;
 pub mod request;
 pub mod secret;
 pub mod service;
+pub mod sign;
 pub mod verify;
 
 pub use config::{EndpointConfig, GatewayConfig, Source};
@@ -27,4 +28,5 @@ pub use error::{ConfigError, Reason, VerifyError};
 pub use keys::{Fetch, FetchError, GoogleKeys, SnsCertificates};
 pub use request::{Control, Request, Verified};
 pub use secret::{Environment, ProcessEnv, Secret, SecretSource};
+pub use sign::{Sender, SenderKey, SignError, Signed};
 pub use verify::{Endpoint, Endpoints, KeyStores, Verifier};

@@ -1,8 +1,10 @@
 //! Kafka plumbing shared by the services and the CLI: client settings with Rapport's defaults,
-//! the topic layout, idempotent topic creation and a producer that waits for acknowledgement.
+//! the topic layout, idempotent topic creation, a producer that waits for acknowledgement, and
+//! the one consume loop every consuming service runs ([`consume`]).
 
 mod config;
 mod connect;
+pub mod consume;
 mod context;
 mod decode;
 mod dlq;
@@ -16,6 +18,7 @@ mod topics;
 
 pub use config::{DEFAULT_MAX_MESSAGE_BYTES, KafkaConfig};
 pub use connect::{check_connection, misconfiguration};
+pub use consume::{Stage, Subscription};
 pub use context::{ServiceContext, leave_group};
 pub use decode::{DecodeFailure, Decoder};
 pub use dlq::{

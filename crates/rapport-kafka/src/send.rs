@@ -1,6 +1,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use rapport_runtime::retry::Backoff;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
@@ -64,7 +65,7 @@ async fn send_record<C: ClientContext + 'static>(
     payload: Option<&[u8]>,
     headers: &OwnedHeaders,
 ) -> Result<(), KafkaError> {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers.clone());
         if let Some(payload) = payload {
@@ -93,8 +94,7 @@ async fn send_record<C: ClientContext + 'static>(
                 } else {
                     warn!(%error, topic, "sends failing; retrying until the broker accepts them");
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }

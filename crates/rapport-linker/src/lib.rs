@@ -32,6 +32,10 @@ pub enum LinkerError {
     ClickHouse(#[from] ClickHouseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "stopping: an operator's change to the identity graph could not be stored ({0}); the restart rebuilds the graph from the store"
+    )]
+    AdminFailed(String),
 }
 
 /// Runs the service until `shutdown` triggers; the admin API shares the operations port.

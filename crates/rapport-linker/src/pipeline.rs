@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use rapport_clickhouse::ForgetList;
 use rapport_clickhouse::forget::{ForgottenRow, KIND_IDENTITY, digest_hex};
 use rapport_identity::{Change, IdentityGraph, Observation, Unlinked};
+use rapport_kafka::consume::{Stage, Subscription, consume, sleep_until};
 use rapport_kafka::{
-    DecodeFailure, Decoder, ServiceContext, leave_group, send_all_reliably, send_dead_letter,
-    send_tombstone,
+    DecodeFailure, Decoder, ServiceContext, send_all_reliably, send_dead_letter, send_tombstone,
 };
 use rapport_model::Timestamp;
 use rapport_runtime::Health;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rapport_runtime::retry::{Backoff, never, retry};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{Mutex, MutexGuard};
@@ -169,38 +169,45 @@ impl State {
         self.config.clickhouse.request_timeout()
     }
 
+    fn backoff(&self) -> Backoff {
+        let b = &self.config.batch;
+        Backoff::new(
+            Duration::from_millis(b.initial_backoff_ms),
+            Duration::from_millis(b.max_backoff_ms),
+        )
+    }
+
+    /// Retries `write` while ClickHouse is unavailable, however long: the graph already holds
+    /// what the write records, so giving up would leave the store behind it.
     async fn retrying<F, Fut>(&self, write: F) -> Result<(), LinkerError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), rapport_clickhouse::ClickHouseError>>,
     {
-        let b = &self.config.batch;
-        let mut backoff = Duration::from_millis(b.initial_backoff_ms);
-        loop {
-            match write().await {
-                Ok(()) => return Ok(()),
-                Err(error) if error.is_retryable() => {
-                    warn!(%error, ?backoff, "clickhouse unavailable; retrying");
-                    metrics::counter!("rapport_linker_retries_total").increment(1);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(b.max_backoff_ms));
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+        retry(
+            &mut self.backoff(),
+            never(),
+            rapport_clickhouse::ClickHouseError::is_retryable,
+            |error, wait| {
+                warn!(%error, ?wait, "clickhouse unavailable; retrying");
+                metrics::counter!("rapport_linker_retries_total").increment(1);
+            },
+            write,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Reads what was forgotten since the last batch, retrying while ClickHouse is unavailable.
     async fn retrying_refresh(&mut self) -> Result<(), LinkerError> {
-        let b = &self.config.batch;
-        let mut backoff = Duration::from_millis(b.initial_backoff_ms);
+        let mut backoff = self.backoff();
         loop {
             match self.forget.refresh(&self.client).await {
                 Ok(_) => return Ok(()),
                 Err(error) if error.is_retryable() => {
-                    warn!(%error, ?backoff, "clickhouse unavailable; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(b.max_backoff_ms));
+                    let wait = backoff.next_delay();
+                    warn!(%error, ?wait, "clickhouse unavailable; retrying");
+                    tokio::time::sleep(wait).await;
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -310,174 +317,203 @@ pub async fn run(
         );
         (state.context.clone(), state.failed.clone())
     };
-    let mut consumer_config = config.kafka.consumer_config(&config.group_id);
-    consumer_config
-        .set("statistics.interval.ms", "5000")
-        .set("queued.max.messages.kbytes", "16384");
-    let consumer: Arc<StreamConsumer<ServiceContext>> =
-        Arc::new(consumer_config.create_with_context(context.clone())?);
-    consumer.subscribe(&[config.topics.interactions.as_str()])?;
-    info!(topic = %config.topics.interactions, group = %config.group_id, "consuming");
-    health.set_liveness(context.liveness(config.kafka.stall_timeout()));
-    health.set_ready(true);
+    let subscription = Subscription::new(
+        &config.kafka,
+        &config.group_id,
+        &context,
+        &[config.topics.interactions.as_str()],
+        &[("queued.max.messages.kbytes", "16384")],
+    )?;
+    let mut linker = Linker {
+        decoder: Decoder::new(&config.registry)?,
+        config: Arc::clone(&config),
+        core,
+        pending: Pending::default(),
+        failed,
+    };
+    consume(
+        subscription,
+        &mut linker,
+        &config.kafka,
+        &health,
+        &stop,
+        Duration::from_secs(15),
+    )
+    .await
+}
 
-    let mut decoder = Decoder::new(&config.registry)?;
-    let mut pending = Pending::default();
-    let mut result = Ok(());
-    let mut resume_check = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let deadline = pending.opened_at.map(|at| {
-            tokio::time::Instant::from_std(at + Duration::from_millis(config.batch.max_delay_ms))
+/// Observes each interaction in the graph and keeps what it changed; a batch's changes are stored
+/// and published before its records complete.
+struct Linker {
+    config: Arc<LinkerConfig>,
+    core: Core,
+    decoder: Decoder,
+    pending: Pending,
+    /// Cancelled when an admin request changed the graph but could not store the consequences.
+    failed: CancellationToken,
+}
+
+enum Event {
+    /// The open batch is due.
+    Due,
+    /// The admin API could not store what it changed: stop, so the restart rebuilds the graph
+    /// from the store.
+    Failed,
+}
+
+impl Stage for Linker {
+    type Error = LinkerError;
+    type Event = Event;
+
+    fn room(&self) -> usize {
+        self.config
+            .batch
+            .max_interactions
+            .saturating_sub(self.pending.messages.len())
+    }
+
+    async fn accept(
+        &mut self,
+        subscription: &Subscription,
+        records: Vec<OwnedMessage>,
+    ) -> Result<(), LinkerError> {
+        for message in records {
+            self.accept_one(subscription, message).await?;
+        }
+        if self.pending.messages.len() >= self.config.batch.max_interactions {
+            self.flush(subscription).await?;
+        }
+        Ok(())
+    }
+
+    async fn next_event(&mut self) -> Event {
+        let deadline = self.pending.opened_at.map(|at| {
+            tokio::time::Instant::from_std(
+                at + Duration::from_millis(self.config.batch.max_delay_ms),
+            )
         });
-        let step = tokio::select! {
+        tokio::select! {
             biased;
-            () = stop.cancelled() => break,
-            () = failed.cancelled() => {
-                let reason = core.lock().await.failure.clone().unwrap_or_default();
-                warn!(reason, "stopping: identity state could not be stored");
-                break;
-            }
-            () = sleep_until(deadline) => flush(&core, &consumer, &context, &mut pending).await,
-            _ = resume_check.tick() => {
-                context.check_resumed(&consumer);
-                Ok(())
-            }
-            received = consumer.recv() => match received {
-                Ok(message) if !context.admit(&*consumer, &message) => {
-                    context.broker_reachable();
-                    Ok(())
-                }
-                Ok(message) => {
-                    context.broker_reachable();
-                    accept(&config, &core, &consumer, &context, &mut decoder, &mut pending, message.detach()).await
-                }
-                Err(error) => {
-                    context.consumer_error(&error);
-                    Ok(())
-                }
-            },
-        };
-        let step = match step {
-            Ok(()) if pending.messages.len() >= config.batch.max_interactions => {
-                flush(&core, &consumer, &context, &mut pending).await
-            }
-            other => other,
-        };
-        if let Err(error) = step {
-            result = Err(error);
-            break;
+            () = self.failed.cancelled() => Event::Failed,
+            () = sleep_until(deadline) => Event::Due,
         }
     }
-    health.set_ready(false);
-    if result.is_ok() && core.lock().await.failure.is_none() {
-        result = flush(&core, &consumer, &context, &mut pending).await;
-    }
-    leave_group(consumer, Duration::from_secs(15)).await;
-    result
-}
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn accept(
-    config: &LinkerConfig,
-    core: &Core,
-    consumer: &StreamConsumer<ServiceContext>,
-    context: &ServiceContext,
-    decoder: &mut Decoder,
-    pending: &mut Pending,
-    message: OwnedMessage,
-) -> Result<(), LinkerError> {
-    metrics::counter!("rapport_linker_interactions_in_total").increment(1);
-    context
-        .frontiers()
-        .begin(message.topic(), message.partition(), message.offset());
-    let mut backoff = Duration::from_millis(config.batch.initial_backoff_ms);
-    loop {
-        match decoder.decode(message.payload().unwrap_or_default()).await {
-            Ok(interaction) => {
-                let mut state = core.lock().await;
-                let keys = interaction
-                    .identities
-                    .iter()
-                    .map(|i| (i.kind.as_str(), i.value.as_str()));
-                if state
-                    .forget
-                    .forgets(&interaction.tenant_id, &interaction.conversation_id, keys)
-                {
-                    metrics::counter!("rapport_linker_forgotten_dropped_total").increment(1);
-                } else {
-                    let observation = state.graph.observe(&interaction);
-                    pending.add(observation, Timestamp::now());
-                }
-                drop(state);
-                pending.opened_at.get_or_insert_with(Instant::now);
-                pending.messages.push(message);
-                return Ok(());
+    async fn handle(
+        &mut self,
+        subscription: &Subscription,
+        event: Event,
+    ) -> Result<(), LinkerError> {
+        match event {
+            Event::Due => self.flush(subscription).await,
+            Event::Failed => {
+                let reason = self.core.lock().await.failure.clone().unwrap_or_default();
+                Err(LinkerError::AdminFailed(reason))
             }
-            Err(DecodeFailure::Reject(rejection)) => {
-                let producer = core.lock().await.producer.clone();
-                send_dead_letter(
-                    &producer,
-                    &config.topics.dlq,
-                    &message,
-                    &rejection,
-                    &Timestamp::now().to_string(),
-                    config.kafka.max_message_bytes,
-                )
+        }
+    }
+
+    async fn drain(
+        &mut self,
+        subscription: &Subscription,
+        _: tokio::time::Instant,
+    ) -> Result<(), LinkerError> {
+        if self.core.lock().await.failure.is_some() {
+            return Ok(());
+        }
+        self.flush(subscription).await
+    }
+}
+
+impl Linker {
+    async fn accept_one(
+        &mut self,
+        subscription: &Subscription,
+        message: OwnedMessage,
+    ) -> Result<(), LinkerError> {
+        metrics::counter!("rapport_linker_interactions_in_total").increment(1);
+        let mut backoff = self.core.lock().await.backoff();
+        loop {
+            match self
+                .decoder
+                .decode(message.payload().unwrap_or_default())
                 .await
-                .map_err(LinkerError::DeadLetter)?;
-                metrics::counter!("rapport_linker_dlq_total", "code" => rejection.family().to_owned())
-                    .increment(1);
-                context.complete(consumer, [&message]);
-                return Ok(());
-            }
-            Err(DecodeFailure::RegistryMisconfigured(error)) => return Err(error.into()),
-            Err(DecodeFailure::RegistryUnavailable(error)) => {
-                warn!(%error, ?backoff, "schema registry unavailable; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(config.batch.max_backoff_ms));
+            {
+                Ok(interaction) => {
+                    let mut state = self.core.lock().await;
+                    let keys = interaction
+                        .identities
+                        .iter()
+                        .map(|i| (i.kind.as_str(), i.value.as_str()));
+                    if state.forget.forgets(
+                        &interaction.tenant_id,
+                        &interaction.conversation_id,
+                        keys,
+                    ) {
+                        metrics::counter!("rapport_linker_forgotten_dropped_total").increment(1);
+                    } else {
+                        let observation = state.graph.observe(&interaction);
+                        self.pending.add(observation, Timestamp::now());
+                    }
+                    drop(state);
+                    self.pending.opened_at.get_or_insert_with(Instant::now);
+                    self.pending.messages.push(message);
+                    return Ok(());
+                }
+                Err(DecodeFailure::Reject(rejection)) => {
+                    let producer = self.core.lock().await.producer.clone();
+                    send_dead_letter(
+                        &producer,
+                        &self.config.topics.dlq,
+                        &message,
+                        &rejection,
+                        &Timestamp::now().to_string(),
+                        self.config.kafka.max_message_bytes,
+                    )
+                    .await
+                    .map_err(LinkerError::DeadLetter)?;
+                    metrics::counter!("rapport_linker_dlq_total", "code" => rejection.family().to_owned())
+                        .increment(1);
+                    subscription.complete([&message]);
+                    return Ok(());
+                }
+                Err(DecodeFailure::RegistryMisconfigured(error)) => return Err(error.into()),
+                Err(DecodeFailure::RegistryUnavailable(error)) => {
+                    let wait = backoff.next_delay();
+                    warn!(%error, ?wait, "schema registry unavailable; retrying");
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
     }
-}
 
-async fn flush(
-    core: &Core,
-    consumer: &StreamConsumer<ServiceContext>,
-    context: &ServiceContext,
-    pending: &mut Pending,
-) -> Result<(), LinkerError> {
-    if pending.messages.is_empty() {
-        return Ok(());
+    async fn flush(&mut self, subscription: &Subscription) -> Result<(), LinkerError> {
+        if self.pending.messages.is_empty() {
+            return Ok(());
+        }
+        let Pending {
+            messages,
+            links,
+            changes,
+            ..
+        } = std::mem::take(&mut self.pending);
+        let mut state = self.core.lock().await;
+        state.retrying_refresh().await?;
+        let forget = &state.forget;
+        let links: Vec<LinkRow> = links
+            .into_iter()
+            .filter(|l| {
+                !forget.forgets_key(&l.tenant_id, &l.identity_a)
+                    && !forget.forgets_key(&l.tenant_id, &l.identity_b)
+            })
+            .collect();
+        let changes: Vec<Change> = changes
+            .into_values()
+            .filter(|c| !forget.forgets_key(&c.tenant_id, &c.identifier))
+            .collect();
+        state.persist(&links, &changes).await?;
+        drop(state);
+        subscription.complete(&messages);
+        Ok(())
     }
-    let Pending {
-        messages,
-        links,
-        changes,
-        ..
-    } = std::mem::take(pending);
-    let mut state = core.lock().await;
-    state.retrying_refresh().await?;
-    let forget = &state.forget;
-    let links: Vec<LinkRow> = links
-        .into_iter()
-        .filter(|l| {
-            !forget.forgets_key(&l.tenant_id, &l.identity_a)
-                && !forget.forgets_key(&l.tenant_id, &l.identity_b)
-        })
-        .collect();
-    let changes: Vec<Change> = changes
-        .into_values()
-        .filter(|c| !forget.forgets_key(&c.tenant_id, &c.identifier))
-        .collect();
-    state.persist(&links, &changes).await?;
-    drop(state);
-    context.complete(consumer, &messages);
-    Ok(())
 }

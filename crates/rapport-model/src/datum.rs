@@ -428,11 +428,16 @@ mod tests {
                 .and_then(|value| from_avro_value(value).ok());
             match read(&bytes) {
                 Ok(back) => prop_assert_eq!(Some(back), reference),
-                // apache_avro ignores bytes after the datum, which we refuse, and reads a
-                // 16-byte uuid string as raw bytes, which the spec does not allow; otherwise
-                // what it reads in full, we read.
+                // apache_avro ignores bytes after the datum, which we refuse; reads a 16-byte
+                // uuid string as raw bytes, which the spec does not allow; and reads the end of
+                // the input where a union's index should be as the null branch (apache-avro
+                // 0.21 `decode.rs`, `Schema::Union`), which is a truncated datum to us (with the null
+                // index appended we read exactly what it read). Otherwise what it reads in full, we read.
                 Err(error) => prop_assert!(
-                    reference.is_none() || !rest.is_empty() || bytes.first() == Some(&32),
+                    reference.is_none()
+                        || !rest.is_empty()
+                        || bytes.first() == Some(&32)
+                        || read(&[bytes.as_slice(), &[0]].concat()).ok() == reference,
                     "apache-avro reads it, we do not: {error}"
                 ),
             }

@@ -29,16 +29,6 @@ pub enum NormalizerError {
     Io(#[from] std::io::Error),
 }
 
-impl NormalizerError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Kafka(_) | Self::KafkaSetup(_) | Self::Io(_) => false,
-            Self::DeadLetter(_) => false,
-            Self::Registry(e) => e.is_retryable(),
-        }
-    }
-}
-
 /// Runs the service until `shutdown` triggers (a signal, or a failing component): health and
 /// metrics endpoints, then the pipeline; drains in order: readiness off, stop polling, wait for
 /// in-flight outputs, commit, stop HTTP.

@@ -3,22 +3,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_kafka::{
-    Rejection, SchemaRegistry, ServiceContext, confirm, enqueue, is_too_large, leave_group,
-};
+use rapport_kafka::consume::{Stage, Subscription, consume};
+use rapport_kafka::{Rejection, SchemaRegistry, ServiceContext, confirm, enqueue, is_too_large};
 use rapport_model::Timestamp;
 use rapport_model::wire::Framing;
 use rapport_runtime::Health;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rapport_runtime::retry::{Backoff, retry};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{DeliveryFuture, FutureProducer};
-use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use crate::output::{Output, OutputKind, dead_letter, process, reduced_dead_letter};
+use crate::output::{Output, OutputKind, dead_letter, item_message, process, reduced_dead_letter};
 use crate::{NormalizerConfig, NormalizerError};
 
 type Shared = ServiceContext;
@@ -37,144 +35,157 @@ pub async fn run(
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), NormalizerError> {
-    let framing = framing(&config, &stop).await?;
-    let shared =
+    let Some(framing) = framing(&config, &stop).await? else {
+        info!("stopped before the schema registry answered");
+        return Ok(());
+    };
+    let context =
         ServiceContext::new("normalizer").with_resume_rewind(config.kafka.resume_rewind_records);
-    let mut consumer_config = config.kafka.consumer_config(&config.group_id);
-    consumer_config
-        .set("statistics.interval.ms", "5000")
-        .set("queued.max.messages.kbytes", "16384");
-    let consumer: Arc<StreamConsumer<Shared>> =
-        Arc::new(consumer_config.create_with_context(shared.clone())?);
     let producer: FutureProducer<Shared> = config
         .kafka
         .producer_config()
-        .create_with_context(shared.clone())?;
+        .create_with_context(context.clone())?;
     let topics = config.raw_topics();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topic_refs)?;
-    info!(topics = ?topics, group = %config.group_id, ?framing, "consuming");
-    health.set_liveness(shared.liveness(config.kafka.stall_timeout()));
-    health.set_ready(true);
+    let subscription = Subscription::new(
+        &config.kafka,
+        &config.group_id,
+        &context,
+        &topic_refs,
+        &[("queued.max.messages.kbytes", "16384")],
+    )?;
+    info!(?framing, "publishing interactions");
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let drain = Duration::from_millis(config.pipeline.drain_timeout_ms);
+    let mut stage = Normalizer {
+        config: Arc::clone(&config),
+        framing,
+        producer,
+        context,
+        done_tx,
+        done_rx,
+        in_flight: 0,
+        in_flight_bytes: 0,
+    };
+    consume(
+        subscription,
+        &mut stage,
+        &config.kafka,
+        &health,
+        &stop,
+        drain,
+    )
+    .await
+}
 
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
-    let (mut in_flight, mut in_flight_bytes) = (0usize, 0usize);
-    let limits = &config.pipeline;
-    let mut failure = None;
-    let mut resume_check = tokio::time::interval(Duration::from_secs(1));
+/// Normalizes each record as it arrives and delivers its outputs in tasks of their own; a record
+/// completes when all its outputs are acknowledged. In-flight records and bytes are bounded.
+struct Normalizer {
+    config: Arc<NormalizerConfig>,
+    framing: Framing,
+    producer: FutureProducer<Shared>,
+    context: Shared,
+    done_tx: mpsc::UnboundedSender<Completion>,
+    done_rx: mpsc::UnboundedReceiver<Completion>,
+    in_flight: usize,
+    in_flight_bytes: usize,
+}
 
-    loop {
-        let can_poll = in_flight < limits.max_in_flight_messages
-            && in_flight_bytes < limits.max_in_flight_bytes;
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            Some(done) = done_rx.recv() => {
-                in_flight -= 1;
-                in_flight_bytes -= done.bytes;
-                if let Err(error) = finish(&consumer, &shared, done) {
-                    failure = Some(error);
+impl Normalizer {
+    fn finished(
+        &mut self,
+        subscription: &Subscription,
+        done: Completion,
+    ) -> Result<(), NormalizerError> {
+        self.in_flight -= 1;
+        self.in_flight_bytes -= done.bytes;
+        self.gauges();
+        done.result?;
+        subscription.complete_offset(&done.topic, done.partition, done.offset);
+        Ok(())
+    }
+
+    fn gauges(&self) {
+        metrics::gauge!("rapport_normalizer_in_flight_messages").set(self.in_flight as f64);
+        metrics::gauge!("rapport_normalizer_in_flight_bytes").set(self.in_flight_bytes as f64);
+    }
+}
+
+impl Stage for Normalizer {
+    type Error = NormalizerError;
+    type Event = Option<Completion>;
+
+    fn room(&self) -> usize {
+        let limits = &self.config.pipeline;
+        if self.in_flight_bytes >= limits.max_in_flight_bytes {
+            return 0;
+        }
+        limits.max_in_flight_messages.saturating_sub(self.in_flight)
+    }
+
+    /// Normalizes the chunk here and hands its outputs to one task: a task and a wake-up per
+    /// record cost more CPU than normalizing it.
+    async fn accept(
+        &mut self,
+        _: &Subscription,
+        records: Vec<OwnedMessage>,
+    ) -> Result<(), NormalizerError> {
+        let mut chunk = Vec::with_capacity(records.len());
+        for message in records {
+            let started = Instant::now();
+            metrics::counter!("rapport_normalizer_messages_in_total", "topic" => message.topic().to_owned()).increment(1);
+            let outputs = process(&self.config, self.framing, &message, Timestamp::now());
+            metrics::histogram!("rapport_normalizer_processing_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let bytes = message.payload().map_or(0, <[u8]>::len);
+            self.in_flight += 1;
+            self.in_flight_bytes += bytes;
+            chunk.push((message, outputs, bytes));
+        }
+        self.gauges();
+        tokio::spawn(deliver_chunk(
+            self.producer.clone(),
+            self.context.clone(),
+            Arc::clone(&self.config),
+            chunk,
+            self.done_tx.clone(),
+        ));
+        Ok(())
+    }
+
+    async fn next_event(&mut self) -> Option<Completion> {
+        self.done_rx.recv().await
+    }
+
+    async fn handle(
+        &mut self,
+        subscription: &Subscription,
+        done: Option<Completion>,
+    ) -> Result<(), NormalizerError> {
+        // The stage holds a sender, so the channel never closes.
+        done.map_or(Ok(()), |done| self.finished(subscription, done))
+    }
+
+    async fn drain(
+        &mut self,
+        subscription: &Subscription,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), NormalizerError> {
+        info!(in_flight = self.in_flight, "draining");
+        while self.in_flight > 0 {
+            match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
+                Ok(Some(done)) => self.finished(subscription, done)?,
+                _ => {
+                    warn!(
+                        in_flight = self.in_flight,
+                        "drain timed out; unfinished records will be redelivered"
+                    );
                     break;
                 }
             }
-            _ = resume_check.tick() => shared.check_resumed(&consumer),
-            received = consumer.recv(), if can_poll => {
-                // Takes every record already waiting (up to a chunk) and hands them to one task:
-                // a task and a wake-up per record cost more CPU than normalizing it.
-                let mut chunk = Vec::new();
-                let mut next = Some(received);
-                while let Some(received) = next.take() {
-                    let message = match received {
-                        Ok(message) => message.detach(),
-                        Err(error) => {
-                            shared.consumer_error(&error);
-                            continue;
-                        }
-                    };
-                    if shared.admit(&*consumer, &message) {
-                        let started = Instant::now();
-                        metrics::counter!("rapport_normalizer_messages_in_total", "topic" => message.topic().to_owned()).increment(1);
-                        let outputs = process(&config, framing, &message, Timestamp::now());
-                        metrics::histogram!("rapport_normalizer_processing_seconds").record(started.elapsed().as_secs_f64());
-                        shared.frontiers().begin(message.topic(), message.partition(), message.offset());
-                        let bytes = message.payload().map_or(0, <[u8]>::len);
-                        in_flight += 1;
-                        in_flight_bytes += bytes;
-                        chunk.push((message, outputs, bytes));
-                    }
-                    if chunk.len() < CHUNK_RECORDS
-                        && in_flight < limits.max_in_flight_messages
-                        && in_flight_bytes < limits.max_in_flight_bytes
-                    {
-                        next = ready_now(consumer.recv()).await;
-                    }
-                }
-                if !chunk.is_empty() {
-                    tokio::spawn(deliver_chunk(producer.clone(), shared.clone(), Arc::clone(&config), chunk, done_tx.clone()));
-                }
-            }
         }
-        metrics::gauge!("rapport_normalizer_in_flight_messages").set(in_flight as f64);
-        metrics::gauge!("rapport_normalizer_in_flight_bytes").set(in_flight_bytes as f64);
+        Ok(())
     }
-
-    health.set_ready(false);
-    info!(in_flight, "draining");
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(limits.drain_timeout_ms);
-    while in_flight > 0 && failure.is_none() {
-        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-            Ok(Some(done)) => {
-                in_flight -= 1;
-                if let Err(error) = finish(&consumer, &shared, done) {
-                    failure = Some(error);
-                }
-            }
-            _ => {
-                warn!(
-                    in_flight,
-                    "drain timed out; unfinished records will be redelivered"
-                );
-                break;
-            }
-        }
-    }
-    leave_group(consumer, Duration::from_millis(limits.drain_timeout_ms)).await;
-    failure.map_or(Ok(()), Err)
-}
-
-/// Stores the offset a completed record lets the partition's frontier reach.
-fn finish(
-    consumer: &StreamConsumer<Shared>,
-    shared: &Shared,
-    done: Completion,
-) -> Result<(), NormalizerError> {
-    done.result?;
-    let next = shared
-        .frontiers()
-        .complete(&done.topic, done.partition, done.offset);
-    if let Some(next) = next {
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&done.topic, done.partition, Offset::Offset(next))?;
-        if let Err(error) = consumer.store_offsets(&tpl) {
-            // The partition was revoked between completion and store: its new owner re-reads it.
-            debug!(%error, topic = %done.topic, partition = done.partition, "offset not stored");
-        }
-    }
-    Ok(())
-}
-
-/// Records normalized together and delivered by one task.
-const CHUNK_RECORDS: usize = 256;
-
-/// The future's output if it is ready without waiting, else `None` (the future is dropped, which
-/// `StreamConsumer::recv` allows: a record is taken from the queue only when it is returned).
-async fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
-        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
-        std::task::Poll::Pending => std::task::Poll::Ready(None),
-    })
-    .await
 }
 
 /// Enqueues every output of a chunk before awaiting any acknowledgement, so librdkafka batches
@@ -238,9 +249,13 @@ async fn deliver(
                 family,
                 rejection,
                 reduced: false,
+                item,
             } if is_too_large(&error) => {
                 warn!(%error, topic = message.topic(), partition = message.partition(), offset = message.offset(), "dead letter refused for its size; sending its reduced form");
-                let reduced = reduced_dead_letter(config, &message, family, &rejection, Timestamp::now());
+                let reduced = match item {
+                    Some(item) => reduced_dead_letter(config, &item_message(&message, &item), family, &rejection, Timestamp::now()),
+                    None => reduced_dead_letter(config, &message, family, &rejection, Timestamp::now()),
+                };
                 send(producer, shared, reduced, None).await
             }
             OutputKind::DeadLetter { .. } => Err(error),
@@ -315,13 +330,13 @@ async fn send(
 }
 
 /// Confluent framing with the registered schema id when a registry is configured (retrying until
-/// it answers or shutdown), single-object encoding otherwise.
+/// it answers; `None` when `stop` came first), single-object encoding otherwise.
 async fn framing(
     config: &NormalizerConfig,
     stop: &CancellationToken,
-) -> Result<Framing, NormalizerError> {
+) -> Result<Option<Framing>, NormalizerError> {
     if config.registry.url.is_empty() {
-        return Ok(Framing::SingleObject);
+        return Ok(Some(Framing::SingleObject));
     }
     let registry = SchemaRegistry::new(&config.registry)?;
     let subject = config
@@ -329,25 +344,16 @@ async fn framing(
         .subject
         .clone()
         .unwrap_or_else(|| format!("{}-value", config.topics.interactions));
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match registry
-            .register(&subject, rapport_model::INTERACTION_SCHEMA_JSON)
-            .await
-        {
-            Ok(schema_id) => {
-                info!(%subject, schema_id, "interaction schema registered");
-                return Ok(Framing::Confluent { schema_id });
-            }
-            Err(error) if error.is_retryable() => {
-                warn!(%error, "schema registry not ready; retrying");
-                tokio::select! {
-                    () = stop.cancelled() => return Err(NormalizerError::Registry(error)),
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-            Err(error) => return Err(NormalizerError::Registry(error)),
-        }
-    }
+    let registered = retry(
+        &mut Backoff::new(Duration::from_millis(200), Duration::from_secs(10)),
+        stop.cancelled(),
+        rapport_kafka::RegistryError::is_retryable,
+        |error, wait| warn!(%error, ?wait, "schema registry not ready; retrying"),
+        || registry.register(&subject, rapport_model::INTERACTION_SCHEMA_JSON),
+    )
+    .await?;
+    Ok(registered.map(|schema_id| {
+        info!(%subject, schema_id, "interaction schema registered");
+        Framing::Confluent { schema_id }
+    }))
 }

@@ -93,12 +93,25 @@ async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
                             || l.contains("broker_up"))
                 })
                 .collect();
+            // And what the topics hold, read again from the start by a new reader: the
+            // normalizer lost records if this one misses them too, the test's reader stalled if
+            // it does not.
+            let fresh = assigned_reader(&kafka, &[&topics.interactions, &topics.dlq]);
+            let mut again = Collected::default();
+            while let Ok(Ok(message)) =
+                tokio::time::timeout(Duration::from_secs(5), fresh.recv()).await
+            {
+                again.record(&topics, &message);
+            }
             panic!(
-                "after the outage: {} of {} interactions, {} of {} dead letters\nnormalizer:\n{}\nlivez: {}",
+                "after the outage: {} of {} interactions, {} of {} dead letters; a new reader \
+                 finds {} and {}\nnormalizer:\n{}\nlivez: {}",
                 distinct.len(),
                 ids.len(),
                 dead.len(),
                 invalid.len(),
+                again.distinct().len(),
+                again.dead_payloads().len(),
                 lines.join("\n"),
                 live.lines().last().unwrap_or_default()
             );

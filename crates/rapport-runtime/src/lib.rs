@@ -6,11 +6,13 @@
 //! - [`shutdown`]: one signal listener, one cancellation token, components under a task tracker;
 //! - [`http`]: `/healthz`, `/readyz` and Prometheus `/metrics`, over HTTP or HTTPS;
 //! - [`rate_limit`]: token buckets per key and a throttle for failed authentications;
+//! - [`retry`]: exponential back-off with jitter for every loop that waits for something to return;
 //! - [`tls`]: rustls client and server configs, certificate reloading, handshake failures in words.
 
 pub mod config;
 pub mod http;
 pub mod rate_limit;
+pub mod retry;
 mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -8,8 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 
+mod gateway;
 mod process;
 mod tls;
+pub use gateway::{GatewayFiles, SES_TOPIC_ARN, SNS_CERT_URL, gateway_files};
 pub use process::{
     ClickHouseOptions, PrivateBroker, PrivateClickHouse, Service, ServiceOptions, binary,
     free_addr, http_get, stable_port,

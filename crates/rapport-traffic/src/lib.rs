@@ -112,7 +112,9 @@ fn day(options: &Options) -> (scenario::Scenario, Vec<render::Rendered>) {
 }
 
 /// The oracle for generated traffic: the event ids the adapters make of the records, in-process,
-/// and the payloads they reject. Tests compare what a pipeline stored or published with it.
+/// and the payloads the dead-letter topic must hold: each rejected record whole, each rejected
+/// item of a list record alone, and each record that gives nothing for a reason its adapter does
+/// not document. Tests compare what a pipeline stored or published with it.
 pub fn expected(
     records: &[RawRecord],
     tenant: &rapport_channels::TenantConfig,
@@ -127,8 +129,14 @@ pub fn expected(
             limits: &limits,
             raw_ref: None,
         };
-        match rapport_channels::normalize(r.source, &r.payload, &ctx) {
-            Ok(interactions) => ids.extend(interactions.iter().map(|i| i.event_id)),
+        match rapport_channels::read(r.source, &r.payload, &ctx) {
+            Ok(outcome) => {
+                ids.extend(outcome.interactions.iter().map(|i| i.event_id));
+                invalid.extend(outcome.rejected.into_iter().map(|item| item.payload));
+                if outcome.skipped.is_some_and(|s| !s.documented) {
+                    invalid.insert(r.payload.clone());
+                }
+            }
             Err(_) => {
                 invalid.insert(r.payload.clone());
             }

@@ -146,6 +146,15 @@ pub struct Customer {
     pub trustpilot_consumer_id: String,
 }
 
+impl Customer {
+    /// The account part of the customer's Google profile photo URL
+    /// (`https://lh3.googleusercontent.com/a/<token>=s120-c`), the same on every review they
+    /// write: the only evidence of who a Google reviewer is.
+    pub fn google_photo_token(&self) -> String {
+        format!("ACg8ocK{:013}", self.index)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Agent {
     pub id: u64,

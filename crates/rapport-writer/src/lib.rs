@@ -31,20 +31,6 @@ pub enum WriterError {
     Rules(#[from] rapport_responsiveness::RulesError),
 }
 
-impl WriterError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::ClickHouse(e) => e.is_retryable(),
-            Self::Registry(e) => e.is_retryable(),
-            Self::Kafka(_)
-            | Self::KafkaSetup(_)
-            | Self::DeadLetter(_)
-            | Self::Io(_)
-            | Self::Rules(_) => false,
-        }
-    }
-}
-
 /// Runs the service until `shutdown` triggers (a signal, or a failing component). Drain order:
 /// readiness off, stop polling, insert the open batch, store and commit offsets, stop HTTP.
 pub async fn serve(config: WriterConfig, shutdown: Shutdown) -> Result<(), WriterError> {

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use rapport_clickhouse::{
     ClickHouseError, ErrorClass, ForgetList, InteractionRow, insert_isolating, state,
 };
-use rapport_kafka::{
-    DecodeFailure, Decoder, Rejection, ServiceContext, leave_group, send_dead_letter,
-};
+use rapport_kafka::consume::{Stage, Subscription, consume, sleep_until};
+use rapport_kafka::{DecodeFailure, Decoder, Rejection, ServiceContext, send_dead_letter};
 use rapport_model::Timestamp;
 use rapport_responsiveness::Rules;
 use rapport_runtime::Health;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rapport_runtime::retry::{Backoff, sleep_unless};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
@@ -86,15 +85,18 @@ impl Availability {
     }
 }
 
+/// Decodes records into a batch and inserts it when full or due; a batch's records complete once
+/// its rows are stored (or dead-lettered) and the state of the conversations it touched is.
 struct Writer {
     config: Arc<WriterConfig>,
-    context: ServiceContext,
-    consumer: Arc<StreamConsumer<ServiceContext>>,
     producer: FutureProducer<ServiceContext>,
     client: rapport_clickhouse::Client,
     availability: Availability,
     consecutive_rejections: usize,
     forget: ForgetList,
+    decoder: Decoder,
+    batch: Batch,
+    stop: CancellationToken,
     /// Business hours and SLA policies the stored state is derived with.
     rules: Rules,
 }
@@ -118,6 +120,18 @@ fn touched(rows: &[InteractionRow], rejected: &[rapport_clickhouse::Rejected]) -
         }
     }
     touched
+}
+
+/// Time from receipt to stored, of every row ClickHouse took.
+fn record_end_to_end(rows: &[InteractionRow], rejected: &[rapport_clickhouse::Rejected]) {
+    let now = Timestamp::now().as_millis();
+    let mut refused = rejected.iter().map(|r| r.index).peekable();
+    let end_to_end = metrics::histogram!("rapport_writer_end_to_end_seconds");
+    for (index, row) in rows.iter().enumerate() {
+        if refused.next_if_eq(&index).is_none() {
+            end_to_end.record((now - row.received_at_ms).max(0) as f64 / 1000.0);
+        }
+    }
 }
 
 /// Removes the rows of forgotten customers (the forget list of `rapport forget`), keeping
@@ -172,140 +186,142 @@ pub async fn run(
     rapport_clickhouse::check_tables_exist(&config.clickhouse, &tables).await?;
     let context =
         ServiceContext::new("writer").with_resume_rewind(config.kafka.resume_rewind_records);
-    let mut consumer_config = config.kafka.consumer_config(&config.group_id);
-    consumer_config
-        .set("statistics.interval.ms", "5000")
-        // Bound what librdkafka prefetches and buffers per fetch while a batch waits for
-        // ClickHouse; together with batch.max_bytes this is the writer's memory.
-        .set("queued.max.messages.kbytes", "16384")
-        .set("fetch.max.bytes", "16777216");
-    let consumer: Arc<StreamConsumer<ServiceContext>> =
-        Arc::new(consumer_config.create_with_context(context.clone())?);
     let producer: FutureProducer<ServiceContext> = config
         .kafka
         .producer_config()
         .create_with_context(context.clone())?;
-    consumer.subscribe(&[config.topics.interactions.as_str()])?;
-    info!(topic = %config.topics.interactions, group = %config.group_id, database = %config.clickhouse.database, "consuming");
-    health.set_liveness(context.liveness(config.kafka.stall_timeout()));
-    health.set_ready(true);
-
+    let subscription = Subscription::new(
+        &config.kafka,
+        &config.group_id,
+        &context,
+        &[config.topics.interactions.as_str()],
+        // Bound what librdkafka prefetches and buffers per fetch while a batch waits for
+        // ClickHouse; together with batch.max_bytes this is the writer's memory.
+        &[
+            ("queued.max.messages.kbytes", "16384"),
+            ("fetch.max.bytes", "16777216"),
+        ],
+    )?;
+    info!(database = %config.clickhouse.database, "writing");
     let mut writer = Writer {
         client: config.clickhouse.client(),
         config: Arc::clone(&config),
-        context,
-        consumer,
         producer,
         availability: Availability::default(),
         consecutive_rejections: 0,
         forget: ForgetList::default(),
+        decoder: Decoder::new(&config.registry)?,
+        batch: Batch::default(),
+        stop: stop.clone(),
         rules,
     };
-    let mut decoder = Decoder::new(&config.registry)?;
-    let mut batch = Batch::default();
-    let mut failure = None;
-    let mut resume_check = tokio::time::interval(Duration::from_secs(1));
-
-    loop {
-        let deadline = batch.deadline(&config).map(tokio::time::Instant::from_std);
-        let result = tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            () = sleep_until(deadline) => writer.flush(&mut batch, stop.cancelled()).await,
-            _ = resume_check.tick() => {
-                writer.context.check_resumed(&writer.consumer);
-                Ok(())
-            }
-            received = writer.consumer.recv() => {
-                match received {
-                    Ok(message) => {
-                        writer.context.broker_reachable();
-                        if writer.context.admit(&*writer.consumer, &message) {
-                            writer.accept(message.detach(), &mut decoder, &mut batch, &stop).await
-                        } else {
-                            Ok(())
-                        }
-                    }
-                    Err(error) => {
-                        writer.context.consumer_error(&error);
-                        Ok(())
-                    }
-                }
-            }
-        };
-        let result = match result {
-            Ok(()) if batch.is_full(&config) => writer.flush(&mut batch, stop.cancelled()).await,
-            other => other,
-        };
-        if let Err(error) = result {
-            failure = Some(error);
-            break;
-        }
-        metrics::gauge!("rapport_writer_pending_rows").set(batch.len() as f64);
-    }
-
-    health.set_ready(false);
-    if failure.is_none() && batch.len() > 0 {
-        info!(rows = batch.len(), "inserting the open batch before exit");
-        let drain = tokio::time::sleep(Duration::from_millis(config.batch.drain_timeout_ms));
-        if let Err(error) = writer.flush(&mut batch, drain).await {
-            warn!(%error, "the open batch was not written; it will be redelivered");
-        }
-    }
-    leave_group(
-        writer.consumer,
-        Duration::from_millis(config.batch.drain_timeout_ms),
+    let drain = Duration::from_millis(config.batch.drain_timeout_ms);
+    consume(
+        subscription,
+        &mut writer,
+        &config.kafka,
+        &health,
+        &stop,
+        drain,
     )
-    .await;
-    failure.map_or(Ok(()), Err)
+    .await
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+impl Stage for Writer {
+    type Error = WriterError;
+    /// The open batch is due.
+    type Event = ();
+
+    fn room(&self) -> usize {
+        self.config.batch.max_rows.saturating_sub(self.batch.len())
+    }
+
+    async fn accept(
+        &mut self,
+        subscription: &Subscription,
+        records: Vec<OwnedMessage>,
+    ) -> Result<(), WriterError> {
+        for message in records {
+            self.accept_one(subscription, message).await?;
+            if self.batch.is_full(&self.config) {
+                let stop = self.stop.clone();
+                self.flush(subscription, stop.cancelled()).await?;
+            }
+        }
+        metrics::gauge!("rapport_writer_pending_rows").set(self.batch.len() as f64);
+        Ok(())
+    }
+
+    async fn next_event(&mut self) {
+        let deadline = self.batch.deadline(&self.config);
+        sleep_until(deadline.map(tokio::time::Instant::from_std)).await;
+    }
+
+    async fn handle(&mut self, subscription: &Subscription, (): ()) -> Result<(), WriterError> {
+        let stop = self.stop.clone();
+        self.flush(subscription, stop.cancelled()).await?;
+        metrics::gauge!("rapport_writer_pending_rows").set(self.batch.len() as f64);
+        Ok(())
+    }
+
+    async fn drain(
+        &mut self,
+        subscription: &Subscription,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), WriterError> {
+        if self.batch.len() > 0 {
+            info!(
+                rows = self.batch.len(),
+                "inserting the open batch before exit"
+            );
+            let give_up = tokio::time::sleep_until(deadline);
+            if let Err(error) = self.flush(subscription, give_up).await {
+                warn!(%error, "the open batch was not written; it will be redelivered");
+            }
+        }
+        Ok(())
     }
 }
 
 impl Writer {
-    async fn accept(
+    async fn accept_one(
         &mut self,
+        subscription: &Subscription,
         message: OwnedMessage,
-        decoder: &mut Decoder,
-        batch: &mut Batch,
-        stop: &CancellationToken,
     ) -> Result<(), WriterError> {
         metrics::counter!("rapport_writer_messages_in_total").increment(1);
-        self.context
-            .frontiers()
-            .begin(message.topic(), message.partition(), message.offset());
-        let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
+        let mut backoff = self.backoff();
         loop {
             let bytes = message.payload().unwrap_or_default();
-            match decoder.decode(bytes).await {
+            match self.decoder.decode(bytes).await {
                 Ok(interaction) => {
                     let row = InteractionRow::new(interaction, Timestamp::now());
-                    batch.push(row, message, Instant::now());
+                    self.batch.push(row, message, Instant::now());
                     return Ok(());
                 }
                 Err(DecodeFailure::Reject(rejection)) => {
                     self.dead_letter(&message, &rejection).await?;
-                    self.complete([&message]);
+                    subscription.complete([&message]);
                     return Ok(());
                 }
                 Err(DecodeFailure::RegistryMisconfigured(error)) => return Err(error.into()),
                 Err(DecodeFailure::RegistryUnavailable(error)) => {
-                    warn!(%error, ?backoff, "schema registry unavailable; retrying");
-                    tokio::select! {
-                        // Not completed, so not committed: the record is read again after restart.
-                        () = stop.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(backoff) => {}
+                    let wait = backoff.next_delay();
+                    warn!(%error, ?wait, "schema registry unavailable; retrying");
+                    // Not completed, so not committed: the record is read again after restart.
+                    if !sleep_unless(wait, self.stop.cancelled()).await {
+                        return Ok(());
                     }
-                    backoff =
-                        (backoff * 2).min(Duration::from_millis(self.config.batch.max_backoff_ms));
                 }
             }
         }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(
+            Duration::from_millis(self.config.batch.initial_backoff_ms),
+            Duration::from_millis(self.config.batch.max_backoff_ms),
+        )
     }
 
     /// Inserts the batch, retrying retryable failures with backoff until `give_up` resolves
@@ -313,20 +329,20 @@ impl Writer {
     /// server refuses, then stores the offsets the batch completes.
     async fn flush(
         &mut self,
-        batch: &mut Batch,
+        subscription: &Subscription,
         give_up: impl Future<Output = ()>,
     ) -> Result<(), WriterError> {
-        if batch.len() == 0 {
+        if self.batch.len() == 0 {
             return Ok(());
         }
         let Batch {
             mut rows, messages, ..
-        } = std::mem::take(batch);
+        } = std::mem::take(&mut self.batch);
         // rows[i] came from messages[origin[i]]: rows of forgotten customers leave the batch,
         // their records still complete.
         let mut origin: Vec<usize> = (0..rows.len()).collect();
         let timeout = self.config.clickhouse.request_timeout();
-        let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
+        let mut backoff = self.backoff();
         tokio::pin!(give_up);
         let rejected = loop {
             let started = Instant::now();
@@ -345,16 +361,15 @@ impl Writer {
                     break rejected;
                 }
                 Err(error) if error.class() == ErrorClass::Retryable => {
-                    self.availability.failed(&error, backoff);
-                    tokio::select! {
-                        () = &mut give_up => {
-                            warn!(rows = rows.len(), "stopping with an unwritten batch; its records will be redelivered");
-                            return Ok(());
-                        }
-                        () = tokio::time::sleep(backoff) => {}
+                    let wait = backoff.next_delay();
+                    self.availability.failed(&error, wait);
+                    if !sleep_unless(wait, &mut give_up).await {
+                        warn!(
+                            rows = rows.len(),
+                            "stopping with an unwritten batch; its records will be redelivered"
+                        );
+                        return Ok(());
                     }
-                    backoff =
-                        (backoff * 2).min(Duration::from_millis(self.config.batch.max_backoff_ms));
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -365,14 +380,7 @@ impl Writer {
                 return Ok(());
             }
         }
-        let now = Timestamp::now().as_millis();
-        let mut refused = rejected.iter().map(|r| r.index).peekable();
-        let end_to_end = metrics::histogram!("rapport_writer_end_to_end_seconds");
-        for (index, row) in rows.iter().enumerate() {
-            if refused.next_if_eq(&index).is_none() {
-                end_to_end.record((now - row.received_at_ms).max(0) as f64 / 1000.0);
-            }
-        }
+        record_end_to_end(&rows, &rejected);
         if rejected.len() < rows.len() {
             self.consecutive_rejections = 0;
         }
@@ -396,7 +404,7 @@ impl Writer {
         metrics::counter!("rapport_writer_rows_written_total")
             .increment((rows.len() - rejected.len()) as u64);
         metrics::histogram!("rapport_writer_batch_rows").record(rows.len() as f64);
-        self.complete(&messages);
+        subscription.complete(&messages);
         Ok(())
     }
 
@@ -409,7 +417,7 @@ impl Writer {
         give_up: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<bool, WriterError> {
         let timeout = self.config.clickhouse.request_timeout();
-        let mut backoff = Duration::from_millis(self.config.batch.initial_backoff_ms);
+        let mut backoff = self.backoff();
         loop {
             let started = Instant::now();
             let version = Timestamp::now().as_millis();
@@ -429,24 +437,18 @@ impl Writer {
                     return Ok(true);
                 }
                 Err(error) if error.class() == ErrorClass::Retryable => {
-                    self.availability.failed(&error, backoff);
-                    tokio::select! {
-                        () = give_up.as_mut() => {
-                            warn!("stopping before the conversations' state was stored; the batch will be redelivered");
-                            return Ok(false);
-                        }
-                        () = tokio::time::sleep(backoff) => {}
+                    let wait = backoff.next_delay();
+                    self.availability.failed(&error, wait);
+                    if !sleep_unless(wait, give_up.as_mut()).await {
+                        warn!(
+                            "stopping before the conversations' state was stored; the batch will be redelivered"
+                        );
+                        return Ok(false);
                     }
-                    backoff =
-                        (backoff * 2).min(Duration::from_millis(self.config.batch.max_backoff_ms));
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-    }
-
-    fn complete<'a>(&self, messages: impl IntoIterator<Item = &'a OwnedMessage>) {
-        self.context.complete(&*self.consumer, messages);
     }
 
     async fn dead_letter(

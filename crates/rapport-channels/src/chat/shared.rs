@@ -1,85 +1,10 @@
 //! Helpers the chat adapters share: customer identities, message bodies, flexible ids.
 
-use rapport_model::{Identity, IdentityType};
 use serde::{Deserialize, Deserializer};
 
-use crate::Context;
+use crate::common::identifiers::is_placeholder;
 use crate::common::scalar::{self, Scalar};
-use crate::common::{phone, text};
-
-/// Collects a customer's identifiers, leaving out what fails to normalize and placeholders
-/// (`unknown`, `noreply@…`, the tenant's own agent addresses).
-#[derive(Debug)]
-pub(crate) struct Identities<'a> {
-    ctx: &'a Context<'a>,
-    list: Vec<Identity>,
-}
-
-impl<'a> Identities<'a> {
-    pub(crate) fn new(ctx: &'a Context<'a>) -> Self {
-        Self {
-            ctx,
-            list: Vec::new(),
-        }
-    }
-
-    pub(crate) fn email(&mut self, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else {
-            return;
-        };
-        if let Ok(id) = Identity::email(raw)
-            && !is_noreply(&id.value)
-            && !self.ctx.tenant.is_agent_email(&id.value)
-        {
-            self.list.push(id);
-        }
-    }
-
-    pub(crate) fn phone(&mut self, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else {
-            return;
-        };
-        if let Some(id) = phone::identity(raw, self.ctx.tenant.default_phone_region.as_deref()) {
-            self.list.push(id);
-        }
-    }
-
-    pub(crate) fn scoped(&mut self, kind: IdentityType, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !is_placeholder(r)) else {
-            return;
-        };
-        if let Ok(id) = Identity::scoped(kind, raw) {
-            self.list.push(id);
-        }
-    }
-
-    pub(crate) fn finish(mut self) -> Vec<Identity> {
-        self.list.sort();
-        self.list.dedup();
-        self.list
-    }
-}
-
-/// Values sources put where they have no real identifier.
-pub(crate) fn is_placeholder(raw: &str) -> bool {
-    let t = raw.trim().to_ascii_lowercase();
-    matches!(
-        t.as_str(),
-        "" | "unknown" | "null" | "none" | "nil" | "undefined" | "n/a" | "-" | "0"
-    )
-}
-
-fn is_noreply(email: &str) -> bool {
-    let local = email
-        .split('@')
-        .next()
-        .unwrap_or_default()
-        .replace(['-', '_', '.'], "");
-    matches!(
-        local.as_str(),
-        "noreply" | "donotreply" | "mailerdaemon" | "postmaster"
-    )
-}
+use crate::common::text;
 
 /// A message body as plain text: HTML (Intercom before API 2.15, rich chat messages) is
 /// converted, plain text is only tidied, so a literal `<` in a chat message survives.
@@ -170,12 +95,5 @@ mod tests {
             Some("receipt.pdf")
         );
         assert_eq!(file_name_from_url("https://x.io/a/"), None);
-    }
-
-    #[test]
-    fn noreply_addresses_are_placeholders() {
-        assert!(is_noreply("no-reply@shop.io"));
-        assert!(is_noreply("noreply@shop.io"));
-        assert!(!is_noreply("maria@shop.io"));
     }
 }

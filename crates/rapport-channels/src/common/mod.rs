@@ -1,6 +1,7 @@
 //! Helpers every adapter shares, so that limits, error codes and text handling are the same for
 //! every source.
 
+pub mod identifiers;
 pub mod json;
 pub mod phone;
 pub mod scalar;

@@ -41,6 +41,7 @@ use rapport_model::{
     namespaced_id, normalize_email,
 };
 
+use crate::common::identifiers::{is_company, is_noreply};
 use crate::common::{self, Core, text};
 use crate::{AdapterError, Context};
 
@@ -529,27 +530,6 @@ fn auto_reply_subject(subject: &str) -> bool {
         .any(|prefix| subject.starts_with(prefix))
 }
 
-/// A mailbox that never belongs to a person: `noreply@`, `no-reply@`, `mailer-daemon@`, ….
-pub(crate) fn is_noreply(address: &str) -> bool {
-    let local = address
-        .rsplit_once('@')
-        .map_or(address, |(local, _)| local)
-        .to_ascii_lowercase();
-    let local = local.split('+').next().unwrap_or_default();
-    [
-        "noreply",
-        "no-reply",
-        "no_reply",
-        "donotreply",
-        "do-not-reply",
-        "do_not_reply",
-    ]
-    .iter()
-    .any(|marker| local.contains(marker))
-        || local == "mailer-daemon"
-        || local == "postmaster"
-}
-
 /// Builds the interaction of one message, applying the rules in the module docs. A message
 /// whose `From` address and `Message-ID` are both unreadable is rejected (`missing_field:from`):
 /// nothing would say who wrote it or which thread it belongs to.
@@ -576,8 +556,7 @@ pub(crate) fn interaction(
     let conversation_id = format!("email:{root}");
 
     let is_agent = |address: &str| ctx.tenant.is_agent_email(address);
-    let is_placeholder =
-        |address: &str| is_agent(address) || ctx.tenant.is_bot(address) || is_noreply(address);
+    let is_placeholder = |address: &str| is_company(ctx, address);
     let outbound = from_address.as_deref().is_some_and(is_agent);
     let (direction, role) = match from_address.as_deref() {
         Some(address) if outbound && (ctx.tenant.is_bot(address) || is_noreply(address)) => {
@@ -771,19 +750,6 @@ mod tests {
         );
         assert_eq!(html_text("<p>a</p><blockquote>unclosed"), "a");
         assert_eq!(html_text("a</blockquote>b"), "ab");
-    }
-
-    #[test]
-    fn noreply_mailboxes_are_recognised() {
-        for address in [
-            "noreply@acme.com",
-            "no-reply@x.io",
-            "forwarding-noreply@google.com",
-            "MAILER-DAEMON@x.io",
-        ] {
-            assert!(is_noreply(address), "{address}");
-        }
-        assert!(!is_noreply("nora@x.io"));
     }
 
     #[test]

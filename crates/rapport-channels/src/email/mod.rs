@@ -11,3 +11,4 @@ pub mod mailgun;
 pub mod rfc822;
 pub mod sendgrid;
 pub mod ses;
+pub mod thread;

@@ -1,7 +1,10 @@
 //! `generic`: the documented Rapport JSON shape (`"schema": "rapport.generic.v1"`) for any system
 //! without its own adapter. Field reference, examples and error codes: `docs/GENERIC.md`.
 //!
-//! A record is one event object or a batch `{"schema": …, "events": […]}`. The producer's
+//! A record is one event object or a batch `{"schema": …, "events": […]}`. Every valid event of
+//! a batch yields its interaction; an invalid one (a duplicate `event_id` included) is rejected
+//! alone, with its index, as a one-event batch; an empty batch is intentionally skipped (reason
+//! `empty_batch`). The producer's
 //! `event_id` is the source event id, so a redelivered event keeps its Rapport `event_id`; the
 //! producer's `conversation_id` becomes `generic:<conversation_id>`. Unknown fields are
 //! rejected (`invalid_value:<path>` naming the unknown field) so typos surface at once.
@@ -16,42 +19,114 @@ use rapport_model::{
 use serde::de::DeserializeOwned;
 
 use self::payload::{Batch, Event, SCHEMA};
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json, text};
-use crate::support::shared::Identities;
-use crate::{AdapterError, Context};
+use crate::{AdapterError, Context, Outcome, Skip};
 
 const SOURCE: Source = Source::Generic;
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
-    match parse(payload, ctx)? {
-        Parsed::Batch(batch) => {
-            let mut seen = HashSet::new();
-            let mut out = Vec::with_capacity(batch.events.len());
-            for (index, event) in batch.events.iter().enumerate() {
-                let path = format!("events[{index}].");
-                if !seen.insert(event.event_id.trim()) {
-                    return Err(AdapterError::invalid(
-                        format!("{path}event_id"),
-                        "duplicate event_id in batch",
-                    ));
-                }
-                if event.schema.as_deref().is_some_and(|s| s != SCHEMA) {
-                    return Err(AdapterError::invalid(
-                        format!("{path}schema"),
-                        format!("expected {SCHEMA:?}"),
-                    ));
-                }
-                out.push(build(event, &path, ctx)?);
-            }
-            Ok(out)
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
+    let items = match parse(payload, ctx)? {
+        Parsed::Event(event) => return Ok(Outcome::from(vec![build(&event, "", ctx)?])),
+        Parsed::Batch(batch) => match whole_batch(&batch, ctx) {
+            Some(out) => return Ok(Outcome::or_skip(out, EMPTY_BATCH)),
+            // Some event is invalid: read each on its own, from the values.
+            None => batch_items(json::parse(payload, ctx.limits)?)?,
+        },
+        Parsed::Items(value) => batch_items(*value)?,
+    };
+    let mut seen = HashSet::new();
+    let mut outcome = Outcome::default();
+    for (index, item) in items.into_iter().enumerate() {
+        let path = format!("events[{index}].");
+        let read = decode::<Event>(item.clone())
+            .map_err(|e| within(&path, e))
+            .and_then(|event| {
+                check_item(&event, &path, seen.insert(event.event_id.trim().to_owned()))?;
+                build(&event, &path, ctx)
+            });
+        outcome.item(index, read.map(|i| vec![i]), || {
+            serde_json::to_vec(&serde_json::json!({"schema": SCHEMA, "events": [item]}))
+                .unwrap_or_default()
+        });
+    }
+    if outcome.interactions.is_empty() && outcome.rejected.is_empty() {
+        outcome.skipped = Some(EMPTY_BATCH);
+    }
+    Ok(outcome)
+}
+
+/// A batch without events: valid, and documented as carrying nothing.
+const EMPTY_BATCH: Skip = Skip::documented("empty_batch");
+
+/// Every event of a batch whose events all parsed, or `None` when one of them is invalid (then
+/// the batch is read item by item, and each invalid event is rejected alone).
+fn whole_batch(batch: &Batch, ctx: &Context<'_>) -> Option<Vec<Interaction>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(batch.events.len());
+    for (index, event) in batch.events.iter().enumerate() {
+        let path = format!("events[{index}].");
+        check_item(event, &path, seen.insert(event.event_id.trim())).ok()?;
+        out.push(build(event, &path, ctx).ok()?);
+    }
+    Some(out)
+}
+
+/// What a batch demands of each event beyond its own shape: a unique id (`fresh`: the first of
+/// its id in the batch), and no other schema.
+fn check_item(event: &Event, path: &str, fresh: bool) -> Result<(), AdapterError> {
+    if event.schema.as_deref().is_some_and(|s| s != SCHEMA) {
+        return Err(AdapterError::invalid(
+            format!("{path}schema"),
+            format!("expected {SCHEMA:?}"),
+        ));
+    }
+    if !fresh {
+        return Err(AdapterError::invalid(
+            format!("{path}event_id"),
+            "duplicate event_id in batch",
+        ));
+    }
+    Ok(())
+}
+
+/// The `events` array of a batch, or why it is not one.
+fn batch_items(value: serde_json::Value) -> Result<Vec<serde_json::Value>, AdapterError> {
+    let serde_json::Value::Object(mut object) = value else {
+        return Err(AdapterError::shape("generic", "expected a JSON object"));
+    };
+    if let Some(key) = object.keys().find(|k| *k != "schema" && *k != "events") {
+        return Err(AdapterError::invalid(key.clone(), "unknown field"));
+    }
+    match object.remove("events") {
+        Some(serde_json::Value::Array(items)) => Ok(items),
+        _ => Err(AdapterError::invalid(
+            "events",
+            "expected an array of events",
+        )),
+    }
+}
+
+/// An event's error with its fields named under `events[i].`.
+fn within(path: &str, error: AdapterError) -> AdapterError {
+    match error {
+        AdapterError::MissingField(f) => AdapterError::MissingField(format!("{path}{f}")),
+        AdapterError::InvalidValue { field, reason } => AdapterError::InvalidValue {
+            field: format!("{path}{field}"),
+            reason,
+        },
+        AdapterError::UnknownShape { reason, .. } => {
+            AdapterError::invalid(path.trim_end_matches('.'), reason)
         }
-        Parsed::Event(event) => Ok(vec![build(&event, "", ctx)?]),
+        other => other,
     }
 }
 
 enum Parsed {
     Batch(Batch),
     Event(Box<Event>),
+    /// A batch with an event that does not parse: read event by event.
+    Items(Box<serde_json::Value>),
 }
 
 /// The marker and whether the record is a batch, then the typed parse: two passes over the
@@ -101,7 +176,7 @@ fn parse(payload: &[u8], ctx: &Context<'_>) -> Result<Parsed, AdapterError> {
         }
     }
     if object.contains_key("events") {
-        decode(value).map(Parsed::Batch)
+        Ok(Parsed::Items(Box::new(value)))
     } else {
         decode(value).map(|e| Parsed::Event(Box::new(e)))
     }
@@ -354,7 +429,12 @@ mod tests {
             limits: &limits,
             raw_ref: None,
         };
-        normalize(json.as_bytes(), &ctx)
+        let outcome = normalize(json.as_bytes(), &ctx)?;
+        // A batch's first rejected event stands for the batch in these tests.
+        match outcome.rejected.into_iter().next() {
+            Some(item) => Err(item.error),
+            None => Ok(outcome.interactions),
+        }
     }
 
     fn code(json: &str) -> String {

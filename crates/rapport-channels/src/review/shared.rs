@@ -126,22 +126,6 @@ pub(crate) fn body(raw: Option<&str>) -> Option<String> {
     text::non_empty(raw.map(text::tidy))
 }
 
-/// An email the source attaches to the reviewer, unless it is a placeholder or the company's.
-pub(crate) fn email(ctx: &Context<'_>, raw: Option<&str>) -> Option<Identity> {
-    let id = Identity::email(raw?).ok()?;
-    let local = id
-        .value
-        .split('@')
-        .next()
-        .unwrap_or_default()
-        .replace(['-', '_', '.'], "");
-    let placeholder = matches!(
-        local.as_str(),
-        "noreply" | "donotreply" | "unknown" | "null"
-    );
-    (!placeholder && !ctx.tenant.is_agent_email(&id.value)).then_some(id)
-}
-
 /// Sorted, deduplicated identities.
 pub(crate) fn sorted(mut ids: Vec<Identity>) -> Vec<Identity> {
     ids.sort();

@@ -2,14 +2,12 @@
 //! stable error codes, ids that arrive as numbers or strings, customer identities and comment
 //! bodies.
 
-use rapport_model::{Identity, IdentityType};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::common::phone;
+use crate::AdapterError;
 use crate::common::scalar::{self, Scalar};
 use crate::common::text::{html_to_text, non_empty, strip_quoted};
-use crate::{AdapterError, Context};
 
 /// Decodes `value` into `T`, naming a missing or mistyped field by its full path under `prefix`
 /// (the same codes `common::json::parse` gives for a whole payload).
@@ -71,86 +69,6 @@ impl std::fmt::Display for Id {
     }
 }
 
-/// Values that stand for "no value" and must never become an identity.
-fn placeholder(raw: &str) -> bool {
-    matches!(
-        raw.trim().to_ascii_lowercase().as_str(),
-        "" | "unknown" | "null" | "none" | "n/a" | "undefined" | "0"
-    )
-}
-
-/// Senders that no person reads: replies to them reach nobody, so they identify nobody.
-pub fn is_noreply(email: &str) -> bool {
-    let local = email
-        .rsplit_once('@')
-        .map_or(email, |(local, _)| local)
-        .to_ascii_lowercase();
-    let compact: String = local
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    compact.starts_with("noreply")
-        || compact.starts_with("donotreply")
-        || matches!(
-            compact.as_str(),
-            "mailerdaemon" | "postmaster" | "bounce" | "bounces"
-        )
-}
-
-/// Collects the customer's identifiers, dropping placeholders, the tenant's own addresses and
-/// anything that fails to normalize.
-#[derive(Debug)]
-pub struct Identities<'a> {
-    ctx: &'a Context<'a>,
-    list: Vec<Identity>,
-}
-
-impl<'a> Identities<'a> {
-    pub fn new(ctx: &'a Context<'a>) -> Self {
-        Self {
-            ctx,
-            list: Vec::new(),
-        }
-    }
-
-    pub fn email(&mut self, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !placeholder(r)) else {
-            return;
-        };
-        if let Ok(id) = Identity::email(raw)
-            && !is_noreply(&id.value)
-            && !self.ctx.tenant.is_agent_email(&id.value)
-            && !self.ctx.tenant.is_bot(&id.value)
-        {
-            self.list.push(id);
-        }
-    }
-
-    pub fn phone(&mut self, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !placeholder(r)) else {
-            return;
-        };
-        if let Some(id) = phone::identity(raw, self.ctx.tenant.default_phone_region.as_deref()) {
-            self.list.push(id);
-        }
-    }
-
-    pub fn scoped(&mut self, kind: IdentityType, raw: Option<&str>) {
-        let Some(raw) = raw.filter(|r| !placeholder(r)) else {
-            return;
-        };
-        if let Ok(id) = Identity::scoped(kind, raw) {
-            self.list.push(id);
-        }
-    }
-
-    pub fn finish(mut self) -> Vec<Identity> {
-        self.list.sort();
-        self.list.dedup();
-        self.list
-    }
-}
-
 /// The plain text of a comment: the first non-empty of the plain variants, else the HTML
 /// converted, with quoted history cut off.
 pub fn body_text(plain: &[Option<&str>], html: Option<&str>) -> Option<String> {
@@ -208,20 +126,6 @@ mod tests {
             without_quoted_html("<blockquote>only quote</blockquote>"),
             "<blockquote>only quote</blockquote>"
         );
-    }
-
-    #[test]
-    fn noreply_variants_are_recognised() {
-        for addr in [
-            "noreply@x.io",
-            "no-reply@x.io",
-            "No_Reply@x.io",
-            "do-not-reply@x.io",
-            "mailer-daemon@x.io",
-        ] {
-            assert!(is_noreply(addr), "{addr}");
-        }
-        assert!(!is_noreply("nora@x.io"));
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! `rapport generate`: a reproducible day of omnichannel traffic (`rapport-traffic`), to the raw
-//! topics or to a file, once or at a steady rate for a while.
+//! topics, through `rapport-gateway` as each provider sends it ([`gateway`]), or to a file, once
+//! or at a steady rate for a while.
+
+pub mod gateway;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,6 +54,42 @@ pub struct Args {
     /// the next day follows (seed + 1, the day after, and so on). Without it, one day is sent.
     #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "output")]
     duration: Option<std::time::Duration>,
+    /// Where `--gateway` sends (boxed: the options are rarely given).
+    #[command(flatten)]
+    via: Box<GatewayArgs>,
+}
+
+/// `rapport generate --gateway`'s options.
+#[derive(Debug, clap::Args)]
+struct GatewayArgs {
+    /// Send the records to rapport-gateway at this base URL (`http://127.0.0.1:19480`), each
+    /// signed as its provider signs it, instead of producing them (which stays the mode for
+    /// load tests). Each record must be answered 2xx; 503 and 429 are retried after
+    /// Retry-After. Raw RFC 5322 mail has no webhook and is still produced directly, as are
+    /// deliberately broken SES and Google payloads no provider could send; the summary says so.
+    #[arg(
+        long,
+        requires = "gateway_config",
+        conflicts_with_all = ["output", "duration", "rate"]
+    )]
+    gateway: Option<String>,
+    /// The gateway's config file: the endpoint of each source for the tenant, and its secrets
+    /// (`value`, `env` or `file`), are read from its `[[endpoints]]`.
+    #[arg(long, requires = "gateway")]
+    gateway_config: Option<PathBuf>,
+    /// PEM RSA private key standing in for AWS's SNS signing key and Google's token key (demo
+    /// and tests: the gateway is given its certificate and, through the stand-in, its JWKS).
+    /// Needed when the config has `ses` or `google` endpoints.
+    #[arg(long, requires = "gateway")]
+    signing_key: Option<PathBuf>,
+    /// Serve Google's JWKS and the Business Profile reviews the gateway fetches on this
+    /// address while sending (demo and tests; the gateway's `outbound.test_only_reroute`
+    /// sends www.googleapis.com and mybusiness.googleapis.com here).
+    #[arg(long, requires = "signing_key")]
+    google_stand_in: Option<std::net::SocketAddr>,
+    /// Requests in flight at once through the gateway (a conversation's records stay in order).
+    #[arg(long, default_value_t = 8, requires = "gateway")]
+    lanes: usize,
 }
 
 pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
@@ -97,6 +136,37 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
     let invalid = records.iter().filter(|r| r.invalid).count();
     if let Some(path) = &args.output {
         write_jsonl(&records, config, path)?;
+    } else if let (Some(url), Some(gateway_config)) = (&args.via.gateway, &args.via.gateway_config)
+    {
+        let target = gateway::Target::new(gateway::TargetOptions {
+            url,
+            config: gateway_config,
+            signing_key: args.via.signing_key.as_deref(),
+            stand_in: args.via.google_stand_in,
+            lanes: args.via.lanes,
+        })
+        .await?;
+        let outcome = gateway::send(&records, std::sync::Arc::new(target)).await?;
+        let through: usize = outcome.through_gateway.values().sum();
+        eprintln!(
+            "through the gateway at {url}: {through} records, each answered 2xx ({} tries retried after 503/429)",
+            outcome.retries
+        );
+        for (source, count) in &outcome.through_gateway {
+            eprintln!("  {source}: {count}");
+        }
+        if !outcome.direct.is_empty() {
+            eprintln!(
+                "straight to the raw topics (no webhook to go through): {} records",
+                outcome.direct.len()
+            );
+            for line in outcome.direct_summary() {
+                eprintln!("  {line}");
+            }
+            let direct: Vec<RawRecord> = outcome.direct.into_iter().map(|(r, _)| r).collect();
+            rapport_kafka::ensure_topics(&config.kafka, &config.topics.specs()).await?;
+            rapport_traffic::produce(&direct, &config.kafka, &config.topics).await?;
+        }
     } else {
         rapport_kafka::ensure_topics(&config.kafka, &config.topics.specs()).await?;
         let pace = Pace {

@@ -3,6 +3,7 @@
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
+use base64::Engine as _;
 use rapport_channels::RawRecord;
 use rapport_channels::envelope::{HEADER_RECEIVED_AT, HEADER_SOURCE, HEADER_TENANT};
 use rapport_model::{Source, Timestamp};
@@ -23,7 +24,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "records")]
     pub jsonl: bool,
     /// Each input line is a raw Kafka record as `rapport generate --output` writes it; its
-    /// headers supply source, tenant and receive time.
+    /// headers supply source, tenant and receive time, and its optional `timestamp_ms` (the
+    /// record's Kafka timestamp) the receive time when no header does, as in the normalizer.
     #[arg(long)]
     pub records: bool,
     /// Receive time to stamp (default: now), for reproducible output.
@@ -52,6 +54,7 @@ struct Input {
     topic: String,
     bytes: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
+    timestamp_ms: Option<i64>,
 }
 
 impl Input {
@@ -63,7 +66,8 @@ impl Input {
     }
 }
 
-/// Reads one line of `rapport generate --output`: `{topic, key, headers, payload_base64}`.
+/// Reads one line of `rapport generate --output`: `{topic, key, headers, payload_base64}`, with
+/// an optional `timestamp_ms`.
 fn record_input(file: &str, line: usize, text: &[u8]) -> anyhow::Result<Input> {
     use base64::Engine;
     let record: serde_json::Value = serde_json::from_slice(text)
@@ -85,10 +89,17 @@ fn record_input(file: &str, line: usize, text: &[u8]) -> anyhow::Result<Input> {
         topic: record["topic"].as_str().unwrap_or_default().to_owned(),
         bytes,
         headers,
+        timestamp_ms: record["timestamp_ms"].as_i64(),
     })
 }
 
 /// Returns the process exit code: 0 when every payload normalized, 2 when any was rejected.
+///
+/// What the normalizer would dead-letter is a rejection here too, one stderr line each: a whole
+/// payload (`code`), one item of a list payload (`code`, `item`, its index, and `item_base64`,
+/// the bytes its dead letter would carry; the list's other items still print), and a payload
+/// that gives nothing for a reason its adapter does not document (`ignored:<reason>`). A
+/// documented skip prints nothing and is no rejection.
 ///
 /// Every input goes through the same envelope rules and adapters as in `rapport-normalizer`
 /// ([`rapport_channels::RecordRules::read`]); a record's headers decide as they would there.
@@ -119,25 +130,40 @@ pub fn normalize(
         let record = RawRecord {
             topic: &input.topic,
             payload: &input.bytes,
-            timestamp_ms: None,
+            timestamp_ms: input.timestamp_ms,
             raw_ref: None,
         };
+        let mut reject = |code: String, message: String, item: Option<(usize, &[u8])>| {
+            rejected += 1;
+            let mut line = json!({"file": input.file, "code": code, "message": message});
+            if let Some(n) = input.line {
+                line["line"] = json!(n);
+            }
+            if let Some((index, payload)) = item {
+                line["item"] = json!(index);
+                line["item_base64"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(payload));
+            }
+            writeln!(err, "{line}")
+        };
         match rules.read(&record, |name| input.header(name), now) {
-            Ok(interactions) => {
-                for interaction in interactions {
-                    serde_json::to_writer(&mut *out, &interaction)?;
+            Ok(outcome) => {
+                for interaction in &outcome.interactions {
+                    serde_json::to_writer(&mut *out, interaction)?;
                     out.write_all(b"\n")?;
                 }
-            }
-            Err(error) => {
-                rejected += 1;
-                let mut line =
-                    json!({"file": input.file, "code": error.code(), "message": error.to_string()});
-                if let Some(n) = input.line {
-                    line["line"] = json!(n);
+                for item in &outcome.rejected {
+                    reject(
+                        item.error.code().to_string(),
+                        item.error.to_string(),
+                        Some((item.index, &item.payload)),
+                    )?;
                 }
-                writeln!(err, "{line}")?;
+                if let Some(skip) = outcome.skipped.filter(|s| !s.documented) {
+                    reject(skip.code(), "the payload gives no interaction".into(), None)?;
+                }
             }
+            Err(error) => reject(error.code().to_string(), error.to_string(), None)?,
         }
         Ok(())
     };

@@ -1,22 +1,20 @@
-//! `rapport report`: the responsiveness table (definitions in docs/ANALYTICS.md). Response and
-//! reply numbers come from `reply_latencies` (counted when the reply happened), conversation,
-//! resolution and waiting numbers from `responsiveness` (counted when the conversation started;
-//! with `--group-by agent`, by the agent who answered first).
+//! `rapport report`: responsiveness over a period, as a table or JSON lines: count, average, p50
+//! and p90 of first response time and reply latency (counted when the reply happened) and of first
+//! and full resolution time (counted when the resolution happened), per channel, team, agent or
+//! UTC day. The numbers are `rapport_clickhouse::read::responsiveness::report`, the same function
+//! `GET /v1/metrics/responsiveness` answers from (definitions in docs/ANALYTICS.md).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use clap::ValueEnum;
-use clickhouse::Row;
 use rapport_clickhouse::ClickHouseConfig;
-use serde::{Deserialize, Serialize};
+use rapport_clickhouse::read::responsiveness::{self as read, Clock, Group, ReportQuery, Stats};
 
 use rapport_model::Timestamp;
 
 use crate::cmd::parse_time;
 use crate::config::CliConfig;
 use crate::store;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GroupBy {
     Channel,
@@ -43,17 +41,26 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// `business`: every duration in the open time of the conversation's business-hours
-    /// calendar (from the stored state; rows stored before business time existed are left out
-    /// until `rapport recompute`).
-    #[arg(long, value_enum, default_value_t = Clock::Wall)]
-    clock: Clock,
+    /// calendar (the stored business times; rows stored before business time existed are left
+    /// out until `rapport recompute`).
+    #[arg(long, value_enum, default_value_t = ClockArg::Wall)]
+    clock: ClockArg,
 }
 
 /// Which clock durations are measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Clock {
+pub enum ClockArg {
     Wall,
     Business,
+}
+
+impl ClockArg {
+    fn read(self) -> Clock {
+        match self {
+            Self::Wall => Clock::Wall,
+            Self::Business => Clock::Business,
+        }
+    }
 }
 
 /// What to report: [`Args`] with the tenant resolved and the window in epoch milliseconds.
@@ -64,7 +71,7 @@ pub struct Query {
     pub to_ms: Option<i64>,
     pub group_by: GroupBy,
     pub json: bool,
-    pub clock: Clock,
+    pub clock: ClockArg,
 }
 
 pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
@@ -80,153 +87,56 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-#[derive(Debug, Deserialize, Row)]
-struct ReplyRow {
-    key: String,
-    frt_count: u64,
-    frt_avg: Option<i64>,
-    frt_p50: Option<i64>,
-    frt_p90: Option<i64>,
-    reply_count: u64,
-    reply_avg: Option<i64>,
-    reply_p90: Option<i64>,
+impl GroupBy {
+    fn read(self) -> read::GroupBy {
+        match self {
+            Self::Channel => read::GroupBy::Channel,
+            Self::Team => read::GroupBy::Team,
+            Self::Agent => read::GroupBy::Agent,
+            Self::Day => read::GroupBy::Day,
+        }
+    }
 }
 
-#[derive(Debug, Deserialize, Row)]
-struct ConversationRow {
-    key: String,
-    conversations: u64,
-    resolution_avg: Option<i64>,
-    unanswered: u64,
-}
-
-/// One line of the report; durations in ms, `None` when nothing was measured.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct Line {
-    pub key: String,
-    pub conversations: u64,
-    pub first_responses: u64,
-    pub first_response_avg_ms: Option<i64>,
-    pub first_response_p50_ms: Option<i64>,
-    pub first_response_p90_ms: Option<i64>,
-    pub replies: u64,
-    pub reply_avg_ms: Option<i64>,
-    pub reply_p90_ms: Option<i64>,
-    pub resolution_avg_ms: Option<i64>,
-    pub unanswered_now: u64,
-}
-
-/// Prints the report as a table, or JSON lines.
+/// Prints the report as a table, or one JSON object per group (the API's group objects).
 pub async fn print(
     config: &ClickHouseConfig,
     args: &Query,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let lines = lines(config, args).await?;
+    let client = store::client(config);
+    // An operator's report without a window covers the whole history (the API defaults to the
+    // last 30 days); both read `replies` and `resolutions` by (tenant, day).
+    let to = args
+        .to_ms
+        .unwrap_or_else(|| Timestamp::now().as_millis().saturating_add(1));
+    let from = args.from_ms.unwrap_or(0);
+    anyhow::ensure!(from < to, "--from must be before --to");
+    let groups = store::bounded(
+        config,
+        read::report(
+            &client,
+            &ReportQuery {
+                tenant_id: &args.tenant,
+                from,
+                to,
+                channel: None,
+                group_by: Some(args.group_by.read()),
+                clock: args.clock.read(),
+            },
+        ),
+    )
+    .await?;
     if args.json {
-        for line in &lines {
-            serde_json::to_writer(&mut *out, line)?;
+        for group in &groups {
+            serde_json::to_writer(&mut *out, group)?;
             out.write_all(b"\n")?;
         }
     } else {
-        out.write_all(table(args.group_by, &lines).as_bytes())?;
+        out.write_all(table(args.group_by, &groups).as_bytes())?;
     }
     out.flush()?;
     Ok(())
-}
-
-async fn lines(config: &ClickHouseConfig, args: &Query) -> anyhow::Result<Vec<Line>> {
-    let client = store::client(config);
-    let (reply_key, conversation_key) = match args.group_by {
-        GroupBy::Channel => ("channel", "channel".to_owned()),
-        GroupBy::Team => ("ifNull(team, '')", "ifNull(team, '')".to_owned()),
-        GroupBy::Agent => (
-            "ifNull(agent_id, '')",
-            "ifNull(first_responder_id, '')".to_owned(),
-        ),
-        GroupBy::Day => (
-            "toString(reply_date)",
-            "toString(toDate(toDateTime(intDiv(created_at_ms, 1000), 'UTC'), 'UTC'))".to_owned(),
-        ),
-    };
-    let window = |column: &str| {
-        let mut sql = String::new();
-        if args.from_ms.is_some() {
-            sql.push_str(&format!(" AND {column} >= ?"));
-        }
-        if args.to_ms.is_some() {
-            sql.push_str(&format!(" AND {column} < ?"));
-        }
-        sql
-    };
-    let bind_window = |mut query: clickhouse::query::Query| {
-        for bound in [args.from_ms, args.to_ms].into_iter().flatten() {
-            query = query.bind(bound);
-        }
-        query
-    };
-    // Business time: the same columns from the views over the stored business durations.
-    let (reply_source, conversation_source) = match args.clock {
-        Clock::Wall => ("reply_latencies", "responsiveness"),
-        Clock::Business => (
-            "(SELECT tenant_id, channel, team, agent_id, reply_date, replied_at_ms, \
-             is_first_response, assumeNotNull(reply_latency_business_ms) AS reply_latency_ms \
-             FROM business_reply_latencies WHERE reply_latency_business_ms IS NOT NULL)",
-            "(SELECT tenant_id, channel, team, first_responder_id, created_at_ms, is_waiting, \
-             first_resolution_business_ms AS first_resolution_ms FROM business_responsiveness)",
-        ),
-    };
-    let replies = format!(
-        "SELECT {reply_key} AS key, \
-         toUInt64(countIf(is_first_response = 1)) AS frt_count, \
-         if(frt_count > 0, toInt64(floor(avgIf(reply_latency_ms, is_first_response = 1) + 0.5)), NULL) AS frt_avg, \
-         if(frt_count > 0, toInt64(quantileExactIf(0.5)(reply_latency_ms, is_first_response = 1)), NULL) AS frt_p50, \
-         if(frt_count > 0, toInt64(quantileExactIf(0.9)(reply_latency_ms, is_first_response = 1)), NULL) AS frt_p90, \
-         toUInt64(count()) AS reply_count, \
-         if(reply_count > 0, toInt64(floor(avg(reply_latency_ms) + 0.5)), NULL) AS reply_avg, \
-         if(reply_count > 0, toInt64(quantileExact(0.9)(reply_latency_ms)), NULL) AS reply_p90 \
-         FROM {reply_source} WHERE tenant_id = ?{} GROUP BY key",
-        window("replied_at_ms")
-    );
-    let conversations = format!(
-        "SELECT {conversation_key} AS key, toUInt64(count()) AS conversations, \
-         if(countIf(first_resolution_ms IS NOT NULL) > 0, \
-            toInt64(floor(avgIf(assumeNotNull(first_resolution_ms), first_resolution_ms IS NOT NULL) + 0.5)), NULL) AS resolution_avg, \
-         toUInt64(sum(is_waiting)) AS unanswered \
-         FROM {conversation_source} WHERE tenant_id = ?{} GROUP BY key",
-        window("created_at_ms")
-    );
-    let replies = bind_window(client.query(&replies).bind(&args.tenant)).fetch_all::<ReplyRow>();
-    let conversations =
-        bind_window(client.query(&conversations).bind(&args.tenant)).fetch_all::<ConversationRow>();
-    let (replies, conversations) =
-        store::bounded(config, async { tokio::try_join!(replies, conversations) }).await?;
-
-    let mut lines: BTreeMap<String, Line> = BTreeMap::new();
-    for row in replies {
-        let line = entry(&mut lines, &row.key);
-        line.first_responses = row.frt_count;
-        line.first_response_avg_ms = row.frt_avg;
-        line.first_response_p50_ms = row.frt_p50;
-        line.first_response_p90_ms = row.frt_p90;
-        line.replies = row.reply_count;
-        line.reply_avg_ms = row.reply_avg;
-        line.reply_p90_ms = row.reply_p90;
-    }
-    for row in conversations {
-        let line = entry(&mut lines, &row.key);
-        line.conversations = row.conversations;
-        line.resolution_avg_ms = row.resolution_avg;
-        line.unanswered_now = row.unanswered;
-    }
-    Ok(lines.into_values().collect())
-}
-
-fn entry<'a>(lines: &'a mut BTreeMap<String, Line>, key: &str) -> &'a mut Line {
-    lines.entry(key.to_owned()).or_insert_with(|| Line {
-        key: key.to_owned(),
-        ..Line::default()
-    })
 }
 
 /// A duration as an operator reads it: `45s`, `12m 30s`, `3h 05m`, `2d 04h`.
@@ -242,7 +152,7 @@ pub fn human(ms: i64) -> String {
 }
 
 /// The aligned table: text left-aligned, numbers right-aligned, `-` where nothing was measured.
-pub fn table(group_by: GroupBy, lines: &[Line]) -> String {
+pub fn table(group_by: GroupBy, groups: &[Group]) -> String {
     let first = match group_by {
         GroupBy::Channel => "CHANNEL",
         GroupBy::Team => "TEAM",
@@ -251,7 +161,6 @@ pub fn table(group_by: GroupBy, lines: &[Line]) -> String {
     };
     let header = [
         first,
-        "CONVERSATIONS",
         "FIRST RESP",
         "FRT AVG",
         "FRT P50",
@@ -259,29 +168,38 @@ pub fn table(group_by: GroupBy, lines: &[Line]) -> String {
         "REPLIES",
         "REPLY AVG",
         "REPLY P90",
+        "RESOLVED",
         "RESOLUTION AVG",
-        "UNANSWERED",
+        "RESOLUTION P90",
     ];
     let d = |ms: Option<i64>| ms.map_or_else(|| "-".to_owned(), human);
-    let rows: Vec<[String; 11]> = lines
+    let resolved = |stats: &Option<Stats>| {
+        stats.as_ref().map_or_else(
+            || ["-".to_owned(), "-".to_owned(), "-".to_owned()],
+            |s| [s.count.to_string(), d(s.avg_ms), d(s.p90_ms)],
+        )
+    };
+    let rows: Vec<[String; 11]> = groups
         .iter()
-        .map(|l| {
+        .map(|g| {
+            let key = match (&g.key, &g.agent_name) {
+                (None, _) => "(none)".to_owned(),
+                (Some(key), Some(name)) => format!("{key} ({name})"),
+                (Some(key), None) => key.clone(),
+            };
+            let [resolutions, resolution_avg, resolution_p90] = resolved(&g.first_resolution);
             [
-                if l.key.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    l.key.clone()
-                },
-                l.conversations.to_string(),
-                l.first_responses.to_string(),
-                d(l.first_response_avg_ms),
-                d(l.first_response_p50_ms),
-                d(l.first_response_p90_ms),
-                l.replies.to_string(),
-                d(l.reply_avg_ms),
-                d(l.reply_p90_ms),
-                d(l.resolution_avg_ms),
-                l.unanswered_now.to_string(),
+                key,
+                g.first_response.count.to_string(),
+                d(g.first_response.avg_ms),
+                d(g.first_response.p50_ms),
+                d(g.first_response.p90_ms),
+                g.reply_latency.count.to_string(),
+                d(g.reply_latency.avg_ms),
+                d(g.reply_latency.p90_ms),
+                resolutions,
+                resolution_avg,
+                resolution_p90,
             ]
         })
         .collect();
@@ -315,7 +233,7 @@ pub fn table(group_by: GroupBy, lines: &[Line]) -> String {
         text.push_str(&render(&cells));
     }
     if rows.is_empty() {
-        text.push_str("(no conversations in this window)\n");
+        text.push_str("(nothing measured in this window)\n");
     }
     text
 }
@@ -335,37 +253,41 @@ mod tests {
 
     #[test]
     fn the_report_table_is_aligned_with_dashes_for_nothing_measured() {
-        let lines = [
-            Line {
-                key: "email".into(),
-                conversations: 12,
-                first_responses: 10,
-                first_response_avg_ms: Some(750_000),
-                first_response_p50_ms: Some(600_000),
-                first_response_p90_ms: Some(11_100_000),
-                replies: 15,
-                reply_avg_ms: Some(45_000),
-                reply_p90_ms: Some(90_000),
-                resolution_avg_ms: None,
-                unanswered_now: 2,
+        let stats = |count, avg, p50, p90| Stats {
+            count,
+            avg_ms: avg,
+            p50_ms: p50,
+            p90_ms: p90,
+        };
+        let groups = [
+            Group {
+                key: Some("email".into()),
+                agent_name: None,
+                first_response: stats(10, Some(750_000), Some(600_000), Some(11_100_000)),
+                reply_latency: stats(15, Some(45_000), Some(40_000), Some(90_000)),
+                first_resolution: Some(stats(0, None, None, None)),
+                full_resolution: Some(stats(0, None, None, None)),
             },
-            Line {
-                key: String::new(),
-                conversations: 1,
-                ..Line::default()
+            Group {
+                key: None,
+                ..Group::default()
             },
         ];
-        let text = table(GroupBy::Channel, &lines);
+        let text = table(GroupBy::Channel, &groups);
         let rows: Vec<&str> = text.lines().collect();
         assert_eq!(
             rows[0],
-            "CHANNEL  CONVERSATIONS  FIRST RESP  FRT AVG  FRT P50  FRT P90  REPLIES  REPLY AVG  REPLY P90  RESOLUTION AVG  UNANSWERED"
+            "CHANNEL  FIRST RESP  FRT AVG  FRT P50  FRT P90  REPLIES  REPLY AVG  REPLY P90  RESOLVED  RESOLUTION AVG  RESOLUTION P90"
         );
         assert_eq!(
             rows[1],
-            "email               12          10  12m 30s  10m 00s   3h 05m       15        45s     1m 30s               -           2"
+            "email            10  12m 30s  10m 00s   3h 05m       15        45s     1m 30s         0               -               -"
         );
-        assert!(rows[2].starts_with("(none)               1           0        -"));
+        assert!(
+            rows[2].starts_with("(none)            0        -"),
+            "{}",
+            rows[2]
+        );
         assert_eq!(
             rows[1].len(),
             rows[0].len(),

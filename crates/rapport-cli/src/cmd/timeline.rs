@@ -1,12 +1,13 @@
-//! `rapport timeline`: one customer's merged, cross-channel history from `customer_timeline`,
-//! oldest first (the latest `limit` interactions).
+//! `rapport timeline`: one customer's merged, cross-channel history, oldest first (the latest
+//! `limit` interactions), read as the API's timeline reads it
+//! (`rapport_clickhouse::read::timeline::page`: the customer's conversations by key prefix, then
+//! only the conversations and months that reach into the page).
 
 use std::io::Write;
 
-use clickhouse::Row;
 use rapport_clickhouse::ClickHouseConfig;
+use rapport_clickhouse::read::{self, EventRow};
 use rapport_model::Timestamp;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::CliConfig;
@@ -51,22 +52,6 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-#[derive(Debug, Deserialize, Row)]
-struct EventRow {
-    event_id: String,
-    occurred_at_ms: i64,
-    channel: String,
-    conversation_id: String,
-    kind: String,
-    direction: String,
-    actor_role: String,
-    actor_name: Option<String>,
-    identities: Vec<String>,
-    subject: Option<String>,
-    text: Option<String>,
-    status: Option<String>,
-}
-
 /// Prints the timeline; an unknown customer is an error.
 pub async fn print(
     config: &ClickHouseConfig,
@@ -77,22 +62,24 @@ pub async fn print(
     let customer_id = store::resolve_customer(config, &client, &args.tenant, &args.customer)
         .await?
         .ok_or_else(|| store::unknown_customer(&args.tenant, &args.customer))?;
-    let mut sql = String::from(
-        "SELECT event_id, occurred_at_ms, channel, conversation_id, kind, direction, actor_role, \
-         actor_name, identities, subject, text, status \
-         FROM customer_timeline WHERE tenant_id = ? AND customer_id = ?",
-    );
-    if args.channel.is_some() {
-        sql.push_str(" AND channel = ?");
-    }
-    // The latest `limit` events, newest first here and reversed below.
-    sql.push_str(" ORDER BY occurred_at_ms DESC, event_rank DESC, event_id DESC LIMIT ?");
-    let mut query = client.query(&sql).bind(&args.tenant).bind(&customer_id);
-    if let Some(channel) = &args.channel {
-        query = query.bind(channel);
-    }
-    let mut rows: Vec<EventRow> =
-        store::bounded(config, query.bind(args.limit).fetch_all()).await?;
+    let page = store::bounded(
+        config,
+        read::timeline::page(
+            &client,
+            &read::timeline::TimelineQuery {
+                tenant_id: &args.tenant,
+                customer_id: &customer_id,
+                order: read::Order::Desc,
+                limit: args.limit,
+                channel: args.channel.as_deref(),
+                from: None,
+                to: None,
+                after: None,
+            },
+        ),
+    )
+    .await?;
+    let mut rows = page.items;
     rows.reverse();
     if args.json {
         for row in &rows {

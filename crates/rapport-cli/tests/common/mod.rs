@@ -116,6 +116,13 @@ impl Store {
             .await;
         stack
             .clickhouse(&format!(
+                "INSERT INTO {db}.customer_identities (tenant_id, customer_id, identity, active, changed_at_ms) \
+                 VALUES ('acme', 'cust-maria', '{}', 1, 1), ('acme', 'cust-maria', '{}', 1, 1), ('acme', 'cust-bob', '{BOB}', 1, 1)",
+                MARIA[0], MARIA[1]
+            ))
+            .await;
+        stack
+            .clickhouse(&format!(
                 "INSERT INTO {db}.identity_links VALUES ('acme', '{}', '{}', 'linked', 'm4', 'intercom', {}, 1)",
                 MARIA[0], MARIA[1], NINE + 120 * MINUTE
             ))

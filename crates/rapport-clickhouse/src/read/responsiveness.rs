@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use clickhouse::Row;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ReadResult, Sql};
 
@@ -82,7 +82,7 @@ pub struct ReportQuery<'a> {
     pub clock: Clock,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Stats {
     pub count: u64,
     pub avg_ms: Option<i64>,
@@ -90,13 +90,14 @@ pub struct Stats {
     pub p90_ms: Option<i64>,
 }
 
-/// One group of a report.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// One group of a report; its JSON form is the API's and `rapport report --json`'s.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Group {
     /// The channel, team, agent id or day (`YYYY-MM-DD`); `None` for the overall group, a
     /// conversation without a team, or a reply without an agent id.
     pub key: Option<String>,
     /// With `GroupBy::Agent`: the agent's name as the replies carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
     pub first_response: Stats,
     pub reply_latency: Stats,

@@ -23,6 +23,8 @@ struct State {
     keys: HashMap<String, DecodingKey>,
     fetched_at: Option<DateTime<Utc>>,
     attempted_at: Option<DateTime<Utc>>,
+    /// The last fetch failed: a key not held is then unavailable, not forged.
+    failed: bool,
 }
 
 /// Google's JWT signing keys by key id.
@@ -31,6 +33,9 @@ pub struct GoogleKeys {
     url: Url,
     pinned: bool,
     state: Mutex<State>,
+    /// One fetch at a time: a request that arrives while another fetches waits for that fetch
+    /// instead of being refused for a key the fetch is about to bring.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for GoogleKeys {
@@ -50,6 +55,7 @@ impl GoogleKeys {
             url: Url::parse(GOOGLE_JWKS_URL).expect("a valid constant URL"),
             pinned: false,
             state: Mutex::new(State::default()),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -62,14 +68,29 @@ impl GoogleKeys {
             pinned: true,
             state: Mutex::new(State {
                 keys,
-                fetched_at: None,
-                attempted_at: None,
+                ..State::default()
             }),
+            refreshing: tokio::sync::Mutex::new(()),
         })
     }
 
     /// The key with id `kid`.
     pub async fn key(&self, kid: &str, now: DateTime<Utc>) -> Result<DecodingKey, VerifyError> {
+        let fresh = {
+            let state = self.lock();
+            let stale = state
+                .fetched_at
+                .is_none_or(|t| (now - t).num_seconds() >= KEEP_SECONDS);
+            state
+                .keys
+                .get(kid)
+                .filter(|_| self.pinned || !stale)
+                .cloned()
+        };
+        if let Some(key) = fresh {
+            return Ok(key);
+        }
+        let _refreshing = self.refreshing.lock().await;
         let (found, should_fetch) = {
             let state = self.lock();
             let found = state.keys.get(kid).cloned();
@@ -95,23 +116,35 @@ impl GoogleKeys {
                 return Err(e);
             }
         }
-        found.ok_or(VerifyError::BadSignature)
+        match found {
+            Some(key) => Ok(key),
+            // The fetch that would bring it failed moments ago (and is not repeated yet).
+            None if self.lock().failed => Err(VerifyError::KeyUnavailable(
+                "Google's keys could not be fetched".into(),
+            )),
+            None => Err(VerifyError::BadSignature),
+        }
     }
 
     async fn refresh(&self, now: DateTime<Utc>) -> Result<(), VerifyError> {
         self.lock().attempted_at = Some(now);
         let fetch = self.fetch.as_ref().expect("refresh only with a fetcher");
-        let document = fetch
-            .get(&self.url)
-            .await
-            .map_err(|e| VerifyError::KeyUnavailable(e.to_string()))?;
-        if document.len() > MAX_KEY_DOCUMENT_BYTES {
-            return Err(VerifyError::KeyUnavailable(
-                "the key set is too large".into(),
-            ));
+        let fetched = async {
+            let document = fetch
+                .get(&self.url)
+                .await
+                .map_err(|e| VerifyError::KeyUnavailable(e.to_string()))?;
+            if document.len() > MAX_KEY_DOCUMENT_BYTES {
+                return Err(VerifyError::KeyUnavailable(
+                    "the key set is too large".into(),
+                ));
+            }
+            parse_jwks(&document).map_err(VerifyError::KeyUnavailable)
         }
-        let keys = parse_jwks(&document).map_err(VerifyError::KeyUnavailable)?;
+        .await;
         let mut state = self.lock();
+        state.failed = fetched.is_err();
+        let keys = fetched?;
         state.keys = keys;
         state.fetched_at = Some(now);
         Ok(())

@@ -47,6 +47,8 @@ pub(crate) mod testing {
     pub struct MapFetch {
         pub documents: Mutex<HashMap<String, Vec<u8>>>,
         pub fetches: AtomicUsize,
+        /// How long each fetch takes (a slow provider).
+        pub delay: Option<std::time::Duration>,
     }
 
     impl MapFetch {
@@ -69,7 +71,11 @@ pub(crate) mod testing {
         fn get<'a>(&'a self, url: &'a url::Url) -> FetchFuture<'a> {
             self.fetches.fetch_add(1, Ordering::SeqCst);
             let found = self.documents.lock().unwrap().get(url.as_str()).cloned();
+            let delay = self.delay;
             Box::pin(async move {
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
                 found.ok_or_else(|| FetchError {
                     url: url.to_string(),
                     reason: "404".into(),

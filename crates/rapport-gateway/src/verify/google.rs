@@ -256,6 +256,31 @@ mod tests {
         assert_eq!(fetch.count(), 1);
     }
 
+    /// Pushes that arrive together while the first one fetches the keys wait for that fetch:
+    /// refused as forged, they would be answered 401 for a key on its way.
+    #[tokio::test]
+    async fn pushes_arriving_during_the_first_key_fetch_wait_for_it() {
+        let mut fetch = MapFetch::with(GOOGLE_JWKS_URL, jwks());
+        fetch.delay = Some(std::time::Duration::from_millis(200));
+        let fetch = Arc::new(fetch);
+        let v = Arc::new(verifier(fetch.clone()));
+        let pushes: Vec<_> = (0..8)
+            .map(|_| {
+                let v = v.clone();
+                tokio::spawn(async move {
+                    v.verify(&post(&token(claims(), "k1")).request(), at(NOW))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.reason())
+                })
+            })
+            .collect();
+        for push in pushes {
+            assert_eq!(push.await.unwrap(), Ok(()));
+        }
+        assert_eq!(fetch.count(), 1, "one fetch for all of them");
+    }
+
     #[tokio::test]
     async fn wrong_audience_account_issuer_or_expiry_is_refused() {
         let v = verifier(Arc::new(MapFetch::with(GOOGLE_JWKS_URL, jwks())));

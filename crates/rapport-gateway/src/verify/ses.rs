@@ -265,7 +265,7 @@ pub(crate) mod tests {
 
     /// A self-signed certificate like SNS's (CN=sns.amazonaws.com), valid for `valid_days`
     /// from now.
-    fn certificate(key: &RsaPrivateKey, valid_days: u64) -> Vec<u8> {
+    pub(crate) fn certificate(key: &RsaPrivateKey, valid_days: u64) -> Vec<u8> {
         let signer = SigningKey::<sha2::Sha256>::new(key.clone());
         let public = RsaPublicKey::from(key).to_public_key_der().unwrap();
         let spki = SubjectPublicKeyInfoOwned::try_from(public.as_bytes()).unwrap();

@@ -41,7 +41,10 @@ pub(super) fn google(event: &Event<'_>) -> Option<Vec<u8>> {
         "name": format!("accounts/104376541/locations/880123456/reviews/{review_id}"),
         "reviewId": review_id,
         "reviewer": {
-            "profilePhotoUrl": format!("https://lh3.googleusercontent.com/a/{review_id}=s120-c"),
+            "profilePhotoUrl": format!(
+                "https://lh3.googleusercontent.com/a/{}=s120-c",
+                customer.google_photo_token()
+            ),
             "displayName": customer.name,
             "isAnonymous": false,
         },

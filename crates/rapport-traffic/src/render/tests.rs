@@ -52,6 +52,10 @@ fn identities_of(customer: &Customer) -> BTreeSet<Identity> {
         ),
         scoped(IdentityType::YelpUser, customer.yelp_user_id.clone()),
         scoped(
+            IdentityType::GoogleReviewer,
+            format!("photo:{}", customer.google_photo_token()),
+        ),
+        scoped(
             IdentityType::TrustpilotConsumer,
             customer.trustpilot_consumer_id.clone(),
         ),
@@ -228,9 +232,8 @@ fn check_source(source: Source, scenario: &Scenario, rendered: &[super::Rendered
                 .filter(|id| !customer_ids.contains(id))
                 .collect();
             assert!(unknown.is_empty(), "{at}: not the customer's: {unknown:?}");
-            // Google names no reviewer id, and a Freshdesk note object names no customer.
-            let anonymous = source == Source::Google
-                || (source == Source::Freshdesk && i.kind == InteractionKind::Note);
+            // A Freshdesk note object names no customer.
+            let anonymous = source == Source::Freshdesk && i.kind == InteractionKind::Note;
             assert_eq!(i.identities.is_empty(), anonymous, "{at}: identities");
         }
     }

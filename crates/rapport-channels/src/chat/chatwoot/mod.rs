@@ -16,7 +16,11 @@
 //!   so resolution time can be measured from creation.
 //! - `conversation_updated` whose `changed_attributes` include `assignee_id` or `team_id`: an
 //!   assignment (`{conversation}:assignment:{updated_at ms}`); other updates yield nothing.
-//! - Every other event (`webwidget_triggered`, `contact_*`, typing, …) yields nothing.
+//! - Intentionally skipped (counted, never dead-lettered): every other event Chatwoot sends
+//!   (`webwidget_triggered`, `contact_*`, typing, `inbox_*`, deletions; reason `other_event`),
+//!   `activity` messages (reason `activity_message`), and `conversation_updated` without an
+//!   assignee or team change (reason `conversation_updated_other`). An event name not listed here
+//!   is rejected (`unknown_shape`).
 //!
 //! Conversation ids are Chatwoot's per-account display ids (`chatwoot:{id}`): the account id is
 //! missing from conversation events, so a tenant with several Chatwoot accounts needs one
@@ -32,9 +36,10 @@ use rapport_model::{
 use self::payload::{
     Conversation, ConversationEvent, Envelope, MessageEvent, MessageType, Sender, Time,
 };
-use crate::chat::shared::{self, Identities};
+use crate::chat::shared;
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json, text};
-use crate::{AdapterError, Context};
+use crate::{AdapterError, Context, Outcome, Skip};
 
 const EVENTS: [&str; 16] = [
     "message_created",
@@ -55,7 +60,14 @@ const EVENTS: [&str; 16] = [
     "conversation_deleted",
 ];
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
+    read(payload, ctx).map(|(interactions, skip)| Outcome::or_skip(interactions, skip))
+}
+
+/// The interactions, and why there are none when there are none.
+fn read(payload: &[u8], ctx: &Context<'_>) -> Result<(Vec<Interaction>, Skip), AdapterError> {
+    const ACTIVITY: Skip = Skip::documented("activity_message");
+    const UPDATED: Skip = Skip::documented("conversation_updated_other");
     json::check(payload, ctx.limits)?;
     // Most deliveries are messages: reading one in a single pass, and routing on the event name
     // it carries, skips the envelope pass. Anything else (conversation events, errors) goes the
@@ -66,30 +78,30 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
             Some("message_created" | "message_updated")
         )
     {
-        return Ok(message(&event, ctx).into_iter().collect());
+        return Ok((message(&event, ctx).into_iter().collect(), ACTIVITY));
     }
     if let Some(result) = conversation_untracked(payload, ctx) {
-        return Ok(result);
+        return Ok((result, UPDATED));
     }
     let envelope: Envelope = json::parse(payload, ctx.limits)?;
     match envelope.event.as_str() {
         "message_created" | "message_updated" => {
             let event: MessageEvent = json::parse(payload, ctx.limits)?;
-            Ok(message(&event, ctx).into_iter().collect())
+            Ok((message(&event, ctx).into_iter().collect(), ACTIVITY))
         }
         "conversation_status_changed" | "conversation_resolved" | "conversation_opened" => {
             let event: ConversationEvent = json::parse(payload, ctx.limits)?;
-            Ok(vec![status_change(&event.conversation, ctx)])
+            Ok((vec![status_change(&event.conversation, ctx)], UPDATED))
         }
         "conversation_created" => {
             let event: ConversationEvent = json::parse(payload, ctx.limits)?;
-            Ok(vec![created(&event.conversation, ctx)])
+            Ok((vec![created(&event.conversation, ctx)], UPDATED))
         }
         "conversation_updated" => {
             let event: ConversationEvent = json::parse(payload, ctx.limits)?;
-            Ok(assignment(&event, ctx).into_iter().collect())
+            Ok((assignment(&event, ctx).into_iter().collect(), UPDATED))
         }
-        other if EVENTS.contains(&other) => Ok(Vec::new()),
+        other if EVENTS.contains(&other) => Ok((Vec::new(), Skip::documented("other_event"))),
         other => Err(AdapterError::shape(
             "chatwoot",
             format!("unknown event {other:?}"),

@@ -12,7 +12,14 @@
 //!   `close`/`open`/`snoozed`/`unsnoozed` are status changes; `assignment` is an assignment;
 //!   `assign_and_reopen` is both a reopen and an assignment (`…:assignment`). Other part types
 //!   (attribute updates, participants added, …) are not modelled.
-//! - `ping` and every other topic (contacts, companies, tickets) yield nothing.
+//! - Intentionally skipped (counted, never dead-lettered): `ping` (reason `ping`); the topics of
+//!   other objects, `admin.*`, `contact.*`, `user.*`, `visitor.*`, `company.*`, `ticket.*`,
+//!   `event.*`, `content_stat.*`, `subscription.*` and `job.*` (reason `other_object`);
+//!   `conversation_part.tag.created` and `conversation.deleted` (reason `conversation_metadata`);
+//!   a conversation notification whose parts are all of types not modelled (reason
+//!   `no_modelled_part`). Any other topic, a `conversation.*` one not listed above included
+//!   (ratings, priority, contacts attached), gives nothing as `ignored:unmodelled_topic`, which
+//!   the normalizer dead-letters so an operator sees what arrives.
 //!
 //! Identities are the conversation's contacts (`intercom_contact` id, plus email and phone when
 //! the delivery carries them) and every contact author's id and email. `status` is set only on
@@ -28,9 +35,28 @@ use rapport_model::{
 };
 
 use self::payload::{Attachment, Author, Conversation, ConversationNotification, Envelope, Part};
-use crate::chat::shared::{self, Identities};
+use crate::chat::shared;
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json, text};
-use crate::{AdapterError, Context};
+use crate::{AdapterError, Context, Outcome, Skip};
+
+/// Topic prefixes of objects other than conversations (Intercom's webhook topics reference).
+const OTHER_OBJECTS: [&str; 10] = [
+    "admin.",
+    "contact.",
+    "user.",
+    "visitor.",
+    "company.",
+    "ticket.",
+    "event.",
+    "content_stat.",
+    "subscription.",
+    "job.",
+];
+
+/// Conversation topics that carry no message, status change or assignment (Intercom's webhook
+/// topics reference): a part tagged, a conversation deleted.
+const CONVERSATION_METADATA: [&str; 2] = ["conversation_part.tag.created", "conversation.deleted"];
 
 const CONVERSATION_TOPICS: [&str; 12] = [
     "conversation.user.created",
@@ -47,7 +73,7 @@ const CONVERSATION_TOPICS: [&str; 12] = [
     "conversation.operator.replied",
 ];
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     json::check(payload, ctx.limits)?;
     // Most deliveries are conversation notifications: reading one in a single pass, and routing
     // on what it says, skips the envelope pass. Anything else (pings, other topics, errors) goes
@@ -56,7 +82,7 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
         && notification.kind.as_deref() == Some("notification_event")
         && CONVERSATION_TOPICS.contains(&notification.topic.as_str())
     {
-        return Ok(Normalizer::new(&notification, ctx).run());
+        return Ok(modelled(Normalizer::new(&notification, ctx).run()));
     }
     let envelope: Envelope = json::parse(payload, ctx.limits)?;
     if envelope.kind != "notification_event" {
@@ -66,10 +92,23 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
         ));
     }
     if !CONVERSATION_TOPICS.contains(&envelope.topic.as_str()) {
-        return Ok(Vec::new());
+        let topic = envelope.topic.as_str();
+        return Ok(Outcome::skipped(if topic == "ping" {
+            Skip::documented("ping")
+        } else if OTHER_OBJECTS.iter().any(|p| topic.starts_with(p)) {
+            Skip::documented("other_object")
+        } else if CONVERSATION_METADATA.contains(&topic) {
+            Skip::documented("conversation_metadata")
+        } else {
+            Skip::ignored("unmodelled_topic")
+        }));
     }
     let notification: ConversationNotification = json::parse(payload, ctx.limits)?;
-    Ok(Normalizer::new(&notification, ctx).run())
+    Ok(modelled(Normalizer::new(&notification, ctx).run()))
+}
+
+fn modelled(interactions: Vec<Interaction>) -> Outcome {
+    Outcome::or_skip(interactions, Skip::documented("no_modelled_part"))
 }
 
 /// True for Intercom's webhook envelope: a top-level `"type": "notification_event"`.
@@ -362,6 +401,40 @@ mod tests {
     use crate::{Limits, TenantConfig};
 
     fn run(json: &str) -> Result<Vec<Interaction>, AdapterError> {
+        run_outcome(json).map(|o| o.interactions)
+    }
+
+    #[test]
+    fn topics_without_an_interaction_say_why_and_only_unknown_ones_are_dead_lettered() {
+        let cases = [
+            ("ping", Skip::documented("ping")),
+            ("admin.logged_in", Skip::documented("other_object")),
+            ("contact.created", Skip::documented("other_object")),
+            (
+                "conversation_part.tag.created",
+                Skip::documented("conversation_metadata"),
+            ),
+            (
+                "conversation.deleted",
+                Skip::documented("conversation_metadata"),
+            ),
+            (
+                "conversation.rating.added",
+                Skip::ignored("unmodelled_topic"),
+            ),
+            ("brand.new.topic", Skip::ignored("unmodelled_topic")),
+        ];
+        for (topic, skip) in cases {
+            let json = format!(
+                r#"{{"type":"notification_event","topic":"{topic}","data":{{"item":{{"type":"x"}}}}}}"#
+            );
+            let outcome = run_outcome(&json).unwrap();
+            assert!(outcome.interactions.is_empty(), "{topic}");
+            assert_eq!(outcome.skipped, Some(skip), "{topic}");
+        }
+    }
+
+    fn run_outcome(json: &str) -> Result<Outcome, AdapterError> {
         let tenant = TenantConfig {
             bot_ids: vec!["intercom:bot:99".into()],
             ..Default::default()

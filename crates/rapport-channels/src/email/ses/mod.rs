@@ -1,8 +1,12 @@
 //! Amazon SES receipt notifications (via SNS) to interactions.
 //!
-//! - SNS `SubscriptionConfirmation` / `UnsubscribeConfirmation`, and SES notifications other
-//!   than `Received` (bounces, complaints, deliveries, `AmazonSnsSubscriptionSucceeded`), carry no
-//!   interaction: `Ok(vec![])`.
+//! - Intentionally skipped (no interaction, counted by the normalizer, never dead-lettered):
+//!   SNS `SubscriptionConfirmation` / `UnsubscribeConfirmation` (reason `sns_subscription`), and
+//!   the SES notifications of sending and of the topic itself, `Bounce`, `Complaint`,
+//!   `Delivery`, `Send`, `Reject`, `Open`, `Click`, `Rendering Failure`, `DeliveryDelay`,
+//!   `Subscription` and `AmazonSnsSubscriptionSucceeded` (reason `ses_sending_event`). Any other
+//!   `notificationType` gives nothing as `ignored:ses_notification_type`, which the normalizer
+//!   dead-letters: a type this adapter does not know may carry mail.
 //! - A `Received` notification with `content` (SNS action; base64 when `receipt.action.encoding`
 //!   is `BASE64`) goes through the shared MIME path. Without `content` (S3, Lambda and other
 //!   actions only notify), the message is rebuilt from `mail.headers`, with `mail.commonHeaders`
@@ -20,11 +24,28 @@ use rapport_model::{Interaction, Source, Timestamp};
 use self::payload::{Envelope, Mail, Notification};
 use crate::common::json;
 use crate::email::mime::{self, Delivery};
-use crate::{AdapterError, Context};
+use crate::{AdapterError, Context, Outcome, Skip};
 
 const SOURCE: Source = Source::Ses;
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+/// SES notification types that never carry received mail (sending events and the topic's own
+/// confirmation), from the SES developer guide's notification contents for receiving, bounces,
+/// complaints and deliveries, and the event publishing `eventType` values.
+const SENDING_EVENTS: [&str; 11] = [
+    "Bounce",
+    "Complaint",
+    "Delivery",
+    "Send",
+    "Reject",
+    "Open",
+    "Click",
+    "Rendering Failure",
+    "DeliveryDelay",
+    "Subscription",
+    "AmazonSnsSubscriptionSucceeded",
+];
+
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     let envelope: Envelope = json::parse(payload, ctx.limits)?;
     let notification: Notification = match (
         envelope.sns_type.as_deref(),
@@ -36,7 +57,9 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
                 .ok_or_else(|| AdapterError::missing("Message"))?;
             json::parse(message.as_bytes(), ctx.limits).map_err(|e| within("Message", e))?
         }
-        (Some("SubscriptionConfirmation" | "UnsubscribeConfirmation"), _) => return Ok(Vec::new()),
+        (Some("SubscriptionConfirmation" | "UnsubscribeConfirmation"), _) => {
+            return Ok(Outcome::skipped(Skip::documented("sns_subscription")));
+        }
         (Some(other), _) => {
             return Err(AdapterError::shape(
                 "ses",
@@ -52,20 +75,25 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
         }
     };
     if notification.notification_type != "Received" {
-        return Ok(Vec::new());
+        let known = SENDING_EVENTS.contains(&notification.notification_type.as_str());
+        return Ok(Outcome::skipped(if known {
+            Skip::documented("ses_sending_event")
+        } else {
+            Skip::ignored("ses_notification_type")
+        }));
     }
     let mail = notification
         .mail
         .as_ref()
         .ok_or_else(|| AdapterError::missing(field(envelope.sns_type.is_some(), "mail")))?;
     let received_at = mail.timestamp.as_deref().and_then(Timestamp::parse_rfc3339);
-    Ok(vec![received(
+    Ok(Outcome::from(vec![received(
         &notification,
         mail,
         received_at,
         envelope.sns_type.is_some(),
         ctx,
-    )?])
+    )?]))
 }
 
 fn received(

@@ -9,8 +9,28 @@
 //! `UPDATED_REVIEW` notifications (notifications API v1 `NotificationSetting`) carry only the
 //! review's resource name, not the review, so they are not accepted here: the collector fetches
 //! the review and publishes it.
+//!
+//! A page of `accounts.locations.reviews.list` (`ListReviewsResponse`: `reviews`,
+//! `averageRating`, `totalReviewCount`, `nextPageToken`) is accepted too; each review in it is
+//! read on its own.
 
 use serde::Deserialize;
+
+use crate::common::json::Present;
+
+/// First pass: a review page or one review.
+#[derive(Debug, Deserialize)]
+pub struct Probe {
+    #[serde(default)]
+    pub reviews: Present,
+}
+
+/// `ListReviewsResponse`; each review is parsed on its own so one bad review stays alone.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewList {
+    pub reviews: Vec<serde_json::Value>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,7 +41,9 @@ pub struct Review {
     pub reviewer: Option<Reviewer>,
     pub star_rating: Option<String>,
     pub comment: Option<String>,
-    pub create_time: String,
+    /// Required; optional here so a review without it is `missing_field:createTime` under its
+    /// own path when it is one item of a page.
+    pub create_time: Option<String>,
     pub update_time: Option<String>,
     pub review_reply: Option<ReviewReply>,
 }
@@ -30,6 +52,7 @@ pub struct Review {
 #[serde(rename_all = "camelCase")]
 pub struct Reviewer {
     pub display_name: Option<String>,
+    pub profile_photo_url: Option<String>,
     #[serde(default)]
     pub is_anonymous: bool,
 }

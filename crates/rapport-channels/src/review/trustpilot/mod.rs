@@ -2,7 +2,10 @@
 //!
 //! Accepts a bare service review from the API, or the webhook envelope (`{"events": [...]}`),
 //! whose `service-review-created` and `service-review-updated` events carry a review in
-//! `eventData`; `service-review-deleted` and other events yield nothing (see `payload.rs`).
+//! `eventData`; `service-review-deleted` and other events yield nothing (see `payload.rs`). Each
+//! event of the envelope is read on its own: one that cannot be read is rejected alone, with its
+//! index, as an envelope holding only it. An envelope without a review event is intentionally
+//! skipped (reason `no_review_event`).
 //!
 //! A review yields the review (`{id}`, at `createdAt`, with `stars`, `title` as subject, `text`,
 //! `language`, tag values), the company reply when there is one (`{id}:reply`, at the reply's
@@ -16,30 +19,47 @@ pub mod payload;
 use rapport_model::{Identity, IdentityType, Interaction, Source};
 use serde::de::DeserializeOwned;
 
-use self::payload::{Probe, Review, Webhook};
+use self::payload::{Event, Probe, Review, Webhook};
+use crate::common::identifiers::customer_email;
 use crate::common::{self, json, text};
 use crate::review::shared;
-use crate::{AdapterError, Context};
+use crate::{AdapterError, Context, Outcome, Skip};
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     let probe: Probe = json::parse(payload, ctx.limits)?;
     if probe.events.is_none() {
         let review: Review = json::parse(payload, ctx.limits)?;
-        return interactions(&review, "", ctx);
+        return interactions(&review, "", ctx).map(Outcome::from);
     }
     let webhook: Webhook = json::parse(payload, ctx.limits)?;
-    let mut out = Vec::new();
-    for (n, event) in webhook.events.into_iter().enumerate() {
-        if matches!(
-            event.event_name.as_str(),
-            "service-review-created" | "service-review-updated"
-        ) {
-            let prefix = format!("events[{n}].eventData.");
-            let review: Review = from_value(event.event_data, &prefix)?;
-            out.extend(interactions(&review, &prefix, ctx)?);
-        }
+    let mut outcome = Outcome::default();
+    for (n, item) in webhook.events.into_iter().enumerate() {
+        let read = from_value::<Event>(item.clone(), &format!("events[{n}]."))
+            .and_then(|event| event_interactions(event, n, ctx));
+        outcome.item(n, read, || {
+            serde_json::to_vec(&serde_json::json!({"events": [item]})).unwrap_or_default()
+        });
     }
-    Ok(out)
+    if outcome.interactions.is_empty() && outcome.rejected.is_empty() {
+        outcome.skipped = Some(Skip::documented("no_review_event"));
+    }
+    Ok(outcome)
+}
+
+fn event_interactions(
+    event: Event,
+    n: usize,
+    ctx: &Context<'_>,
+) -> Result<Vec<Interaction>, AdapterError> {
+    if !matches!(
+        event.event_name.as_str(),
+        "service-review-created" | "service-review-updated"
+    ) {
+        return Ok(Vec::new());
+    }
+    let prefix = format!("events[{n}].eventData.");
+    let review: Review = from_value(event.event_data, &prefix)?;
+    interactions(&review, &prefix, ctx)
 }
 
 /// True for the webhook envelope (`eventName` of a review event) or a review with `stars` and
@@ -86,7 +106,7 @@ fn interactions(
         .iter()
         .filter_map(|c| Identity::scoped(IdentityType::TrustpilotConsumer, c).ok())
         .collect();
-    ids.extend(shared::email(ctx, r.referral_email.as_deref()));
+    ids.extend(customer_email(ctx, r.referral_email.as_deref()));
     review.identities = shared::sorted(ids);
 
     let mut out = Vec::new();

@@ -20,7 +20,8 @@ pub struct Probe {
 
 #[derive(Debug, Deserialize)]
 pub struct Webhook {
-    pub events: Vec<Event>,
+    /// Each event is parsed on its own, so one bad event stays alone.
+    pub events: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

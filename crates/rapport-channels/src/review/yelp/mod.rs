@@ -7,6 +7,12 @@
 //! 1987–2006 rules before that); in the hour repeated when daylight time ends, the first (PDT)
 //! reading is used.
 //!
+//! A list (`reviews`, a webhook's `data.updates`) is read item by item: an item that cannot be
+//! read is rejected alone, with its index, and its neighbours still yield their reviews. Yelp's
+//! `reviews` list is rejected alone as a Fusion review; a webhook update as a webhook with that
+//! one update. Intentionally skipped: an empty list (reason `empty_list`) and a webhook without
+//! a `NEW_REVIEW_EVENT` (reason `no_new_review`).
+//!
 //! A webhook `NEW_REVIEW_EVENT` yields the same review (same event id, so it collapses with the
 //! Fusion object fetched later) with rating, language and user id but no text, at the webhook's
 //! `time` (Yelp notifies when it notifies the business owner; a time without an offset is UTC).
@@ -23,9 +29,9 @@ use rapport_model::{Identity, IdentityType, Interaction, Source, Timestamp};
 use self::payload::{Probe, Review, ReviewList, Update, Webhook};
 use crate::common::{json, text};
 use crate::review::shared;
-use crate::{AdapterError, Context};
+use crate::{AdapterError, Context, Outcome, Skip};
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     let probe: Probe = json::parse(payload, ctx.limits)?;
     if probe.object.is_some() {
         if probe.object.as_deref() != Some("business") {
@@ -39,15 +45,39 @@ pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, 
     }
     if probe.reviews.is_some() {
         let list: ReviewList = json::parse(payload, ctx.limits)?;
-        return list
-            .reviews
-            .iter()
-            .enumerate()
-            .map(|(n, r)| review(r, &format!("reviews[{n}]."), ctx))
-            .collect();
+        let mut outcome = Outcome::default();
+        for (n, item) in list.reviews.into_iter().enumerate() {
+            let prefix = format!("reviews[{n}].");
+            let bytes = serde_json::to_vec(&item).unwrap_or_default();
+            let read = json::parse::<Review>(&bytes, ctx.limits)
+                .map_err(|e| within(&prefix, e))
+                .and_then(|r| review(&r, &prefix, ctx))
+                .map(|i| vec![i]);
+            outcome.item(n, read, || bytes);
+        }
+        return Ok(empty_is(outcome, Skip::documented("empty_list")));
     }
     let one: Review = json::parse(payload, ctx.limits)?;
-    Ok(vec![review(&one, "", ctx)?])
+    Ok(Outcome::from(vec![review(&one, "", ctx)?]))
+}
+
+fn empty_is(mut outcome: Outcome, skip: Skip) -> Outcome {
+    if outcome.interactions.is_empty() && outcome.rejected.is_empty() {
+        outcome.skipped = Some(skip);
+    }
+    outcome
+}
+
+/// An item's error with its fields named under the item's path.
+fn within(prefix: &str, error: AdapterError) -> AdapterError {
+    match error {
+        AdapterError::MissingField(f) => AdapterError::MissingField(format!("{prefix}{f}")),
+        AdapterError::InvalidValue { field, reason } => AdapterError::InvalidValue {
+            field: format!("{prefix}{field}"),
+            reason,
+        },
+        other => other,
+    }
 }
 
 /// True for a Fusion review (`time_created` with a `rating`) or a Yelp business webhook.
@@ -88,7 +118,7 @@ fn review(r: &Review, prefix: &str, ctx: &Context<'_>) -> Result<Interaction, Ad
     Ok(i)
 }
 
-fn webhook_reviews(webhook: &Webhook, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+fn webhook_reviews(webhook: &Webhook, ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     let at = Timestamp::parse_rfc3339(&webhook.time)
         .or_else(|| {
             NaiveDateTime::parse_from_str(webhook.time.trim(), "%Y-%m-%dT%H:%M:%S%.f")
@@ -98,13 +128,29 @@ fn webhook_reviews(webhook: &Webhook, ctx: &Context<'_>) -> Result<Vec<Interacti
         .ok_or_else(|| {
             AdapterError::invalid("time", format!("not an ISO 8601 time: {:?}", webhook.time))
         })?;
-    let mut out = Vec::new();
-    for (n, update) in webhook.data.updates.iter().enumerate() {
-        if update.event_type == "NEW_REVIEW_EVENT" {
-            out.push(new_review(update, &format!("data.updates[{n}]."), at, ctx)?);
-        }
+    let mut outcome = Outcome::default();
+    for (n, item) in webhook.data.updates.iter().enumerate() {
+        let prefix = format!("data.updates[{n}].");
+        let bytes = serde_json::to_vec(item).unwrap_or_default();
+        let read = json::parse::<Update>(&bytes, ctx.limits)
+            .map_err(|e| within(&prefix, e))
+            .and_then(|update| {
+                if update.event_type == "NEW_REVIEW_EVENT" {
+                    new_review(&update, &prefix, at, ctx).map(|i| vec![i])
+                } else {
+                    Ok(Vec::new())
+                }
+            });
+        outcome.item(n, read, || {
+            let one = serde_json::json!({
+                "time": webhook.time,
+                "object": "business",
+                "data": {"id": webhook.data.id, "updates": [item]},
+            });
+            serde_json::to_vec(&one).unwrap_or_default()
+        });
     }
-    Ok(out)
+    Ok(empty_is(outcome, Skip::documented("no_new_review")))
 }
 
 fn new_review(

@@ -37,7 +37,8 @@ pub struct User {
 
 #[derive(Debug, Deserialize)]
 pub struct ReviewList {
-    pub reviews: Vec<Review>,
+    /// Each review is parsed on its own, so one bad review stays alone.
+    pub reviews: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,8 +49,11 @@ pub struct Webhook {
 
 #[derive(Debug, Deserialize)]
 pub struct WebhookData {
+    /// The business the updates are for.
+    pub id: Option<String>,
+    /// Each update is parsed on its own, so one bad update stays alone.
     #[serde(default)]
-    pub updates: Vec<Update>,
+    pub updates: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

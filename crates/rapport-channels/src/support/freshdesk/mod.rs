@@ -10,6 +10,9 @@
 //! Freshdesk's automation webhooks post whatever JSON the admin templates, so they have no
 //! documented shape; a rule should send one of the API objects above (or the producer fetches it).
 //! Arrays (a whole conversation page) are not accepted: send each conversation as its own record.
+//! A ticket's embedded `conversations` are read one by one: a conversation that cannot be read
+//! is rejected alone, with its index, as a conversation object of its own (its `ticket_id` set),
+//! and the ticket's other events still yield their interactions.
 //!
 //! What comes out:
 //! * the ticket's description is the initial message, `ticket:<id>`: inbound from the requester,
@@ -36,9 +39,10 @@ use rapport_model::{
 use serde::Deserialize;
 
 use self::payload::{Attachment, Conversation, Ticket};
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json, text::non_empty};
-use crate::support::shared::{Identities, body_text, from_value};
-use crate::{AdapterError, Context};
+use crate::support::shared::{body_text, from_value};
+use crate::{AdapterError, Context, Outcome};
 
 const SOURCE: Source = Source::Freshdesk;
 
@@ -47,19 +51,19 @@ const SOURCE_OUTBOUND_EMAIL: i64 = 10;
 /// Conversation source of a note.
 const CONVERSATION_NOTE: i64 = 2;
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     match parse(payload, ctx)? {
         Parsed::Conversation(conversation) => {
             let ticket_id = conversation
                 .ticket_id
                 .ok_or_else(|| AdapterError::missing("ticket_id"))?;
             let customer = Customer::default();
-            Ok(vec![conversation_interaction(
+            Ok(Outcome::from(vec![conversation_interaction(
                 &conversation,
                 ticket_id,
                 &customer,
                 ctx,
-            )?])
+            )?]))
         }
         Parsed::Ticket(t) => ticket(*t, ctx),
     }
@@ -223,7 +227,7 @@ impl Customer {
     }
 }
 
-fn ticket(ticket: Ticket, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+fn ticket(ticket: Ticket, ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     let status = status_name(ticket.status)?;
     let created_at = common::rfc3339("created_at", &ticket.created_at)?;
     let updated_at = parse_time("updated_at", ticket.updated_at.as_deref())?;
@@ -297,10 +301,17 @@ fn ticket(ticket: Ticket, ctx: &Context<'_>) -> Result<Vec<Interaction>, Adapter
     attachments(&mut first, &ticket.attachments);
     out.push(first);
 
-    for (index, conversation) in ticket.conversations.iter().flatten().enumerate() {
-        let interaction = conversation_interaction(conversation, ticket.id, &customer, ctx)
-            .map_err(|e| prefix_error(e, &format!("conversations[{index}]")))?;
-        out.push(interaction);
+    let mut rejected = Outcome::default();
+    for (index, value) in ticket.conversations.iter().flatten().enumerate() {
+        let path = format!("conversations[{index}]");
+        let read = from_value::<Conversation>(value.clone(), &path).and_then(|conversation| {
+            conversation_interaction(&conversation, ticket.id, &customer, ctx)
+                .map_err(|e| prefix_error(e, &path))
+        });
+        match read {
+            Ok(interaction) => out.push(interaction),
+            Err(error) => rejected.item(index, Err(error), || alone(value, ticket.id)),
+        }
     }
 
     if let Some(at) = status_time(&ticket, updated_at)? {
@@ -330,7 +341,21 @@ fn ticket(ticket: Ticket, ctx: &Context<'_>) -> Result<Vec<Interaction>, Adapter
         interaction.tags.clone_from(&ticket.tags);
         interaction.team.clone_from(&team);
     }
-    Ok(out)
+    Ok(Outcome {
+        interactions: out,
+        ..rejected
+    })
+}
+
+/// An embedded conversation as a conversation object of its own: what its dead letter carries.
+fn alone(conversation: &serde_json::Value, ticket_id: i64) -> Vec<u8> {
+    let mut conversation = conversation.clone();
+    if let Some(object) = conversation.as_object_mut() {
+        object
+            .entry("ticket_id")
+            .or_insert_with(|| serde_json::Value::from(ticket_id));
+    }
+    serde_json::to_vec(&conversation).unwrap_or_default()
 }
 
 /// When the ticket entered its current status, or `None` for a ticket that is simply open.
@@ -458,6 +483,50 @@ fn conversation_interaction(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Limits, TenantConfig};
+
+    #[test]
+    fn a_bad_embedded_conversation_is_rejected_alone_and_replays_on_its_own() {
+        let (tenant, limits) = (TenantConfig::default(), Limits::default());
+        let ctx = Context {
+            tenant_id: "acme",
+            received_at: Timestamp::from_millis(0),
+            tenant: &tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
+        let ticket = br#"{"id":7,"requester_id":2,"status":2,"created_at":"2024-05-21T08:00:00Z",
+            "description_text":"hi","conversations":[
+            {"id":1,"incoming":true,"private":false,"body_text":"a","created_at":"2024-05-21T08:10:00Z","ticket_id":7},
+            {"id":2,"incoming":true,"private":false,"body_text":"b","created_at":"soon"},
+            {"id":3,"incoming":"yes","body_text":"c","created_at":"2024-05-21T08:20:00Z"}]}"#;
+        let outcome = normalize(ticket, &ctx).unwrap();
+        let ids: Vec<&str> = outcome
+            .interactions
+            .iter()
+            .map(|i| i.source_event_id.as_str())
+            .collect();
+        assert_eq!(ids, ["ticket:7", "conversation:1"]);
+        let codes: Vec<(usize, String)> = outcome
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.error.code().to_string()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (1, "invalid_value:conversations[1].created_at".to_owned()),
+                (2, "invalid_value:conversations[2].incoming".to_owned())
+            ]
+        );
+        // Fixed, the dead letter's payload is a conversation of its own, of the same ticket.
+        let fixed = String::from_utf8(outcome.rejected[0].payload.clone())
+            .unwrap()
+            .replace("soon", "2024-05-21T08:15:00Z");
+        let replayed = normalize(fixed.as_bytes(), &ctx).unwrap().interactions;
+        assert_eq!(replayed[0].source_event_id, "conversation:2");
+        assert_eq!(replayed[0].conversation_id, "freshdesk:7");
+    }
 
     #[test]
     fn status_numbers_map_to_names() {

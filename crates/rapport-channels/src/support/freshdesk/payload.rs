@@ -38,7 +38,8 @@ pub struct Ticket {
     pub attachments: Vec<Attachment>,
     pub requester: Option<Requester>,
     pub stats: Option<Stats>,
-    pub conversations: Option<Vec<Conversation>>,
+    /// Each conversation is parsed on its own, so one bad conversation stays alone.
+    pub conversations: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,13 @@
 //!
 //! Without any of these the payload is rejected with `missing_field:users`.
 //!
+//! A page of audits is read audit by audit: an audit that cannot be read (it does not parse, or
+//! its comment's author cannot be placed) is rejected alone, with its index, as an `{"audit": …}`
+//! payload with the side-loaded users, tickets and groups it names, and the page's other audits
+//! still yield their interactions. Intentionally skipped: event webhooks of other types (reason
+//! `other_webhook_event`) and audits without a comment or a status change (reason
+//! `no_comment_or_status`).
+//!
 //! Identities are the customer's: for an inbound comment its author; otherwise the ticket's
 //! requester. A user contributes `zendesk_user:<id>` plus the side-loaded email and phone, and an
 //! emailed comment its `via.source.from.address`. Agents' identifiers never appear.
@@ -32,7 +39,7 @@
 
 pub mod payload;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rapport_model::{
     ActorRole, Channel, Direction, IdentityType, Interaction, InteractionKind, Source, Timestamp,
@@ -42,23 +49,166 @@ use serde::Deserialize;
 use self::payload::{
     Audit, AuditEnvelope, AuditEvent, CommentAdded, StatusChanged, User, Via, WebhookEvent,
 };
+use crate::common::identifiers::Identities;
 use crate::common::{self, Core, json};
-use crate::support::shared::{Id, Identities, body_text, from_value};
-use crate::{AdapterError, Context};
+use crate::support::shared::{Id, body_text, from_value};
+use crate::{AdapterError, Context, Outcome, Skip};
 
 const SOURCE: Source = Source::Zendesk;
 pub(crate) const WEBHOOK_PREFIX: &str = "zen:event-type:";
 
-pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+pub fn normalize(payload: &[u8], ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     match parse(payload, ctx)? {
-        Parsed::Webhook(event) => webhook(event, ctx),
-        Parsed::Audits(envelope) => audits(envelope, ctx),
+        Parsed::Webhook(event) => webhook(*event, ctx),
+        Parsed::Audits(envelope, mut failed) => {
+            let (interactions, unreadable) = audits(&envelope, ctx)?;
+            failed.extend(unreadable);
+            failed.sort_by_key(|(index, _)| *index);
+            let mut outcome = Outcome::from(interactions);
+            if !failed.is_empty() {
+                let letters = Letters::new(payload);
+                for (index, error) in failed {
+                    outcome.item(index, Err(error), || letters.audit(index));
+                }
+            }
+            if outcome.interactions.is_empty() && outcome.rejected.is_empty() {
+                outcome.skipped = Some(Skip::documented("no_comment_or_status"));
+            }
+            Ok(outcome)
+        }
     }
 }
 
 enum Parsed {
-    Webhook(WebhookEvent),
-    Audits(AuditEnvelope),
+    Webhook(Box<WebhookEvent>),
+    /// The envelope with the audits that parsed, and the page's audits that did not (by index):
+    /// `envelope.audits` then holds `None` where an audit did not parse.
+    Audits(Box<AuditEnvelope>, Vec<(usize, AdapterError)>),
+}
+
+/// The dead letters of a page's rejected audits: each audit as an `{"audit": …}` payload of its
+/// own, with only the side-loaded users, tickets and groups it names (an id anywhere in the audit
+/// or in its ticket), so it replays alone and a page of many bad audits costs what the page costs,
+/// not the side-loads once per audit. The page is parsed once, and only when an audit failed.
+struct Letters {
+    audits: Vec<serde_json::Value>,
+    users: HashMap<String, serde_json::Value>,
+    tickets: HashMap<String, serde_json::Value>,
+    groups: HashMap<String, serde_json::Value>,
+}
+
+impl Letters {
+    fn new(payload: &[u8]) -> Self {
+        let mut page = match serde_json::from_slice(payload) {
+            Ok(serde_json::Value::Object(page)) => page,
+            _ => serde_json::Map::new(),
+        };
+        let mut list = |key: &str| match page.remove(key) {
+            Some(serde_json::Value::Array(items)) => items,
+            Some(one @ serde_json::Value::Object(_)) => vec![one],
+            _ => Vec::new(),
+        };
+        let audits = list("audits");
+        let by_id = |items: Vec<serde_json::Value>| -> HashMap<String, serde_json::Value> {
+            items
+                .into_iter()
+                .filter_map(|item| Some((scalar(item.get("id")?)?, item)))
+                .collect()
+        };
+        let users = by_id(list("users"));
+        let groups = by_id(list("groups"));
+        let mut tickets = list("tickets");
+        tickets.extend(list("ticket"));
+        Self {
+            audits,
+            users,
+            tickets: by_id(tickets),
+            groups,
+        }
+    }
+
+    fn audit(&self, index: usize) -> Vec<u8> {
+        let audit = self
+            .audits
+            .get(index)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        let mut named = HashSet::new();
+        scalars(&audit, &mut named);
+        let ticket = audit
+            .get("ticket_id")
+            .and_then(scalar)
+            .and_then(|id| self.tickets.get(&id));
+        if let Some(ticket) = ticket {
+            scalars(ticket, &mut named);
+        }
+        let pick = |side: &HashMap<String, serde_json::Value>| -> Vec<serde_json::Value> {
+            let mut ids: Vec<&String> = named.iter().filter(|id| side.contains_key(*id)).collect();
+            ids.sort();
+            ids.into_iter()
+                .filter_map(|id| side.get(id).cloned())
+                .collect()
+        };
+        let letter = serde_json::json!({
+            "audit": audit,
+            "users": pick(&self.users),
+            "tickets": ticket.into_iter().collect::<Vec<_>>(),
+            "groups": pick(&self.groups),
+        });
+        serde_json::to_vec(&letter).unwrap_or_default()
+    }
+}
+
+/// An id as text: a string, or a number written out.
+fn scalar(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Every string and number in `value`: the ids it may name.
+fn scalars(value: &serde_json::Value, out: &mut HashSet<String>) {
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => stack.extend(map.values()),
+            other => out.extend(scalar(other)),
+        }
+    }
+}
+
+/// A page whose audits do not all parse: each audit on its own, the rest of the envelope without
+/// them. `None` when the payload is not such a page.
+fn audits_one_by_one(mut value: serde_json::Value) -> Option<Result<Parsed, AdapterError>> {
+    let object = value.as_object_mut()?;
+    let serde_json::Value::Array(items) = object.remove("audits")? else {
+        return None;
+    };
+    let envelope = match from_value::<AuditEnvelope>(value, "") {
+        Ok(envelope) => envelope,
+        Err(error) => return Some(Err(error)),
+    };
+    let mut audits = Vec::with_capacity(items.len());
+    let mut unreadable = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match from_value::<Audit>(item, &format!("audits[{index}]")) {
+            Ok(audit) => audits.push(Some(audit)),
+            Err(error) => {
+                audits.push(None);
+                unreadable.push((index, error));
+            }
+        }
+    }
+    Some(Ok(Parsed::Audits(
+        Box::new(AuditEnvelope {
+            page: Some(audits),
+            ..envelope
+        }),
+        unreadable,
+    )))
 }
 
 fn parse(payload: &[u8], ctx: &Context<'_>) -> Result<Parsed, AdapterError> {
@@ -68,15 +218,18 @@ fn parse(payload: &[u8], ctx: &Context<'_>) -> Result<Parsed, AdapterError> {
         && !envelope.webhook_type.0
         && (envelope.audit.is_some() || envelope.audits.is_some())
     {
-        return Ok(Parsed::Audits(envelope));
+        return Ok(Parsed::Audits(Box::new(envelope.paged()), Vec::new()));
     }
     if let Some(parsed) = parse_untracked(payload) {
         return Ok(parsed);
     }
     let value: serde_json::Value = json::parse(payload, ctx.limits)?;
     match classify(&value) {
-        Some(Shape::Webhook) => from_value(value, "").map(Parsed::Webhook),
-        Some(Shape::Audits) => from_value(value, "").map(Parsed::Audits),
+        Some(Shape::Webhook) => from_value(value, "").map(|w| Parsed::Webhook(Box::new(w))),
+        Some(Shape::Audits) => match from_value::<AuditEnvelope>(value.clone(), "") {
+            Ok(envelope) => Ok(Parsed::Audits(Box::new(envelope.paged()), Vec::new())),
+            Err(error) => audits_one_by_one(value).unwrap_or(Err(error)),
+        },
         None => Err(AdapterError::shape(
             "zendesk",
             "expected an `audit`, `audits` or a `zen:event-type:` webhook event",
@@ -99,9 +252,10 @@ fn parse_untracked(payload: &[u8]) -> Option<Parsed> {
     }
     let probe: Probe<'_> = json::parse_object_untracked(payload)?;
     if probe.kind.is_some_and(|k| k.starts_with(WEBHOOK_PREFIX)) {
-        json::parse_object_untracked(payload).map(Parsed::Webhook)
+        json::parse_object_untracked(payload).map(|w| Parsed::Webhook(Box::new(w)))
     } else if probe.audit.0 || probe.audits.0 {
-        json::parse_object_untracked(payload).map(Parsed::Audits)
+        json::parse_object_untracked::<AuditEnvelope>(payload)
+            .map(|e| Parsed::Audits(Box::new(e.paged()), Vec::new()))
     } else {
         None
     }
@@ -198,7 +352,15 @@ struct Sideloads<'a> {
     tickets: HashMap<&'a str, TicketFacts>,
 }
 
-fn audits(envelope: AuditEnvelope, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+/// Audits of a page that could not be read, by index.
+type Failed = Vec<(usize, AdapterError)>;
+
+/// The interactions of every audit that parsed, and the page's audits that cannot be normalized
+/// (their author's role unknown, a bad time), by index: each is rejected alone.
+fn audits(
+    envelope: &AuditEnvelope,
+    ctx: &Context<'_>,
+) -> Result<(Vec<Interaction>, Failed), AdapterError> {
     let mut tickets = HashMap::new();
     for ticket in envelope.tickets.iter().chain(envelope.ticket.as_ref()) {
         tickets.insert(
@@ -224,21 +386,24 @@ fn audits(envelope: AuditEnvelope, ctx: &Context<'_>) -> Result<Vec<Interaction>
             .collect(),
         tickets,
     };
-    let (list, prefix): (Vec<&Audit>, &str) = match (&envelope.audit, &envelope.audits) {
-        (Some(audit), _) => (vec![audit], "audit"),
-        (None, Some(list)) => (list.iter().collect(), "audits"),
+    let (mut interactions, mut failed) = (Vec::new(), Vec::new());
+    match (&envelope.audit, &envelope.page) {
+        (Some(audit), _) => {
+            normalize_audit(audit, "audit", &side, ctx, &mut interactions)?;
+        }
+        (None, Some(page)) => {
+            for (index, audit) in page.iter().enumerate() {
+                let Some(audit) = audit else { continue };
+                let mut out = Vec::new();
+                match normalize_audit(audit, &format!("audits[{index}]"), &side, ctx, &mut out) {
+                    Ok(()) => interactions.extend(out),
+                    Err(error) => failed.push((index, error)),
+                }
+            }
+        }
         (None, None) => return Err(AdapterError::missing("audit")),
-    };
-    let mut out = Vec::new();
-    for (index, audit) in list.into_iter().enumerate() {
-        let path = if prefix == "audit" {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}[{index}]")
-        };
-        normalize_audit(audit, &path, &side, ctx, &mut out)?;
     }
-    Ok(out)
+    Ok((interactions, failed))
 }
 
 /// The ticket facts for one audit: the side-loaded ticket, completed by what the audit's own
@@ -489,13 +654,13 @@ fn status_change(
     Ok(interaction)
 }
 
-fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, AdapterError> {
+fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Outcome, AdapterError> {
     let kind = event
         .kind
         .strip_prefix(WEBHOOK_PREFIX)
         .unwrap_or(&event.kind);
     if kind != "ticket.comment_added" && kind != "ticket.status_changed" {
-        return Ok(Vec::new());
+        return Ok(Outcome::skipped(Skip::documented("other_webhook_event")));
     }
     let detail = event
         .detail
@@ -508,6 +673,10 @@ fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, A
         webhook_comment(&added, requester, ctx)
     } else {
         let changed: StatusChanged = from_value(event.event.clone(), "event")?;
+        // The event id is the status change's source event id, which must not be empty.
+        if event.id.trim().is_empty() {
+            return Err(AdapterError::missing("id"));
+        }
         webhook_status(
             &event.id,
             &changed,
@@ -521,7 +690,7 @@ fn webhook(event: WebhookEvent, ctx: &Context<'_>) -> Result<Vec<Interaction>, A
     interaction.subject = common::text::non_empty(detail.subject.clone());
     interaction.tags.clone_from(&detail.tags);
     interaction.team = detail.group_id.as_ref().map(|g| g.0.clone());
-    Ok(vec![interaction])
+    Ok(Outcome::from(vec![interaction]))
 }
 
 fn webhook_comment(
@@ -614,6 +783,77 @@ mod tests {
     use super::*;
     use crate::{Limits, TenantConfig};
 
+    #[test]
+    fn a_bad_audit_of_a_page_is_dead_lettered_with_only_the_side_loads_it_names() {
+        let page = r#"{"audits":[
+            {"id":1,"ticket_id":7,"created_at":"2024-05-01T10:00:00Z","author_id":42,
+             "events":[{"id":2,"type":"Comment","author_id":42,"body":"hi","public":true}]},
+            {"id":3,"ticket_id":8,"created_at":"soon","author_id":43,
+             "events":[{"id":4,"type":"Comment","author_id":43,"body":"yo","public":true}]}],
+            "users":[{"id":42,"role":"end-user","email":"a@example.com"},
+                     {"id":43,"role":"end-user","email":"b@example.com"},
+                     {"id":44,"role":"agent","email":"c@acme.com"},
+                     {"id":45,"role":"end-user","email":"d@example.com"}],
+            "tickets":[{"id":7,"requester_id":42},{"id":8,"requester_id":45}]}"#;
+        let (tenant, limits) = (TenantConfig::default(), Limits::default());
+        let ctx = Context {
+            tenant_id: "t",
+            received_at: Timestamp::from_millis(0),
+            tenant: &tenant,
+            limits: &limits,
+            raw_ref: None,
+        };
+        let outcome = normalize(page.as_bytes(), &ctx).unwrap();
+        assert_eq!(outcome.interactions.len(), 1);
+        assert_eq!(outcome.rejected.len(), 1);
+        let rejected = &outcome.rejected[0];
+        assert_eq!(rejected.index, 1);
+        assert_eq!(
+            rejected.error.code().to_string(),
+            "invalid_value:audits[1].created_at"
+        );
+        let letter: serde_json::Value = serde_json::from_slice(&rejected.payload).unwrap();
+        let ids = |key: &str| -> Vec<u64> {
+            letter[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(letter["audit"]["id"], 3);
+        assert_eq!(
+            ids("users"),
+            [43, 45],
+            "its author and its ticket's requester"
+        );
+        assert_eq!(ids("tickets"), [8]);
+        // Fixed, it replays alone.
+        let fixed = String::from_utf8(rejected.payload.clone())
+            .unwrap()
+            .replace("soon", "2024-05-01T11:00:00Z");
+        let replayed = normalize(fixed.as_bytes(), &ctx).unwrap();
+        assert_eq!(replayed.interactions.len(), 1);
+        assert_eq!(replayed.interactions[0].source_event_id, "4");
+    }
+
+    #[test]
+    fn a_webhook_status_change_needs_its_event_id() {
+        let event = |id: &str| {
+            format!(
+                r#"{{"type":"zen:event-type:ticket.status_changed","id":"{id}","time":"2024-05-27T16:45:20Z",
+                "detail":{{"id":"5158","requester_id":"1"}},"event":{{"current":"SOLVED","previous":"OPEN"}}}}"#
+            )
+        };
+        let tenant = TenantConfig::default();
+        assert_eq!(
+            run(&event("e-1"), &tenant).unwrap()[0].source_event_id,
+            "e-1"
+        );
+        let error = run(&event(" "), &tenant).unwrap_err();
+        assert_eq!(error.code().to_string(), "missing_field:id");
+    }
+
     fn run(json: &str, tenant: &TenantConfig) -> Result<Vec<Interaction>, AdapterError> {
         let limits = Limits::default();
         let ctx = Context {
@@ -623,7 +863,11 @@ mod tests {
             limits: &limits,
             raw_ref: None,
         };
-        normalize(json.as_bytes(), &ctx)
+        let outcome = normalize(json.as_bytes(), &ctx)?;
+        match outcome.rejected.into_iter().next() {
+            Some(item) => Err(item.error),
+            None => Ok(outcome.interactions),
+        }
     }
 
     const AUDIT: &str = r#"{"audit":{"id":1,"ticket_id":7,"created_at":"2024-05-01T10:00:00Z","author_id":42,

@@ -35,6 +35,10 @@ pub struct AuditEnvelope {
     pub webhook_type: WebhookType,
     pub audit: Option<Audit>,
     pub audits: Option<Vec<Audit>>,
+    /// `audits` as read one by one: `None` where an audit did not parse (see
+    /// [`AuditEnvelope::paged`]).
+    #[serde(skip)]
+    pub page: Option<Vec<Option<Audit>>>,
     #[serde(default)]
     pub users: Vec<User>,
     #[serde(default)]
@@ -42,6 +46,19 @@ pub struct AuditEnvelope {
     pub ticket: Option<Ticket>,
     #[serde(default)]
     pub groups: Vec<Group>,
+}
+
+impl AuditEnvelope {
+    /// Moves `audits` into `page`, every audit read.
+    pub fn paged(mut self) -> Self {
+        if self.page.is_none() {
+            self.page = self
+                .audits
+                .take()
+                .map(|list| list.into_iter().map(Some).collect());
+        }
+        self
+    }
 }
 
 #[derive(Debug, Deserialize)]
