@@ -12,6 +12,25 @@ cd "$root"
 run=demo-$(date +%Y%m%d-%H%M%S)
 state=${RAPPORT_STACK_DIR:-$root/.rapport}/demo/$run
 mkdir -p "$state"
+# Acme's business hours and SLA policy, for the writer (docs/ANALYTICS.md, "Business time" and
+# "SLAs"): the stored metrics get a business-time twin and every conversation its SLA outcome.
+rules=$state/rules.toml
+cat >"$rules" <<'TOML'
+[business_hours]
+[[business_hours.calendars.acme-office.versions]]
+zone = "Europe/Berlin"
+week = { mon = ["09:00-18:00"], tue = ["09:00-18:00"], wed = ["09:00-18:00"], thu = ["09:00-18:00"], fri = ["09:00-18:00"] }
+[[business_hours.assign]]
+tenant = "acme"
+calendar = "acme-office"
+
+[[sla.policies]]
+name = "standard"
+tenant = "acme"
+first_response = "30m"
+next_reply = "1h"
+resolution = "8h"
+TOML
 
 export RAPPORT_KAFKA__BROKERS=127.0.0.1:${RAPPORT_STACK_KAFKA_PORT:-19092}
 # Tansu 0.6 skips the rest of a batch when a consumer resumes mid-batch (docs/ARCHITECTURE.md).
@@ -27,6 +46,7 @@ linker_ops=127.0.0.1:${RAPPORT_DEMO_LINKER_HTTP_PORT:-19473}
 gateway=127.0.0.1:${RAPPORT_DEMO_GATEWAY_PORT:-19474}
 # Where `rapport generate` serves what the gateway fetches from Google (its keys, the reviews).
 google_stand_in=127.0.0.1:${RAPPORT_DEMO_GOOGLE_STAND_IN_PORT:-19475}
+sla_ops=127.0.0.1:${RAPPORT_DEMO_SLA_HTTP_PORT:-19476}
 clickhouse=http://127.0.0.1:${RAPPORT_STACK_CH_HTTP_PORT:-18123}
 database=${run//-/_}
 # Only the writer and the CLI read [clickhouse]; the normalizer refuses keys it does not know.
@@ -37,7 +57,7 @@ no_tenant=(-u RAPPORT_TENANT_ID -u RAPPORT_TENANT__AGENT_DOMAINS -u RAPPORT_TENA
 profile=${RAPPORT_DEMO_PROFILE:-release}
 echo "== building rapport and the services ($profile)"
 # CARGO may carry options (`cargo --config …`), hence unquoted.
-${CARGO:-cargo} build --quiet --profile "${profile/debug/dev}" -p rapport-cli -p rapport-gateway -p rapport-normalizer -p rapport-writer -p rapport-linker -p rapport-api
+${CARGO:-cargo} build --quiet --profile "${profile/debug/dev}" -p rapport-cli -p rapport-gateway -p rapport-normalizer -p rapport-writer -p rapport-linker -p rapport-api -p rapport-sla
 bin=${CARGO_TARGET_DIR:-$root/target}/$profile
 
 echo "== creating topics ($run.*)"
@@ -92,12 +112,12 @@ printf '   gateway: %s requests verified and acknowledged by Kafka, of %s answer
 kill -TERM $gateway_pid && wait $gateway_pid || true
 trap - EXIT
 
-echo "== running the normalizer, the writer and the linker until all $produced records are stored"
+echo "== running the normalizer, the writer, the linker and rapport-sla until all $produced records are stored"
 RAPPORT_GROUP_ID=$run-normalizer RAPPORT_HTTP__LISTEN=$ops RAPPORT_LOG__FILTER=warn \
   "$bin/rapport-normalizer" 2>"$state/normalizer.log" &
 normalizer=$!
 env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-writer RAPPORT_HTTP__LISTEN=$writer_ops RAPPORT_LOG__FILTER=warn \
-  "$bin/rapport-writer" 2>"$state/writer.log" &
+  RAPPORT_CONFIG=$rules "$bin/rapport-writer" 2>"$state/writer.log" &
 writer=$!
 # The linker's admin API (rapport identity) answers only with this token.
 admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -105,7 +125,11 @@ env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-linker RAPPORT_HTTP__L
   RAPPORT_ADMIN__TOKEN=$admin_token \
   "$bin/rapport-linker" 2>"$state/linker.log" &
 linker=$!
-trap 'kill $normalizer $writer $linker 2>/dev/null || true' EXIT
+# SLA announcements for acme's policy, on the run's own topic.
+env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-sla RAPPORT_HTTP__LISTEN=$sla_ops RAPPORT_LOG__FILTER=warn \
+  RAPPORT_SLA_TOPIC=$run.sla.v1 RAPPORT_CONFIG=$rules "$bin/rapport-sla" 2>"$state/sla.log" &
+sla=$!
+trap 'kill $normalizer $writer $linker $sla 2>/dev/null || true' EXIT
 metric() { curl -fsS "http://$1/metrics" 2>/dev/null | awk -v m="$2" '$1 ~ "^"m {s += $NF} END {print s + 0}'; }
 alive() { kill -0 "$1" 2>/dev/null || { cat "$state/$2.log" >&2; echo "demo: the $2 stopped" >&2; exit 1; }; }
 deadline=$((SECONDS + ${RAPPORT_DEMO_TIMEOUT:-240}))
@@ -115,10 +139,12 @@ until [ "$(metric $ops rapport_normalizer_messages_in_total)" -ge "$produced" ] 
   && [ "$(metric $ops rapport_normalizer_in_flight_messages)" -eq 0 ] \
   && [ "$(metric $writer_ops rapport_writer_messages_in_total)" -ge "$(metric $ops rapport_normalizer_interactions_out_total)" ] \
   && [ "$(metric $writer_ops rapport_writer_pending_rows)" -eq 0 ] \
-  && [ "$(metric $linker_ops rapport_linker_interactions_in_total)" -ge "$(metric $ops rapport_normalizer_interactions_out_total)" ]; do
+  && [ "$(metric $linker_ops rapport_linker_interactions_in_total)" -ge "$(metric $ops rapport_normalizer_interactions_out_total)" ] \
+  && [ "$(metric $sla_ops rapport_sla_messages_in_total)" -ge "$(metric $ops rapport_normalizer_interactions_out_total)" ]; do
   alive $normalizer normalizer
   alive $writer writer
   alive $linker linker
+  alive $sla sla
   [ $SECONDS -lt $deadline ] || {
     echo "demo: not finished within 240 s: normalizer read $(metric $ops rapport_normalizer_messages_in_total) of $produced" \
       "(in flight $(metric $ops rapport_normalizer_in_flight_messages)), writer read $(metric $writer_ops rapport_writer_messages_in_total)" \
@@ -133,8 +159,10 @@ printf '   writer: rows written %s, dead letters %s\n' "$(metric $writer_ops rap
   "$(metric $writer_ops rapport_writer_dlq_total)"
 printf '   linker: interactions %s, links %s, customer changes %s\n' "$(metric $linker_ops rapport_linker_interactions_in_total)" \
   "$(metric $linker_ops rapport_linker_links_written_total)" "$(metric $linker_ops rapport_linker_customer_changes_total)"
+printf '   rapport-sla: interactions %s, announcements %s\n' "$(metric $sla_ops rapport_sla_messages_in_total)" \
+  "$(metric $sla_ops rapport_sla_events_total)"
 # The linker writes its last batch on SIGTERM; keep it running for `rapport identity` below.
-kill -TERM $normalizer $writer && wait $normalizer $writer || true
+kill -TERM $normalizer $writer $sla && wait $normalizer $writer $sla || true
 trap 'kill $linker 2>/dev/null || true' EXIT
 
 ch() { curl -fsS "$clickhouse/?database=$database" --data-binary "$1"; }
@@ -157,6 +185,23 @@ echo "   …"
 echo
 echo "Responsiveness per channel (rapport report; bots, auto-replies and notes never stop a clock):"
 env "${store[@]}" "$bin/rapport" report --group-by channel | sed 's/^/   /'
+echo
+echo "The same in business time (acme's hours: weekdays 09:00-18:00 Europe/Berlin; rapport report --clock business):"
+env "${store[@]}" "$bin/rapport" report --group-by channel --clock business | sed 's/^/   /'
+echo
+echo "SLA outcomes (first response 30 min, next reply 1 h, resolution 8 h, in business time; rapport sla):"
+env "${store[@]}" "$bin/rapport" sla --group-by channel | sed 's/^/   /'
+echo
+echo "SLA announcements on $run.sla.v1 (rapport-sla; the day is in the past, so every timer has fired):"
+"$bin/rapport" consume "$run.sla.v1" --idle-ms 2000 >"$state/sla-events.jsonl" 2>/dev/null
+python3 -c 'import collections, json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+kinds = collections.Counter(e["kind"] for e in events)
+print("   " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"))
+breach = next((e for e in events if e["kind"] == "breached"), None)
+if breach:
+    keep = ("kind", "conversation_id", "target", "policy", "calendar", "due_at_ms", "event_id")
+    print("   e.g. " + json.dumps({k: breach[k] for k in keep}))' "$state/sla-events.jsonl"
 echo
 echo "Still waiting for a human reply, longest first:"
 ch "SELECT toString(waiting_since) AS waiting_since, channel, conversation_id, substring(replaceAll(ifNull(last_customer_text, ''), '\n', ' '), 1, 50) AS last_message

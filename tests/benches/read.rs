@@ -585,6 +585,7 @@ async fn main() {
                 to: week + 7 * DAY,
                 channel: None,
                 group_by: Some(read::responsiveness::GroupBy::Channel),
+                clock: read::responsiveness::Clock::Wall,
             },
         )
         .await

@@ -18,6 +18,9 @@ pub struct ApiConfig {
     pub rate_limit: RateLimitConfig,
     pub limits: LimitsConfig,
     pub ui: UiConfig,
+    /// The writer's `[business_hours]`: a waiting conversation's current wait in business time
+    /// is measured with the calendar its stored state names (`waiting_business_ms`).
+    pub business_hours: rapport_calendar::BusinessHoursConfig,
     pub log: LogConfig,
 }
 
@@ -93,6 +96,7 @@ impl Default for ApiConfig {
             rate_limit: RateLimitConfig::default(),
             limits: LimitsConfig::default(),
             ui: UiConfig::default(),
+            business_hours: rapport_calendar::BusinessHoursConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -122,6 +126,9 @@ impl Validate for ApiConfig {
                 .push("auth.failures_per_second and auth.failure_burst must be positive".into());
         }
         problems.extend(self.http.validate("http"));
+        if let Err(e) = rapport_calendar::BusinessHours::from_config(&self.business_hours) {
+            problems.extend(e.problems().iter().map(|p| format!("business_hours.{p}")));
+        }
         let l = &self.limits;
         if l.max_body_bytes == 0 || l.request_timeout_ms == 0 || l.health_check_interval_ms == 0 {
             problems.push(
@@ -147,5 +154,19 @@ mod tests {
         config.limits.request_timeout_ms = 0;
         let problems = config.validate();
         assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn a_calendar_that_does_not_compile_is_reported_with_its_field() {
+        let config: ApiConfig = toml::from_str(
+            "[[business_hours.calendars.office.versions]]\nzone = \"Mars/Olympus_Mons\"\n",
+        )
+        .unwrap();
+        let problems = config.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("business_hours.calendars.office.versions[0].zone"),
+            "{problems:?}"
+        );
     }
 }

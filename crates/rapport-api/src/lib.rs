@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     /// Failed authentications per client address.
     pub failures: Throttle<std::net::IpAddr>,
     pub trust_forwarded_for: bool,
+    /// The calendars stored business times name.
+    pub hours: rapport_calendar::BusinessHours,
 }
 
 impl std::ops::Deref for AppState {
@@ -82,6 +84,10 @@ impl AppState {
                 burst: config.auth.failure_burst,
             }),
             trust_forwarded_for: config.auth.trust_forwarded_for,
+            // `ApiConfig::validate` refuses a configuration whose calendars do not compile
+            // before any router is built.
+            hours: rapport_calendar::BusinessHours::from_config(&config.business_hours)
+                .unwrap_or_default(),
             client,
         }))
     }

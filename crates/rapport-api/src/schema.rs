@@ -12,6 +12,7 @@ pub const REQUIRED_OBJECTS: &[&str] = &[
     "replies",
     "resolutions",
     "waiting",
+    "sla",
 ];
 
 /// `api_keys` as `rapport_clickhouse::keys::KeyRow` reads and writes it (plain `RowBinary`: the types must match).

@@ -855,6 +855,7 @@ async fn the_openapi_document_is_served_equals_docs_and_lists_every_route() {
             "/v1/customers/{customer}/timeline",
             "/v1/conversations/{conversation}",
             "/v1/metrics/responsiveness",
+            "/v1/metrics/sla",
             "/v1/unanswered",
         ])
     );
@@ -994,5 +995,202 @@ async fn the_binary_serves_the_api_and_the_ops_endpoints_on_one_port() {
     let status = service.signal("TERM");
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     let _ = std::fs::remove_file(&config);
+    f.drop().await;
+}
+
+/// Weekdays 09:20-17:00 UTC for acme, and one policy: first response 15 min, next reply 30 min,
+/// resolution 8 h.
+const SLA_RULES: &str = r#"
+[business_hours]
+[[business_hours.calendars.office.versions]]
+zone = "UTC"
+week = { mon = ["09:20-17:00"], tue = ["09:20-17:00"], wed = ["09:20-17:00"], thu = ["09:20-17:00"], fri = ["09:20-17:00"] }
+[[business_hours.assign]]
+tenant = "acme"
+calendar = "office"
+
+[[sla.policies]]
+name = "standard"
+tenant = "acme"
+first_response = "15m"
+next_reply = "30m"
+resolution = "8h"
+"#;
+
+#[tokio::test]
+async fn business_time_and_sla_outcomes_match_the_hand_computed_numbers_and_the_views() {
+    #[derive(serde::Deserialize)]
+    struct Sections {
+        business_hours: rapport_responsiveness::BusinessHoursConfig,
+        sla: rapport_responsiveness::SlaConfig,
+    }
+    let f = Fixture::new("api_sla").await;
+    let sections: Sections = toml::from_str(SLA_RULES).unwrap();
+    let rules = rapport_responsiveness::Rules::from_config(&sections.business_hours, &sections.sla)
+        .unwrap();
+    // As `rapport recompute` does after the rules change.
+    let ids = rapport_clickhouse::repair::conversations_in(&f.client, "acme", ms(-60), ms(24 * 60))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+    let how = rapport_clickhouse::repair::Recompute {
+        tenant: "acme",
+        rules: &rules,
+        version: Timestamp::now().as_millis() + 1,
+        dry_run: false,
+        timeout: Duration::from_secs(30),
+    };
+    let report = rapport_clickhouse::repair::recompute(&f.client, how, &ids, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.changed_conversations, 3);
+    let mut config = f.config();
+    config.business_hours = sections.business_hours.clone();
+    let api = fixture::Server::start(config).await;
+    let window = format!("from={}&to={}", rfc3339(ms(-60)), rfc3339(ms(24 * 60)));
+
+    // Business time (the office opens at 09:20 = T0+20): first responses 10 min (09:00 → 09:30)
+    // and 4 min; replies 10, 5 and 4 min. The wall clock is unchanged (30 and 4 min).
+    let answer = api
+        .get(
+            &format!("/v1/metrics/responsiveness?{window}&clock=business"),
+            Some(&f.acme),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    openapi::assert_conforms(&openapi::document(), "ResponsivenessReport", &answer.body);
+    assert_eq!(answer.body["clock"], "business");
+    let group = &answer.body["groups"][0];
+    let (m10, m5, m4) = (10 * MINUTE, 5 * MINUTE, 4 * MINUTE);
+    assert_eq!(group["first_response"]["count"], 2);
+    assert_eq!(group["first_response"]["avg_ms"], (m10 + m4) / 2);
+    assert_eq!(group["reply_latency"]["avg_ms"], (m10 + m5 + m4) / 3);
+    assert_eq!(
+        group["first_resolution"]["avg_ms"],
+        46 * MINUTE,
+        "09:20 → 10:06"
+    );
+    let wall = api
+        .get(
+            &format!("/v1/metrics/responsiveness?{window}"),
+            Some(&f.acme),
+        )
+        .await;
+    assert_eq!(
+        wall.body["groups"][0]["first_response"]["avg_ms"],
+        (30 * MINUTE + m4) / 2
+    );
+    let bad = api
+        .get("/v1/metrics/responsiveness?clock=sundial", Some(&f.acme))
+        .await;
+    assert_eq!(bad.status, 400);
+
+    // The view over the stored replies has the same business latencies.
+    let db = &f.database;
+    let view = f
+        .stack
+        .clickhouse(&format!(
+            "SELECT toInt64(floor(avg(reply_latency_business_ms) + 0.5)) FROM {db}.business_reply_latencies \
+             WHERE tenant_id = 'acme' AND is_first_response = 1 FORMAT TSV"
+        ))
+        .await;
+    assert_eq!(view.trim(), ((m10 + m4) / 2).to_string());
+
+    // SLAs. Email: answered 09:30 (due 09:35), next reply 10:05 (due 10:30), solved 10:06: all
+    // met. Chat: answered 11:04 (due 11:15) met; the customer's 12:20 message is unanswered and
+    // its resolution open: both long overdue. Bob's ticket: no answer, no resolution.
+    let answer = api
+        .get(&format!("/v1/metrics/sla?{window}"), Some(&f.acme))
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    openapi::assert_conforms(&openapi::document(), "SlaReport", &answer.body);
+    let outcome = |g: &Value| {
+        (
+            g["target"].as_str().unwrap().to_owned(),
+            g["conversations"].as_u64().unwrap(),
+            g["met"].as_u64().unwrap(),
+            g["breached"].as_u64().unwrap(),
+            g["met_pct"].as_f64(),
+        )
+    };
+    let all: Vec<_> = answer.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(outcome)
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("first_response".to_owned(), 3, 2, 1, Some(66.7)),
+            ("next_reply".to_owned(), 2, 1, 1, Some(50.0)),
+            ("resolution".to_owned(), 3, 1, 2, Some(33.3)),
+        ]
+    );
+    // Per week, the API and the sla_weekly view agree row for row (one week here).
+    let weekly = api
+        .get(
+            &format!("/v1/metrics/sla?{window}&group_by=week"),
+            Some(&f.acme),
+        )
+        .await;
+    let api_rows: Vec<String> = weekly.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                g["key"].as_str().unwrap(),
+                g["target"].as_str().unwrap(),
+                g["conversations"],
+                g["met"],
+                g["breached"],
+                g["active"],
+                g["met_pct"].as_f64().unwrap()
+            )
+        })
+        .collect();
+    let view = f
+        .stack
+        .clickhouse(&format!(
+            "SELECT week, target, sum(conversations), sum(met), sum(breached), sum(active), \
+             floor(1000 * sum(met) / (sum(met) + sum(breached)) + 0.5) / 10 \
+             FROM {db}.sla_weekly WHERE tenant_id = 'acme' GROUP BY week, target \
+             ORDER BY week, indexOf(['first_response', 'next_reply', 'resolution'], target) FORMAT TSV"
+        ))
+        .await;
+    assert_eq!(view.lines().collect::<Vec<_>>(), api_rows);
+    assert_eq!(api_rows.len(), 3);
+    // globex has no policy: nothing.
+    let globex = api.get("/v1/metrics/sla", Some(&f.globex)).await;
+    assert_eq!(globex.body["groups"], serde_json::json!([]));
+
+    // The current wait in business time: Bob has waited since Monday 09:00, which the office
+    // calendar counts from 09:20 on weekdays only; globex's chat (24/7) waits as long on both
+    // clocks.
+    let waiting = api.get("/v1/unanswered", Some(&f.acme)).await;
+    assert_eq!(waiting.status, 200, "{:#}", waiting.body);
+    openapi::assert_conforms(&openapi::document(), "Unanswered", &waiting.body);
+    let as_of = Timestamp::parse_rfc3339(waiting.body["as_of"].as_str().unwrap())
+        .unwrap()
+        .as_millis();
+    let hours = rapport_calendar::BusinessHours::from_config(&sections.business_hours).unwrap();
+    let office = hours.calendar("office").unwrap();
+    let bob = waiting.body["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["conversation_id"] == BOB_TICKET)
+        .unwrap();
+    assert_eq!(bob["waiting_business_ms"], office.business_ms(ms(0), as_of));
+    assert!(
+        bob["waiting_business_ms"].as_i64().unwrap() < bob["waiting_ms"].as_i64().unwrap() / 3,
+        "{bob:#}"
+    );
+    let globex = api.get("/v1/unanswered", Some(&f.globex)).await;
+    for c in globex.body["conversations"].as_array().unwrap() {
+        assert_eq!(c["waiting_business_ms"], c["waiting_ms"], "{c:#}");
+    }
     f.drop().await;
 }

@@ -116,6 +116,7 @@ async fn a_small_tenants_requests_read_only_its_own_rows() {
             to: T0 + 86_400_000,
             channel: None,
             group_by: Some(read::responsiveness::GroupBy::Channel),
+            clock: read::responsiveness::Clock::Wall,
         },
     )
     .await
@@ -146,6 +147,7 @@ async fn a_small_tenants_requests_read_only_its_own_rows() {
             to: T0 + 400 * 86_400_000,
             channel: None,
             group_by: None,
+            clock: read::responsiveness::Clock::Wall,
         },
     )
     .await

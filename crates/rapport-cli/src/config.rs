@@ -5,6 +5,7 @@ use rapport_channels::{Limits, RecordRules, TenantConfig};
 use rapport_clickhouse::ClickHouseConfig;
 use rapport_kafka::{KafkaConfig, Topics};
 use rapport_model::{Channel, Source};
+use rapport_responsiveness::{BusinessHoursConfig, Rules, SlaConfig};
 use rapport_runtime::{LogConfig, Secret, Validate};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,11 @@ pub struct CliConfig {
     /// The linker's admin token (its `admin.token`): `RAPPORT_LINKER_TOKEN`, or from a file with
     /// `RAPPORT_LINKER_TOKEN_FILE`.
     pub linker_token: Secret,
+    /// The writer's `[business_hours]`: `rapport forget` and `rapport recompute` derive the
+    /// stored state exactly as the writer does, and `rapport report` names the calendars.
+    pub business_hours: BusinessHoursConfig,
+    /// The writer's `[sla]` (same reason).
+    pub sla: SlaConfig,
     pub log: LogConfig,
 }
 
@@ -52,11 +58,17 @@ impl Validate for CliConfig {
             problems
                 .push("limits.max_payload_bytes and limits.max_json_depth must be positive".into());
         }
+        problems.extend(Rules::validate(&self.business_hours, &self.sla));
         problems
     }
 }
 
 impl CliConfig {
+    /// The compiled `[business_hours]` and `[sla]` (checked by `validate` already).
+    pub fn derivation_rules(&self) -> anyhow::Result<Rules> {
+        Ok(Rules::from_config(&self.business_hours, &self.sla)?)
+    }
+
     /// An HTTP client for the linker's admin API: over `https://` it trusts `linker_ca_file` (or
     /// the system's CAs), as the services trust theirs.
     pub fn linker_client(&self) -> anyhow::Result<reqwest::Client> {
@@ -99,6 +111,8 @@ impl Default for CliConfig {
             linker_url: "http://127.0.0.1:9473".into(),
             linker_ca_file: None,
             linker_token: Secret::default(),
+            business_hours: BusinessHoursConfig::default(),
+            sla: SlaConfig::default(),
             // The CLI reports what it did itself; library progress logs are for services.
             log: LogConfig {
                 filter: "warn".into(),

@@ -153,7 +153,41 @@ async fn consume_decodes_interactions_and_prints_other_records_raw() {
         serde_json::from_value(lines(&out.stdout).remove(0)).unwrap();
     let producer: FutureProducer = stack.kafka.producer_config().create().unwrap();
     let avro = encode(&interaction, Framing::SingleObject);
-    for (key, value) in [("a", avro.as_slice()), ("b", b"raw bytes".as_slice())] {
+    let announcement = rapport_sla::event::SlaEvent {
+        event_id: rapport_sla::event::event_id(
+            "acme",
+            "c",
+            "first_response",
+            "first",
+            rapport_sla::event::Kind::Breached,
+            "",
+        ),
+        kind: rapport_sla::event::Kind::Breached,
+        tenant_id: "acme".into(),
+        conversation_id: "c".into(),
+        target: "first_response".into(),
+        cycle: "first".into(),
+        policy: "standard".into(),
+        calendar: "24/7".into(),
+        channel: "chat".into(),
+        team: None,
+        agent_id: None,
+        target_ms: 60_000,
+        started_at_ms: 1_000,
+        at_risk_at_ms: Some(41_000),
+        due_at_ms: Some(61_000),
+        stopped_at_ms: None,
+        occurred_at_ms: 61_000,
+        outcome: None,
+        corrects: None,
+        emitted_at_ms: 61_005,
+    };
+    let sla = announcement.encode(Framing::SingleObject);
+    for (key, value) in [
+        ("a", avro.as_slice()),
+        ("b", b"raw bytes".as_slice()),
+        ("c", sla.as_slice()),
+    ] {
         producer
             .send(
                 FutureRecord::to(&topic).key(key).payload(value),
@@ -177,7 +211,7 @@ async fn consume_decodes_interactions_and_prints_other_records_raw() {
         String::from_utf8_lossy(&out.stderr)
     );
     let printed = lines(&out.stdout);
-    assert_eq!(printed.len(), 2);
+    assert_eq!(printed.len(), 3);
     assert_eq!(
         printed[0]["event_id"],
         interaction.event_id.to_string(),
@@ -185,6 +219,12 @@ async fn consume_decodes_interactions_and_prints_other_records_raw() {
     );
     assert_eq!(printed[1]["key"], "b");
     assert_eq!(printed[1]["payload_base64"], "cmF3IGJ5dGVz");
+    assert_eq!(
+        printed[2]["kind"], "breached",
+        "an SLA announcement as its JSON"
+    );
+    assert_eq!(printed[2]["event_id"], announcement.event_id.to_string());
+    assert_eq!(printed[2]["due_at_ms"], 61_000);
 }
 
 #[tokio::test]

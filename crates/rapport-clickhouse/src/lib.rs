@@ -15,8 +15,10 @@ mod insert;
 pub mod keys;
 pub mod migrations;
 pub mod read;
+pub mod repair;
 mod row;
 mod schema;
+pub mod sla;
 pub mod state;
 
 pub use clickhouse::Client;

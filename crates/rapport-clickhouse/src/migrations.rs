@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "read_model",
         sql: include_str!("../../../schemas/clickhouse/006_read_model.sql"),
     },
+    Migration {
+        version: 7,
+        name: "business_time_sla",
+        sql: include_str!("../../../schemas/clickhouse/007_business_time_sla.sql"),
+    },
 ];
 
 pub const MIGRATIONS_TABLE: &str = "rapport_migrations";
@@ -309,10 +314,14 @@ async fn execute(client: &clickhouse::Client, sql: &str) -> Result<(), ClickHous
 
 /// A concurrent runner can create the same object between our `IF NOT EXISTS` check and our
 /// create (TABLE_ALREADY_EXISTS, 57); the statement is idempotent, so running it again settles it.
+/// `ADD COLUMN` has no `IF NOT EXISTS` on 18.16: a column that already exists (added by an earlier
+/// attempt or another runner; ILLEGAL_COLUMN, 44, on 18.16, DUPLICATE_COLUMN, 15, on current
+/// ClickHouse, both saying "already exists") is what it asked for.
 async fn execute_racing(client: &clickhouse::Client, sql: &str) -> Result<(), ClickHouseError> {
     let mut attempt = 0;
     loop {
         match execute(client, sql).await {
+            Err(error) if adds_an_existing_column(sql, &error) => return Ok(()),
             Err(error) if error.code() == Some(57) && attempt < 3 => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
@@ -320,6 +329,14 @@ async fn execute_racing(client: &clickhouse::Client, sql: &str) -> Result<(), Cl
             other => return other,
         }
     }
+}
+
+fn adds_an_existing_column(sql: &str, error: &ClickHouseError) -> bool {
+    let statement = sql.trim_start().to_ascii_uppercase();
+    statement.starts_with("ALTER TABLE")
+        && statement.contains(" ADD COLUMN ")
+        && matches!(error.code(), Some(44 | 15))
+        && error.to_string().contains("already exists")
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! The stored read model (`schemas/clickhouse/006_read_model.sql`): for every conversation a batch
-//! touched, its events are read back by key prefix, its metrics recomputed
-//! (`rapport-responsiveness`) and its rows written: `conversations`, one `replies` row per human
-//! reply, one `resolutions` row per resolution event, and the change of its wait in `waiting`.
+//! The stored read model (`schemas/clickhouse/006_read_model.sql`, business time and SLAs in
+//! `007_business_time_sla.sql`): for every conversation a batch touched, its events are read back
+//! by key prefix, its metrics recomputed (`rapport-responsiveness`, with the business hours and
+//! SLA policies of [`Rules`]) and its rows written: `conversations`, one `replies` row per human
+//! reply, one `resolutions` row per resolution event, the change of its wait in `waiting`, and
+//! one `sla` row per target when SLA policies are configured.
 //!
 //! Recomputing is idempotent and depends only on the stored events, so a late or replayed event
 //! corrects the rows exactly, a redelivered batch repairs what a crash between the interactions
@@ -11,14 +13,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use clickhouse::Row;
-use rapport_responsiveness::{Conversation, Event, EventKind, compute};
+pub use rapport_responsiveness::Rules;
+use rapport_responsiveness::{Derived, Event, EventKind};
 use serde::{Deserialize, Serialize};
 
 use crate::row::date_of;
+use crate::sla::SlaRow;
 use crate::{ClickHouseError, insert_into};
 
 /// The tables [`store`] writes.
-pub const TABLES: [&str; 4] = ["conversations", "replies", "resolutions", "waiting"];
+pub const TABLES: [&str; 5] = ["conversations", "replies", "resolutions", "waiting", "sla"];
 
 /// Conversations per read: the ids go into the SQL text (`IN (?, …)`, so the primary key
 /// index applies on 18.16), and 18.16 parses at most 256 KiB of it.
@@ -45,6 +49,8 @@ struct EventRow {
     status: Option<String>,
     team: Option<String>,
     channel: String,
+    source: String,
+    tags: Vec<String>,
     identity_types: Vec<String>,
     identity_values: Vec<String>,
     text: String,
@@ -67,6 +73,8 @@ impl From<EventRow> for Event {
             actor_name: row.actor_name,
             team: row.team,
             channel: row.channel,
+            source: row.source,
+            tags: row.tags,
             identities: row
                 .identity_types
                 .iter()
@@ -112,6 +120,14 @@ pub struct ConversationRow {
     pub identities: Vec<String>,
     pub primary_identity: String,
     pub last_customer_text: String,
+    /// The business-hours calendar the business times were measured with.
+    pub calendar: String,
+    pub first_response_business_ms: Option<i64>,
+    pub reply_latency_business_sum_ms: i64,
+    pub avg_reply_latency_business_ms: Option<i64>,
+    pub max_reply_latency_business_ms: Option<i64>,
+    pub first_resolution_business_ms: Option<i64>,
+    pub full_resolution_business_ms: Option<i64>,
     pub version: i64,
 }
 
@@ -122,10 +138,15 @@ pub const CONVERSATION_COLUMNS: &str = "tenant_id, conversation_id, channel, tea
     reply_latency_sum_ms, avg_reply_latency_ms, max_reply_latency_ms, first_resolved_at_ms, \
     last_resolved_at_ms, first_resolution_ms, full_resolution_ms, reopen_count, status, \
     is_resolved, waiting_since_ms, is_waiting, waiting_messages, last_event_at_ms, \
-    last_customer_message_at_ms, identities, primary_identity, last_customer_text, version";
+    last_customer_message_at_ms, identities, primary_identity, last_customer_text, calendar, \
+    first_response_business_ms, reply_latency_business_sum_ms, avg_reply_latency_business_ms, \
+    max_reply_latency_business_ms, first_resolution_business_ms, full_resolution_business_ms, \
+    version";
 
 impl ConversationRow {
-    pub fn new(tenant_id: &str, conversation_id: &str, c: &Conversation, version: i64) -> Self {
+    pub fn new(tenant_id: &str, conversation_id: &str, d: &Derived, version: i64) -> Self {
+        let c = &d.conversation;
+        let b = &d.business;
         let mut text = c.last_customer_text.as_str();
         if text.len() > TEXT_PREVIEW_BYTES {
             let mut end = TEXT_PREVIEW_BYTES;
@@ -166,6 +187,13 @@ impl ConversationRow {
             identities: c.identities.clone(),
             primary_identity: c.primary_identity.clone().unwrap_or_default(),
             last_customer_text: text.to_owned(),
+            calendar: b.calendar.clone(),
+            first_response_business_ms: b.first_response_ms,
+            reply_latency_business_sum_ms: b.reply_latency_sum_ms,
+            avg_reply_latency_business_ms: b.avg_reply_latency_ms,
+            max_reply_latency_business_ms: b.max_reply_latency_ms,
+            first_resolution_business_ms: b.first_resolution_ms,
+            full_resolution_business_ms: b.full_resolution_ms,
             version,
         }
     }
@@ -188,6 +216,8 @@ pub struct ReplyRow {
     pub reply_latency_ms: Option<i64>,
     pub has_latency: u8,
     pub is_first_response: u8,
+    pub reply_latency_business_ms: Option<i64>,
+    pub calendar: String,
     pub version: i64,
 }
 
@@ -205,6 +235,13 @@ pub struct ResolutionRow {
     pub full_resolution_ms: Option<i64>,
     pub is_first: u8,
     pub is_full: u8,
+    pub first_resolution_business_ms: Option<i64>,
+    pub full_resolution_business_ms: Option<i64>,
+    /// The segment this resolution closes: from creation or the reopen that began it.
+    pub segment_started_at_ms: i64,
+    pub segment_ms: i64,
+    pub segment_business_ms: i64,
+    pub calendar: String,
     pub version: i64,
 }
 
@@ -234,20 +271,25 @@ pub struct StateRows {
     pub replies: Vec<ReplyRow>,
     pub resolutions: Vec<ResolutionRow>,
     pub waiting: Vec<WaitingRow>,
+    pub sla: Vec<SlaRow>,
 }
 
 impl StateRows {
     /// The rows of one conversation's metrics, and the change of its wait from `before`
-    /// (`(is_waiting, waiting_since_ms, channel)` as stored, if anything was).
+    /// (`(is_waiting, waiting_since_ms, channel)` as stored, if anything was). With `with_sla`,
+    /// one `sla` row per target (status `none` where the target does not apply).
     pub fn add(
         &mut self,
         tenant_id: &str,
         conversation_id: &str,
-        c: &Conversation,
+        d: &Derived,
         before: Option<(bool, Option<i64>, &str)>,
         version: i64,
+        with_sla: bool,
     ) {
-        for r in &c.replies {
+        let c = &d.conversation;
+        let b = &d.business;
+        for (r, business) in c.replies.iter().zip(&b.reply_latency_ms) {
             self.replies.push(ReplyRow {
                 tenant_id: tenant_id.to_owned(),
                 reply_day: date_of(r.replied_at_ms),
@@ -262,10 +304,12 @@ impl StateRows {
                 reply_latency_ms: r.latency_ms,
                 has_latency: u8::from(r.latency_ms.is_some()),
                 is_first_response: u8::from(r.is_first_response),
+                reply_latency_business_ms: *business,
+                calendar: b.calendar.clone(),
                 version,
             });
         }
-        for r in &c.resolutions {
+        for (r, segment) in c.resolutions.iter().zip(&b.segments) {
             self.resolutions.push(ResolutionRow {
                 tenant_id: tenant_id.to_owned(),
                 resolved_day: date_of(r.at_ms),
@@ -278,8 +322,18 @@ impl StateRows {
                 full_resolution_ms: r.is_full.then_some(r.at_ms - c.created_at_ms),
                 is_first: u8::from(r.is_first),
                 is_full: u8::from(r.is_full),
+                first_resolution_business_ms: b.first_resolution_ms.filter(|_| r.is_first),
+                full_resolution_business_ms: b.full_resolution_ms.filter(|_| r.is_full),
+                segment_started_at_ms: r.segment_started_at_ms,
+                segment_ms: segment.wall_ms,
+                segment_business_ms: segment.business_ms,
+                calendar: b.calendar.clone(),
                 version,
             });
+        }
+        if with_sla {
+            self.sla
+                .extend(SlaRow::of(tenant_id, conversation_id, d, version));
         }
         let was = before
             .and_then(|(waiting, since, channel)| Some((since?, channel)).filter(|_| waiting));
@@ -307,7 +361,7 @@ impl StateRows {
             });
         }
         self.conversations
-            .push(ConversationRow::new(tenant_id, conversation_id, c, version));
+            .push(ConversationRow::new(tenant_id, conversation_id, d, version));
     }
 
     pub fn len(&self) -> usize {
@@ -332,7 +386,7 @@ async fn events_of(
 ) -> Result<HashMap<String, Vec<Event>>, ClickHouseError> {
     let sql = format!(
         "SELECT conversation_id, event_id, occurred_at_ms, kind, direction, actor_role, actor_id, \
-         actor_name, auto_reply, status, team, channel, identity_types, identity_values, \
+         actor_name, auto_reply, status, team, channel, source, tags, identity_types, identity_values, \
          if(direction = 'inbound' AND actor_role = 'customer', substring(ifNull(text, ''), 1, {TEXT_PREVIEW_BYTES}), '') AS text \
          FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id IN ({})",
         placeholders(ids.len())
@@ -381,13 +435,27 @@ async fn stored_waits(
         .collect())
 }
 
-/// Recomputes the touched conversations from their stored events. `version` orders the rows
-/// against other recomputes of the same conversation: take it before the events are read, so a
-/// later version has seen at least as much.
+/// Recomputes the touched conversations from their stored events with `rules`. `version` orders
+/// the rows against other recomputes of the same conversation: take it before the events are
+/// read, so a later version has seen at least as much. `sla` rows are written when `rules` has
+/// SLA policies.
 pub async fn recompute(
     client: &clickhouse::Client,
     touched: &Touched,
     version: i64,
+    rules: &Rules,
+) -> Result<StateRows, ClickHouseError> {
+    recompute_with(client, touched, version, rules, !rules.policies.is_empty()).await
+}
+
+/// [`recompute`], with `sla` rows (status `none` for every target without a policy) whenever
+/// `with_sla`: a recompute after the last policy was removed must overwrite the stored outcomes.
+pub(crate) async fn recompute_with(
+    client: &clickhouse::Client,
+    touched: &Touched,
+    version: i64,
+    rules: &Rules,
+    with_sla: bool,
 ) -> Result<StateRows, ClickHouseError> {
     let mut rows = StateRows::default();
     for (tenant_id, conversations) in touched {
@@ -398,17 +466,41 @@ pub async fn recompute(
                 stored_waits(client, tenant_id, chunk)
             )?;
             for id in chunk {
-                let Some(conversation) = events.remove(id.as_str()).and_then(compute) else {
+                let Some(derived) = events
+                    .remove(id.as_str())
+                    .and_then(|events| rules.derive(tenant_id, events))
+                else {
                     continue;
                 };
                 let before = before
                     .get(id.as_str())
                     .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()));
-                rows.add(tenant_id, id, &conversation, before, version);
+                rows.add(tenant_id, id, &derived, before, version, with_sla);
             }
         }
     }
     Ok(rows)
+}
+
+/// The metrics of some conversations of one tenant derived from their stored events with
+/// `rules`, by conversation id (a conversation without stored events is left out): what
+/// `rapport-sla` announces from.
+pub async fn derive(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    conversation_ids: &[String],
+    rules: &Rules,
+) -> Result<HashMap<String, Derived>, ClickHouseError> {
+    let mut derived = HashMap::new();
+    let ids: Vec<&String> = conversation_ids.iter().collect();
+    for chunk in ids.chunks(CHUNK) {
+        for (id, events) in events_of(client, tenant_id, chunk).await? {
+            if let Some(d) = rules.derive(tenant_id, events) {
+                derived.insert(id, d);
+            }
+        }
+    }
+    Ok(derived)
 }
 
 /// Writes what [`recompute`] produced: the wait changes first and `conversations` last, so a
@@ -422,6 +514,7 @@ pub async fn store(
     insert_into(client, "waiting", &rows.waiting, timeout).await?;
     insert_into(client, "replies", &rows.replies, timeout).await?;
     insert_into(client, "resolutions", &rows.resolutions, timeout).await?;
+    insert_into(client, "sla", &rows.sla, timeout).await?;
     insert_into(client, "conversations", &rows.conversations, timeout).await
 }
 
@@ -431,7 +524,7 @@ mod tests {
 
     use super::*;
 
-    fn conversation(waiting: Option<i64>) -> Conversation {
+    fn conversation(waiting: Option<i64>) -> Derived {
         let mut events = vec![Event {
             event_id: "m1".into(),
             occurred_at_ms: 1_000,
@@ -441,6 +534,8 @@ mod tests {
             actor_name: None,
             team: None,
             channel: "chat".into(),
+            source: "intercom".into(),
+            tags: vec![],
             identities: vec!["email:a@example.com".into()],
             text: Some("hi".into()),
         }];
@@ -453,7 +548,7 @@ mod tests {
                 ..events[0].clone()
             });
         }
-        compute(events).unwrap()
+        Rules::default().derive("t", events).unwrap()
     }
 
     fn waits(rows: &StateRows) -> Vec<(i64, i8)> {
@@ -466,7 +561,7 @@ mod tests {
     #[test]
     fn a_wait_is_written_when_it_starts_and_cancelled_when_it_ends() {
         let mut rows = StateRows::default();
-        rows.add("t", "c", &conversation(Some(1_000)), None, 1);
+        rows.add("t", "c", &conversation(Some(1_000)), None, 1, false);
         assert_eq!(waits(&rows), [(1_000, 1)]);
         let mut rows = StateRows::default();
         rows.add(
@@ -475,6 +570,7 @@ mod tests {
             &conversation(Some(1_000)),
             Some((true, Some(1_000), "chat")),
             2,
+            false,
         );
         assert!(waits(&rows).is_empty(), "unchanged: nothing written");
         let mut rows = StateRows::default();
@@ -484,6 +580,7 @@ mod tests {
             &conversation(None),
             Some((true, Some(1_000), "chat")),
             3,
+            false,
         );
         assert_eq!(waits(&rows), [(1_000, -1)]);
         let mut rows = StateRows::default();
@@ -493,6 +590,7 @@ mod tests {
             &conversation(Some(1_000)),
             Some((true, Some(500), "chat")),
             4,
+            false,
         );
         assert_eq!(
             waits(&rows),
@@ -504,9 +602,9 @@ mod tests {
     #[test]
     fn every_reply_gets_a_row_and_the_text_preview_is_bounded() {
         let mut c = conversation(None);
-        c.last_customer_text = "é".repeat(TEXT_PREVIEW_BYTES);
+        c.conversation.last_customer_text = "é".repeat(TEXT_PREVIEW_BYTES);
         let mut rows = StateRows::default();
-        rows.add("t", "c", &c, None, 1);
+        rows.add("t", "c", &c, None, 1, false);
         assert_eq!(rows.replies.len(), 1);
         assert_eq!(rows.replies[0].has_latency, 1);
         assert!(rows.conversations[0].last_customer_text.len() <= TEXT_PREVIEW_BYTES);

@@ -18,6 +18,10 @@ pub struct Event {
     pub actor_name: Option<String>,
     pub team: Option<String>,
     pub channel: String,
+    /// The source (`zendesk`, `intercom`, …), for SLA policies that match on it.
+    pub source: String,
+    /// Tags at the source as this event carries them, for SLA policies that match on them.
+    pub tags: Vec<String>,
     /// `type:value` keys of the customer identifiers the event carries, in stored order.
     pub identities: Vec<String>,
     /// Only a customer message's text is used (the last one is shown to whoever answers).
@@ -50,6 +54,21 @@ pub struct Resolution {
     /// The conversation's last resolution while it is still resolved: creation → it is the full
     /// resolution time.
     pub is_full: bool,
+    /// Where the segment this resolution closes began: the conversation's creation for the
+    /// first segment, else the reopen (a change to another status after a resolution) that
+    /// started it. A resolution that follows another without a reopen closes the same segment.
+    pub segment_started_at_ms: i64,
+}
+
+/// A run of customer messages: those since the previous human reply. Each is answered by the
+/// next human reply, if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The run's first customer message.
+    pub first_event_id: String,
+    pub started_at_ms: i64,
+    /// Index into [`Conversation::replies`] of the reply that answered it.
+    pub answered_by: Option<usize>,
 }
 
 /// Everything stored for one conversation.
@@ -57,6 +76,10 @@ pub struct Resolution {
 pub struct Conversation {
     /// The smallest channel name among its events (one channel in practice).
     pub channel: String,
+    /// The smallest source name among its events.
+    pub source: String,
+    /// The tags of the latest event that carries any (tags are the source's current set).
+    pub tags: Vec<String>,
     /// The latest team any event named.
     pub team: Option<String>,
     pub events: u32,
@@ -99,12 +122,19 @@ pub struct Conversation {
     pub last_customer_text: String,
     pub replies: Vec<Reply>,
     pub resolutions: Vec<Resolution>,
+    /// Every run of customer messages, in order; the first is the one the first response answers.
+    pub runs: Vec<Run>,
 }
 
 /// The order events are read in: time, then customer message before human reply before the
 /// rest, then event id.
 fn order(e: &Event) -> (i64, u8, &str) {
     (e.occurred_at_ms, e.kind.class.rank(), e.event_id.as_str())
+}
+
+/// Puts events in the order every metric reads them: (time, rank, event id).
+pub fn sort(events: &mut [Event]) {
+    events.sort_by(|a, b| order(a).cmp(&order(b)));
 }
 
 /// The primary identifier of one event's identifiers.
@@ -124,17 +154,34 @@ pub fn primary(identities: &[String]) -> Option<&String> {
 /// The conversation's metrics; `None` for no events. The result depends only on the set of
 /// events (duplicates must already be removed: one event per id).
 pub fn compute(mut events: Vec<Event>) -> Option<Conversation> {
+    sort(&mut events);
+    compute_sorted(&events)
+}
+
+/// [`compute`] of events already in [`sort`]'s order.
+pub fn compute_sorted(events: &[Event]) -> Option<Conversation> {
     if events.is_empty() {
         return None;
     }
-    events.sort_by(|a, b| order(a).cmp(&order(b)));
 
     // Customer messages with the number of human replies before each (`seg`), and the replies.
     let mut messages: Vec<(i64, usize)> = Vec::new();
     let mut replies: Vec<&Event> = Vec::new();
-    for e in &events {
+    let mut runs: Vec<Run> = Vec::new();
+    let mut run_segs: Vec<usize> = Vec::new();
+    for e in events {
         match e.kind.class {
-            Class::CustomerMessage => messages.push((e.occurred_at_ms, replies.len())),
+            Class::CustomerMessage => {
+                if messages.last().is_none_or(|&(_, seg)| seg != replies.len()) {
+                    runs.push(Run {
+                        first_event_id: e.event_id.clone(),
+                        started_at_ms: e.occurred_at_ms,
+                        answered_by: None,
+                    });
+                    run_segs.push(replies.len());
+                }
+                messages.push((e.occurred_at_ms, replies.len()));
+            }
             Class::HumanReply => replies.push(e),
             Class::Other => {}
         }
@@ -171,11 +218,18 @@ pub fn compute(mut events: Vec<Event>) -> Option<Conversation> {
         .iter()
         .filter(|e| e.kind.status != StatusClass::None)
         .collect();
+    let created_at_ms = events[0].occurred_at_ms;
     let mut reopen_count = 0u32;
     let mut previous = StatusClass::None;
+    let mut segment_starts = Vec::new();
+    let mut segment_start = created_at_ms;
     for e in &status_changes {
         if e.kind.status == StatusClass::Other && previous == StatusClass::Resolution {
             reopen_count += 1;
+            segment_start = e.occurred_at_ms;
+        }
+        if e.kind.status == StatusClass::Resolution {
+            segment_starts.push(segment_start);
         }
         previous = e.kind.status;
     }
@@ -185,17 +239,22 @@ pub fn compute(mut events: Vec<Event>) -> Option<Conversation> {
         .copied()
         .filter(|e| e.kind.status == StatusClass::Resolution)
         .collect();
-    let created_at_ms = events[0].occurred_at_ms;
     let resolutions: Vec<Resolution> = resolution_events
         .iter()
+        .zip(segment_starts)
         .enumerate()
-        .map(|(i, e)| Resolution {
+        .map(|(i, (e, segment_started_at_ms))| Resolution {
             event_id: e.event_id.clone(),
             at_ms: e.occurred_at_ms,
             is_first: i == 0,
             is_full: resolved_now && i + 1 == resolution_events.len(),
+            segment_started_at_ms,
         })
         .collect();
+    // The run whose messages have `seg` replies before them is answered by reply `seg + 1`.
+    for (run, seg) in runs.iter_mut().zip(run_segs) {
+        run.answered_by = (seg < replies.len()).then_some(seg);
+    }
 
     // Waiting: the first message after the last reply, unless a resolution came after the
     // customer's last message and the conversation is still resolved.
@@ -236,6 +295,18 @@ pub fn compute(mut events: Vec<Event>) -> Option<Conversation> {
             .min()
             .unwrap_or_default()
             .to_owned(),
+        source: events
+            .iter()
+            .map(|e| e.source.as_str())
+            .min()
+            .unwrap_or_default()
+            .to_owned(),
+        tags: events
+            .iter()
+            .rev()
+            .find(|e| !e.tags.is_empty())
+            .map(|e| e.tags.clone())
+            .unwrap_or_default(),
         team: events
             .iter()
             .rev()
@@ -287,5 +358,6 @@ pub fn compute(mut events: Vec<Event>) -> Option<Conversation> {
         last_customer_text,
         replies: reply_rows,
         resolutions,
+        runs,
     })
 }

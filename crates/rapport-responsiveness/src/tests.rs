@@ -24,6 +24,8 @@ fn event(
         actor_name: None,
         team: None,
         channel: "email".into(),
+        source: "generic".into(),
+        tags: vec![],
         identities: if role == "customer" {
             vec!["email:maria@example.com".into()]
         } else {

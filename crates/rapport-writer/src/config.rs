@@ -1,5 +1,6 @@
 use rapport_clickhouse::ClickHouseConfig;
 use rapport_kafka::{KafkaConfig, RegistryConfig, Topics};
+use rapport_responsiveness::{BusinessHoursConfig, Rules, SlaConfig};
 use rapport_runtime::{HttpConfig, LogConfig, Validate};
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,13 @@ pub struct WriterConfig {
     /// `replies`, `resolutions`, `waiting`: what the API and `rapport report` read). Turn it off
     /// only to measure what it costs; the read model is stale without it.
     pub store_state: bool,
+    /// Business-hours calendars the stored business times are measured with (`rapport-calendar`
+    /// README); wall time for everyone when left out.
+    pub business_hours: BusinessHoursConfig,
+    /// SLA policies whose outcomes are stored in `sla` (`docs/ANALYTICS.md`, "SLAs"); none when
+    /// left out. Every service and command that derives the read model needs the same two
+    /// sections, or they store different numbers.
+    pub sla: SlaConfig,
     pub batch: BatchConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
@@ -73,6 +81,8 @@ impl Default for WriterConfig {
             registry: RegistryConfig::default(),
             migrate_on_start: true,
             store_state: true,
+            business_hours: BusinessHoursConfig::default(),
+            sla: SlaConfig::default(),
             batch: BatchConfig::default(),
             http: HttpConfig::on("127.0.0.1:9472".parse().expect("valid address")),
             log: LogConfig::default(),
@@ -104,6 +114,7 @@ impl Validate for WriterConfig {
         if b.max_consecutive_rejections == 0 {
             problems.push("batch.max_consecutive_rejections must be positive".into());
         }
+        problems.extend(Rules::validate(&self.business_hours, &self.sla));
         problems
     }
 }
@@ -120,5 +131,44 @@ mod tests {
         config.batch.max_backoff_ms = 1;
         config.clickhouse.url = "ftp://ch".into();
         assert_eq!(config.validate().len(), 3, "{:?}", config.validate());
+    }
+
+    #[test]
+    fn business_hours_and_sla_problems_are_reported_with_their_fields() {
+        let config: WriterConfig = toml::from_str(
+            r#"
+            [[business_hours.calendars.office.versions]]
+            zone = "Mars/Olympus_Mons"
+            [[sla.policies]]
+            name = "standard"
+            calendar = "nowhere"
+            first_response = "soon"
+            "#,
+        )
+        .unwrap();
+        let problems = config.validate();
+        let joined = problems.join("\n");
+        assert!(
+            joined.contains("business_hours.calendars.office.versions[0].zone"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("nowhere") && joined.contains("soon"),
+            "{joined}"
+        );
+        let good: WriterConfig = toml::from_str(
+            r#"
+            [business_hours]
+            default = "office"
+            [[business_hours.calendars.office.versions]]
+            zone = "Europe/Berlin"
+            week = { mon = ["09:00-17:00"] }
+            [[sla.policies]]
+            name = "standard"
+            first_response = "1h"
+            "#,
+        )
+        .unwrap();
+        assert!(good.validate().is_empty(), "{:?}", good.validate());
     }
 }

@@ -28,6 +28,8 @@ pub enum WriterError {
     ClickHouse(#[from] ClickHouseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Rules(#[from] rapport_responsiveness::RulesError),
 }
 
 /// Runs the service until `shutdown` triggers (a signal, or a failing component). Drain order:

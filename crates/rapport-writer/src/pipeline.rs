@@ -11,6 +11,7 @@ use rapport_clickhouse::{
 use rapport_kafka::consume::{Stage, Subscription, consume, sleep_until};
 use rapport_kafka::{DecodeFailure, Decoder, Rejection, ServiceContext, send_dead_letter};
 use rapport_model::Timestamp;
+use rapport_responsiveness::Rules;
 use rapport_runtime::Health;
 use rapport_runtime::retry::{Backoff, sleep_unless};
 use rdkafka::message::{Message, OwnedMessage};
@@ -96,6 +97,8 @@ struct Writer {
     decoder: Decoder,
     batch: Batch,
     stop: CancellationToken,
+    /// Business hours and SLA policies the stored state is derived with.
+    rules: Rules,
 }
 
 /// The conversations of the stored rows (those ClickHouse did not refuse), per tenant.
@@ -162,6 +165,7 @@ pub async fn run(
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), WriterError> {
+    let rules = Rules::from_config(&config.business_hours, &config.sla)?;
     let b = &config.batch;
     let ready = rapport_clickhouse::prepare(
         &config.clickhouse,
@@ -209,6 +213,7 @@ pub async fn run(
         decoder: Decoder::new(&config.registry)?,
         batch: Batch::default(),
         stop: stop.clone(),
+        rules,
     };
     let drain = Duration::from_millis(config.batch.drain_timeout_ms);
     consume(
@@ -416,7 +421,8 @@ impl Writer {
         loop {
             let started = Instant::now();
             let version = Timestamp::now().as_millis();
-            let attempt = match state::recompute(&self.client, touched, version).await {
+            let attempt = match state::recompute(&self.client, touched, version, &self.rules).await
+            {
                 Ok(rows) => state::store(&self.client, &rows, timeout)
                     .await
                     .map(|()| rows.len()),

@@ -758,3 +758,59 @@ async fn confluent_framed_records_decode_with_the_registry_schema() {
         .await;
     assert_eq!(stored_ids(&run).await, ids(&interactions[..2]));
 }
+
+#[tokio::test]
+async fn the_writer_stores_business_time_and_sla_outcomes_with_its_rules() {
+    let run = Run::new("writer-sla", None, 1000).await;
+    // Weekdays 09:20-17:00 UTC; a 5-minute first response for acme.
+    let rules = r#"
+[business_hours]
+default = "office"
+[[business_hours.calendars.office.versions]]
+zone = "UTC"
+week = { mon = ["09:20-17:00"], tue = ["09:20-17:00"], wed = ["09:20-17:00"], thu = ["09:20-17:00"], fri = ["09:20-17:00"] }
+[[sla.policies]]
+name = "fast"
+tenant = "acme"
+first_response = "5m"
+"#;
+    let mut config = std::fs::read_to_string(&run.config).unwrap();
+    config.push_str(rules);
+    std::fs::write(&run.config, config).unwrap();
+    let _writer = run.start().await;
+    // Monday 09:00 a message, 09:30 the reply: 30 wall minutes, 10 business ones; due 09:25.
+    run.produce(&generic(&[
+        msg("a1", "email", "A", 0, "customer"),
+        with(
+            msg("a4", "email", "A", 30, "agent"),
+            "actor",
+            json!({"role": "agent", "id": "ana"}),
+        ),
+    ]))
+    .await;
+    run.wait_for(
+        "SELECT count() FROM sla FINAL WHERE status != 'none'",
+        "1",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        run.query(
+            "SELECT calendar, first_response_ms, first_response_business_ms FROM conversations FINAL \
+             WHERE tenant_id = 'acme' FORMAT TSV"
+        )
+        .await,
+        format!("office\t{}\t{}\n", 30 * MINUTE, 10 * MINUTE)
+    );
+    assert_eq!(
+        run.query(
+            "SELECT target, policy, status, breached_at_ms, agent_id FROM sla FINAL \
+             WHERE tenant_id = 'acme' ORDER BY target FORMAT TSV"
+        )
+        .await,
+        format!(
+            "first_response\tfast\tbreached\t{}\tana\nnext_reply\t\tnone\t\\N\t\\N\nresolution\t\tnone\t\\N\t\\N\n",
+            T0 + 25 * MINUTE
+        )
+    );
+}

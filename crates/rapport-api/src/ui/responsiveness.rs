@@ -279,6 +279,7 @@ pub async fn show(
         to,
         channel: channel.as_deref(),
         group_by: Some(group_by),
+        clock: read::responsiveness::Clock::Wall,
     };
     let bucket = Bucket::for_span(from, to);
     let (totals, points, waiting, any) = tokio::try_join!(

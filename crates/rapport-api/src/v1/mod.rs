@@ -5,6 +5,7 @@
 pub mod conversations;
 pub mod customers;
 pub mod responsiveness;
+pub mod sla;
 pub mod timeline;
 pub mod unanswered;
 

@@ -2,11 +2,12 @@
 //! reply latency (counted when the reply happened) and of first and full resolution time (counted
 //! when the first or last resolution happened), overall or per channel, team, agent or UTC day,
 //! from the stored `replies` and `resolutions` (`rapport_clickhouse::read::responsiveness`, the
-//! same report `rapport report` prints). Definitions: docs/ANALYTICS.md.
+//! same report `rapport report` prints), on the wall clock or with `clock=business` in business
+//! time. Definitions: docs/ANALYTICS.md.
 
 use axum::Json;
 use axum::extract::{Extension, RawQuery, State};
-use rapport_clickhouse::read::responsiveness::{self as read, GroupBy, ReportQuery, report};
+use rapport_clickhouse::read::responsiveness::{self as read, Clock, GroupBy, ReportQuery, report};
 use serde::Serialize;
 
 use super::{now_ms, time};
@@ -24,6 +25,8 @@ pub struct Report {
     to: String,
     channel: Option<String>,
     group_by: Option<&'static str>,
+    /// `wall` or `business` (each conversation's business-hours calendar).
+    clock: &'static str,
     groups: Vec<Group>,
 }
 
@@ -55,7 +58,10 @@ pub async fn show(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Report>> {
-    let params = Params::parse(query.as_deref(), &["from", "to", "channel", "group_by"])?;
+    let params = Params::parse(
+        query.as_deref(),
+        &["from", "to", "channel", "group_by", "clock"],
+    )?;
     let (from, to) = params.window()?;
     let to = to.unwrap_or_else(|| now_ms().saturating_add(1));
     let from = from.unwrap_or(to.saturating_sub(DEFAULT_WINDOW_MS));
@@ -73,6 +79,15 @@ pub async fn show(
             })
         })
         .transpose()?;
+    let clock = params
+        .get("clock")
+        .map(|text| {
+            Clock::parse(text).ok_or_else(|| {
+                ApiError::bad_parameter(format!("clock must be wall or business (got {text:?})"))
+            })
+        })
+        .transpose()?
+        .unwrap_or_default();
     let groups = report(
         &state.client,
         &ReportQuery {
@@ -81,6 +96,7 @@ pub async fn show(
             to,
             channel: channel.as_deref(),
             group_by,
+            clock,
         },
     )
     .await?;
@@ -89,6 +105,7 @@ pub async fn show(
         to: time(to),
         channel,
         group_by: group_by.map(GroupBy::as_str),
+        clock: clock.as_str(),
         groups: groups.into_iter().map(Group::from).collect(),
     }))
 }

@@ -32,6 +32,10 @@ pub struct WaitingConversation {
     identities: Vec<String>,
     waiting_since: String,
     waiting_ms: i64,
+    /// The same wait in business time of the calendar the conversation's stored state names;
+    /// `null` when it names none (stored before business time existed) or one this API's
+    /// `[business_hours]` does not have.
+    waiting_business_ms: Option<i64>,
     waiting_messages: u64,
     last_customer_text: String,
 }
@@ -66,7 +70,9 @@ pub async fn show(
             .into_iter()
             .map(|w| {
                 let since = w.state.waiting_since_ms.unwrap_or(now);
+                let calendar = state.hours.calendar(&w.state.calendar);
                 WaitingConversation {
+                    waiting_business_ms: calendar.map(|c| c.business_ms(since, now)),
                     waiting_since: time(since),
                     waiting_ms: now.saturating_sub(since).max(0),
                     conversation_id: w.state.conversation_id,

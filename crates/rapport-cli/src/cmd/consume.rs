@@ -1,5 +1,6 @@
 //! `rapport consume`: print what a topic holds, from the beginning until it goes quiet. Avro
-//! interactions are decoded to the contract's JSON; anything else is printed as a raw record line
+//! interactions are decoded to the contract's JSON and SLA announcements (`rapport.sla.v1`) to
+//! theirs; anything else is printed as a raw record line
 //! (the format `rapport generate --output` writes and `rapport normalize --records` reads back).
 
 use std::io::Write;
@@ -9,6 +10,7 @@ use anyhow::Context as _;
 use base64::Engine;
 use rapport_kafka::KafkaConfig;
 use rapport_model::wire::decode_single_object;
+use rapport_sla::event::SlaEvent;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
@@ -33,8 +35,8 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
     )
     .await?;
     eprintln!(
-        "{}: {} interactions, {} other records",
-        args.topic, printed.interactions, printed.records
+        "{}: {} interactions, {} sla events, {} other records",
+        args.topic, printed.interactions, printed.sla_events, printed.records
     );
     Ok(0)
 }
@@ -43,6 +45,7 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Printed {
     pub interactions: usize,
+    pub sla_events: usize,
     pub records: usize,
 }
 
@@ -74,6 +77,9 @@ pub async fn print(
         if let Ok(interaction) = decode_single_object(payload) {
             serde_json::to_writer(&mut *out, &interaction)?;
             printed.interactions += 1;
+        } else if let Ok(event) = SlaEvent::decode(payload) {
+            serde_json::to_writer(&mut *out, &event)?;
+            printed.sla_events += 1;
         } else {
             let mut headers = Map::new();
             if let Some(h) = message.headers() {

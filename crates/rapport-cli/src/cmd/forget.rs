@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use rapport_clickhouse::{ClickHouseConfig, erase, state};
 use rapport_kafka::{KafkaConfig, send_tombstone};
 use rapport_model::Timestamp;
+use rapport_responsiveness::Rules;
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
@@ -63,8 +64,10 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
         token: config.linker_token.expose(),
         client: config.linker_client()?,
     };
+    let rules = config.derivation_rules()?;
     execute(
         &config.clickhouse,
+        &rules,
         &config.kafka,
         &config.topics.identity,
         linker,
@@ -168,6 +171,7 @@ pub struct Linker<'a> {
 #[allow(clippy::too_many_arguments)]
 pub async fn execute(
     config: &ClickHouseConfig,
+    rules: &Rules,
     kafka: &KafkaConfig,
     identity_topic: &str,
     linker: Linker<'_>,
@@ -242,7 +246,7 @@ pub async fn execute(
             state::Touched::from([(plan.tenant.clone(), plan.scope.iter().cloned().collect())]);
         let rows = store::bounded(
             config,
-            state::recompute(&client, &touched, Timestamp::now().as_millis()),
+            state::recompute(&client, &touched, Timestamp::now().as_millis(), rules),
         )
         .await?;
         store::bounded(

@@ -10,7 +10,9 @@ pub mod identity;
 pub mod keys;
 pub mod migrate;
 pub mod normalize;
+pub mod recompute;
 pub mod report;
+pub mod sla;
 pub mod timeline;
 pub mod topics;
 
@@ -25,7 +27,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Print what a topic holds, from the beginning until it is quiet for --idle-ms.
     ///
-    /// Avro interactions are printed as the contract's JSON, one per line; any other record (raw
+    /// Avro interactions are printed as the contract's JSON, one per line, SLA announcements
+    /// (rapport.sla.v1) as theirs (docs/ANALYTICS.md, "SLAs"); any other record (raw
     /// payloads, dead letters) as `{topic, partition, offset, key, headers, payload_base64}`, the
     /// format `rapport normalize --records` reads. Never moves any consumer group's offsets.
     Consume(consume::Args),
@@ -61,6 +64,14 @@ pub enum Command {
     /// who answered first). Percentiles are exact observed values. Definitions:
     /// docs/ANALYTICS.md.
     Report(report::Args),
+    /// Print SLA outcomes per target: conversations that met it, breached it, are still running
+    /// (and past their at-risk time) or paused, and the % met, overall or per channel, team,
+    /// agent or week.
+    ///
+    /// A conversation counts in the window when its first cycle of the target started; an
+    /// active target whose due time has passed counts as breached. The same numbers as
+    /// GET /v1/metrics/sla and the sla_weekly view. Definitions: docs/ANALYTICS.md.
+    Sla(sla::Args),
     /// Inspect the dead-letter topic (topics.dlq) and send records back where they failed.
     ///
     /// Every command reads the topic from the beginning until it is quiet for --idle-ms, with a
@@ -75,6 +86,16 @@ pub enum Command {
     /// erased and exits 2. ClickHouse deletes asynchronously (mutations); the command waits until
     /// every one is done. Ctrl-C stops waiting, but the deletes already submitted still finish.
     Forget(forget::Args),
+    /// Derive the stored metrics and SLA outcomes of a tenant's conversations again, after a
+    /// change of [business_hours] or [sla] (use the writer's configuration), and write what
+    /// changed.
+    ///
+    /// Covers every conversation with an event in [--from, --to), whose stored state spans into
+    /// it, or created before --to and still waiting or unresolved. Idempotent: a conversation is
+    /// written only when one of its rows differs from the stored one, and the command prints how
+    /// many conversations and rows changed per table (a second run prints 0). --dry-run only
+    /// counts.
+    Recompute(recompute::Args),
     /// Manage Rapport's Kafka topics.
     Topics(topics::Args),
     /// Normalize native payloads and print the interactions as JSON lines (dry run of the adapters).
@@ -114,8 +135,10 @@ impl Command {
             Self::Keys(args) => keys::run(args, config).await,
             Self::Timeline(args) => timeline::run(args, config).await,
             Self::Report(args) => report::run(args, config).await,
+            Self::Sla(args) => sla::run(args, config).await,
             Self::Dlq(args) => dlq::run(args, config).await,
             Self::Forget(args) => forget::run(args, config).await,
+            Self::Recompute(args) => recompute::run(args, config).await,
             Self::Topics(args) => topics::run(args, config).await,
             Self::Normalize(args) => normalize::run(args, config),
         }

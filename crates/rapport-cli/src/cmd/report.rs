@@ -8,7 +8,7 @@ use std::io::Write;
 
 use clap::ValueEnum;
 use rapport_clickhouse::ClickHouseConfig;
-use rapport_clickhouse::read::responsiveness::{self as read, Group, ReportQuery, Stats};
+use rapport_clickhouse::read::responsiveness::{self as read, Clock, Group, ReportQuery, Stats};
 
 use rapport_model::Timestamp;
 
@@ -40,6 +40,27 @@ pub struct Args {
     /// One JSON object per line (durations in ms) instead of a table.
     #[arg(long)]
     json: bool,
+    /// `business`: every duration in the open time of the conversation's business-hours
+    /// calendar (the stored business times; rows stored before business time existed are left
+    /// out until `rapport recompute`).
+    #[arg(long, value_enum, default_value_t = ClockArg::Wall)]
+    clock: ClockArg,
+}
+
+/// Which clock durations are measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockArg {
+    Wall,
+    Business,
+}
+
+impl ClockArg {
+    fn read(self) -> Clock {
+        match self {
+            Self::Wall => Clock::Wall,
+            Self::Business => Clock::Business,
+        }
+    }
 }
 
 /// What to report: [`Args`] with the tenant resolved and the window in epoch milliseconds.
@@ -50,6 +71,7 @@ pub struct Query {
     pub to_ms: Option<i64>,
     pub group_by: GroupBy,
     pub json: bool,
+    pub clock: ClockArg,
 }
 
 pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
@@ -59,6 +81,7 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
         to_ms: args.to.map(Timestamp::as_millis),
         group_by: args.group_by,
         json: args.json,
+        clock: args.clock,
     };
     print(&config.clickhouse, &query, &mut std::io::stdout().lock()).await?;
     Ok(0)
@@ -99,6 +122,7 @@ pub async fn print(
                 to,
                 channel: None,
                 group_by: Some(args.group_by.read()),
+                clock: args.clock.read(),
             },
         ),
     )

@@ -96,9 +96,14 @@ impl Store {
             "acme".to_owned(),
             rows.iter().map(|r| r.conversation_id.clone()).collect(),
         )]);
-        let state = rapport_clickhouse::state::recompute(&config.client(), &touched, 1)
-            .await
-            .unwrap();
+        let state = rapport_clickhouse::state::recompute(
+            &config.client(),
+            &touched,
+            1,
+            &rapport_clickhouse::state::Rules::default(),
+        )
+        .await
+        .unwrap();
         rapport_clickhouse::state::store(&config.client(), &state, config.request_timeout())
             .await
             .unwrap();

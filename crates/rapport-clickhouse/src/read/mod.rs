@@ -14,6 +14,7 @@
 pub mod conversations;
 pub mod customers;
 pub mod responsiveness;
+pub mod sla;
 pub mod timeline;
 pub mod unanswered;
 
@@ -206,6 +207,8 @@ impl EventRow {
             actor_name: self.actor_name.clone(),
             team: self.team.clone(),
             channel: self.channel.clone(),
+            source: self.source.clone(),
+            tags: self.tags.clone(),
             identities: self.identities.clone(),
             text: self.text.clone(),
         }

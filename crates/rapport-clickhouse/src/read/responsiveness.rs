@@ -2,7 +2,7 @@
 //! latency (by when the reply happened) and of first and full resolution time (by when the first
 //! or last resolution happened), overall or per channel, team, agent or UTC day.
 //!
-//! Reads `replies` and `resolutions`, whose sorting keys start with (tenant, day): a week's report
+//! On the wall clock or in business time ([`Clock`]). Reads `replies` and `resolutions`, whose sorting keys start with (tenant, day): a week's report
 //! reads that week. Percentiles are `quantileExact` (an observed value), averages rounded half up.
 
 use std::collections::BTreeMap;
@@ -42,6 +42,34 @@ impl GroupBy {
     }
 }
 
+/// Which clock durations are measured on (`docs/ANALYTICS.md`, "Business time").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall-clock time.
+    #[default]
+    Wall,
+    /// Open time of each conversation's business-hours calendar. Rows stored before business
+    /// time existed (migration 007) have none until `rapport recompute`, and are left out.
+    Business,
+}
+
+impl Clock {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "wall" => Some(Self::Wall),
+            "business" => Some(Self::Business),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wall => "wall",
+            Self::Business => "business",
+        }
+    }
+}
+
 /// The period and the grouping.
 #[derive(Debug, Clone)]
 pub struct ReportQuery<'a> {
@@ -51,6 +79,7 @@ pub struct ReportQuery<'a> {
     pub to: i64,
     pub channel: Option<&'a str>,
     pub group_by: Option<GroupBy>,
+    pub clock: Clock,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -120,6 +149,10 @@ fn replies_sql_in(q: &ReportQuery<'_>, bucket: Option<Bucket>) -> Sql {
         Some(GroupBy::Agent) => "agent_id",
         Some(GroupBy::Day) => "toNullable(toString(reply_day))",
     };
+    let latency = match q.clock {
+        Clock::Wall => "reply_latency_ms",
+        Clock::Business => "reply_latency_business_ms",
+    };
     let name = if q.group_by == Some(GroupBy::Agent) {
         "any(agent_name)"
     } else {
@@ -139,9 +172,10 @@ fn replies_sql_in(q: &ReportQuery<'_>, bucket: Option<Bucket>) -> Sql {
          if(reply_count > 0, toInt64(quantileExact(0.5)(reply_latency_ms)), NULL) AS reply_p50, \
          if(reply_count > 0, toInt64(quantileExact(0.9)(reply_latency_ms)), NULL) AS reply_p90 \
          FROM (SELECT reply_day, channel, team, agent_id, agent_name, replied_at_ms, \
-               assumeNotNull(reply_latency_ms) AS reply_latency_ms, is_first_response, has_latency \
+               assumeNotNull({latency}) AS reply_latency_ms, isNotNull({latency}) AS known, \
+               is_first_response, has_latency \
                FROM replies FINAL PREWHERE tenant_id = ? AND reply_day >= {} AND reply_day <= {}) \
-         WHERE has_latency = 1 AND replied_at_ms >= ? AND replied_at_ms < ?",
+         WHERE has_latency = 1 AND known = 1 AND replied_at_ms >= ? AND replied_at_ms < ?",
         day(q.from),
         day(q.to)
     ));
@@ -168,9 +202,11 @@ fn resolution_sql(q: &ReportQuery<'_>, kind: Resolution) -> Sql {
 }
 
 fn resolution_sql_in(q: &ReportQuery<'_>, kind: Resolution, bucket: Option<Bucket>) -> Sql {
-    let (duration, flag) = match kind {
-        Resolution::First => ("first_resolution_ms", "is_first"),
-        Resolution::Full => ("full_resolution_ms", "is_full"),
+    let (duration, flag) = match (kind, q.clock) {
+        (Resolution::First, Clock::Wall) => ("first_resolution_ms", "is_first"),
+        (Resolution::Full, Clock::Wall) => ("full_resolution_ms", "is_full"),
+        (Resolution::First, Clock::Business) => ("first_resolution_business_ms", "is_first"),
+        (Resolution::Full, Clock::Business) => ("full_resolution_business_ms", "is_full"),
     };
     let key = match q.group_by {
         None | Some(GroupBy::Agent) => NO_KEY,
@@ -187,9 +223,9 @@ fn resolution_sql_in(q: &ReportQuery<'_>, kind: Resolution, bucket: Option<Bucke
          toNullable(toInt64(quantileExact(0.5)(duration))) AS p50_ms, \
          toNullable(toInt64(quantileExact(0.9)(duration))) AS p90_ms \
          FROM (SELECT resolved_day, channel, team, resolved_at_ms, {flag} AS flag, \
-               assumeNotNull({duration}) AS duration \
+               assumeNotNull({duration}) AS duration, isNotNull({duration}) AS known \
                FROM resolutions FINAL PREWHERE tenant_id = ? AND resolved_day >= {} AND resolved_day <= {}) \
-         WHERE flag = 1 AND resolved_at_ms >= ? AND resolved_at_ms < ?",
+         WHERE flag = 1 AND known = 1 AND resolved_at_ms >= ? AND resolved_at_ms < ?",
         day(q.from),
         day(q.to)
     ));
@@ -445,6 +481,7 @@ mod tests {
             to: 7 * 86_400_000,
             channel: None,
             group_by: Some(GroupBy::Channel),
+            clock: Clock::Wall,
         };
         let weekly = replies_sql_in(&q, Some(Bucket::Week));
         assert!(
@@ -472,6 +509,7 @@ mod tests {
             to: 86_400_000,
             channel: Some("chat"),
             group_by: Some(GroupBy::Team),
+            clock: Clock::Business,
         };
         let replies = replies_sql(&q);
         assert!(
@@ -479,7 +517,17 @@ mod tests {
                 .as_str()
                 .contains("FROM replies FINAL PREWHERE tenant_id = ? AND reply_day >=")
         );
+        assert!(
+            replies
+                .as_str()
+                .contains("assumeNotNull(reply_latency_business_ms)")
+        );
         let resolutions = resolution_sql(&q, Resolution::Full);
+        assert!(
+            resolutions
+                .as_str()
+                .contains("assumeNotNull(full_resolution_business_ms)")
+        );
         assert!(
             resolutions
                 .as_str()

@@ -558,6 +558,8 @@ fn event(i: &Interaction) -> Event {
         actor_name: i.actor.name.clone(),
         team: i.team.clone(),
         channel: i.channel.as_str().to_owned(),
+        source: i.source.as_str().to_owned(),
+        tags: i.tags.clone(),
         identities: i.identities.iter().map(|id| id.to_key()).collect(),
         text: i.text.clone(),
     }

@@ -1,0 +1,318 @@
+//! `rapport-sla` against the local stack (`make up`), with the real writer in front of it: a
+//! conversation left unanswered gets `at_risk` and then `breached` at their due times (± 1 s)
+//! with no new input; killing the service between the two loses neither and, by event id,
+//! duplicates none; a late reply that predates the due time yields `corrected`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rapport_channels::{Context, Limits, TenantConfig, normalize};
+use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
+use rapport_model::wire::{Framing, encode};
+use rapport_model::{Interaction, Source, Timestamp};
+use rapport_sla::event::{Kind, SlaEvent};
+use rapport_testkit::{
+    ScratchDir, Service, Stack, binary, free_addr, kafka_and_topics_toml, reader, unique_name,
+};
+use rdkafka::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use serde_json::json;
+
+const S: i64 = 1_000;
+
+/// One generic event through the real adapter.
+fn interaction(id: &str, conversation: &str, at_ms: i64, role: &str) -> Interaction {
+    let event = json!({
+        "schema": "rapport.generic.v1",
+        "event_id": id, "channel": "chat", "conversation_id": conversation,
+        "occurred_at": Timestamp::from_millis(at_ms).to_string(),
+        "actor": {"role": role, "id": format!("{role}-1")},
+        "customer": {"email": format!("{conversation}@example.com")},
+        "text": format!("{id} says hello"),
+    });
+    let ctx = Context {
+        tenant_id: "acme",
+        received_at: Timestamp::from_millis(at_ms),
+        tenant: &TenantConfig::default(),
+        limits: &Limits::default(),
+        raw_ref: None,
+    };
+    normalize(Source::Generic, &serde_json::to_vec(&event).unwrap(), &ctx)
+        .expect("a valid generic event")
+        .remove(0)
+}
+
+struct Run {
+    kafka: KafkaConfig,
+    topics: Topics,
+    sla_topic: String,
+    dir: ScratchDir,
+}
+
+impl Run {
+    /// `extra` goes into rapport-sla's configuration (a `[registry]` section, say).
+    async fn new(extra: &str) -> Self {
+        let stack = Stack::from_env();
+        // A member that was killed leaves the group after its session times out: keep it short,
+        // so the restarted instance is assigned the partitions soon.
+        let kafka = KafkaConfig {
+            session_timeout_ms: 6_000,
+            ..stack.kafka.clone()
+        };
+        let prefix = unique_name("sla-stream");
+        let topics = Topics::prefixed(&prefix);
+        let sla_topic = format!("{prefix}.sla.v1");
+        let mut specs = topics.specs();
+        specs.push(TopicSpec {
+            name: sla_topic.clone(),
+            compacted: false,
+        });
+        ensure_topics(&kafka, &specs)
+            .await
+            .expect("topics created; is the stack up? run `make up`");
+        let database = prefix.replace(['.', '-'], "_");
+        let dir = ScratchDir::new(&prefix);
+        let url = &stack.clickhouse_url;
+        let store = format!("[clickhouse]\nurl = \"{url}\"\ndatabase = \"{database}\"\n");
+        let shared = kafka_and_topics_toml(&kafka, &topics);
+        std::fs::write(
+            dir.join("writer.toml"),
+            format!(
+                "group_id = \"{prefix}-writer\"\n[batch]\nidle_ms = 50\nmax_delay_ms = 200\n{store}{shared}"
+            ),
+        )
+        .unwrap();
+        // 24/7: a first response within 6 s, at risk 3 s before.
+        std::fs::write(
+            dir.join("sla.toml"),
+            format!(
+                "group_id = \"{prefix}-sla\"\nsla_topic = \"{sla_topic}\"\nstore_poll_ms = 50\nbatch_delay_ms = 50\n\
+                 [sla]\nat_risk_before = \"3s\"\n[[sla.policies]]\nname = \"fast\"\nfirst_response = \"6s\"\n\
+                 {store}{shared}{extra}"
+            ),
+        )
+        .unwrap();
+        Self {
+            kafka,
+            topics,
+            sla_topic,
+            dir,
+        }
+    }
+
+    async fn start(&self, service: &str) -> Service {
+        Service::start(
+            binary(&format!("rapport-{service}")).to_str().unwrap(),
+            &self.dir.join(format!("{service}.toml")),
+            free_addr(),
+            &std::env::var("RAPPORT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .await
+    }
+
+    async fn produce(&self, interactions: &[Interaction]) {
+        let producer: FutureProducer = self.kafka.producer_config().create().unwrap();
+        for i in interactions {
+            producer
+                .send(
+                    FutureRecord::to(&self.topics.interactions)
+                        .key(&i.conversation_id)
+                        .payload(&encode(i, Framing::SingleObject)),
+                    Timeout::Never,
+                )
+                .await
+                .expect("produced");
+        }
+    }
+}
+
+/// Every announcement read, with the time it was received.
+type Seen = Arc<Mutex<Vec<(i64, SlaEvent)>>>;
+
+fn listen(kafka: &KafkaConfig, topic: &str) -> Seen {
+    let seen: Seen = Arc::default();
+    let consumer = reader(kafka, &[topic]);
+    let sink = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            if let Ok(message) = consumer.recv().await {
+                let event = SlaEvent::decode(message.payload().unwrap_or_default())
+                    .expect("every record on the topic is an SlaEvent");
+                sink.lock()
+                    .unwrap()
+                    .push((Timestamp::now().as_millis(), event));
+            }
+        }
+    });
+    seen
+}
+
+async fn wait_for(seen: &Seen, conversation: &str, kind: Kind, limit: Duration) -> (i64, SlaEvent) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) =
+            seen.lock().unwrap().iter().find(|(_, e)| {
+                e.conversation_id == format!("generic:{conversation}") && e.kind == kind
+            })
+        {
+            return found.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {kind:?} for {conversation} within {limit:?}; seen: {:#?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn announcements_fire_on_time_survive_a_kill_and_correct_a_late_reply() {
+    let run = Run::new("").await;
+    let seen = listen(&run.kafka, &run.sla_topic);
+    let _writer = run.start("writer").await;
+    let mut sla = run.start("sla").await;
+
+    // A: nobody answers. At risk 3 s after the message, breached at 6 s, with no new input.
+    let a = Timestamp::now().as_millis();
+    run.produce(&[interaction("a1", "A", a, "customer")]).await;
+    let (received, at_risk) = wait_for(&seen, "A", Kind::AtRisk, Duration::from_secs(30)).await;
+    assert_eq!(at_risk.at_risk_at_ms, Some(a + 3 * S));
+    assert_eq!(at_risk.occurred_at_ms, a + 3 * S);
+    assert!(
+        (a + 3 * S..=a + 4 * S).contains(&received),
+        "at_risk received {} ms after its time",
+        received - (a + 3 * S)
+    );
+    let (received, breached) = wait_for(&seen, "A", Kind::Breached, Duration::from_secs(30)).await;
+    assert_eq!(breached.due_at_ms, Some(a + 6 * S));
+    assert!(
+        (a + 6 * S..=a + 7 * S).contains(&received),
+        "breached received {} ms after its due time",
+        received - (a + 6 * S)
+    );
+    assert_eq!(
+        (breached.target.as_str(), breached.policy.as_str()),
+        ("first_response", "fast")
+    );
+
+    // B: the service is killed after at_risk and the due time passes while it is down; the next
+    // instance announces the breach from the ledger.
+    let b = Timestamp::now().as_millis();
+    run.produce(&[interaction("b1", "B", b, "customer")]).await;
+    wait_for(&seen, "B", Kind::AtRisk, Duration::from_secs(30)).await;
+    sla.signal("KILL");
+    let down_until = b + 8 * S;
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(down_until - Timestamp::now().as_millis()).unwrap_or(0),
+    ))
+    .await;
+    let mut sla = run.start("sla").await;
+    let (_, breached_b) = wait_for(&seen, "B", Kind::Breached, Duration::from_secs(90)).await;
+    assert_eq!(breached_b.due_at_ms, Some(b + 6 * S));
+
+    // C: breached, then an agent's reply from before the due time arrives late: corrected to met.
+    let c = Timestamp::now().as_millis();
+    run.produce(&[interaction("c1", "C", c, "customer")]).await;
+    let (_, breached_c) = wait_for(&seen, "C", Kind::Breached, Duration::from_secs(30)).await;
+    run.produce(&[interaction("c2", "C", c + 2 * S, "agent")])
+        .await;
+    let (_, corrected) = wait_for(&seen, "C", Kind::Corrected, Duration::from_secs(30)).await;
+    assert_eq!(corrected.outcome.as_deref(), Some("met"));
+    assert_eq!(corrected.corrects, Some(breached_c.event_id));
+    assert_eq!(corrected.stopped_at_ms, Some(c + 2 * S));
+
+    // Give redeliveries a moment to show up, then: one id per conversation and kind, whatever
+    // was sent twice; and nothing that did not happen (no met, no second outcome).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = seen.lock().unwrap().clone();
+    let mut ids: std::collections::BTreeMap<
+        (String, Kind),
+        std::collections::BTreeSet<uuid::Uuid>,
+    > = std::collections::BTreeMap::new();
+    for (_, e) in &events {
+        let conversation = e.conversation_id.trim_start_matches("generic:").to_owned();
+        ids.entry((conversation, e.kind))
+            .or_default()
+            .insert(e.event_id);
+    }
+    let kinds: Vec<(String, Kind, usize)> = ids
+        .iter()
+        .map(|((c, k), set)| (c.clone(), *k, set.len()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("A".to_owned(), Kind::AtRisk, 1),
+            ("A".to_owned(), Kind::Breached, 1),
+            ("B".to_owned(), Kind::AtRisk, 1),
+            ("B".to_owned(), Kind::Breached, 1),
+            ("C".to_owned(), Kind::AtRisk, 1),
+            ("C".to_owned(), Kind::Breached, 1),
+            ("C".to_owned(), Kind::Corrected, 1),
+        ],
+        "{events:#?}"
+    );
+    sla.signal("TERM");
+}
+
+/// (subject, schema) of every registration.
+type Registered = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A registry that accepts registrations and remembers them; every schema gets id 42.
+async fn start_registry() -> (String, Registered) {
+    use axum::extract::{Path, State};
+    let registered: Registered = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/subjects/{subject}/versions",
+            axum::routing::post(
+                |State(seen): State<Registered>,
+                 Path(subject): Path<String>,
+                 body: String| async move {
+                    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    seen.lock()
+                        .unwrap()
+                        .push((subject, body["schema"].as_str().unwrap().to_owned()));
+                    json!({"id": 42}).to_string()
+                },
+            ),
+        )
+        .with_state(Arc::clone(&registered));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, registered)
+}
+
+#[tokio::test]
+async fn with_a_registry_the_schema_is_registered_and_announcements_carry_its_id() {
+    let (url, registered) = start_registry().await;
+    let run = Run::new(&format!("[registry]\nurl = \"{url}\"\n")).await;
+    let consumer = reader(&run.kafka, &[&run.sla_topic]);
+    let _writer = run.start("writer").await;
+    let _sla = run.start("sla").await;
+    // Answered at once: one met, in the Confluent framing with the registered id.
+    let d = Timestamp::now().as_millis();
+    run.produce(&[
+        interaction("d1", "D", d, "customer"),
+        interaction("d2", "D", d + 1, "agent"),
+    ])
+    .await;
+    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("an announcement within 30 s")
+        .unwrap();
+    let payload = message.payload().unwrap();
+    assert_eq!(payload[..5], [0, 0, 0, 0, 42]);
+    let met = SlaEvent::decode(payload).unwrap();
+    assert_eq!((met.kind, met.stopped_at_ms), (Kind::Met, Some(d + 1)));
+    assert_eq!(
+        registered.lock().unwrap().clone(),
+        [(
+            format!("{}-value", run.sla_topic),
+            rapport_sla::event::SLA_EVENT_SCHEMA_JSON.to_owned()
+        )]
+    );
+}
