@@ -166,13 +166,46 @@ impl<'a> Rewriter<'a> {
             self.drop(sql, &tokens)
         } else if starts(&["INSERT", "INTO"]) {
             self.insert_select(sql, &tokens)
+        } else if words.len() >= 5
+            && words[0] == "ALTER"
+            && words[1] == "TABLE"
+            && words[3] == "ADD"
+            && words[4] == "COLUMN"
+        {
+            self.add_column(sql, &tokens)
         } else {
             Err(refuse(
                 sql,
-                "only CREATE TABLE|VIEW|MATERIALIZED VIEW IF NOT EXISTS, DROP TABLE IF EXISTS and \
-                 INSERT … SELECT are rewritten",
+                "only CREATE TABLE|VIEW|MATERIALIZED VIEW IF NOT EXISTS, DROP TABLE IF EXISTS, \
+                 ALTER TABLE … ADD COLUMN and INSERT … SELECT are rewritten",
             ))
         }
+    }
+
+    /// A column added to a table: to the replicated local table (one replica per shard runs it,
+    /// replication brings it to the others) and to the Distributed table in front of it.
+    fn add_column(&mut self, sql: &str, tokens: &[Token]) -> Result<Vec<String>, RewriteError> {
+        let name = self.name_at(sql, tokens, 2)?;
+        if self.objects.get(&name) != Some(&Object::Table) {
+            return Err(refuse(
+                sql,
+                "a column is added only to a table created before",
+            ));
+        }
+        let column = tokens
+            .get(5)
+            .map(|t| sql[t.start..].trim())
+            .ok_or_else(|| refuse(sql, "expected a column after ADD COLUMN"))?;
+        let layout = self.layout;
+        Ok([format!("{name}{LOCAL_SUFFIX}"), name]
+            .iter()
+            .map(|table| {
+                format!(
+                    "ALTER TABLE {}.{table} ON CLUSTER {} ADD COLUMN {column}",
+                    layout.database, layout.cluster
+                )
+            })
+            .collect())
     }
 
     fn name_at(&self, sql: &str, tokens: &[Token], i: usize) -> Result<String, RewriteError> {
@@ -709,6 +742,23 @@ mod tests {
     }
 
     #[test]
+    fn a_column_is_added_to_the_local_table_and_the_distributed_one() {
+        let mut r = Rewriter::new(LAYOUT);
+        r.statement(
+            "CREATE TABLE IF NOT EXISTS t (tenant_id String) ENGINE = MergeTree ORDER BY tenant_id",
+        )
+        .unwrap();
+        assert_eq!(
+            r.statement("ALTER TABLE t ADD COLUMN calendar String DEFAULT ''")
+                .unwrap(),
+            vec![
+                "ALTER TABLE store.t_local ON CLUSTER rapport ADD COLUMN calendar String DEFAULT ''",
+                "ALTER TABLE store.t ON CLUSTER rapport ADD COLUMN calendar String DEFAULT ''",
+            ]
+        );
+    }
+
+    #[test]
     fn shapes_the_rewrite_does_not_know_are_refused() {
         let mut r = Rewriter::new(LAYOUT);
         for (sql, reason) in [
@@ -741,6 +791,10 @@ mod tests {
                 "TO an explicit table",
             ),
             ("ALTER TABLE t DELETE WHERE 1", "only CREATE"),
+            (
+                "ALTER TABLE nowhere ADD COLUMN c String",
+                "a column is added only to a table created before",
+            ),
             (
                 "CREATE VIEW IF NOT EXISTS v AS SELECT 'unterminated",
                 "unterminated",
