@@ -3,7 +3,8 @@
 
 //! Load harness for the history store, against the local broker and ClickHouse:
 //! 1. ClickHouse's own insert ceiling here (rows inserted directly, 50,000 per insert);
-//! 2. the writer draining a backlog from Kafka into ClickHouse (rows/s, peak RSS);
+//! 2. the writer draining a backlog from Kafka into ClickHouse (rows/s, peak RSS), without and
+//!    with the per-conversation state, in the same run;
 //! 3. end-to-end latency at a steady rate: produce → row visible in ClickHouse, p50/p99.
 //!
 //! `cargo bench -p rapport-writer --bench load` (part of `make bench`). Sizes:
@@ -94,7 +95,7 @@ struct Setup {
     config: std::path::PathBuf,
 }
 
-async fn setup(stack: &Stack, name: &str) -> Setup {
+async fn setup(stack: &Stack, name: &str, extra: &str) -> Setup {
     let prefix = unique_name(name);
     let topics = Topics::prefixed(&prefix);
     // Batched produce: the writer reads each batch from its start, which Tansu serves whole.
@@ -114,7 +115,7 @@ async fn setup(stack: &Stack, name: &str) -> Setup {
     std::fs::write(
         &config,
         format!(
-            "group_id = \"{prefix}-w\"\n[kafka]\nbrokers = \"{}\"\n[topics]\ninteractions = \"{}\"\ndlq = \"{}\"\n\
+            "group_id = \"{prefix}-w\"\n{extra}[kafka]\nbrokers = \"{}\"\n[topics]\ninteractions = \"{}\"\ndlq = \"{}\"\n\
              [clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n",
             kafka.brokers, topics.interactions, topics.dlq, clickhouse.url, clickhouse.database
         ),
@@ -183,7 +184,7 @@ async fn main() {
     let stack = Stack::from_env();
 
     // 1. ClickHouse's ceiling: the same rows, inserted directly.
-    let direct = setup(&stack, "bench-ch").await;
+    let direct = setup(&stack, "bench-ch", "").await;
     migrations::migrate(&direct.clickhouse).await.unwrap();
     let client = direct.clickhouse.client();
     let batch: Vec<InteractionRow> = (0..50_000)
@@ -202,36 +203,64 @@ async fn main() {
         "clickhouse direct insert: {ceiling:>9.0} rows/s ({inserted} rows, 50,000 per insert)"
     );
 
-    // 2. The writer draining a backlog.
-    let drain = setup(&stack, "bench-drain").await;
-    let producer: FutureProducer = drain.kafka.producer_config().create().unwrap();
+    // 2. The writer draining a backlog: without the per-conversation state, then with it (the
+    // default), in the same run, so the ratio is what the state costs on this machine today.
     let backlog: Vec<Interaction> = (0..rows)
         .map(|n| interaction("b", n, Timestamp::now()))
         .collect();
-    let started = Instant::now();
-    produce(&producer, &drain.topics.interactions, &backlog).await;
-    println!(
-        "backlog: {rows} interactions produced in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let started = Instant::now();
-    let writer = start_writer(&drain).await;
-    while count(&drain.clickhouse).await < rows {
-        assert!(
-            started.elapsed() < Duration::from_secs(900),
-            "writer did not finish"
+    let mut drains = Vec::new();
+    let mut rates = Vec::new();
+    for (name, state) in [("bench-drain-nostate", false), ("bench-drain", true)] {
+        let drain = setup(&stack, name, &format!("store_state = {state}\n")).await;
+        let producer: FutureProducer = drain.kafka.producer_config().create().unwrap();
+        let started = Instant::now();
+        produce(&producer, &drain.topics.interactions, &backlog).await;
+        println!(
+            "backlog: {rows} interactions produced in {:.1} s",
+            started.elapsed().as_secs_f64()
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let writer = start_writer(&drain).await;
+        while count(&drain.clickhouse).await < rows {
+            assert!(
+                started.elapsed() < Duration::from_secs(900),
+                "writer did not finish"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // With the state on, drained means every event is counted in its conversation's row.
+        while state
+            && query(
+                &drain.clickhouse,
+                "SELECT sum(events) FROM conversations FINAL",
+            )
+            .await
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(0)
+                < rows
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(900),
+                "writer did not finish the state"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let drained = rows as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "writer drain, store_state = {state:<5}: {drained:>9.0} rows/s (Kafka → ClickHouse, incl. start-up, migrations and group join); peak RSS {:.1} MB",
+            peak_rss_mib(writer.pid())
+        );
+        rates.push(drained);
+        drains.push(drain);
     }
-    let drained = rows as f64 / started.elapsed().as_secs_f64();
     println!(
-        "writer drain:             {drained:>9.0} rows/s (Kafka → ClickHouse, incl. start-up, migrations and group join); peak RSS {:.1} MB",
-        peak_rss_mib(writer.pid())
+        "the stored state costs {:.0} % of the writer's drain rate",
+        100.0 * (1.0 - rates[1] / rates[0])
     );
-    drop(writer);
 
     // 3. Latency at a steady rate: produce → row visible in ClickHouse.
-    let steady = setup(&stack, "bench-steady").await;
+    let steady = setup(&stack, "bench-steady", "").await;
     let writer = start_writer(&steady).await;
     while query(&steady.clickhouse, "EXISTS TABLE interactions")
         .await
@@ -312,7 +341,7 @@ async fn main() {
         peak_rss_mib(writer.pid())
     );
     drop(writer);
-    for s in [&direct, &drain, &steady] {
+    for s in drains.iter().chain([&direct, &steady]) {
         query(
             &s.clickhouse,
             &format!("DROP DATABASE IF EXISTS {}", s.clickhouse.database),
