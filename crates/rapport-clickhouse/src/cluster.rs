@@ -183,7 +183,12 @@ impl<'a> Rewriter<'a> {
     }
 
     /// A column added to a table: to the replicated local table (one replica per shard runs it,
-    /// replication brings it to the others) and to the Distributed table in front of it.
+    /// replication brings it to the others), and then the Distributed table in front of it is
+    /// made again from the local table's new columns. 18.16 refuses an ALTER ON CLUSTER of a
+    /// table that is not replicated on a cluster whose shards replicate internally ("isn't
+    /// replicated, but shard is replicated according to its cluster definition"), and a
+    /// Distributed table holds no data, so dropping and creating it loses nothing; reads and
+    /// writes through it fail for the moment in between, as during any migration.
     fn add_column(&mut self, sql: &str, tokens: &[Token]) -> Result<Vec<String>, RewriteError> {
         let name = self.name_at(sql, tokens, 2)?;
         if self.objects.get(&name) != Some(&Object::Table) {
@@ -197,15 +202,24 @@ impl<'a> Rewriter<'a> {
             .map(|t| sql[t.start..].trim())
             .ok_or_else(|| refuse(sql, "expected a column after ADD COLUMN"))?;
         let layout = self.layout;
-        Ok([format!("{name}{LOCAL_SUFFIX}"), name]
-            .iter()
-            .map(|table| {
-                format!(
-                    "ALTER TABLE {}.{table} ON CLUSTER {} ADD COLUMN {column}",
-                    layout.database, layout.cluster
-                )
-            })
-            .collect())
+        Ok(vec![
+            format!(
+                "ALTER TABLE {db}.{name}{LOCAL_SUFFIX} ON CLUSTER {cluster} ADD COLUMN {column}",
+                db = layout.database,
+                cluster = layout.cluster,
+            ),
+            format!(
+                "DROP TABLE IF EXISTS {db}.{name} ON CLUSTER {cluster}",
+                db = layout.database,
+                cluster = layout.cluster,
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {db}.{name} ON CLUSTER {cluster} AS {db}.{name}{LOCAL_SUFFIX} \
+                 ENGINE = Distributed({cluster}, {db}, {name}{LOCAL_SUFFIX}, {SHARDING_KEY})",
+                db = layout.database,
+                cluster = layout.cluster,
+            ),
+        ])
     }
 
     fn name_at(&self, sql: &str, tokens: &[Token], i: usize) -> Result<String, RewriteError> {
@@ -742,7 +756,7 @@ mod tests {
     }
 
     #[test]
-    fn a_column_is_added_to_the_local_table_and_the_distributed_one() {
+    fn a_column_is_added_to_the_local_table_and_the_distributed_one_made_again() {
         let mut r = Rewriter::new(LAYOUT);
         r.statement(
             "CREATE TABLE IF NOT EXISTS t (tenant_id String) ENGINE = MergeTree ORDER BY tenant_id",
@@ -753,7 +767,9 @@ mod tests {
                 .unwrap(),
             vec![
                 "ALTER TABLE store.t_local ON CLUSTER rapport ADD COLUMN calendar String DEFAULT ''",
-                "ALTER TABLE store.t ON CLUSTER rapport ADD COLUMN calendar String DEFAULT ''",
+                "DROP TABLE IF EXISTS store.t ON CLUSTER rapport",
+                "CREATE TABLE IF NOT EXISTS store.t ON CLUSTER rapport AS store.t_local \
+                 ENGINE = Distributed(rapport, store, t_local, sipHash64(tenant_id))",
             ]
         );
     }
