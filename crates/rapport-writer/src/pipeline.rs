@@ -183,7 +183,22 @@ pub async fn run(
     if config.store_state {
         tables.extend(state::TABLES);
     }
-    rapport_clickhouse::check_tables_exist(&config.clickhouse, &tables).await?;
+    // On a cluster, another instance's migration may be making a Distributed table again in
+    // front of its local table (a migration that adds a column) at this very moment: a table
+    // missing for a few seconds is that, one missing for longer is a real mismatch.
+    let patience = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match rapport_clickhouse::check_tables_exist(&config.clickhouse, &tables).await {
+            Ok(()) => break,
+            Err(error) if tokio::time::Instant::now() < patience => {
+                warn!(%error, "a table the writer writes is missing; checking again");
+                if !sleep_unless(Duration::from_secs(1), stop.cancelled()).await {
+                    return Ok(());
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
     let context =
         ServiceContext::new("writer").with_resume_rewind(config.kafka.resume_rewind_records);
     let producer: FutureProducer<ServiceContext> = config
