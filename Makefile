@@ -91,7 +91,7 @@ cargo-deny:
 lint: deps cargo-deny ## Exactly what CI checks: formatting, clippy with warnings as errors, licences and sources (deny.toml), advisories
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) deny --log-level error check licenses bans sources
+	$(CARGO) deny --log-level error --all-features check licenses bans sources
 	@$(MAKE) --no-print-directory audit
 
 # RustSec's database is a git repository on github.com. When it cannot be fetched, the copy from
