@@ -6,3 +6,4 @@ pub mod cmd;
 pub mod config;
 pub mod progress;
 pub mod store;
+pub mod table;

@@ -186,29 +186,7 @@ fn table(rows: &[KeyRow]) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let render = |cells: &[&str]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        format!("{}\n", padded.join("  ").trim_end())
-    };
-    let mut text = render(&header);
-    for line in &lines {
-        let cells: Vec<&str> = line.iter().map(String::as_str).collect();
-        text.push_str(&render(&cells));
-    }
+    let mut text = crate::table::aligned(&header, &lines, header.len());
     if rows.is_empty() {
         text.push_str("(no keys; create one with `rapport keys create --tenant T --name N`)\n");
     }
