@@ -6,44 +6,8 @@
 //! therefore accepts any of: `basic_auth`, a shared-secret `header`, or a `url_tokens` token
 //! in the URL. With no timestamp there is no replay protection; TLS and the secret are all.
 
-use chrono::{DateTime, Utc};
-use http::Method;
-
-use super::unsigned::Unsigned;
-use crate::config::EndpointConfig;
-use crate::error::VerifyError;
-use crate::request::{Request, Verified};
-use crate::secret::Environment;
-
-#[derive(Debug)]
-pub struct Verifier {
-    unsigned: Unsigned,
-    body_limit: usize,
-}
-
-impl Verifier {
-    pub(crate) fn build(
-        endpoint: &EndpointConfig,
-        env: &dyn Environment,
-        problems: &mut Vec<String>,
-    ) -> Self {
-        Self {
-            unsigned: Unsigned::build(endpoint, env, problems),
-            body_limit: endpoint.body_limit_bytes,
-        }
-    }
-
-    pub fn verify(
-        &self,
-        request: &Request<'_>,
-        _now: DateTime<Utc>,
-    ) -> Result<Verified, VerifyError> {
-        request.require_method(&Method::POST)?;
-        request.require_body_within(self.body_limit)?;
-        self.unsigned.check(request)?;
-        Ok(Verified::event(None))
-    }
-}
+/// Freshdesk signs nothing: the endpoint's secret is the whole check.
+pub type Verifier = super::unsigned::Posted;
 
 #[cfg(test)]
 mod tests {

@@ -7,44 +7,8 @@
 //! by a secret `url_tokens` token in that URL (or `basic_auth`, if Trustpilot keeps user info
 //! of the URL; not documented, so the token is the recommended setting).
 
-use chrono::{DateTime, Utc};
-use http::Method;
-
-use super::unsigned::Unsigned;
-use crate::config::EndpointConfig;
-use crate::error::VerifyError;
-use crate::request::{Request, Verified};
-use crate::secret::Environment;
-
-#[derive(Debug)]
-pub struct Verifier {
-    unsigned: Unsigned,
-    body_limit: usize,
-}
-
-impl Verifier {
-    pub(crate) fn build(
-        endpoint: &EndpointConfig,
-        env: &dyn Environment,
-        problems: &mut Vec<String>,
-    ) -> Self {
-        Self {
-            unsigned: Unsigned::build(endpoint, env, problems),
-            body_limit: endpoint.body_limit_bytes,
-        }
-    }
-
-    pub fn verify(
-        &self,
-        request: &Request<'_>,
-        _now: DateTime<Utc>,
-    ) -> Result<Verified, VerifyError> {
-        request.require_method(&Method::POST)?;
-        request.require_body_within(self.body_limit)?;
-        self.unsigned.check(request)?;
-        Ok(Verified::event(None))
-    }
-}
+/// Trustpilot signs nothing: the endpoint's secret is the whole check.
+pub type Verifier = super::unsigned::Posted;
 
 #[cfg(test)]
 mod tests {

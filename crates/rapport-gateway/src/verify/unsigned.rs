@@ -2,16 +2,49 @@
 //! (`?token=…`), or a shared-secret header. Any configured credential may match.
 
 use base64::Engine;
-use http::HeaderName;
+use chrono::{DateTime, Utc};
+use http::{HeaderName, Method};
 
 use crate::config::EndpointConfig;
 use crate::error::VerifyError;
-use crate::request::Request;
+use crate::request::{Request, Verified};
 use crate::secret::{Environment, Secret};
 
 /// The query parameter carrying a URL token. The service must keep query strings out of its
 /// access logs.
 pub const TOKEN_PARAM: &str = "token";
+
+/// The whole verification of a provider that only POSTs its events and signs nothing
+/// (Freshdesk, Trustpilot): the method, the body cap and the endpoint's secret.
+#[derive(Debug)]
+pub struct Posted {
+    unsigned: Unsigned,
+    body_limit: usize,
+}
+
+impl Posted {
+    pub(crate) fn build(
+        endpoint: &EndpointConfig,
+        env: &dyn Environment,
+        problems: &mut Vec<String>,
+    ) -> Self {
+        Self {
+            unsigned: Unsigned::build(endpoint, env, problems),
+            body_limit: endpoint.body_limit_bytes,
+        }
+    }
+
+    pub fn verify(
+        &self,
+        request: &Request<'_>,
+        _now: DateTime<Utc>,
+    ) -> Result<Verified, VerifyError> {
+        request.require_method(&Method::POST)?;
+        request.require_body_within(self.body_limit)?;
+        self.unsigned.check(request)?;
+        Ok(Verified::event(None))
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Unsigned {
