@@ -186,18 +186,17 @@ pub async fn run(
     // On a cluster, another instance's migration may be making a Distributed table again in
     // front of its local table (a migration that adds a column) at this very moment: a table
     // missing for a few seconds is that, one missing for longer is a real mismatch.
-    let patience = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match rapport_clickhouse::check_tables_exist(&config.clickhouse, &tables).await {
-            Ok(()) => break,
-            Err(error) if tokio::time::Instant::now() < patience => {
-                warn!(%error, "a table the writer writes is missing; checking again");
-                if !sleep_unless(Duration::from_secs(1), stop.cancelled()).await {
-                    return Ok(());
-                }
-            }
-            Err(error) => return Err(error.into()),
-        }
+    let patience = Instant::now() + Duration::from_secs(30);
+    let checked = rapport_runtime::retry::retry(
+        &mut Backoff::new(Duration::from_secs(1), Duration::from_secs(1)),
+        stop.cancelled(),
+        |_| Instant::now() < patience,
+        |error, _| warn!(%error, "a table the writer writes is missing; checking again"),
+        || rapport_clickhouse::check_tables_exist(&config.clickhouse, &tables),
+    )
+    .await?;
+    if checked.is_none() {
+        return Ok(());
     }
     let context =
         ServiceContext::new("writer").with_resume_rewind(config.kafka.resume_rewind_records);
