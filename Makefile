@@ -20,7 +20,7 @@ FUZZ_MAX_LEN ?= 262144
 FUZZ_TARGETS := email:rfc822,sendgrid,mailgun,ses chat:intercom,chatwoot review:google,yelp,trustpilot support:zendesk,freshdesk generic:generic
 
 
-.PHONY: help up down status test test-unit test-cluster cluster-deps lint audit cargo-deny fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps browser-deps promtool test-browser screenshots test-rules
+.PHONY: help up down status bins test test-unit test-cluster cluster-deps lint audit cargo-deny fmt bench bench-read demo build fuzz fuzz-smoke nextest cargo-fuzz sqlcheck chdb oracles soak deps tls-deps browser-deps promtool test-browser screenshots test-rules
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,11 +49,17 @@ promtool: ## Install promtool (Debian's prometheus) for the alert rules' tests
 build: deps ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
 
+# The end-to-end tests run the services as processes from target/debug. nextest builds a
+# package's binaries only when that package has integration tests of its own, so a service
+# whose tests live in rapport-e2e (rapport-sla) would be missing on a fresh clone.
+bins: deps
+	$(CARGO) build --workspace --bins
+
 nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
 # The fuzz smoke run goes first so nextest's summary is the suite's closing line.
-test: deps tls-deps promtool nextest oracles lint up ## Start the stack if needed and run the whole suite (unit + integration + TLS + a short fuzz run)
+test: deps tls-deps promtool nextest oracles lint bins up ## Start the stack if needed and run the whole suite (unit + integration + TLS + a short fuzz run)
 	@$(MAKE) --no-print-directory sqlcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
 	$(NEXTEST) --profile $(NEXTEST_PROFILE)
@@ -77,7 +83,7 @@ cluster-deps: ## Install what the cluster tests run besides the stack (ZooKeeper
 
 # The cluster tests start their own ZooKeeper and ClickHouse servers (two shards, or one shard of
 # two replicas) and use the local stack's broker; `make test` skips them (they are #[ignore]d).
-test-cluster: deps nextest cluster-deps up ## The ClickHouse cluster tests (ZooKeeper + several 18.16 servers on loopback)
+test-cluster: deps nextest cluster-deps bins up ## The ClickHouse cluster tests (ZooKeeper + several 18.16 servers on loopback)
 	$(NEXTEST) --profile $(NEXTEST_PROFILE) --run-ignored only -E 'binary(cluster)'
 
 test-unit: deps nextest ## Only the tests that need no running stack
@@ -113,7 +119,7 @@ fmt: ## Format the code
 
 SOAK_CUSTOMERS ?= 1500
 
-soak: deps nextest up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
+soak: deps nextest bins up ## The whole-pipeline fault tests at 10x size (bounded; stops by itself)
 	RAPPORT_TEST_CUSTOMERS=$(SOAK_CUSTOMERS) $(NEXTEST) --profile $(NEXTEST_PROFILE) -p rapport-e2e --test pipeline --run-ignored all
 
 N ?= 1000000

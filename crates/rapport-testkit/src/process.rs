@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A workspace binary from the same target directory as the running test (nextest builds the
-/// whole workspace first; run `cargo build --workspace` before running one package's tests), or
+/// A workspace binary from the same target directory as the running test (`make test` runs
+/// `cargo build --workspace --bins` first: cargo builds a package's binaries for integration tests
+/// of that package only, and rapport-sla's tests live in rapport-e2e), or
 /// from `RAPPORT_TEST_BIN_DIR` when set (checkouts that share a target directory overwrite each
 /// other's `target/debug/<bin>`).
 pub fn binary(name: &str) -> PathBuf {
@@ -28,7 +29,7 @@ pub fn binary(name: &str) -> PathBuf {
         .expect("test executable inside a target directory");
     assert!(
         path.exists(),
-        "{} is not built; run `cargo build --workspace`",
+        "{} is not built; run `cargo build --workspace --bins`",
         path.display()
     );
     path
