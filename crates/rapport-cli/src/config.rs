@@ -29,6 +29,10 @@ pub struct CliConfig {
     /// rapport-linker's HTTP address, for `rapport identity` (`https://` when the linker serves
     /// TLS, `[http.tls]`).
     pub linker_url: String,
+    /// The other instances of a sharded linker (`shard.enabled`): `rapport identity` asks
+    /// `linker_url` first, then these in turn while an instance answers that another owns the
+    /// tenant.
+    pub linker_urls: Vec<String>,
     /// PEM file of the CA that signs the linker's certificate; unset trusts the system's CAs.
     pub linker_ca_file: Option<std::path::PathBuf>,
     /// The linker's admin token (its `admin.token`): `RAPPORT_LINKER_TOKEN`, or from a file with
@@ -69,11 +73,16 @@ impl CliConfig {
         Ok(Rules::from_config(&self.business_hours, &self.sla)?)
     }
 
+    /// Every linker instance to ask, `linker_url` first.
+    pub fn linkers(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.linker_url.as_str()).chain(self.linker_urls.iter().map(String::as_str))
+    }
+
     /// An HTTP client for the linker's admin API: over `https://` it trusts `linker_ca_file` (or
     /// the system's CAs), as the services trust theirs.
     pub fn linker_client(&self) -> anyhow::Result<reqwest::Client> {
         let mut client = reqwest::Client::builder();
-        if self.linker_url.starts_with("https://") {
+        if self.linkers().any(|url| url.starts_with("https://")) {
             let tls = rapport_runtime::tls::client_config(self.linker_ca_file.as_deref())?;
             client = client.use_preconfigured_tls((*tls).clone());
         }
@@ -109,6 +118,7 @@ impl Default for CliConfig {
             topics: Topics::default(),
             clickhouse: ClickHouseConfig::default(),
             linker_url: "http://127.0.0.1:9473".into(),
+            linker_urls: Vec::new(),
             linker_ca_file: None,
             linker_token: Secret::default(),
             business_hours: BusinessHoursConfig::default(),

@@ -49,14 +49,14 @@ fn digest(key: &[u8]) -> [u8; 32] {
 }
 
 /// The writer's and the linker's copy of the forget list.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ForgetList {
     /// tenant → identity digests and conversation digests.
     tenants: HashMap<String, Forgotten>,
     newest_ms: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Forgotten {
     identities: HashSet<[u8; 32]>,
     conversations: HashSet<[u8; 32]>,

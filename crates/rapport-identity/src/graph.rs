@@ -232,6 +232,18 @@ impl IdentityGraph {
         links
     }
 
+    /// The tenants with at least one identifier, in no particular order.
+    pub fn tenant_ids(&self) -> impl Iterator<Item = &str> {
+        self.tenants.keys().map(String::as_str)
+    }
+
+    /// Forgets one tenant's whole graph (a linker that no longer owns the tenant). Nothing is
+    /// reported: the tenant's customers did not change, another instance now holds them. True
+    /// when the tenant was there.
+    pub fn drop_tenant(&mut self, tenant_id: &str) -> bool {
+        self.tenants.remove(tenant_id).is_some()
+    }
+
     /// Sizes summed over all tenants; walks the tenants, not the identifiers.
     pub fn stats(&self) -> GraphStats {
         self.tenants

@@ -8,7 +8,8 @@
 //!    while the stage has room. A received record marks the broker reachable, passes admission
 //!    (records a resumed partition already processed are skipped, a skipped batch is sought
 //!    back), and begins in its partition's frontier before the stage sees it; a consumer error
-//!    goes to the broker state or is counted;
+//!    goes to the broker state or is counted; partitions assigned or revoked meanwhile are
+//!    reported to the stage ([`Stage::reassigned`]) before it is given the records;
 //! 3. a stage error stops the loop and is returned;
 //! 4. readiness off, the stage drains (bounded by `drain_timeout`) unless it failed, and the
 //!    consumer commits what is stored and leaves the group (bounded too).
@@ -122,6 +123,20 @@ pub trait Stage: Send {
         event: Self::Event,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// Partitions assigned and revoked since the last call, in order. Called before any record
+    /// of a newly assigned partition is accepted, and before the records received together with
+    /// a revocation are: librdkafka runs the rebalance inside the poll that receives records,
+    /// so a stage that keeps state per partition (the linker's tenants) can restore or drop it
+    /// here. Most stages ignore it: revoked partitions' frontiers are dropped by the loop.
+    fn reassigned(
+        &mut self,
+        subscription: &Subscription,
+        changes: Vec<crate::AssignmentChange>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (subscription, changes);
+        std::future::ready(Ok(()))
+    }
+
     /// After `stop`: finishes what is in hand until `deadline`; what is not finished is read
     /// again after the restart.
     fn drain(
@@ -157,7 +172,12 @@ pub async fn consume<S: Stage>(
             event = stage.next_event() => stage.handle(&subscription, event).await,
             _ = resume_check.tick() => {
                 context.check_resumed(consumer);
-                Ok(())
+                let changes = context.take_assignment_changes();
+                if changes.is_empty() {
+                    Ok(())
+                } else {
+                    stage.reassigned(&subscription, changes).await
+                }
             }
             received = consumer.recv(), if room > 0 => {
                 let mut chunk = Vec::new();
@@ -177,10 +197,15 @@ pub async fn consume<S: Stage>(
                         next = ready_now(consumer.recv()).await;
                     }
                 }
-                if chunk.is_empty() {
+                let changes = context.take_assignment_changes();
+                let reassigned = if changes.is_empty() {
                     Ok(())
                 } else {
-                    stage.accept(&subscription, chunk).await
+                    stage.reassigned(&subscription, changes).await
+                };
+                match reassigned {
+                    Ok(()) if !chunk.is_empty() => stage.accept(&subscription, chunk).await,
+                    other => other,
                 }
             }
         };

@@ -72,6 +72,15 @@ pub fn consumer_metrics(service: &str) -> Vec<Metric> {
     ]
 }
 
+/// One partition joining or leaving this consumer's assignment. Revocations include partitions
+/// lost without a clean hand-over (a session timeout), after which another consumer may already
+/// own them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignmentChange {
+    Assigned { topic: String, partition: i32 },
+    Revoked { topic: String, partition: i32 },
+}
+
 /// The client context every Rapport consumer and producer shares: which partitions this instance
 /// owns (revoked partitions drop their in-flight work, so its offsets are never stored), whether
 /// the broker answers (an outage is logged once per change, never per message), and consumer lag
@@ -79,6 +88,7 @@ pub fn consumer_metrics(service: &str) -> Vec<Metric> {
 #[derive(Clone)]
 pub struct ServiceContext {
     frontiers: Arc<Mutex<Frontiers>>,
+    assignment_changes: Arc<Mutex<Vec<AssignmentChange>>>,
     progress: Arc<Mutex<crate::progress::Progress>>,
     resume: Arc<Mutex<ResumeGuard>>,
     resume_window: i64,
@@ -104,6 +114,7 @@ impl ServiceContext {
     pub fn new(service: &str) -> Self {
         Self {
             frontiers: Arc::default(),
+            assignment_changes: Arc::default(),
             progress: Arc::default(),
             resume: Arc::default(),
             resume_window: 0,
@@ -255,6 +266,32 @@ impl ServiceContext {
                     .collect::<Vec<_>>()
                     .join("; ")
             })
+        }
+    }
+
+    /// The partitions assigned and revoked since the last call, in the order the rebalances
+    /// happened (see [`crate::Stage::reassigned`]).
+    pub fn take_assignment_changes(&self) -> Vec<AssignmentChange> {
+        std::mem::take(
+            &mut *self
+                .assignment_changes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn note_assignment(&self, partitions: &TopicPartitionList, assigned: bool) {
+        let mut changes = self
+            .assignment_changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for p in partitions.elements() {
+            let (topic, partition) = (p.topic().to_owned(), p.partition());
+            changes.push(if assigned {
+                AssignmentChange::Assigned { topic, partition }
+            } else {
+                AssignmentChange::Revoked { topic, partition }
+            });
         }
     }
 
@@ -493,6 +530,7 @@ impl ConsumerContext for ServiceContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
+                self.note_assignment(partitions, false);
                 let mut frontiers = self.frontiers();
                 for p in partitions.elements() {
                     frontiers.revoke(p.topic(), p.partition());
@@ -509,6 +547,7 @@ impl ConsumerContext for ServiceContext {
             }
             Rebalance::Assign(partitions) => {
                 info!(partitions = partitions.count(), "partitions assigned");
+                self.note_assignment(partitions, true);
                 if self.resume_window > 0 {
                     let mut resume = self.resume();
                     for mut p in partitions.elements() {

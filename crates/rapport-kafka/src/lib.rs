@@ -19,7 +19,7 @@ mod topics;
 pub use config::{DEFAULT_MAX_MESSAGE_BYTES, KafkaConfig};
 pub use connect::{check_connection, misconfiguration};
 pub use consume::{Stage, Subscription};
-pub use context::{ServiceContext, consumer_metrics, leave_group};
+pub use context::{AssignmentChange, ServiceContext, consumer_metrics, leave_group};
 pub use decode::{DecodeFailure, Decoder};
 pub use dlq::{
     DEAD_LETTER_HEADERS, DeadLetter, HEADER_SHA256, HEADER_TRUNCATED, ORIGINAL_PREFIX,

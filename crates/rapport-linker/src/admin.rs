@@ -18,6 +18,7 @@ use crate::pipeline::Core;
 pub fn routes(core: Core, token: Secret) -> Router {
     Router::new()
         .route("/v1/identity/{tenant}/{identifier}", get(show))
+        .route("/v1/identity/owner/{tenant}", get(owner))
         .route("/v1/identity/unlink", post(unlink))
         .route("/v1/identity/forget", post(forget))
         .route_layer(middleware::from_fn_with_state(token, authorize))
@@ -81,6 +82,9 @@ fn store_failed(state: &mut crate::pipeline::State, e: &crate::LinkerError) -> R
     )
 }
 
+/// Sharded mode: an instance that does not hold the tenant's graph answers from the store, so
+/// any instance answers for every tenant (the owner's unstored batch, at most `batch.max_delay_ms`
+/// old, is not in the store yet).
 async fn show(
     State(core): State<Core>,
     Path((tenant, identifier)): Path<(String, String)>,
@@ -89,17 +93,36 @@ async fn show(
     if !state.restored {
         return restoring();
     }
-    match state.graph.customer_of(&tenant, &identifier) {
+    if !state.holds(&tenant) {
+        let (client, forget, policies) = state.reader();
+        drop(state);
+        let mut graph = rapport_identity::IdentityGraph::new(policies);
+        let tenants = [tenant.clone()];
+        return match crate::store::restore(&client, &mut graph, &forget, Some(&tenants)).await {
+            Ok(_) => describe(&graph, &tenant, &identifier),
+            Err(e) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            ),
+        };
+    }
+    describe(&state.graph, &tenant, &identifier)
+}
+
+/// An identifier's customer, its identifiers and the links between them.
+fn describe(graph: &rapport_identity::IdentityGraph, tenant: &str, identifier: &str) -> Reply {
+    match graph.customer_of(tenant, identifier) {
         None => error(
             StatusCode::NOT_FOUND,
             "unknown_identifier",
             format!("{identifier:?} has not been seen in tenant {tenant:?}"),
         ),
         Some(customer_id) => {
-            let members = state.graph.members(&tenant, customer_id);
+            let members = graph.members(tenant, customer_id);
             let links: Vec<Value> = members
                 .iter()
-                .flat_map(|m| state.graph.links_of(&tenant, m))
+                .flat_map(|m| graph.links_of(tenant, m))
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .map(|l| json!({"a": l.a, "b": l.b, "event_id": l.event_id, "source": l.source, "occurred_at": l.occurred_at}))
@@ -123,10 +146,60 @@ struct UnlinkRequest {
     b: Option<String>,
 }
 
+/// Sharded mode: only the instance that owns the tenant may change its graph; another answers
+/// 421 `not_owner` and the caller tries the next instance (`rapport identity` does).
+fn not_owner(tenant: &str) -> Reply {
+    error(
+        StatusCode::MISDIRECTED_REQUEST,
+        "not_owner",
+        format!(
+            "tenant {:?} belongs to another linker instance; ask the next one",
+            tenant.chars().take(64).collect::<String>()
+        ),
+    )
+}
+
+/// Whether this instance owns the tenant: 200 with its partition (every tenant when not
+/// sharded), else 421 `not_owner`. Changes nothing; `rapport forget` finds the owner with it.
+async fn owner(State(core): State<Core>, Path(tenant): Path<String>) -> Reply {
+    let state = core.lock().await;
+    if !state.owns(&tenant) {
+        return not_owner(&tenant);
+    }
+    let partition = state
+        .shard
+        .as_ref()
+        .map(|s| crate::partition_of(&tenant, s.partitions));
+    (
+        StatusCode::OK,
+        Json(
+            json!({"tenant_id": tenant, "owner": true, "partition": partition, "loaded": state.holds(&tenant)}),
+        ),
+    )
+}
+
+/// The owner loads the tenant's graph first when none of its interactions arrived yet.
+async fn take_ownership(state: &mut crate::pipeline::State, tenant: &str) -> Option<Reply> {
+    if !state.owns(tenant) {
+        return Some(not_owner(tenant));
+    }
+    match state.load_tenants([tenant]).await {
+        Ok(()) => None,
+        Err(e) => Some(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        )),
+    }
+}
+
 async fn unlink(State(core): State<Core>, Json(request): Json<UnlinkRequest>) -> Reply {
     let mut state = core.lock().await;
     if !state.restored {
         return restoring();
+    }
+    if let Some(refused) = take_ownership(&mut state, &request.tenant_id).await {
+        return refused;
     }
     let result = match &request.b {
         Some(b) => state.graph.unlink(&request.tenant_id, &request.a, b),
@@ -171,6 +244,9 @@ async fn forget(State(core): State<Core>, Json(request): Json<ForgetRequest>) ->
     let mut state = core.lock().await;
     if !state.restored {
         return restoring();
+    }
+    if let Some(refused) = take_ownership(&mut state, &request.tenant_id).await {
+        return refused;
     }
     match state
         .forget(

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkerConfig {
-    /// Consumer group. Run one instance: the identity graph must see every interaction.
+    /// Consumer group. Without `shard.enabled`, run one instance: the identity graph must see
+    /// every interaction of a tenant.
     pub group_id: String,
+    /// Several instances sharing the tenants (docs/ARCHITECTURE.md, "Identity").
+    pub shard: ShardConfig,
     pub kafka: KafkaConfig,
     pub topics: Topics,
     pub clickhouse: ClickHouseConfig,
@@ -31,6 +34,33 @@ pub struct LinkerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub token: Secret,
+}
+
+/// Sharding by tenant. On, each instance copies the interactions it is given (in the
+/// `route_group_id` group) onto `topic`, partitioned by tenant, and resolves the partitions of
+/// `topic` it is assigned (in `group_id`): a tenant's graph lives on the one instance that owns
+/// its partition, is read from the store when its first interaction arrives there, and is
+/// dropped when the partition is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardConfig {
+    pub enabled: bool,
+    /// The linker's own topic, one partition per share of tenants. Its partition count must not
+    /// change while linkers run (a tenant would move without its graph); created with
+    /// `kafka.partitions` when missing.
+    pub topic: String,
+    /// The group of the routing step that copies the interactions topic onto `topic`.
+    pub route_group_id: String,
+}
+
+impl Default for ShardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            topic: "rapport.linker.v1".into(),
+            route_group_id: "rapport-linker-route".into(),
+        }
+    }
 }
 
 /// How many interactions are resolved before their links, customers and change events are
@@ -59,6 +89,7 @@ impl Default for LinkerConfig {
     fn default() -> Self {
         Self {
             group_id: "rapport-linker".into(),
+            shard: ShardConfig::default(),
             kafka: KafkaConfig::default(),
             topics: Topics::default(),
             clickhouse: ClickHouseConfig::default(),
@@ -87,6 +118,17 @@ impl Validate for LinkerConfig {
         );
         if self.group_id.trim().is_empty() {
             problems.push("group_id must not be empty".into());
+        }
+        if self.shard.enabled {
+            if self.shard.topic.trim().is_empty() || self.shard.route_group_id.trim().is_empty() {
+                problems.push("shard.topic and shard.route_group_id must not be empty".into());
+            }
+            if self.shard.route_group_id == self.group_id {
+                problems.push("shard.route_group_id must differ from group_id".into());
+            }
+            if self.shard.topic == self.topics.interactions {
+                problems.push("shard.topic must differ from topics.interactions".into());
+            }
         }
         let b = &self.batch;
         if b.max_interactions == 0 || b.max_delay_ms == 0 || b.initial_backoff_ms == 0 {

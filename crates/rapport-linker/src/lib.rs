@@ -9,13 +9,16 @@ mod admin;
 mod config;
 pub mod metrics;
 mod pipeline;
+mod route;
+mod shard;
 mod store;
 
 use std::sync::Arc;
 
-pub use config::{LinkerBatch, LinkerConfig};
+pub use config::{LinkerBatch, LinkerConfig, ShardConfig};
 use rapport_clickhouse::ClickHouseError;
 use rapport_runtime::Shutdown;
+pub use shard::partition_of;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkerError {
@@ -33,6 +36,8 @@ pub enum LinkerError {
     ClickHouse(#[from] ClickHouseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("the linker's topic {topic:?} has no partitions the broker reports")]
+    NoPartitions { topic: String },
     #[error(
         "stopping: an operator's change to the identity graph could not be stored ({0}); the restart rebuilds the graph from the store"
     )]

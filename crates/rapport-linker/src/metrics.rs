@@ -33,6 +33,18 @@ pub const METRICS: &[Metric] = &[
         "Interactions dropped because their customer or conversation is on the forget list.",
     ),
     Metric::counter(
+        "rapport_linker_routed_total",
+        "Interactions copied onto the linker's own topic by the routing step (sharded mode).",
+    ),
+    Metric::counter(
+        "rapport_linker_tenants_restored_total",
+        "Tenants whose graph was read from the store on their first interaction here (sharded mode).",
+    ),
+    Metric::counter(
+        "rapport_linker_tenants_dropped_total",
+        "Tenants whose graph was dropped because their partition went to another instance (sharded mode).",
+    ),
+    Metric::counter(
         "rapport_linker_admin_unauthorized_total",
         "Admin API requests refused for a missing or wrong token.",
     ),

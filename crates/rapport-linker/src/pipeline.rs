@@ -1,7 +1,7 @@
 //! Consume interactions → resolve identities → write links and customers → publish changes →
 //! store offsets. One task owns the graph at a time (the loop or an admin request).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,8 +10,10 @@ use rapport_clickhouse::forget::{ForgottenRow, KIND_IDENTITY, digest_hex};
 use rapport_identity::{Change, IdentityGraph, Observation, Unlinked};
 use rapport_kafka::consume::{Stage, Subscription, consume, sleep_until};
 use rapport_kafka::{
-    DecodeFailure, Decoder, ServiceContext, send_all_reliably, send_dead_letter, send_tombstone,
+    AssignmentChange, DecodeFailure, Decoder, ServiceContext, TopicSpec, ensure_topics,
+    send_all_reliably, send_dead_letter, send_tombstone,
 };
+use rapport_model::Interaction;
 use rapport_model::Timestamp;
 use rapport_runtime::Health;
 use rapport_runtime::retry::{Backoff, never, retry};
@@ -21,6 +23,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::shard::{Shard, partition_of};
 use crate::store::{self, CustomerIdentityRow, CustomerRow, LinkRow};
 use crate::{LinkerConfig, LinkerError};
 
@@ -36,6 +39,8 @@ pub struct State {
     /// What `rapport forget` erased: interactions carrying it are dropped, links naming it are
     /// never stored.
     pub forget: ForgetList,
+    /// Sharded mode: the partitions and tenants this instance holds. `None`: every tenant.
+    pub shard: Option<Shard>,
     failed: CancellationToken,
     failure: Option<String>,
 }
@@ -58,6 +63,7 @@ impl Core {
             context,
             restored: false,
             forget: ForgetList::default(),
+            shard: None,
             failed: CancellationToken::new(),
             failure: None,
             config,
@@ -89,6 +95,20 @@ impl Pending {
         }
         for change in observation.changes {
             merge_change(&mut self.changes, change);
+        }
+    }
+}
+
+impl Pending {
+    /// Drops what came from `partition` (revoked): its records are never completed here, and
+    /// the new owner reads them again on top of what was stored.
+    fn purge(&mut self, partition: i32, partitions: i32) {
+        let gone = |tenant: &str| partition_of(tenant, partitions) == partition;
+        self.messages.retain(|m| m.partition() != partition);
+        self.links.retain(|l| !gone(&l.tenant_id));
+        self.changes.retain(|(tenant, _), _| !gone(tenant));
+        if self.messages.is_empty() {
+            self.opened_at = None;
         }
     }
 }
@@ -255,6 +275,114 @@ impl State {
         Ok(identities.len())
     }
 
+    /// Sharded mode: reads the graphs of the `tenants` not in memory yet from the store (their
+    /// links and identifiers, with the customers corrections a crash left), before any of their
+    /// interactions is observed here.
+    pub async fn load_tenants<'a>(
+        &mut self,
+        tenants: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), LinkerError> {
+        let Some(shard) = &self.shard else {
+            return Ok(());
+        };
+        let missing: BTreeSet<String> = tenants
+            .into_iter()
+            .filter(|t| !shard.loaded.contains(*t))
+            .map(str::to_owned)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let missing: Vec<String> = missing.into_iter().collect();
+        let (links, identifiers, corrections) = {
+            let mut backoff = self.backoff();
+            loop {
+                match store::restore(&self.client, &mut self.graph, &self.forget, Some(&missing))
+                    .await
+                {
+                    Ok(restored) => break restored,
+                    Err(error) if error.is_retryable() => {
+                        let wait = backoff.next_delay();
+                        warn!(%error, ?wait, "clickhouse unavailable; retrying");
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        };
+        if !corrections.is_empty() {
+            warn!(
+                corrections = corrections.len(),
+                "stored customers were behind their links (an earlier crash); correcting them"
+            );
+            self.persist(&[], &corrections).await?;
+        }
+        if let Some(shard) = &mut self.shard {
+            shard.loaded.extend(missing.iter().cloned());
+        }
+        metrics::counter!("rapport_linker_tenants_restored_total").increment(missing.len() as u64);
+        info!(
+            tenants = missing.len(),
+            links,
+            identifiers,
+            seconds = started.elapsed().as_secs_f64(),
+            "tenants restored"
+        );
+        Ok(())
+    }
+
+    /// Sharded mode: forgets the graphs of the tenants of a revoked partition.
+    fn drop_partition(&mut self, partition: i32) {
+        let Some(shard) = &mut self.shard else {
+            return;
+        };
+        shard.owned.remove(&partition);
+        let gone: Vec<String> = shard
+            .loaded
+            .iter()
+            .filter(|t| partition_of(t, shard.partitions) == partition)
+            .cloned()
+            .collect();
+        for tenant in &gone {
+            shard.loaded.remove(tenant);
+            self.graph.drop_tenant(tenant);
+        }
+        metrics::counter!("rapport_linker_tenants_dropped_total").increment(gone.len() as u64);
+        info!(
+            partition,
+            tenants = gone.len(),
+            "partition revoked; its tenants dropped"
+        );
+    }
+
+    /// Whether this instance decides for `tenant_id`: always when not sharded.
+    pub fn owns(&self, tenant_id: &str) -> bool {
+        self.shard.as_ref().is_none_or(|s| s.owns(tenant_id))
+    }
+
+    /// Whether the tenant's graph is in memory here.
+    pub fn holds(&self, tenant_id: &str) -> bool {
+        self.shard
+            .as_ref()
+            .is_none_or(|s| s.loaded.contains(tenant_id))
+    }
+
+    /// What a reader of the store needs to rebuild one tenant's graph away from the loop.
+    pub fn reader(
+        &self,
+    ) -> (
+        rapport_clickhouse::Client,
+        ForgetList,
+        rapport_identity::Policies,
+    ) {
+        (
+            self.client.clone(),
+            self.forget.clone(),
+            self.config.identity.clone(),
+        )
+    }
+
     pub async fn persist_unlink(&self, unlinked: &Unlinked) -> Result<(), LinkerError> {
         let now = Timestamp::now();
         let links: Vec<LinkRow> = unlinked
@@ -294,13 +422,16 @@ pub async fn run(
     if !ready {
         return Ok(());
     }
+    if config.shard.enabled {
+        return run_sharded(config, core, health, stop).await;
+    }
     let (context, failed) = {
         let mut state = core.lock().await;
         let started = Instant::now();
         let state = &mut *state;
         state.forget.refresh(&state.client).await?;
         let (links, identifiers, corrections) =
-            store::restore(&state.client, &mut state.graph, &state.forget).await?;
+            store::restore(&state.client, &mut state.graph, &state.forget, None).await?;
         if !corrections.is_empty() {
             warn!(
                 corrections = corrections.len(),
@@ -342,6 +473,137 @@ pub async fn run(
     .await
 }
 
+/// Sharded mode: the routing step and the resolver run side by side in this process; either
+/// failing stops both. Nothing is restored up front: each tenant's graph is read when its first
+/// interaction arrives, so an instance holds only the tenants it owns and that are active.
+async fn run_sharded(
+    config: Arc<LinkerConfig>,
+    core: Core,
+    health: Health,
+    stop: CancellationToken,
+) -> Result<(), LinkerError> {
+    let topic = config.shard.topic.clone();
+    ensure_topics(
+        &config.kafka,
+        &[TopicSpec {
+            name: topic.clone(),
+            compacted: false,
+        }],
+    )
+    .await?;
+    let (context, failed, producer) = {
+        let state = core.lock().await;
+        (
+            state.context.clone(),
+            state.failed.clone(),
+            state.producer.clone(),
+        )
+    };
+    let partitions = partition_count(&producer, &topic).await?;
+    {
+        let mut state = core.lock().await;
+        let state = &mut *state;
+        state.forget.refresh(&state.client).await?;
+        state.shard = Some(Shard::new(partitions));
+        state.restored = true;
+    }
+    info!(
+        topic,
+        partitions, "sharded: tenants are restored as their partitions are assigned"
+    );
+    let route_context =
+        ServiceContext::new("linker_route").with_resume_rewind(config.kafka.resume_rewind_records);
+    let routing = Subscription::new(
+        &config.kafka,
+        &config.shard.route_group_id,
+        &route_context,
+        &[config.topics.interactions.as_str()],
+        &[("queued.max.messages.kbytes", "16384")],
+    )?;
+    let mut router = crate::route::Router {
+        config: Arc::clone(&config),
+        producer,
+        partitions,
+        decoder: Decoder::new(&config.registry)?,
+    };
+    let resolving = Subscription::new(
+        &config.kafka,
+        &config.group_id,
+        &context,
+        &[topic.as_str()],
+        &[("queued.max.messages.kbytes", "16384")],
+    )?;
+    let mut linker = Linker {
+        decoder: Decoder::new(&config.registry)?,
+        config: Arc::clone(&config),
+        core,
+        pending: Pending::default(),
+        failed,
+    };
+    // The routing step reports neither readiness nor liveness: the resolver's stand for the
+    // service, and a routing failure stops the whole service.
+    let route_health = Health::default();
+    let route_stop = stop.child_token();
+    let resolve_stop = stop.child_token();
+    let route = async {
+        let result = consume(
+            routing,
+            &mut router,
+            &config.kafka,
+            &route_health,
+            &route_stop,
+            Duration::from_secs(15),
+        )
+        .await;
+        resolve_stop.cancel();
+        result
+    };
+    let resolve = async {
+        let result = consume(
+            resolving,
+            &mut linker,
+            &config.kafka,
+            &health,
+            &resolve_stop,
+            Duration::from_secs(15),
+        )
+        .await;
+        route_stop.cancel();
+        result
+    };
+    let (routed, resolved) = tokio::join!(route, resolve);
+    resolved.and(routed)
+}
+
+/// The partition count of `topic` from the broker's metadata, asked until it answers.
+async fn partition_count(
+    producer: &FutureProducer<ServiceContext>,
+    topic: &str,
+) -> Result<i32, LinkerError> {
+    use rdkafka::producer::Producer;
+    let producer = producer.clone();
+    let name = topic.to_owned();
+    let count = tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(Some(&name), Duration::from_secs(10))
+            .map(|m| {
+                m.topics()
+                    .iter()
+                    .find(|t| t.name() == name)
+                    .map_or(0, |t| t.partitions().len())
+            })
+    })
+    .await
+    .map_err(|e| LinkerError::Io(std::io::Error::other(e)))??;
+    match i32::try_from(count) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(LinkerError::NoPartitions {
+            topic: topic.to_owned(),
+        }),
+    }
+}
+
 /// Observes each interaction in the graph and keeps what it changed; a batch's changes are stored
 /// and published before its records complete.
 struct Linker {
@@ -377,8 +639,23 @@ impl Stage for Linker {
         subscription: &Subscription,
         records: Vec<OwnedMessage>,
     ) -> Result<(), LinkerError> {
+        let mut decoded = Vec::with_capacity(records.len());
         for message in records {
-            self.accept_one(subscription, message).await?;
+            // Received before its partition was revoked: the new owner reads it again.
+            if !self.owned(&message).await {
+                continue;
+            }
+            if let Some(interaction) = self.decode_one(subscription, &message).await? {
+                decoded.push((message, interaction));
+            }
+        }
+        self.core
+            .lock()
+            .await
+            .load_tenants(decoded.iter().map(|(_, i)| i.tenant_id.as_str()))
+            .await?;
+        for (message, interaction) in decoded {
+            self.observe(message, &interaction).await;
         }
         if self.pending.messages.len() >= self.config.batch.max_interactions {
             self.flush(subscription).await?;
@@ -413,6 +690,34 @@ impl Stage for Linker {
         }
     }
 
+    /// Sharded mode: a revoked partition's tenants leave the graph and the open batch, so
+    /// nothing of theirs is written after the new owner may have read the store; an assigned
+    /// partition's tenants are read from the store as their interactions arrive.
+    async fn reassigned(
+        &mut self,
+        _: &Subscription,
+        changes: Vec<AssignmentChange>,
+    ) -> Result<(), LinkerError> {
+        let mut state = self.core.lock().await;
+        let Some(partitions) = state.shard.as_ref().map(|s| s.partitions) else {
+            return Ok(());
+        };
+        for change in changes {
+            match change {
+                AssignmentChange::Assigned { partition, .. } => {
+                    if let Some(shard) = &mut state.shard {
+                        shard.owned.insert(partition);
+                    }
+                }
+                AssignmentChange::Revoked { partition, .. } => {
+                    state.drop_partition(partition);
+                    self.pending.purge(partition, partitions);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn drain(
         &mut self,
         subscription: &Subscription,
@@ -426,11 +731,41 @@ impl Stage for Linker {
 }
 
 impl Linker {
-    async fn accept_one(
+    /// Whether the record's partition is this instance's (always when not sharded).
+    async fn owned(&self, message: &OwnedMessage) -> bool {
+        let state = self.core.lock().await;
+        state
+            .shard
+            .as_ref()
+            .is_none_or(|s| s.owned.contains(&message.partition()))
+    }
+
+    async fn observe(&mut self, message: OwnedMessage, interaction: &Interaction) {
+        let mut state = self.core.lock().await;
+        let keys = interaction
+            .identities
+            .iter()
+            .map(|i| (i.kind.as_str(), i.value.as_str()));
+        if state
+            .forget
+            .forgets(&interaction.tenant_id, &interaction.conversation_id, keys)
+        {
+            metrics::counter!("rapport_linker_forgotten_dropped_total").increment(1);
+        } else {
+            let observation = state.graph.observe(interaction);
+            self.pending.add(observation, Timestamp::now());
+        }
+        drop(state);
+        self.pending.opened_at.get_or_insert_with(Instant::now);
+        self.pending.messages.push(message);
+    }
+
+    /// The record's interaction; `None` when it was dead-lettered (and completed).
+    async fn decode_one(
         &mut self,
         subscription: &Subscription,
-        message: OwnedMessage,
-    ) -> Result<(), LinkerError> {
+        message: &OwnedMessage,
+    ) -> Result<Option<Interaction>, LinkerError> {
         metrics::counter!("rapport_linker_interactions_in_total").increment(1);
         let mut backoff = self.core.lock().await.backoff();
         loop {
@@ -439,33 +774,13 @@ impl Linker {
                 .decode(message.payload().unwrap_or_default())
                 .await
             {
-                Ok(interaction) => {
-                    let mut state = self.core.lock().await;
-                    let keys = interaction
-                        .identities
-                        .iter()
-                        .map(|i| (i.kind.as_str(), i.value.as_str()));
-                    if state.forget.forgets(
-                        &interaction.tenant_id,
-                        &interaction.conversation_id,
-                        keys,
-                    ) {
-                        metrics::counter!("rapport_linker_forgotten_dropped_total").increment(1);
-                    } else {
-                        let observation = state.graph.observe(&interaction);
-                        self.pending.add(observation, Timestamp::now());
-                    }
-                    drop(state);
-                    self.pending.opened_at.get_or_insert_with(Instant::now);
-                    self.pending.messages.push(message);
-                    return Ok(());
-                }
+                Ok(interaction) => return Ok(Some(interaction)),
                 Err(DecodeFailure::Reject(rejection)) => {
                     let producer = self.core.lock().await.producer.clone();
                     send_dead_letter(
                         &producer,
                         &self.config.topics.dlq,
-                        &message,
+                        message,
                         &rejection,
                         &Timestamp::now().to_string(),
                         self.config.kafka.max_message_bytes,
@@ -474,8 +789,8 @@ impl Linker {
                     .map_err(LinkerError::DeadLetter)?;
                     metrics::counter!("rapport_linker_dlq_total", "code" => rejection.family().to_owned())
                         .increment(1);
-                    subscription.complete([&message]);
-                    return Ok(());
+                    subscription.complete([message]);
+                    return Ok(None);
                 }
                 Err(DecodeFailure::RegistryMisconfigured(error)) => return Err(error.into()),
                 Err(DecodeFailure::RegistryUnavailable(error)) => {

@@ -108,23 +108,45 @@ impl CustomerIdentityRow {
 ///
 /// Rows naming a forgotten identifier (`forget`; an erasure whose deletes have not finished yet)
 /// are skipped, so a restart never brings one back.
+///
+/// `tenants` restores only those tenants (a sharded linker taking over some); `None`, all.
 pub async fn restore(
     client: &rapport_clickhouse::Client,
     graph: &mut IdentityGraph,
     forget: &ForgetList,
+    tenants: Option<&[String]>,
 ) -> Result<(usize, usize, Vec<Change>), ClickHouseError> {
-    // 18.16 streams a large result before it knows whether the query fails; waiting for the end
-    // turns a failure into an error instead of rows that do not decode.
-    let links: Vec<LinkRow> = client
-        .query("SELECT tenant_id, identity_a, identity_b, state, event_id, source, occurred_at_ms, changed_at_ms FROM identity_links FINAL")
-        .with_setting("wait_end_of_query", "1")
-        .fetch_all()
-        .await?;
-    let customers: Vec<CustomerRow> = client
-        .query("SELECT tenant_id, identity, customer_id, changed_at_ms FROM customers FINAL")
-        .with_setting("wait_end_of_query", "1")
-        .fetch_all()
-        .await?;
+    // `tenant_id` leads both tables' sort keys, so a tenant's rows are read by index.
+    let filter = match tenants {
+        None => String::new(),
+        Some(tenants) => format!(
+            " WHERE tenant_id IN ({})",
+            vec!["?"; tenants.len().max(1)].join(", ")
+        ),
+    };
+    let bind = |mut query: clickhouse::query::Query| {
+        if let Some(tenants) = tenants {
+            if tenants.is_empty() {
+                query = query.bind("");
+            }
+            for tenant in tenants {
+                query = query.bind(tenant.as_str());
+            }
+        }
+        // 18.16 streams a large result before it knows whether the query fails; waiting for
+        // the end turns a failure into an error instead of rows that do not decode.
+        query.with_setting("wait_end_of_query", "1")
+    };
+    let links: Vec<LinkRow> = bind(client.query(&format!(
+        "SELECT tenant_id, identity_a, identity_b, state, event_id, source, occurred_at_ms, changed_at_ms FROM identity_links FINAL{filter}"
+    )))
+    .fetch_all()
+    .await?;
+    let customers: Vec<CustomerRow> = bind(client.query(&format!(
+        "SELECT tenant_id, identity, customer_id, changed_at_ms FROM customers FINAL{filter}"
+    )))
+    .fetch_all()
+    .await?;
     let (links, customers) = if forget.is_empty() {
         (links, customers)
     } else {

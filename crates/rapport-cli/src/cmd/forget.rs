@@ -61,6 +61,7 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
     }
     let linker = Linker {
         url: &config.linker_url,
+        others: &config.linker_urls,
         token: config.linker_token.expose(),
         client: config.linker_client()?,
     };
@@ -163,6 +164,8 @@ pub fn describe(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
 #[derive(Debug, Clone)]
 pub struct Linker<'a> {
     pub url: &'a str,
+    /// A sharded linker's other instances, asked in turn while one answers `not_owner`.
+    pub others: &'a [String],
     pub token: &'a str,
     pub client: reqwest::Client,
 }
@@ -284,6 +287,20 @@ pub async fn execute(
     )
 }
 
+/// Whether the linker at `url` answers that another instance owns the tenant (sharded mode),
+/// asked with a lookup that changes nothing.
+async fn misdirected(linker: &Linker<'_>, url: &str, plan: &Plan) -> bool {
+    let probe = format!(
+        "{}/v1/identity/owner/{}",
+        url.trim_end_matches('/'),
+        plan.tenant
+    );
+    matches!(
+        linker.client.get(&probe).bearer_auth(linker.token).timeout(Duration::from_secs(10)).send().await,
+        Ok(response) if response.status() == reqwest::StatusCode::MISDIRECTED_REQUEST
+    )
+}
+
 /// Step 2: the linker's admin API, or the tombstones from here when the linker is not running.
 async fn forget_in_linker(
     linker: &Linker<'_>,
@@ -292,6 +309,19 @@ async fn forget_in_linker(
     plan: &Plan,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    let mut owner = linker.url;
+    for other in linker.others {
+        if !misdirected(linker, owner, plan).await {
+            break;
+        }
+        owner = other;
+    }
+    let linker = &Linker {
+        url: owner,
+        others: &[],
+        token: linker.token,
+        client: linker.client.clone(),
+    };
     let url = format!("{}/v1/identity/forget", linker.url.trim_end_matches('/'));
     let body = serde_json::json!({
         "tenant_id": plan.tenant,

@@ -53,19 +53,32 @@ pub async fn run(args: Args, config: &CliConfig) -> anyhow::Result<u8> {
             ("POST", "/v1/identity/unlink".to_owned(), Some(body), tenant)
         }
     };
-    let url = format!("{}{path}", config.linker_url.trim_end_matches('/'));
     let client = config.linker_client()?;
-    let request = match body {
-        Some(body) => client.post(&url).json(&body),
-        None => client.request(reqwest::Method::from_bytes(method.as_bytes())?, &url),
+    // A sharded linker's instances each change only their own tenants' graphs; the others
+    // answer 421 `not_owner`, and the next one is asked.
+    let mut answered = None;
+    for linker in config.linkers() {
+        let url = format!("{}{path}", linker.trim_end_matches('/'));
+        let request = match &body {
+            Some(body) => client.post(&url).json(body),
+            None => client.request(reqwest::Method::from_bytes(method.as_bytes())?, &url),
+        }
+        .bearer_auth(config.linker_token.expose());
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("rapport-linker at {linker} did not answer"))?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        let misdirected = status == reqwest::StatusCode::MISDIRECTED_REQUEST;
+        answered = Some((status, answer));
+        if !misdirected {
+            break;
+        }
     }
-    .bearer_auth(config.linker_token.expose());
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("rapport-linker at {} did not answer", config.linker_url))?;
-    let status = response.status();
-    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    let Some((status, answer)) = answered else {
+        anyhow::bail!("no linker_url is configured");
+    };
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &answer)?;
     writeln!(out)?;
