@@ -85,7 +85,9 @@ fn interaction(n: usize, tenants: usize) -> Interaction {
         occurred_at: Timestamp::from_millis(1_717_405_200_000 + n as i64),
         received_at: Timestamp::from_millis(1_717_405_200_000 + n as i64),
         subject: Some("Invoice question".into()),
-        text: Some("Hello, I was charged twice for my order last week; could you look into it?".into()),
+        text: Some(
+            "Hello, I was charged twice for my order last week; could you look into it?".into(),
+        ),
         rating: None,
         status: None,
         tags: vec![],
@@ -246,7 +248,11 @@ impl Phase {
         let admin: AdminClient<rdkafka::client::DefaultClientContext> =
             self.kafka.client_config().create().unwrap();
         let mut names: Vec<String> = self.topics.specs().into_iter().map(|s| s.name).collect();
-        names.push(self.topics.interactions.replace("interactions.v1", "linker.v1"));
+        names.push(
+            self.topics
+                .interactions
+                .replace("interactions.v1", "linker.v1"),
+        );
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let _ = admin.delete_topics(&names, &AdminOptions::new()).await;
         let _ = std::fs::remove_file(&self.config);
@@ -295,7 +301,9 @@ async fn fill_identity_tables(phase: &Phase, identifiers: usize, tenants: usize)
         database: phase.database.clone(),
         ..Default::default()
     };
-    rapport_clickhouse::migrations::migrate(&config).await.unwrap();
+    rapport_clickhouse::migrations::migrate(&config)
+        .await
+        .unwrap();
     let client = config.client();
     let customers = identifiers / 2;
     let chunk = 100_000;
@@ -367,7 +375,10 @@ fn restores_in_log(log: &PathBuf) -> Vec<(usize, f64)> {
                     .and_then(|v| v.split_whitespace().next())
                     .map(str::to_owned)
             };
-            Some((field("tenants")?.parse().ok()?, field("seconds")?.parse().ok()?))
+            Some((
+                field("tenants")?.parse().ok()?,
+                field("seconds")?.parse().ok()?,
+            ))
         })
         .collect()
 }
@@ -384,9 +395,14 @@ async fn main() {
     let one = (tenant(0), email(0, 0).to_key());
 
     // 1. One instance drains the backlog.
-    println!("linker service: {n} interactions, {tenants} tenants, {n} identifiers, {} links", n / 2);
+    println!(
+        "linker service: {n} interactions, {tenants} tenants, {n} identifiers, {} links",
+        n / 2
+    );
     let single = Phase::new(&stack, "bench-linker-one", false).await;
-    single.produce((0..n).map(|i| interaction(i, tenants))).await;
+    single
+        .produce((0..n).map(|i| interaction(i, tenants)))
+        .await;
     let started = Instant::now();
     let mut linker = single.start().await;
     let (first, last) = single
@@ -423,7 +439,9 @@ async fn main() {
     alone.produce((0..n).map(|i| interaction(i, tenants))).await;
     let started = Instant::now();
     let linker = alone.start().await;
-    let (_, last) = alone.wait_for_identifiers(n, Duration::from_secs(1800)).await;
+    let (_, last) = alone
+        .wait_for_identifiers(n, Duration::from_secs(1800))
+        .await;
     let all = last.duration_since(started).as_secs_f64();
     println!(
         "4a. one sharded instance: {:.0} interactions/s including start-up ({all:.1} s); peak RSS {:.0} MiB",
@@ -435,7 +453,9 @@ async fn main() {
 
     // 4. Two sharded instances, the second joining a third of the way in.
     let sharded = Phase::new(&stack, "bench-linker-two", true).await;
-    sharded.produce((0..n).map(|i| interaction(i, tenants))).await;
+    sharded
+        .produce((0..n).map(|i| interaction(i, tenants)))
+        .await;
     let started = Instant::now();
     let first_instance = sharded.start().await;
     let mut second = None;
@@ -463,9 +483,16 @@ async fn main() {
         n as f64 / all,
         peak_rss_mib(first_instance.pid()),
         second.as_ref().map_or(0.0, |s| peak_rss_mib(s.pid())),
-        if mapping == expected_mapping { "equals" } else { "DIFFERS FROM" }
+        if mapping == expected_mapping {
+            "equals"
+        } else {
+            "DIFFERS FROM"
+        }
     );
-    assert_eq!(mapping, expected_mapping, "the sharded run stored other customers");
+    assert_eq!(
+        mapping, expected_mapping,
+        "the sharded run stored other customers"
+    );
     drop(first_instance);
     drop(second);
     single.drop_all().await;
@@ -487,7 +514,11 @@ async fn main() {
         drop(linker);
         // Sharded: nothing up front; each tenant is read on its first interaction.
         let config = std::fs::read_to_string(&big.config).unwrap();
-        let prefix = big.topics.interactions.trim_end_matches(".interactions.v1").to_owned();
+        let prefix = big
+            .topics
+            .interactions
+            .trim_end_matches(".interactions.v1")
+            .to_owned();
         let (group, rest) = config.split_once('\n').unwrap();
         std::fs::write(
             &big.config,
@@ -500,14 +531,18 @@ async fn main() {
         let linker = big.start().await;
         let ready = started.elapsed().as_secs_f64();
         // One known interaction per tenant: each loads its tenant's graph.
-        big.produce((0..tenants).map(|t| interaction(2 * t + 1, tenants))).await;
+        big.produce((0..tenants).map(|t| interaction(2 * t + 1, tenants)))
+            .await;
         let deadline = Instant::now() + Duration::from_secs(600);
         let restores = loop {
             let restores = restores_in_log(&big.log);
             if restores.iter().map(|(t, _)| t).sum::<usize>() >= tenants {
                 break restores;
             }
-            assert!(Instant::now() < deadline, "tenants not restored: {restores:?}");
+            assert!(
+                Instant::now() < deadline,
+                "tenants not restored: {restores:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let seconds: f64 = restores.iter().map(|(_, s)| s).sum();
