@@ -50,9 +50,14 @@ pub const METRICS: &[Metric] = &[
     ),
 ];
 
-/// Everything `rapport-linker` exports: its own metrics and its consumer's.
+/// The service name of the sharded linker's routing consumer (`rapport_linker_route_consumer_lag`, …).
+pub const ROUTE_SERVICE: &str = "linker_route";
+
+/// Everything `rapport-linker` exports: its own metrics, its consumer's, and the routing
+/// consumer's (sharded mode).
 pub fn catalogue() -> Vec<Metric> {
     let mut all = METRICS.to_vec();
     all.extend(rapport_kafka::consumer_metrics(SERVICE));
+    all.extend(rapport_kafka::consumer_metrics(ROUTE_SERVICE));
     all
 }

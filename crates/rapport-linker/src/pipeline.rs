@@ -512,7 +512,7 @@ async fn run_sharded(
         partitions, "sharded: tenants are restored as their partitions are assigned"
     );
     let route_context =
-        ServiceContext::new("linker_route").with_resume_rewind(config.kafka.resume_rewind_records);
+        ServiceContext::new(crate::metrics::ROUTE_SERVICE).with_resume_rewind(config.kafka.resume_rewind_records);
     let routing = Subscription::new(
         &config.kafka,
         &config.shard.route_group_id,
