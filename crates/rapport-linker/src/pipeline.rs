@@ -511,8 +511,8 @@ async fn run_sharded(
         topic,
         partitions, "sharded: tenants are restored as their partitions are assigned"
     );
-    let route_context =
-        ServiceContext::new(crate::metrics::ROUTE_SERVICE).with_resume_rewind(config.kafka.resume_rewind_records);
+    let route_context = ServiceContext::new(crate::metrics::ROUTE_SERVICE)
+        .with_resume_rewind(config.kafka.resume_rewind_records);
     let routing = Subscription::new(
         &config.kafka,
         &config.shard.route_group_id,

@@ -182,6 +182,79 @@ impl Run {
         query_in(&self.stack.clickhouse_url, &self.database, sql).await
     }
 
+    /// [`Run::settle`] that says whether it settled instead of failing.
+    async fn settled(&self, sql: &str, expected: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.query(sql).await.unwrap_or_default().trim() == expected {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                if self.query(sql).await.unwrap_or_default().trim() == expected {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        false
+    }
+
+    /// Which identifiers the store lacks, the interactions that carried them, and whether each
+    /// reached the linker's own topic (and in which partition): a loss in the routing step or in
+    /// the resolver.
+    async fn explain_missing(
+        &self,
+        expected: &BTreeMap<String, String>,
+        stored: &BTreeMap<String, String>,
+        interactions: &[Interaction],
+    ) -> String {
+        let missing: Vec<&String> = expected
+            .keys()
+            .filter(|k| !stored.contains_key(*k))
+            .collect();
+        let carriers: Vec<(usize, &Interaction)> = interactions
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| {
+                i.identities
+                    .iter()
+                    .any(|id| missing.contains(&&format!("{}/{}", i.tenant_id, id.to_key())))
+            })
+            .collect();
+        let topic = self
+            .topics
+            .interactions
+            .replace("interactions.v1", "linker.v1");
+        let consumer = rapport_testkit::assigned_reader(&self.stack.kafka, &[&topic]);
+        let mut routed: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
+        while let Ok(Ok(message)) =
+            tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await
+        {
+            if let Ok(i) =
+                rapport_model::wire::decode_single_object(message.payload().unwrap_or_default())
+            {
+                routed
+                    .entry(i.event_id.to_string())
+                    .or_default()
+                    .push((message.partition(), message.offset()));
+            }
+        }
+        let lines: Vec<String> = carriers
+            .iter()
+            .map(|(n, i)| {
+                format!(
+                    "interaction {n} of {} ({}): copies on the linker's topic (partition, offset) {:?}",
+                    i.tenant_id,
+                    rapport_linker::partition_of(&i.tenant_id, PARTITIONS),
+                    routed.get(&i.event_id.to_string())
+                )
+            })
+            .collect();
+        format!(
+            "{} of {} identifiers stored; missing {missing:?}; carried by: {lines:?}",
+            stored.len(),
+            expected.len()
+        )
+    }
+
     /// Waits until `sql` answers `expected` and still does 3 s later (nothing more arrives).
     async fn settle(&self, sql: &str, expected: &str, limit: Duration) {
         let deadline = Instant::now() + limit;
@@ -380,14 +453,20 @@ async fn two_instances(parting: Parting) {
     run.produce(thirds[2]).await;
 
     let expected_count = expected.len().to_string();
-    run.settle(
-        "SELECT count() FROM customers FINAL",
-        &expected_count,
-        Duration::from_secs(240),
-    )
-    .await;
+    let settled = run
+        .settled(
+            "SELECT count() FROM customers FINAL",
+            &expected_count,
+            Duration::from_secs(240),
+        )
+        .await;
     let stored = run.stored_customers().await;
-    assert_eq!(stored.len(), expected.len());
+    if !settled || stored.len() != expected.len() {
+        panic!(
+            "{}",
+            run.explain_missing(&expected, &stored, &interactions).await
+        );
+    }
     let wrong: Vec<_> = expected
         .iter()
         .filter(|(k, v)| stored.get(*k) != Some(*v))
