@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use clickhouse::Row;
+use futures_util::StreamExt;
 pub use rapport_responsiveness::Rules;
 use rapport_responsiveness::{Derived, Event, EventKind};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub const TABLES: [&str; 5] = ["conversations", "replies", "resolutions", "waiti
 /// Conversations per read: the ids go into the SQL text (`IN (?, …)`, so the primary key
 /// index applies on 18.16), and 18.16 parses at most 256 KiB of it.
 const CHUNK: usize = 500;
+
+/// Chunks read back at once (see [`recompute_with`]).
+const READS_IN_FLIGHT: usize = 3;
 
 /// The stored preview of the last customer message.
 pub const TEXT_PREVIEW_BYTES: usize = 4096;
@@ -457,29 +461,66 @@ pub(crate) async fn recompute_with(
     rules: &Rules,
     with_sla: bool,
 ) -> Result<StateRows, ClickHouseError> {
+    let mut chunks = touched
+        .iter()
+        .flat_map(|(tenant_id, conversations)| {
+            let ids: Vec<&String> = conversations.iter().collect();
+            ids.chunks(CHUNK)
+                .map(|chunk| (tenant_id.as_str(), chunk.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    // Reads in flight at once: one read leaves the writer waiting on ClickHouse and ClickHouse
+    // waiting on the writer's decoding in turn; a few overlap the two. In order, so rows are
+    // added as they were before.
+    let mut reads = futures_util::stream::FuturesOrdered::new();
+    let mut refill = |reads: &mut futures_util::stream::FuturesOrdered<_>| {
+        while reads.len() < READS_IN_FLIGHT {
+            let Some((tenant_id, chunk)) = chunks.next() else {
+                break;
+            };
+            reads.push_back(read_chunk(client, tenant_id, chunk));
+        }
+    };
+    refill(&mut reads);
     let mut rows = StateRows::default();
-    for (tenant_id, conversations) in touched {
-        let ids: Vec<&String> = conversations.iter().collect();
-        for chunk in ids.chunks(CHUNK) {
-            let (mut events, before) = tokio::try_join!(
-                events_of(client, tenant_id, chunk),
-                stored_waits(client, tenant_id, chunk)
-            )?;
-            for id in chunk {
-                let Some(derived) = events
-                    .remove(id.as_str())
-                    .and_then(|events| rules.derive(tenant_id, events))
-                else {
-                    continue;
-                };
-                let before = before
-                    .get(id.as_str())
-                    .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()));
-                rows.add(tenant_id, id, &derived, before, version, with_sla);
-            }
+    while let Some(read) = reads.next().await {
+        let (tenant_id, chunk, mut events, before) = read?;
+        refill(&mut reads);
+        for id in chunk {
+            let Some(derived) = events
+                .remove(id.as_str())
+                .and_then(|events| rules.derive(tenant_id, events))
+            else {
+                continue;
+            };
+            let before = before
+                .get(id.as_str())
+                .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()));
+            rows.add(tenant_id, id, &derived, before, version, with_sla);
         }
     }
     Ok(rows)
+}
+
+type ChunkRead<'a> = (
+    &'a str,
+    Vec<&'a String>,
+    HashMap<String, Vec<Event>>,
+    HashMap<String, StoredWait>,
+);
+
+async fn read_chunk<'a>(
+    client: &clickhouse::Client,
+    tenant_id: &'a str,
+    chunk: Vec<&'a String>,
+) -> Result<ChunkRead<'a>, ClickHouseError> {
+    let (events, before) = tokio::try_join!(
+        events_of(client, tenant_id, &chunk),
+        stored_waits(client, tenant_id, &chunk)
+    )?;
+    Ok((tenant_id, chunk, events, before))
 }
 
 /// The metrics of some conversations of one tenant derived from their stored events with
