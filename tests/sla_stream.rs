@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rapport_channels::{Context, Limits, TenantConfig, normalize};
-use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
+use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
 use rapport_sla::event::{Kind, SlaEvent};
@@ -62,13 +62,8 @@ impl Run {
         };
         let prefix = unique_name("sla-stream");
         let topics = Topics::prefixed(&prefix);
-        let sla_topic = format!("{prefix}.sla.v1");
-        let mut specs = topics.specs();
-        specs.push(TopicSpec {
-            name: sla_topic.clone(),
-            compacted: false,
-        });
-        ensure_topics(&kafka, &specs)
+        let sla_topic = topics.sla.clone();
+        ensure_topics(&kafka, &topics.specs())
             .await
             .expect("topics created; is the stack up? run `make up`");
         let database = prefix.replace(['.', '-'], "_");
@@ -87,7 +82,7 @@ impl Run {
         std::fs::write(
             dir.join("sla.toml"),
             format!(
-                "group_id = \"{prefix}-sla\"\nsla_topic = \"{sla_topic}\"\nstore_poll_ms = 50\nbatch_delay_ms = 50\n\
+                "group_id = \"{prefix}-sla\"\nstore_poll_ms = 50\nbatch_delay_ms = 50\n\
                  [sla]\nat_risk_before = \"3s\"\n[[sla.policies]]\nname = \"fast\"\nfirst_response = \"6s\"\n\
                  {store}{shared}{extra}"
             ),
