@@ -514,3 +514,89 @@ async fn timers_move_with_their_partitions_when_instances_join_leave_and_die() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_next_reply_cycle_a_late_earlier_message_replaces_is_corrected_to_void() {
+    // 24/7: first response and next reply within 6 s each, at risk 3 s before.
+    let run = Run::with_rules(
+        "[sla]\nat_risk_before = \"3s\"\n[[sla.policies]]\nname = \"fast\"\nfirst_response = \"6s\"\nnext_reply = \"6s\"\n",
+        "",
+    )
+    .await;
+    let seen = listen(&run.kafka, &run.sla_topic);
+    let _writer = run.start("writer").await;
+    let _sla = run.start("sla").await;
+    // Answered at once, then asked again: the next reply (cycle e3) breaches at e3 + 6 s.
+    let e = Timestamp::now().as_millis();
+    run.produce(&[
+        interaction("e1", "E", e, "customer"),
+        interaction("e2", "E", e + 500, "agent"),
+        interaction("e3", "E", e + 1_000, "customer"),
+    ])
+    .await;
+    let next_reply = |kind: Kind| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let found: Vec<SlaEvent> = seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(_, e)| e.clone())
+                    .filter(|e| e.target == "next_reply" && e.kind == kind)
+                    .collect();
+                if !found.is_empty() || Instant::now() > deadline {
+                    return found;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let breached = next_reply(Kind::Breached).await;
+    assert_eq!(breached.len(), 1, "{:#?}", seen.lock().unwrap());
+    let old_cycle = breached[0].cycle.clone();
+    assert_eq!(breached[0].due_at_ms, Some(e + 7_000));
+
+    // A customer message from between the reply and e3 arrives late: the run starts there, under
+    // its id. The old cycle's breach is corrected to void; the new cycle is announced.
+    run.produce(&[interaction("e2b", "E", e + 700, "customer")])
+        .await;
+    let corrected = next_reply(Kind::Corrected).await;
+    assert_eq!(corrected.len(), 1, "{:#?}", seen.lock().unwrap());
+    let void = &corrected[0];
+    assert_eq!(void.cycle, old_cycle);
+    assert_eq!(void.outcome.as_deref(), Some("void"));
+    assert_eq!(void.corrects, Some(breached[0].event_id));
+    assert_eq!(void.started_at_ms, e + 700, "the run that holds e3 now");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let new_breach = loop {
+        let found = next_reply(Kind::Breached).await;
+        if let Some(b) = found.into_iter().find(|b| b.cycle != old_cycle) {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "{:#?}", seen.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(new_breach.due_at_ms, Some(e + 6_700));
+    // Nothing more for the old cycle, and one id per (cycle, kind).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = seen.lock().unwrap().clone();
+    let mut ids: std::collections::BTreeMap<
+        (String, Kind),
+        std::collections::BTreeSet<uuid::Uuid>,
+    > = Default::default();
+    for (_, e) in events.iter().filter(|(_, e)| e.target == "next_reply") {
+        ids.entry((e.cycle.clone(), e.kind))
+            .or_default()
+            .insert(e.event_id);
+    }
+    assert!(ids.values().all(|set| set.len() == 1), "{ids:?}");
+    assert_eq!(
+        ids.keys()
+            .filter(|(c, _)| *c == old_cycle)
+            .map(|(_, k)| *k)
+            .collect::<Vec<_>>(),
+        [Kind::AtRisk, Kind::Breached, Kind::Corrected]
+    );
+}

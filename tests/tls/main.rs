@@ -149,7 +149,10 @@ fn deploy_files_use_confluent_framing_through_a_registry() {
     // rapport-sla announces what the writer stores: the same rules, the topic the job creates.
     assert_eq!(sla.business_hours, writer.business_hours);
     assert_eq!(sla.sla, writer.sla);
-    assert_eq!(sla.topics, cli.topics, "sla.toml names the topics cli.toml creates");
+    assert_eq!(
+        sla.topics, cli.topics,
+        "sla.toml names the topics cli.toml creates"
+    );
     assert!(
         cli.topics.specs().iter().any(|s| s.name == sla.topics.sla),
         "the topics job creates rapport-sla's topic"
