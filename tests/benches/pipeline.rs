@@ -492,6 +492,9 @@ async fn drain(stack: &Stack, mix: &Mix, customers: usize, sla: Sla) -> Drain {
     let (first_at, first_count) = first_row.expect("rows were stored");
     let drain_s = elapsed - (first_at - started).as_secs_f64();
     drop((normalizer, writer, sla_service));
+    // Each drain writes 150,000 rows or so into a database of its own: not kept.
+    stack.drop_database(&run.database).await;
+    let _ = std::fs::remove_dir_all(&run.dir);
     Drain {
         records: records.len(),
         interactions: expected,
