@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::row::date_of;
 use crate::sla::SlaRow;
+use crate::threads::{self, Move, Moves};
 use crate::{ClickHouseError, insert_into};
 
 /// The tables [`store`] writes.
@@ -364,6 +365,64 @@ impl StateRows {
             .push(ConversationRow::new(tenant_id, conversation_id, d, version));
     }
 
+    /// The rows a conversation that moved to another thread left behind under
+    /// `conversation_id` (its thread before), from `moved`, its metrics alone: its replies and
+    /// resolutions under this id (the keys stored when they were counted here) with no latency
+    /// and no flag, so no report counts them again; and when `emptied` (nothing is left in that
+    /// thread), the conversation itself with no events, its wait cancelled from `before` and
+    /// its SLA targets `none`.
+    pub fn retire(
+        &mut self,
+        tenant_id: &str,
+        conversation_id: &str,
+        moved: &Derived,
+        before: Option<(bool, Option<i64>, &str)>,
+        emptied: bool,
+        version: i64,
+        with_sla: bool,
+    ) {
+        let mut d = moved.clone();
+        d.sla = None;
+        let mut left = StateRows::default();
+        left.add(tenant_id, conversation_id, &d, None, version, with_sla);
+        for r in &mut left.replies {
+            r.inbound_at_ms = None;
+            r.reply_latency_ms = None;
+            r.reply_latency_business_ms = None;
+            r.has_latency = 0;
+            r.is_first_response = 0;
+        }
+        for r in &mut left.resolutions {
+            r.first_resolution_ms = None;
+            r.full_resolution_ms = None;
+            r.first_resolution_business_ms = None;
+            r.full_resolution_business_ms = None;
+            r.is_first = 0;
+            r.is_full = 0;
+        }
+        self.replies.append(&mut left.replies);
+        self.resolutions.append(&mut left.resolutions);
+        if !emptied {
+            return;
+        }
+        if let Some((true, Some(since), channel)) = before {
+            self.waiting.push(WaitingRow {
+                tenant_id: tenant_id.to_owned(),
+                waiting_since_ms: since,
+                conversation_id: conversation_id.to_owned(),
+                channel: channel.to_owned(),
+                sign: -1,
+            });
+        }
+        self.sla.append(&mut left.sla);
+        for c in &mut left.conversations {
+            c.events = 0;
+            c.is_waiting = 0;
+            c.waiting_since_ms = None;
+        }
+        self.conversations.append(&mut left.conversations);
+    }
+
     pub fn len(&self) -> usize {
         self.conversations.len()
     }
@@ -438,44 +497,134 @@ async fn stored_waits(
 /// Recomputes the touched conversations from their stored events with `rules`. `version` orders
 /// the rows against other recomputes of the same conversation: take it before the events are
 /// read, so a later version has seen at least as much. `sla` rows are written when `rules` has
-/// SLA policies.
+/// SLA policies. An email conversation is recomputed as its thread ([`crate::threads`]).
 pub async fn recompute(
     client: &clickhouse::Client,
     touched: &Touched,
     version: i64,
     rules: &Rules,
 ) -> Result<StateRows, ClickHouseError> {
-    recompute_with(client, touched, version, rules, !rules.policies.is_empty()).await
+    recompute_with(
+        client,
+        touched,
+        &Moves::new(),
+        version,
+        rules,
+        !rules.policies.is_empty(),
+    )
+    .await
 }
 
-/// [`recompute`], with `sla` rows (status `none` for every target without a policy) whenever
-/// `with_sla`: a recompute after the last policy was removed must overwrite the stored outcomes.
+/// [`recompute`] after [`crate::threads::rethread`] moved `moves`: the threads they left are
+/// recomputed too, and the rows they left there retired ([`StateRows::retire`]).
+pub async fn recompute_threads(
+    client: &clickhouse::Client,
+    touched: &Touched,
+    moves: &Moves,
+    version: i64,
+    rules: &Rules,
+) -> Result<StateRows, ClickHouseError> {
+    recompute_with(
+        client,
+        touched,
+        moves,
+        version,
+        rules,
+        !rules.policies.is_empty(),
+    )
+    .await
+}
+
+/// [`recompute_threads`], with `sla` rows (status `none` for every target without a policy)
+/// whenever `with_sla`: a recompute after the last policy was removed must overwrite the stored
+/// outcomes.
+///
+/// Every touched conversation is recomputed as its thread: the thread's state is derived from
+/// the events of every stored conversation mapped to it and written under the thread's id.
 pub(crate) async fn recompute_with(
     client: &clickhouse::Client,
     touched: &Touched,
+    moves: &Moves,
     version: i64,
     rules: &Rules,
     with_sla: bool,
 ) -> Result<StateRows, ClickHouseError> {
     let mut rows = StateRows::default();
-    for (tenant_id, conversations) in touched {
-        let ids: Vec<&String> = conversations.iter().collect();
+    let no_moves = Vec::new();
+    let tenants: BTreeSet<&String> = touched.keys().chain(moves.keys()).collect();
+    for tenant_id in tenants {
+        let moved = moves.get(tenant_id).unwrap_or(&no_moves);
+        let mut ids: BTreeSet<&String> = touched.get(tenant_id).into_iter().flatten().collect();
+        ids.extend(moved.iter().map(|m| &m.conversation_id));
+        let ids: Vec<&String> = ids.into_iter().collect();
         for chunk in ids.chunks(CHUNK) {
-            let (mut events, before) = tokio::try_join!(
-                events_of(client, tenant_id, chunk),
-                stored_waits(client, tenant_id, chunk)
-            )?;
-            for id in chunk {
+            let thread_of = threads::resolve(client, tenant_id, chunk).await?;
+            let mut targets: BTreeSet<&String> = chunk
+                .iter()
+                .map(|id| thread_of.get(*id).unwrap_or(id))
+                .collect();
+            let left: Vec<&Move> = moved
+                .iter()
+                .filter(|m| chunk.contains(&&m.conversation_id))
+                .collect();
+            targets.extend(left.iter().map(|m| &m.from));
+            let targets: Vec<&String> = targets.into_iter().collect();
+            let members = threads::members(client, tenant_id, &targets).await?;
+            let mut stored: BTreeSet<&String> = members.values().flatten().collect();
+            stored.extend(left.iter().map(|m| &m.conversation_id));
+            let stored: Vec<&String> = stored.into_iter().collect();
+            let mut events = HashMap::new();
+            for part in stored.chunks(CHUNK) {
+                events.extend(events_of(client, tenant_id, part).await?);
+            }
+            let before = stored_waits(client, tenant_id, &targets).await?;
+            let before_of = |id: &str| {
+                before
+                    .get(id)
+                    .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()))
+            };
+            let mut derived_threads = BTreeSet::new();
+            for (thread, conversations) in &members {
+                let thread_events: Vec<Event> = conversations
+                    .iter()
+                    .filter_map(|c| events.get(c.as_str()))
+                    .flatten()
+                    .cloned()
+                    .collect();
+                let Some(derived) = rules.derive(tenant_id, thread_events) else {
+                    continue;
+                };
+                derived_threads.insert(thread.as_str());
+                rows.add(
+                    tenant_id,
+                    thread,
+                    &derived,
+                    before_of(thread),
+                    version,
+                    with_sla,
+                );
+            }
+            for m in left {
+                // Nothing was stored under a thread that had no state: nothing to retire.
+                if m.from == m.to || !before.contains_key(m.from.as_str()) {
+                    continue;
+                }
                 let Some(derived) = events
-                    .remove(id.as_str())
-                    .and_then(|events| rules.derive(tenant_id, events))
+                    .get(m.conversation_id.as_str())
+                    .and_then(|e| rules.derive(tenant_id, e.clone()))
                 else {
                     continue;
                 };
-                let before = before
-                    .get(id.as_str())
-                    .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()));
-                rows.add(tenant_id, id, &derived, before, version, with_sla);
+                let emptied = !derived_threads.contains(m.from.as_str());
+                rows.retire(
+                    tenant_id,
+                    &m.from,
+                    &derived,
+                    before_of(&m.from),
+                    emptied,
+                    version,
+                    with_sla,
+                );
             }
         }
     }

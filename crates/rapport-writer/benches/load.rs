@@ -65,6 +65,7 @@ fn interaction(tag: &str, n: usize, received_at: Timestamp) -> Interaction {
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     }
 }
 

@@ -609,6 +609,9 @@ pub(crate) fn interaction(
         .attachment_count
         .max(u32::try_from(email.attachment_names.len()).unwrap_or(u32::MAX));
     interaction.attachment_names = email.attachment_names;
+    interaction.threading = email.message_id.map(|message_id| {
+        super::thread::threading(message_id, email.in_reply_to, email.references)
+    });
     Ok(interaction)
 }
 

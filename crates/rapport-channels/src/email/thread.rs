@@ -51,12 +51,37 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mail_threading::{Message, ThreadingOptions};
-use rapport_model::Timestamp;
+use rapport_model::{Threading, Timestamp};
 
 /// How many `References` ids of one message are used (the first and the last ones).
 pub const MAX_REFERENCES: usize = 100;
 /// The most messages a group is rethreaded with (see the module documentation).
 pub const MAX_GROUP: usize = 200;
+
+/// The threading headers an email interaction carries (`Interaction::threading`), within the
+/// bounds of the module documentation, so the Avro record and the store stay bounded too.
+pub fn threading(
+    message_id: String,
+    mut in_reply_to: Vec<String>,
+    mut references: Vec<String>,
+) -> Threading {
+    bound(&mut in_reply_to, &mut references);
+    Threading {
+        message_id,
+        in_reply_to,
+        references,
+    }
+}
+
+/// Keeps the first `In-Reply-To` id, and the first and the last [`MAX_REFERENCES`]` - 1`
+/// `References` ids.
+fn bound(in_reply_to: &mut Vec<String>, references: &mut Vec<String>) {
+    in_reply_to.truncate(1);
+    if references.len() > MAX_REFERENCES {
+        let tail = references.len() - (MAX_REFERENCES - 1);
+        references.drain(1..tail);
+    }
+}
 
 /// The threading headers of one message, ids without angle brackets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,12 +109,18 @@ impl ThreadMessage {
 
     /// The headers within the bounds of the module documentation.
     fn bounded(mut self) -> Self {
-        self.in_reply_to.truncate(1);
-        if self.references.len() > MAX_REFERENCES {
-            let tail = self.references.len() - (MAX_REFERENCES - 1);
-            self.references.drain(1..tail);
-        }
+        bound(&mut self.in_reply_to, &mut self.references);
         self
+    }
+
+    /// The headers of a stored interaction's message, sent at `sent_at`.
+    pub fn of(threading: &Threading, sent_at: Timestamp) -> Self {
+        Self {
+            message_id: threading.message_id.clone(),
+            in_reply_to: threading.in_reply_to.clone(),
+            references: threading.references.clone(),
+            sent_at,
+        }
     }
 
     /// The version kept when one `Message-ID` is seen twice: the smallest of this key.
