@@ -368,23 +368,16 @@ impl StateRows {
     /// The rows a conversation that moved to another thread left behind under
     /// `conversation_id` (its thread before), from `moved`, its metrics alone: its replies and
     /// resolutions under this id (the keys stored when they were counted here) with no latency
-    /// and no flag, so no report counts them again; and when `emptied` (nothing is left in that
-    /// thread), the conversation itself with no events, its wait cancelled from `before` and
-    /// its SLA targets `none`.
+    /// and no flag, so no report counts them again.
     pub fn retire(
         &mut self,
         tenant_id: &str,
         conversation_id: &str,
         moved: &Derived,
-        before: Option<(bool, Option<i64>, &str)>,
-        emptied: bool,
         version: i64,
-        with_sla: bool,
     ) {
-        let mut d = moved.clone();
-        d.sla = None;
         let mut left = StateRows::default();
-        left.add(tenant_id, conversation_id, &d, None, version, with_sla);
+        left.add(tenant_id, conversation_id, moved, None, version, false);
         for r in &mut left.replies {
             r.inbound_at_ms = None;
             r.reply_latency_ms = None;
@@ -402,9 +395,20 @@ impl StateRows {
         }
         self.replies.append(&mut left.replies);
         self.resolutions.append(&mut left.resolutions);
-        if !emptied {
-            return;
-        }
+    }
+
+    /// A thread every conversation left (`moved` the metrics of one of them): the conversation
+    /// row with no events (every reader skips it), its wait cancelled from `before`, and, with
+    /// `with_sla`, its SLA targets `none`.
+    pub fn empty(
+        &mut self,
+        tenant_id: &str,
+        conversation_id: &str,
+        moved: &Derived,
+        before: Option<(bool, Option<i64>, &str)>,
+        version: i64,
+        with_sla: bool,
+    ) {
         if let Some((true, Some(since), channel)) = before {
             self.waiting.push(WaitingRow {
                 tenant_id: tenant_id.to_owned(),
@@ -414,13 +418,17 @@ impl StateRows {
                 sign: -1,
             });
         }
-        self.sla.append(&mut left.sla);
-        for c in &mut left.conversations {
-            c.events = 0;
-            c.is_waiting = 0;
-            c.waiting_since_ms = None;
+        let mut d = moved.clone();
+        d.sla = None;
+        if with_sla {
+            self.sla
+                .extend(SlaRow::of(tenant_id, conversation_id, &d, version));
         }
-        self.conversations.append(&mut left.conversations);
+        let mut row = ConversationRow::new(tenant_id, conversation_id, &d, version);
+        row.events = 0;
+        row.is_waiting = 0;
+        row.waiting_since_ms = None;
+        self.conversations.push(row);
     }
 
     pub fn len(&self) -> usize {
@@ -615,16 +623,18 @@ pub(crate) async fn recompute_with(
                 else {
                     continue;
                 };
-                let emptied = !derived_threads.contains(m.from.as_str());
-                rows.retire(
-                    tenant_id,
-                    &m.from,
-                    &derived,
-                    before_of(&m.from),
-                    emptied,
-                    version,
-                    with_sla,
-                );
+                rows.retire(tenant_id, &m.from, &derived, version);
+                if derived_threads.insert(m.from.as_str()) {
+                    // Nothing is left in it (and it is emptied once).
+                    rows.empty(
+                        tenant_id,
+                        &m.from,
+                        &derived,
+                        before_of(&m.from),
+                        version,
+                        with_sla,
+                    );
+                }
             }
         }
     }
@@ -705,6 +715,42 @@ mod tests {
             .iter()
             .map(|w| (w.waiting_since_ms, w.sign))
             .collect()
+    }
+
+    #[test]
+    fn a_conversation_that_left_a_thread_leaves_nothing_counted_behind() {
+        let moved = conversation(None);
+        let mut rows = StateRows::default();
+        rows.retire("t", "old", &moved, 3);
+        // The same keys as when the reply was counted under `old`, no longer counted.
+        assert_eq!(rows.replies.len(), 1);
+        let reply = &rows.replies[0];
+        assert_eq!(
+            (
+                reply.conversation_id.as_str(),
+                reply.reply_event_id.as_str()
+            ),
+            ("old", "r1")
+        );
+        assert_eq!((reply.has_latency, reply.is_first_response), (0, 0));
+        assert_eq!(reply.reply_latency_ms, None);
+        assert!(rows.conversations.is_empty(), "{rows:?}");
+        rows.empty(
+            "t",
+            "old",
+            &moved,
+            Some((true, Some(1_000), "chat")),
+            3,
+            true,
+        );
+        assert_eq!(rows.conversations[0].events, 0);
+        assert_eq!(rows.conversations[0].is_waiting, 0);
+        assert_eq!(waits(&rows), [(1_000, -1)]);
+        assert!(
+            rows.sla.iter().all(|r| r.status == "none"),
+            "{:?}",
+            rows.sla
+        );
     }
 
     #[test]

@@ -228,8 +228,11 @@ mod tests {
         let mut bytes = SINGLE_OBJECT_MAGIC.to_vec();
         bytes.extend_from_slice(&fingerprint(previous_schema()));
         bytes.extend(
-            apache_avro::to_avro_datum(previous_schema(), apache_avro::types::Value::Record(fields))
-                .unwrap(),
+            apache_avro::to_avro_datum(
+                previous_schema(),
+                apache_avro::types::Value::Record(fields),
+            )
+            .unwrap(),
         );
         interaction.threading = None;
         assert_eq!(decode_single_object(&bytes).unwrap(), interaction);

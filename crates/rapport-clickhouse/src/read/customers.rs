@@ -49,7 +49,8 @@ pub async fn summary(
     .push(")");
     let mut contact: Contact = sql.query(client).fetch_one().await?;
     // Stored conversations a late message joined into one thread count once, as the thread.
-    let mut threads = conversations::threads_of(client, tenant_id, &contact.conversation_ids).await?;
+    let mut threads =
+        conversations::threads_of(client, tenant_id, &contact.conversation_ids).await?;
     threads.sort();
     threads.dedup();
     contact.conversation_ids = threads;
