@@ -676,6 +676,25 @@ mod tests {
     }
 
     #[test]
+    fn the_interaction_carries_its_threading_headers_within_the_bounds() {
+        let refs: Vec<String> = (0..150).map(|n| format!("<r{n}@x>")).collect();
+        let i = run(&format!(
+            "From: a@example.com\r\nMessage-ID: <own@x>\r\nIn-Reply-To: <r149@x> <r148@x>\r\nReferences: {}\r\n\r\nhi",
+            refs.join(" ")
+        ))
+        .unwrap();
+        let t = i.threading.expect("a message with a Message-ID has threading headers");
+        assert_eq!(t.message_id, "own@x");
+        assert_eq!(t.in_reply_to, ["r149@x"]);
+        assert_eq!(t.references.len(), super::super::thread::MAX_REFERENCES);
+        assert_eq!(t.references[0], "r0@x");
+        assert_eq!(t.references[1], "r51@x");
+        assert_eq!(t.references.last().unwrap(), "r149@x");
+        let none = run("From: a@example.com\r\nSubject: x\r\n\r\nhi").unwrap();
+        assert_eq!(none.threading, None, "no Message-ID, nothing to thread by");
+    }
+
+    #[test]
     fn same_bytes_without_message_id_get_the_same_id() {
         let raw = "From: a@example.com\r\nSubject: x\r\n\r\nhi";
         let (a, b) = (run(raw).unwrap(), run(raw).unwrap());
