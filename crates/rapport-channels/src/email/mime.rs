@@ -683,7 +683,9 @@ mod tests {
             refs.join(" ")
         ))
         .unwrap();
-        let t = i.threading.expect("a message with a Message-ID has threading headers");
+        let t = i
+            .threading
+            .expect("a message with a Message-ID has threading headers");
         assert_eq!(t.message_id, "own@x");
         assert_eq!(t.in_reply_to, ["r149@x"]);
         assert_eq!(t.references.len(), super::super::thread::MAX_REFERENCES);
