@@ -210,9 +210,9 @@ pub async fn run(
         return Ok(());
     }
     let mut tables = vec![rapport_clickhouse::forget::FORGOTTEN_TABLE];
+    tables.extend(threads::TABLES);
     if config.store_state {
         tables.extend(state::TABLES);
-        tables.extend(threads::TABLES);
     }
     // On a cluster, another instance's migration may be making a Distributed table again in
     // front of its local table (a migration that adds a column) at this very moment: a table
@@ -428,9 +428,10 @@ impl Writer {
                 Err(error) => return Err(error.into()),
             }
         };
-        if self.config.store_state {
+        // Emails are threaded even without stored state: the views group by thread.
+        let emails = stored_emails(&mut emails, &origin, &rejected);
+        if self.config.store_state || !emails.is_empty() {
             let touched = touched(&rows, &rejected);
-            let emails = stored_emails(&mut emails, &origin, &rejected);
             if !self.store_state(&touched, &emails, &mut give_up).await? {
                 return Ok(());
             }
@@ -517,6 +518,9 @@ impl Writer {
             let moved: usize = moves.values().map(Vec::len).sum();
             metrics::counter!("rapport_writer_conversations_rethreaded_total")
                 .increment(moved as u64);
+        }
+        if !self.config.store_state {
+            return Ok(0);
         }
         let version = Timestamp::now().as_millis();
         let rows =
