@@ -113,16 +113,6 @@ impl ThreadMessage {
         self
     }
 
-    /// The headers of a stored interaction's message, sent at `sent_at`.
-    pub fn of(threading: &Threading, sent_at: Timestamp) -> Self {
-        Self {
-            message_id: threading.message_id.clone(),
-            in_reply_to: threading.in_reply_to.clone(),
-            references: threading.references.clone(),
-            sent_at,
-        }
-    }
-
     /// The version kept when one `Message-ID` is seen twice: the smallest of this key.
     fn key(&self) -> (i64, &[String], &[String]) {
         (
