@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use clickhouse::Row;
+use futures_util::StreamExt;
 pub use rapport_responsiveness::Rules;
 use rapport_responsiveness::{Derived, Event, EventKind};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,9 @@ pub const TABLES: [&str; 5] = ["conversations", "replies", "resolutions", "waiti
 /// Conversations per read: the ids go into the SQL text (`IN (?, …)`, so the primary key
 /// index applies on 18.16), and 18.16 parses at most 256 KiB of it.
 const CHUNK: usize = 500;
+
+/// Chunks read back at once (see [`recompute_with`]).
+const READS_IN_FLIGHT: usize = 3;
 
 /// The stored preview of the last customer message.
 pub const TEXT_PREVIEW_BYTES: usize = 4096;
@@ -557,88 +561,148 @@ pub(crate) async fn recompute_with(
     rules: &Rules,
     with_sla: bool,
 ) -> Result<StateRows, ClickHouseError> {
-    let mut rows = StateRows::default();
     let no_moves = Vec::new();
     let tenants: BTreeSet<&String> = touched.keys().chain(moves.keys()).collect();
-    for tenant_id in tenants {
-        let moved = moves.get(tenant_id).unwrap_or(&no_moves);
-        let mut ids: BTreeSet<&String> = touched.get(tenant_id).into_iter().flatten().collect();
-        ids.extend(moved.iter().map(|m| &m.conversation_id));
-        let ids: Vec<&String> = ids.into_iter().collect();
-        for chunk in ids.chunks(CHUNK) {
-            let thread_of = threads::resolve(client, tenant_id, chunk).await?;
-            let mut targets: BTreeSet<&String> = chunk
-                .iter()
-                .map(|id| thread_of.get(*id).unwrap_or(id))
-                .collect();
-            let left: Vec<&Move> = moved
-                .iter()
-                .filter(|m| chunk.contains(&&m.conversation_id))
-                .collect();
-            targets.extend(left.iter().map(|m| &m.from));
-            let targets: Vec<&String> = targets.into_iter().collect();
-            let members = threads::members(client, tenant_id, &targets).await?;
-            let mut stored: BTreeSet<&String> = members.values().flatten().collect();
-            stored.extend(left.iter().map(|m| &m.conversation_id));
-            let stored: Vec<&String> = stored.into_iter().collect();
-            let mut events = HashMap::new();
-            for part in stored.chunks(CHUNK) {
-                events.extend(events_of(client, tenant_id, part).await?);
-            }
-            let before = stored_waits(client, tenant_id, &targets).await?;
-            let before_of = |id: &str| {
-                before
-                    .get(id)
-                    .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()))
+    let mut chunks = tenants
+        .into_iter()
+        .flat_map(|tenant_id| {
+            let moved = moves.get(tenant_id).unwrap_or(&no_moves);
+            let mut ids: BTreeSet<&String> = touched.get(tenant_id).into_iter().flatten().collect();
+            ids.extend(moved.iter().map(|m| &m.conversation_id));
+            let ids: Vec<&String> = ids.into_iter().collect();
+            ids.chunks(CHUNK)
+                .map(|chunk| {
+                    let left: Vec<&Move> = moved
+                        .iter()
+                        .filter(|m| chunk.contains(&&m.conversation_id))
+                        .collect();
+                    (tenant_id.as_str(), chunk.to_vec(), left)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    // Reads in flight at once: one read leaves the writer waiting on ClickHouse and ClickHouse
+    // waiting on the writer's decoding in turn; a few overlap the two. In order, so rows are
+    // added as they were before.
+    let mut reads = futures_util::stream::FuturesOrdered::new();
+    let mut refill = |reads: &mut futures_util::stream::FuturesOrdered<_>| {
+        while reads.len() < READS_IN_FLIGHT {
+            let Some((tenant_id, chunk, left)) = chunks.next() else {
+                break;
             };
-            let mut derived_threads = BTreeSet::new();
-            for (thread, conversations) in &members {
-                let thread_events: Vec<Event> = conversations
-                    .iter()
-                    .filter_map(|c| events.get(c.as_str()))
-                    .flatten()
-                    .cloned()
-                    .collect();
-                let Some(derived) = rules.derive(tenant_id, thread_events) else {
-                    continue;
-                };
-                derived_threads.insert(thread.as_str());
-                rows.add(
+            reads.push_back(read_chunk(client, tenant_id, chunk, left));
+        }
+    };
+    refill(&mut reads);
+    let mut rows = StateRows::default();
+    while let Some(read) = reads.next().await {
+        let ChunkRead {
+            tenant_id,
+            members,
+            left,
+            events,
+            before,
+        } = read?;
+        refill(&mut reads);
+        let before_of = |id: &str| {
+            before
+                .get(id)
+                .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()))
+        };
+        let mut derived_threads = BTreeSet::new();
+        for (thread, conversations) in &members {
+            let thread_events: Vec<Event> = conversations
+                .iter()
+                .filter_map(|c| events.get(c.as_str()))
+                .flatten()
+                .cloned()
+                .collect();
+            let Some(derived) = rules.derive(tenant_id, thread_events) else {
+                continue;
+            };
+            derived_threads.insert(thread.as_str());
+            rows.add(
+                tenant_id,
+                thread,
+                &derived,
+                before_of(thread),
+                version,
+                with_sla,
+            );
+        }
+        for m in left {
+            // Nothing was stored under a thread that had no state: nothing to retire.
+            if m.from == m.to || !before.contains_key(m.from.as_str()) {
+                continue;
+            }
+            let Some(derived) = events
+                .get(m.conversation_id.as_str())
+                .and_then(|e| rules.derive(tenant_id, e.clone()))
+            else {
+                continue;
+            };
+            rows.retire(tenant_id, &m.from, &derived, version);
+            if derived_threads.insert(m.from.as_str()) {
+                // Nothing is left in it (and it is emptied once).
+                rows.empty(
                     tenant_id,
-                    thread,
+                    &m.from,
                     &derived,
-                    before_of(thread),
+                    before_of(&m.from),
                     version,
                     with_sla,
                 );
             }
-            for m in left {
-                // Nothing was stored under a thread that had no state: nothing to retire.
-                if m.from == m.to || !before.contains_key(m.from.as_str()) {
-                    continue;
-                }
-                let Some(derived) = events
-                    .get(m.conversation_id.as_str())
-                    .and_then(|e| rules.derive(tenant_id, e.clone()))
-                else {
-                    continue;
-                };
-                rows.retire(tenant_id, &m.from, &derived, version);
-                if derived_threads.insert(m.from.as_str()) {
-                    // Nothing is left in it (and it is emptied once).
-                    rows.empty(
-                        tenant_id,
-                        &m.from,
-                        &derived,
-                        before_of(&m.from),
-                        version,
-                        with_sla,
-                    );
-                }
-            }
         }
     }
     Ok(rows)
+}
+
+/// What one chunk of touched conversations needs read: the threads they are in (and those the
+/// chunk's moved conversations left) with their stored conversations, those conversations'
+/// events, and each thread's wait as stored.
+struct ChunkRead<'a> {
+    tenant_id: &'a str,
+    members: BTreeMap<String, BTreeSet<String>>,
+    left: Vec<&'a Move>,
+    events: HashMap<String, Vec<Event>>,
+    before: HashMap<String, StoredWait>,
+}
+
+async fn read_chunk<'a>(
+    client: &clickhouse::Client,
+    tenant_id: &'a str,
+    chunk: Vec<&'a String>,
+    left: Vec<&'a Move>,
+) -> Result<ChunkRead<'a>, ClickHouseError> {
+    let thread_of = threads::resolve(client, tenant_id, &chunk).await?;
+    let mut targets: BTreeSet<&String> = chunk
+        .iter()
+        .map(|id| thread_of.get(*id).unwrap_or(id))
+        .collect();
+    targets.extend(left.iter().map(|m| &m.from));
+    let targets: Vec<&String> = targets.into_iter().collect();
+    let members = threads::members(client, tenant_id, &targets).await?;
+    let mut stored: BTreeSet<&String> = members.values().flatten().collect();
+    stored.extend(left.iter().map(|m| &m.conversation_id));
+    let stored: Vec<&String> = stored.into_iter().collect();
+    let read_events = async {
+        let mut events = HashMap::new();
+        for part in stored.chunks(CHUNK) {
+            events.extend(events_of(client, tenant_id, part).await?);
+        }
+        Ok::<_, ClickHouseError>(events)
+    };
+    let (events, before) =
+        tokio::try_join!(read_events, stored_waits(client, tenant_id, &targets))?;
+    Ok(ChunkRead {
+        tenant_id,
+        members,
+        left,
+        events,
+        before,
+    })
 }
 
 /// The metrics of some conversations of one tenant derived from their stored events with

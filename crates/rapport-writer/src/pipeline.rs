@@ -241,10 +241,14 @@ pub async fn run(
         &context,
         &[config.topics.interactions.as_str()],
         // Bound what librdkafka prefetches and buffers per fetch while a batch waits for
-        // ClickHouse; together with batch.max_bytes this is the writer's memory.
+        // ClickHouse; together with batch.max_bytes this is the writer's memory. At 16 MiB the
+        // prefetch ran dry while a 16 MiB batch was built and the loop waited for fetches 29 % of
+        // a drain; 32 MiB keeps one batch ahead (60,500 → 102,900 rows/s, peak RSS 139 → 198 MB,
+        // docs/BENCHMARKS.md "Writer: where the time goes").
         &[
-            ("queued.max.messages.kbytes", "16384"),
+            ("queued.max.messages.kbytes", "32768"),
             ("fetch.max.bytes", "16777216"),
+            ("max.partition.fetch.bytes", "8388608"),
         ],
     )?;
     info!(database = %config.clickhouse.database, "writing");
