@@ -72,6 +72,7 @@ fn interaction(tag: &str, n: usize, received_at: Timestamp, conversations: usize
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     }
 }
 

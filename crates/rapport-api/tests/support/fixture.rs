@@ -180,6 +180,7 @@ impl Ev {
             attachment_count: 0,
             attachment_names: vec![],
             raw_ref: None,
+            threading: None,
         };
         InteractionRow::new(interaction, Timestamp::now())
     }
