@@ -497,6 +497,7 @@ async fn the_analyst_dashboards_queries_run_on_the_schema() {
     // 30 min (and again in 10), a chat answered in 4 min, two conversations waiting; globex's
     // reply and wait must not show.
     let day = 1_717_372_800_000_i64; // 2024-06-03T00:00:00Z
+    let now = rapport_model::Timestamp::now().as_millis();
     for insert in [
         format!(
             "INSERT INTO replies (tenant_id, reply_day, conversation_id, reply_event_id, channel, team, replied_at_ms, reply_latency_ms, has_latency, is_first_response, version) VALUES \
@@ -513,6 +514,22 @@ async fn the_analyst_dashboards_queries_run_on_the_schema() {
              ('acme', 'c1', 'chat', {day}, {day}, 1, {day}, 'intercom_contact:c-77', 'hello?', 1), \
              ('acme', 'z1', 'support', {day}, {day}, 1, {day}, 'email:bob@example.com', 'anyone?', 1), \
              ('globex', 'g1', 'chat', {day}, {day}, 1, {day}, 'email:gina@globex.example', 'hi', 1)"
+        ),
+        // SLAs: billing met one first response and breached one in the week of 3 June, support
+        // met its one; a next reply of acme's is at risk now, due in an hour; globex's breach
+        // must not show.
+        format!(
+            "INSERT INTO sla (tenant_id, conversation_id, target, policy, calendar, channel, team, agent_id, target_ms, status, cycles, breached_cycles, started_at_ms, due_at_ms, at_risk_at_ms, breached_at_ms, stopped_at_ms, remaining_ms, version) VALUES \
+             ('acme', 'e1', 'first_response', 'standard', '24/7', 'email', 'billing', 'ana', 3600000, 'met', 1, 0, {t9}, {t10}, {t9}, NULL, {t9}, NULL, 1), \
+             ('acme', 'e2', 'first_response', 'standard', '24/7', 'email', 'billing', NULL, 3600000, 'breached', 1, 1, {t9}, {t10}, {t9}, {t10}, NULL, NULL, 1), \
+             ('acme', 'c1', 'first_response', 'standard', '24/7', 'chat', 'support', 'ben', 3600000, 'met', 1, 0, {t9}, {t10}, {t9}, NULL, {t9}, NULL, 1), \
+             ('acme', 'z9', 'next_reply', 'standard', '24/7', 'support', 'tier1', NULL, 7200000, 'active', 1, 0, {hour_ago}, {in_an_hour}, {ten_minutes_ago}, NULL, NULL, NULL, 1), \
+             ('globex', 'g1', 'first_response', 'standard', '24/7', 'chat', NULL, NULL, 3600000, 'breached', 1, 1, {t9}, {t10}, {t9}, {t10}, NULL, NULL, 1)",
+            t9 = day + 9 * 3_600_000,
+            t10 = day + 10 * 3_600_000,
+            hour_ago = now - 3_600_000,
+            in_an_hour = now + 3_600_000,
+            ten_minutes_ago = now - 600_000,
         ),
     ] {
         stack
@@ -577,6 +594,42 @@ async fn the_analyst_dashboards_queries_run_on_the_schema() {
         .map(|row| row["conversation_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, BTreeSet::from(["c1", "z1"]), "{queue}");
+    let met = &answers["SLA targets met per team and week (%)"];
+    let by_team: BTreeMap<&str, f64> = met
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["team"].as_str().unwrap(), number(&row["met_pct"])))
+        .collect();
+    assert_eq!(
+        by_team,
+        BTreeMap::from([("billing", 50.0), ("support", 100.0)]),
+        "the week of 3 June, acme's only: {met}"
+    );
+    let breaches = &answers["SLA breaches per team and week"];
+    let billing = breaches
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["team"] == "billing")
+        .unwrap_or_else(|| panic!("{breaches}"));
+    assert_eq!(
+        (
+            number(&billing["targets_met"]),
+            number(&billing["targets_breached"]),
+            number(&billing["met_pct"])
+        ),
+        (1.0, 1.0, 50.0)
+    );
+    assert_eq!(billing["week"], "2024-06-03");
+    let at_risk = answers["SLA targets at risk now: time left"]
+        .as_array()
+        .unwrap();
+    assert_eq!(at_risk.len(), 1, "{at_risk:?}");
+    assert_eq!(at_risk[0]["conversation_id"], "z9");
+    let left = number(&at_risk[0]["time_left"]);
+    // ClickHouse's now() counts whole seconds: up to a second more than the test's clock says.
+    assert!((3000.0..=3601.0).contains(&left), "{left} s left");
     let tenants = &answers["\"tenant\""];
     assert_eq!(tenants.as_array().unwrap().len(), 2, "{tenants}");
 }

@@ -1,18 +1,22 @@
 //! `rapport-sla` against the local stack (`make up`), with the real writer in front of it: a
 //! conversation left unanswered gets `at_risk` and then `breached` at their due times (± 1 s)
 //! with no new input; killing the service between the two loses neither and, by event id,
-//! duplicates none; a late reply that predates the due time yields `corrected`.
+//! duplicates none; a late reply that predates the due time yields `corrected`. With live
+//! instances joining and leaving one group (the leader among them) and the last one killed while
+//! timers are pending, every due announcement is made, on time while its partition's owner
+//! lives, once per id.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rapport_channels::{Context, Limits, TenantConfig, normalize};
-use rapport_kafka::{KafkaConfig, TopicSpec, Topics, ensure_topics};
+use rapport_kafka::{KafkaConfig, Topics, ensure_topics};
 use rapport_model::wire::{Framing, encode};
 use rapport_model::{Interaction, Source, Timestamp};
 use rapport_sla::event::{Kind, SlaEvent};
 use rapport_testkit::{
-    ScratchDir, Service, Stack, binary, free_addr, kafka_and_topics_toml, reader, unique_name,
+    ScratchDir, Service, ServiceOptions, Stack, binary, free_addr, kafka_and_topics_toml, reader,
+    unique_name,
 };
 use rdkafka::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -51,8 +55,18 @@ struct Run {
 }
 
 impl Run {
-    /// `extra` goes into rapport-sla's configuration (a `[registry]` section, say).
+    /// 24/7: a first response within 6 s, at risk 3 s before. `extra` goes into rapport-sla's
+    /// configuration (a `[registry]` section, say).
     async fn new(extra: &str) -> Self {
+        Self::with_rules(
+            "[sla]\nat_risk_before = \"3s\"\n[[sla.policies]]\nname = \"fast\"\nfirst_response = \"6s\"\n",
+            extra,
+        )
+        .await
+    }
+
+    /// `rules` are rapport-sla's `[sla]` (and `[business_hours]`) sections.
+    async fn with_rules(rules: &str, extra: &str) -> Self {
         let stack = Stack::from_env();
         // A member that was killed leaves the group after its session times out: keep it short,
         // so the restarted instance is assigned the partitions soon.
@@ -62,13 +76,8 @@ impl Run {
         };
         let prefix = unique_name("sla-stream");
         let topics = Topics::prefixed(&prefix);
-        let sla_topic = format!("{prefix}.sla.v1");
-        let mut specs = topics.specs();
-        specs.push(TopicSpec {
-            name: sla_topic.clone(),
-            compacted: false,
-        });
-        ensure_topics(&kafka, &specs)
+        let sla_topic = topics.sla.clone();
+        ensure_topics(&kafka, &topics.specs())
             .await
             .expect("topics created; is the stack up? run `make up`");
         let database = prefix.replace(['.', '-'], "_");
@@ -83,13 +92,11 @@ impl Run {
             ),
         )
         .unwrap();
-        // 24/7: a first response within 6 s, at risk 3 s before.
         std::fs::write(
             dir.join("sla.toml"),
             format!(
-                "group_id = \"{prefix}-sla\"\nsla_topic = \"{sla_topic}\"\nstore_poll_ms = 50\nbatch_delay_ms = 50\n\
-                 [sla]\nat_risk_before = \"3s\"\n[[sla.policies]]\nname = \"fast\"\nfirst_response = \"6s\"\n\
-                 {store}{shared}{extra}"
+                "group_id = \"{prefix}-sla\"\nstore_poll_ms = 50\nbatch_delay_ms = 50\n\
+                 {rules}{store}{shared}{extra}"
             ),
         )
         .unwrap();
@@ -109,6 +116,23 @@ impl Run {
             &std::env::var("RAPPORT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .await
+    }
+
+    /// A rapport-sla instance whose log (partitions gained and lost) goes to `<name>.log`.
+    async fn start_logged(&self, name: &str) -> (Service, std::path::PathBuf) {
+        let log = self.dir.join(format!("{name}.log"));
+        let service = Service::start_with(
+            binary("rapport-sla").to_str().unwrap(),
+            &self.dir.join("sla.toml"),
+            free_addr(),
+            "warn,rapport_sla=info",
+            &ServiceOptions {
+                log_file: Some(log.clone()),
+                ..ServiceOptions::default()
+            },
+        )
+        .await;
+        (service, log)
     }
 
     async fn produce(&self, interactions: &[Interaction]) {
@@ -314,5 +338,265 @@ async fn with_a_registry_the_schema_is_registered_and_announcements_carry_its_id
             format!("{}-value", run.sla_topic),
             rapport_sla::event::SLA_EVENT_SCHEMA_JSON.to_owned()
         )]
+    );
+}
+
+/// Partitions an instance's log says it gained.
+fn gained(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("partition assigned"))
+        .count()
+}
+
+/// Waits until `seen` holds every (conversation, kind) of `wanted`.
+async fn wait_for_all(seen: &Seen, wanted: &[(String, Kind)], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let missing: Vec<&(String, Kind)> = {
+            let seen = seen.lock().unwrap();
+            wanted
+                .iter()
+                .filter(|(c, k)| {
+                    !seen
+                        .iter()
+                        .any(|(_, e)| e.conversation_id == format!("generic:{c}") && e.kind == *k)
+                })
+                .collect()
+        };
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not announced within {limit:?}: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn timers_move_with_their_partitions_when_instances_join_leave_and_die() {
+    // 24/7: a first response within 20 s, at risk 10 s before, so every timer is pending across
+    // one of the group changes below.
+    let run = Run::with_rules(
+        "[sla]\nat_risk_before = \"10s\"\n[[sla.policies]]\nname = \"slow\"\nfirst_response = \"20s\"\n",
+        "",
+    )
+    .await;
+    let seen = listen(&run.kafka, &run.sla_topic);
+    let _writer = run.start("writer").await;
+    let (mut first, first_log) = run.start_logged("sla-1").await;
+
+    // Wave 1 (12 conversations over the 3 partitions), at t0: at risk at t0+10 s, due at t0+20 s.
+    let t0 = Timestamp::now().as_millis();
+    let wave = |name: &str, at: i64| -> Vec<Interaction> {
+        (0..12)
+            .map(|n| {
+                interaction(
+                    &format!("{name}{n}-m"),
+                    &format!("{name}{n}"),
+                    at,
+                    "customer",
+                )
+            })
+            .collect()
+    };
+    run.produce(&wave("W", t0)).await;
+    let sleep_until = |at: i64| {
+        tokio::time::sleep(Duration::from_millis(
+            u64::try_from(at - Timestamp::now().as_millis()).unwrap_or(0),
+        ))
+    };
+    // Each group change below leaves 5 s before the next due time, for the group to settle.
+    // t0+2 s: a second instance joins; the group splits the partitions and their timers.
+    sleep_until(t0 + 2 * S).await;
+    let (mut second, second_log) = run.start_logged("sla-2").await;
+    // t0+13 s, after wave 1's at-risk time and before its due time: the second leaves gracefully;
+    // the first takes its partitions back, with the pending breaches.
+    sleep_until(t0 + 13 * S).await;
+    assert!(
+        gained(&second_log) > 0,
+        "the second instance was assigned no partition: no rebalance happened"
+    );
+    assert!(second.signal("TERM").success());
+    // Wave 2 at t0+21 s: at risk at t0+31 s, due at t0+41 s. A third instance joins at t0+23 s,
+    // and at t0+33 s the first (the group's leader) leaves gracefully: the third takes over
+    // every partition with wave 2's breaches pending.
+    sleep_until(t0 + 21 * S).await;
+    run.produce(&wave("X", Timestamp::now().as_millis())).await;
+    sleep_until(t0 + 23 * S).await;
+    let (mut third, third_log) = run.start_logged("sla-3").await;
+    sleep_until(t0 + 33 * S).await;
+    assert!(
+        gained(&third_log) > 0,
+        "the third instance was assigned no partition before the first left"
+    );
+    assert!(first.signal("TERM").success());
+    // Wave 3 at t0+35 s: at risk at t0+45 s, due at t0+55 s. The third, alone now, is killed at
+    // t0+47 s; a fourth starts once the dead member's session has expired and announces the
+    // breaches from the ledger. (Tansu 0.6 never hands a SIGKILLed member's partitions to a
+    // live one, so the kill is of the group's last member: docs/ARCHITECTURE.md, "Broker
+    // quirks".)
+    sleep_until(t0 + 35 * S).await;
+    run.produce(&wave("Y", Timestamp::now().as_millis())).await;
+    sleep_until(t0 + 47 * S).await;
+    third.signal("KILL");
+    let killed_at = Timestamp::now().as_millis();
+    let session_ms = i64::from(run.kafka.session_timeout_ms);
+    sleep_until(killed_at + session_ms + 2 * S).await;
+    let (_fourth, fourth_log) = run.start_logged("sla-4").await;
+
+    let wanted: Vec<(String, Kind)> = ["W", "X", "Y"]
+        .iter()
+        .flat_map(|w| (0..12).map(move |n| format!("{w}{n}")))
+        .flat_map(|c| [(c.clone(), Kind::AtRisk), (c, Kind::Breached)])
+        .collect();
+    wait_for_all(&seen, &wanted, Duration::from_secs(120)).await;
+    // Redeliveries after the kill show up here.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = seen.lock().unwrap().clone();
+    let log = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    let context = format!(
+        "sla-1:\n{}\nsla-2:\n{}\nsla-3:\n{}\nsla-4:\n{}",
+        log(&first_log),
+        log(&second_log),
+        log(&third_log),
+        log(&fourth_log)
+    );
+
+    // Nothing but at_risk and breached, one id per (conversation, kind), and an id sent twice
+    // has the same content (but the time it was emitted).
+    let mut ids: std::collections::BTreeMap<
+        (String, Kind),
+        std::collections::BTreeSet<uuid::Uuid>,
+    > = Default::default();
+    let mut contents: std::collections::BTreeMap<uuid::Uuid, SlaEvent> = Default::default();
+    for (_, e) in &events {
+        assert!(
+            matches!(e.kind, Kind::AtRisk | Kind::Breached),
+            "{e:?}\n{context}"
+        );
+        ids.entry((e.conversation_id.clone(), e.kind))
+            .or_default()
+            .insert(e.event_id);
+        let mut same = e.clone();
+        same.emitted_at_ms = 0;
+        let first_seen = contents.entry(e.event_id).or_insert_with(|| same.clone());
+        assert_eq!(*first_seen, same, "one id, two contents\n{context}");
+    }
+    assert_eq!(ids.len(), wanted.len(), "{ids:?}");
+    assert!(ids.values().all(|set| set.len() == 1), "{ids:?}\n{context}");
+
+    // On time (within 1 s of when it was due) wherever the partition's owner was alive: every
+    // announcement but those that fell due between the kill and the fourth's assignment.
+    for (id, e) in &contents {
+        let due = e.occurred_at_ms;
+        let first_received = events
+            .iter()
+            .filter(|(_, x)| x.event_id == *id)
+            .map(|(r, _)| *r)
+            .min()
+            .unwrap();
+        assert!(
+            first_received >= due,
+            "announced {} ms early: {e:?}",
+            due - first_received
+        );
+        let orphaned = (killed_at..killed_at + session_ms + 12 * S).contains(&due);
+        assert!(
+            orphaned || first_received - due <= S,
+            "{:?} of {} received {} ms after its time\n{context}",
+            e.kind,
+            e.conversation_id,
+            first_received - due
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_next_reply_cycle_a_late_earlier_message_replaces_is_corrected_to_void() {
+    // 24/7: first response and next reply within 6 s each, at risk 3 s before.
+    let run = Run::with_rules(
+        "[sla]\nat_risk_before = \"3s\"\n[[sla.policies]]\nname = \"fast\"\nfirst_response = \"6s\"\nnext_reply = \"6s\"\n",
+        "",
+    )
+    .await;
+    let seen = listen(&run.kafka, &run.sla_topic);
+    let _writer = run.start("writer").await;
+    let _sla = run.start("sla").await;
+    // Answered at once, then asked again: the next reply (cycle e3) breaches at e3 + 6 s.
+    let e = Timestamp::now().as_millis();
+    run.produce(&[
+        interaction("e1", "E", e, "customer"),
+        interaction("e2", "E", e + 500, "agent"),
+        interaction("e3", "E", e + 1_000, "customer"),
+    ])
+    .await;
+    let next_reply = |kind: Kind| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let found: Vec<SlaEvent> = seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(_, e)| e.clone())
+                    .filter(|e| e.target == "next_reply" && e.kind == kind)
+                    .collect();
+                if !found.is_empty() || Instant::now() > deadline {
+                    return found;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let breached = next_reply(Kind::Breached).await;
+    assert_eq!(breached.len(), 1, "{:#?}", seen.lock().unwrap());
+    let old_cycle = breached[0].cycle.clone();
+    assert_eq!(breached[0].due_at_ms, Some(e + 7_000));
+
+    // A customer message from between the reply and e3 arrives late: the run starts there, under
+    // its id. The old cycle's breach is corrected to void; the new cycle is announced.
+    run.produce(&[interaction("e2b", "E", e + 700, "customer")])
+        .await;
+    let corrected = next_reply(Kind::Corrected).await;
+    assert_eq!(corrected.len(), 1, "{:#?}", seen.lock().unwrap());
+    let void = &corrected[0];
+    assert_eq!(void.cycle, old_cycle);
+    assert_eq!(void.outcome.as_deref(), Some("void"));
+    assert_eq!(void.corrects, Some(breached[0].event_id));
+    assert_eq!(void.started_at_ms, e + 700, "the run that holds e3 now");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let new_breach = loop {
+        let found = next_reply(Kind::Breached).await;
+        if let Some(b) = found.into_iter().find(|b| b.cycle != old_cycle) {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "{:#?}", seen.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(new_breach.due_at_ms, Some(e + 6_700));
+    // Nothing more for the old cycle, and one id per (cycle, kind).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = seen.lock().unwrap().clone();
+    let mut ids: std::collections::BTreeMap<
+        (String, Kind),
+        std::collections::BTreeSet<uuid::Uuid>,
+    > = Default::default();
+    for (_, e) in events.iter().filter(|(_, e)| e.target == "next_reply") {
+        ids.entry((e.cycle.clone(), e.kind))
+            .or_default()
+            .insert(e.event_id);
+    }
+    assert!(ids.values().all(|set| set.len() == 1), "{ids:?}");
+    assert_eq!(
+        ids.keys()
+            .filter(|(c, _)| *c == old_cycle)
+            .map(|(_, k)| *k)
+            .collect::<Vec<_>>(),
+        [Kind::AtRisk, Kind::Breached, Kind::Corrected]
     );
 }

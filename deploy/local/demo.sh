@@ -39,7 +39,7 @@ export RAPPORT_TENANT_ID=acme
 export RAPPORT_TENANT__AGENT_DOMAINS='["acme.com"]'
 export RAPPORT_TENANT__DEFAULT_PHONE_REGION=US
 for t in email chat review support; do export "RAPPORT_TOPICS__RAW_${t^^}=$run.raw.$t"; done
-export RAPPORT_TOPICS__INTERACTIONS=$run.interactions.v1 RAPPORT_TOPICS__DLQ=$run.dlq RAPPORT_TOPICS__IDENTITY=$run.identity.v1
+export RAPPORT_TOPICS__INTERACTIONS=$run.interactions.v1 RAPPORT_TOPICS__DLQ=$run.dlq RAPPORT_TOPICS__IDENTITY=$run.identity.v1 RAPPORT_TOPICS__SLA=$run.sla.v1
 ops=127.0.0.1:${RAPPORT_DEMO_HTTP_PORT:-19471}
 writer_ops=127.0.0.1:${RAPPORT_DEMO_WRITER_HTTP_PORT:-19472}
 linker_ops=127.0.0.1:${RAPPORT_DEMO_LINKER_HTTP_PORT:-19473}
@@ -127,7 +127,7 @@ env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-linker RAPPORT_HTTP__L
 linker=$!
 # SLA announcements for acme's policy, on the run's own topic.
 env "${no_tenant[@]}" "${store[@]}" RAPPORT_GROUP_ID=$run-sla RAPPORT_HTTP__LISTEN=$sla_ops RAPPORT_LOG__FILTER=warn \
-  RAPPORT_SLA_TOPIC=$run.sla.v1 RAPPORT_CONFIG=$rules "$bin/rapport-sla" 2>"$state/sla.log" &
+  RAPPORT_CONFIG=$rules "$bin/rapport-sla" 2>"$state/sla.log" &
 sla=$!
 trap 'kill $normalizer $writer $linker $sla 2>/dev/null || true' EXIT
 metric() { curl -fsS "http://$1/metrics" 2>/dev/null | awk -v m="$2" '$1 ~ "^"m {s += $NF} END {print s + 0}'; }

@@ -15,6 +15,12 @@
 //! `native` (every source's own payloads in the generator's default shares), and a closing
 //! table of the two side by side. `RAPPORT_BENCH_MIX`, any `rapport generate --mix` value (or
 //! several, separated by `;`), runs only those.
+//!
+//! `RAPPORT_BENCH_SLA=compare` measures SLAs' cost instead (issue #23: ingest within 15 % of the
+//! same run without them): per mix, the backlog drain alone, in turn without SLAs, with the
+//! writer deriving business time and SLA outcomes under `SLA_RULES`, and with `rapport-sla`
+//! running beside that writer, `RAPPORT_BENCH_ROUNDS` times each (default 2), then a table of
+//! the medians.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -33,6 +39,25 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// With SLAs on: the demo's business hours and policy (`deploy/local/demo.sh`), for the writer
+/// and `rapport-sla` alike. The traffic's day is in the past, so every timer is due at once.
+const SLA_RULES: &str = r#"
+[business_hours]
+[[business_hours.calendars.acme-office.versions]]
+zone = "Europe/Berlin"
+week = { mon = ["09:00-18:00"], tue = ["09:00-18:00"], wed = ["09:00-18:00"], thu = ["09:00-18:00"], fri = ["09:00-18:00"] }
+[[business_hours.assign]]
+tenant = "acme"
+calendar = "acme-office"
+
+[[sla.policies]]
+name = "standard"
+tenant = "acme"
+first_response = "30m"
+next_reply = "1h"
+resolution = "8h"
+"#;
+
 struct Run {
     kafka: KafkaConfig,
     topics: Topics,
@@ -43,6 +68,11 @@ struct Run {
 
 impl Run {
     async fn new(stack: &Stack, name: &str) -> Self {
+        Self::with_sla(stack, name, false).await
+    }
+
+    /// With `sla`, the writer gets `SLA_RULES` and `sla.toml` configures `rapport-sla`.
+    async fn with_sla(stack: &Stack, name: &str, sla: bool) -> Self {
         let prefix = unique_name(name);
         let topics = Topics::prefixed(&prefix);
         ensure_topics(&stack.kafka, &topics.specs())
@@ -57,12 +87,19 @@ impl Run {
             format!("group_id = \"{prefix}-n\"\ntenant_id = \"acme\"\n{common}[tenant]\nagent_domains = [\"acme.com\"]\ndefault_phone_region = \"US\"\n"),
         )
         .unwrap();
+        let store = format!(
+            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\n",
+            stack.clickhouse_url
+        );
+        let rules = if sla { SLA_RULES } else { "" };
         std::fs::write(
             dir.join("writer.toml"),
-            format!(
-                "group_id = \"{prefix}-w\"\n{common}[clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\n",
-                stack.clickhouse_url
-            ),
+            format!("group_id = \"{prefix}-w\"\n{common}{store}{rules}"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("sla.toml"),
+            format!("group_id = \"{prefix}-s\"\n{common}{store}{rules}"),
         )
         .unwrap();
         Self {
@@ -140,6 +177,11 @@ async fn main() {
                 .collect()
         },
     );
+    if std::env::var("RAPPORT_BENCH_SLA").as_deref() == Ok("compare") {
+        let rounds: usize = env_or("RAPPORT_BENCH_ROUNDS", 2);
+        compare_sla(&stack, &mixes, customers, rounds).await;
+        return;
+    }
     let mut figures = Vec::new();
     for mix in mixes {
         figures.push(bench_mix(&stack, mix, customers, rate, seconds).await);
@@ -356,4 +398,179 @@ fn tenant() -> rapport_channels::TenantConfig {
         default_phone_region: Some("US".into()),
         ..Default::default()
     }
+}
+
+/// One backlog drain: raw records produced first, then the services started; timed from start to
+/// the last interaction stored (and, with SLAs, until `rapport-sla` has evaluated every record).
+struct Drain {
+    records: usize,
+    interactions: usize,
+    /// Raw records per second, start-up included.
+    records_per_s: f64,
+    /// Interactions per second from the first stored row to the last.
+    drained_per_s: Option<f64>,
+    /// With SLAs: seconds from start until `rapport-sla` had evaluated every record.
+    sla_done_s: Option<f64>,
+}
+
+/// How much of SLAs a drain runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sla {
+    Off,
+    /// The writer with `SLA_RULES`: business time and SLA outcomes in the stored state.
+    Writer,
+    /// That writer and `rapport-sla` beside it.
+    Service,
+}
+
+impl Sla {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Writer => "writer rules",
+            Self::Service => "writer rules + rapport-sla",
+        }
+    }
+}
+
+async fn drain(stack: &Stack, mix: &Mix, customers: usize, sla: Sla) -> Drain {
+    let run = Run::with_sla(stack, "bench-sla-cost", sla != Sla::Off).await;
+    let records = generate::generate(&Options {
+        seed: 21,
+        customers,
+        day: Timestamp::parse_rfc3339("2024-06-03T00:00:00Z").unwrap(),
+        tenant: "acme".into(),
+        agent_domain: "acme.com".into(),
+        invalid_rate: 0.0,
+        mix: mix.clone(),
+    });
+    generate::produce(&records, &run.kafka, &run.topics)
+        .await
+        .unwrap();
+    let expected = generate::expected(&records, &tenant()).0.len();
+    let started = Instant::now();
+    let normalizer = run.start("normalizer").await;
+    let writer = run.start("writer").await;
+    let sla_service = if sla == Sla::Service {
+        Some(run.start("sla").await)
+    } else {
+        None
+    };
+    let mut first_row = None;
+    let mut stored_at = None;
+    let mut sla_done_s = None;
+    loop {
+        if stored_at.is_none() {
+            let stored = run.stored().await;
+            if stored > 0 && first_row.is_none() {
+                first_row = Some((Instant::now(), stored));
+            }
+            if stored >= expected && run.distinct().await >= expected {
+                stored_at = Some(started.elapsed().as_secs_f64());
+            }
+        }
+        if let Some(service) = &sla_service
+            && sla_done_s.is_none()
+        {
+            let (_, body) = service.get("/metrics").await;
+            if rapport_testkit::metric_sum(&body, "rapport_sla_messages_in_total")
+                >= expected as f64
+            {
+                sla_done_s = Some(started.elapsed().as_secs_f64());
+            }
+        }
+        if stored_at.is_some() && (sla_service.is_none() || sla_done_s.is_some()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "pipeline did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = stored_at.expect("stored");
+    let (first_at, first_count) = first_row.expect("rows were stored");
+    let drain_s = elapsed - (first_at - started).as_secs_f64();
+    drop((normalizer, writer, sla_service));
+    // Each drain writes 150,000 rows or so into a database of its own: not kept.
+    stack.drop_database(&run.database).await;
+    let _ = std::fs::remove_dir_all(&run.dir);
+    Drain {
+        records: records.len(),
+        interactions: expected,
+        records_per_s: records.len() as f64 / elapsed,
+        drained_per_s: (first_count < expected && drain_s > 0.0)
+            .then(|| (expected - first_count) as f64 / drain_s),
+        sla_done_s,
+    }
+}
+
+/// The three `Sla` settings in turn, `rounds` times each per mix; the medians side by side.
+async fn compare_sla(stack: &Stack, mixes: &[Mix], customers: usize, rounds: usize) {
+    const SETTINGS: [Sla; 3] = [Sla::Off, Sla::Writer, Sla::Service];
+    println!("load averages before: {}", load_averages());
+    let mut rows = Vec::new();
+    for mix in mixes {
+        let mut runs: Vec<Vec<Drain>> = SETTINGS.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            for (i, sla) in SETTINGS.into_iter().enumerate() {
+                let d = drain(stack, mix, customers, sla).await;
+                println!(
+                    "{mix} round {}, SLAs {}: {} records, {} interactions; {:.0} records/s incl. start-up; {} interactions/s after start-up{}",
+                    round + 1,
+                    sla.name(),
+                    d.records,
+                    d.interactions,
+                    d.records_per_s,
+                    d.drained_per_s
+                        .map_or_else(|| "not measurable".to_owned(), |v| format!("{v:.0}")),
+                    d.sla_done_s.map_or_else(String::new, |s| format!(
+                        "; rapport-sla evaluated every record by {s:.1} s"
+                    ))
+                );
+                runs[i].push(d);
+            }
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            match v.len() {
+                0 => f64::NAN,
+                n if n % 2 == 1 => v[n / 2],
+                n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+            }
+        };
+        let figures: Vec<(f64, f64)> = runs
+            .iter()
+            .map(|r| {
+                (
+                    median(r.iter().map(|d| d.records_per_s).collect()),
+                    median(r.iter().filter_map(|d| d.drained_per_s).collect()),
+                )
+            })
+            .collect();
+        rows.push((mix.to_string(), figures));
+    }
+    println!("load averages after: {}", load_averages());
+    println!();
+    println!(
+        "| mix | SLAs | records/s incl. start-up | / off | interactions/s after start-up | / off |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (mix, figures) in rows {
+        let (off, off_drain) = figures[0];
+        for (sla, (rps, drain)) in SETTINGS.into_iter().zip(figures) {
+            println!(
+                "| {mix} | {} | {rps:.0} | {:.2} | {drain:.0} | {:.2} |",
+                sla.name(),
+                rps / off,
+                drain / off_drain
+            );
+        }
+    }
+}
+
+fn load_averages() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }

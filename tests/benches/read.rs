@@ -147,6 +147,7 @@ fn tenant_events(rng: &mut Rng, t: usize, budget: usize, days: u64, out: &mut Ve
                     attachment_count: 0,
                     attachment_names: vec![],
                     raw_ref: None,
+                    threading: None,
                 });
                 produced += 1;
             }

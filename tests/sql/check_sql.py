@@ -9,7 +9,8 @@ embedded in-process by chdb, then:
     migration runner's rule: drop full-line `--` comments, split on `;`, trim, skip empties;
   * loads tests/sql/scenario.sql, asserts the hand-computed answers that hold before the late
     events, loads tests/sql/scenario_late.sql (a late earlier message and replays) and
-    tests/sql/scenario_sla.sql (stored business times and SLA outcomes, for the views over them);
+    tests/sql/scenario_sla.sql (stored business times and SLA outcomes, for the views over them)
+    and tests/sql/scenario_threads.sql (two stored conversations mapped to one email thread);
   * runs one query over every view and every `<!-- example: name -->` query of docs/ANALYTICS.md,
     requires both engines to print identical TSV, compares it with tests/sql/expected/*.tsv, and
     asserts the hand-computed answers explicitly.
@@ -102,6 +103,17 @@ ASSERT_BEFORE_LATE = [
 ]
 
 ASSERT_AFTER_LATE = [
+    ("email threads: the views group events by thread (the latest mapping), first response "
+     "10:00 -> 10:30 across the two stored conversation ids",
+     "SELECT conversation_id, customer_messages, human_replies, first_response_ms FROM responsiveness "
+     "WHERE tenant_id = 'thread-co'",
+     ["email:<t-root@x>\t2\t1\t1800000"]),
+    ("email threads: the timeline keeps the stored id beside the thread's",
+     "SELECT event_id, conversation_id, stored_conversation_id FROM timeline "
+     "WHERE tenant_id = 'thread-co' ORDER BY event_id",
+     ["t-m1\temail:<t-root@x>\temail:<t-root@x>",
+      "t-m2\temail:<t-root@x>\temail:<t-root@x>",
+      "t-r1\temail:<t-root@x>\temail:<t-follow@x>"]),
     ("business time beside the wall clock: 70 wall minutes are 10 business ones",
      "SELECT conversation_id, calendar, first_response_ms, first_response_business_ms, "
      "first_resolution_ms, first_resolution_business_ms FROM business_responsiveness "
@@ -179,7 +191,7 @@ ASSERT_AFTER_LATE = [
      ["c1-r1\tIt arrives tomorrow morning", "e1-m1\tMy invoice is wrong", "e1-r1\tSorry, fixed it"]),
     ("distinct events per tenant",
      "SELECT tenant_id, count() FROM timeline GROUP BY tenant_id ORDER BY tenant_id",
-     ["acme\t34", "globex\t3"]),
+     ["acme\t34", "globex\t3", "thread-co\t3"]),
     ("daily: E1 replies by agent on 2024-03-04",
      "SELECT agent_id, replies, avg_reply_ms, p50_reply_ms, first_responses, avg_first_response_ms "
      "FROM responsiveness_daily WHERE tenant_id = 'acme' AND day = toDate('2024-03-04') AND channel = 'email' "
@@ -311,7 +323,7 @@ def run_engine(engine, examples):
         engine.execute(stmt)
     check("before late events", ASSERT_BEFORE_LATE)
     results["before_late"] = engine.query(BEFORE_LATE_QUERY)
-    for name in ("scenario_late.sql", "scenario_sla.sql"):
+    for name in ("scenario_late.sql", "scenario_sla.sql", "scenario_threads.sql"):
         for stmt in split_statements((HERE / name).read_text()):
             engine.execute(stmt)
     for name, sql in VIEW_QUERIES.items():

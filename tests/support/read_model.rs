@@ -101,6 +101,7 @@ pub fn event(
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     }
 }
 

@@ -135,19 +135,33 @@ fn deploy_files_use_confluent_framing_through_a_registry() {
     let linker: rapport_linker::LinkerConfig = load("linker.toml").try_into().unwrap();
     let api: rapport_api::ApiConfig = load("api.toml").try_into().unwrap();
     let cli: rapport_cli::config::CliConfig = load("cli.toml").try_into().unwrap();
+    let sla: rapport_sla::SlaServiceConfig = load("sla.toml").try_into().unwrap();
     for (name, problems) in [
         ("normalizer.toml", normalizer.validate()),
         ("writer.toml", writer.validate()),
         ("linker.toml", linker.validate()),
         ("api.toml", api.validate()),
         ("cli.toml", cli.validate()),
+        ("sla.toml", sla.validate()),
     ] {
         assert!(problems.is_empty(), "{name}: {problems:?}");
     }
+    // rapport-sla announces what the writer stores: the same rules, the topic the job creates.
+    assert_eq!(sla.business_hours, writer.business_hours);
+    assert_eq!(sla.sla, writer.sla);
+    assert_eq!(
+        sla.topics, cli.topics,
+        "sla.toml names the topics cli.toml creates"
+    );
+    assert!(
+        cli.topics.specs().iter().any(|s| s.name == sla.topics.sla),
+        "the topics job creates rapport-sla's topic"
+    );
     for (name, registry) in [
         ("normalizer.toml", &normalizer.registry),
         ("writer.toml", &writer.registry),
         ("linker.toml", &linker.registry),
+        ("sla.toml", &sla.registry),
     ] {
         assert!(
             !registry.url.is_empty(),
@@ -182,11 +196,76 @@ fn deploy_files_use_confluent_framing_through_a_registry() {
             services.entry(name).or_default().push_str(line);
         }
     }
-    for service in ["normalizer", "writer", "linker"] {
+    for service in ["normalizer", "writer", "linker", "sla"] {
         let block = services.get(service).expect(service);
         assert!(
             block.contains("*registry-env"),
             "compose {service} gets the registry"
+        );
+    }
+    // Compose's writer and rapport-sla read one rules file, which both accept and validate.
+    let rules = std::fs::read_to_string(deploy().join("sla.toml")).unwrap();
+    let compose_writer: rapport_writer::WriterConfig = toml::from_str(&rules).unwrap();
+    let compose_sla: rapport_sla::SlaServiceConfig = toml::from_str(&rules).unwrap();
+    assert!(compose_writer.validate().is_empty() && compose_sla.validate().is_empty());
+    assert!(
+        !compose_sla.sla.policies.is_empty(),
+        "deploy/sla.toml has a policy, so compose shows announcements"
+    );
+    for service in ["writer", "sla"] {
+        let block = &services[service];
+        assert!(
+            block.contains("RAPPORT_CONFIG: /etc/rapport/sla.toml")
+                && block.contains("./sla.toml:/etc/rapport/sla.toml:ro"),
+            "compose {service} reads deploy/sla.toml"
+        );
+    }
+}
+
+fn deploy() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+/// Every service binary of the workspace (a crate with a `main.rs`, the CLI aside) is built into
+/// the image, run by compose and by a Kubernetes Deployment of the kustomization, and scraped by
+/// compose's Prometheus: a new service cannot be left out of deploy/ unnoticed.
+#[test]
+fn every_service_binary_is_built_run_and_scraped_by_deploy() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+    let mut services: Vec<String> = std::fs::read_dir(&crates)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "rapport-cli" && crates.join(name).join("src/main.rs").exists())
+        .collect();
+    services.sort();
+    assert!(services.len() >= 6, "{services:?}");
+    assert!(services.iter().any(|s| s == "rapport-sla"));
+    let read = |path: &str| std::fs::read_to_string(deploy().join(path)).unwrap();
+    let dockerfile = read("Dockerfile");
+    let compose = read("compose.yaml");
+    let prometheus = read("prometheus/prometheus.yml");
+    let kustomization = read("k8s/kustomization.yaml");
+    let manifests: String = kustomization
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|f| f.ends_with(".yaml"))
+        .map(|f| read(&format!("k8s/{f}")))
+        .collect();
+    for service in &services {
+        assert!(
+            dockerfile.contains(&format!("-p {service} "))
+                && dockerfile.contains(&format!("target/release/{service} ")),
+            "deploy/Dockerfile does not build and copy {service}"
+        );
+        let command = format!("command: [\"{service}\"]");
+        assert!(compose.contains(&command), "compose runs no {service}");
+        assert!(
+            manifests.contains(&command),
+            "no Deployment of deploy/k8s/kustomization.yaml runs {service}"
+        );
+        assert!(
+            prometheus.contains(&format!("job_name: {service}\n")),
+            "compose's Prometheus does not scrape {service}"
         );
     }
 }

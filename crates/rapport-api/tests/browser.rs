@@ -337,6 +337,66 @@ fn northwind(now: i64) -> Northwind {
     }
 }
 
+/// Northwind's SLA policy, 24/7: a first response within 2 h and a next reply within 1 h, each
+/// at risk 45 min before it is due.
+const NORTHWIND_SLA: &str = r#"
+[sla]
+at_risk_before = "45m"
+[[sla.policies]]
+name = "northwind"
+tenant = "northwind"
+calendar = "24/7"
+first_response = "2h"
+next_reply = "1h"
+"#;
+
+fn northwind_rules() -> rapport_clickhouse::state::Rules {
+    #[derive(serde::Deserialize)]
+    struct Sections {
+        sla: rapport_responsiveness::SlaConfig,
+    }
+    let sections: Sections = toml::from_str(NORTHWIND_SLA).unwrap();
+    rapport_clickhouse::state::Rules::from_config(&Default::default(), &sections.sla).unwrap()
+}
+
+/// Counted here from the events, not by the code under test: per (week of the first customer
+/// message, team), the first responses met (answered within 2 h) and breached (answered later,
+/// or unanswered for 2 h by `now`). Every conversation has one team.
+fn sla_weeks(events: &[Ev], now: i64) -> std::collections::BTreeMap<(i64, String), (u64, u64)> {
+    let mut conversations: std::collections::BTreeMap<&str, Vec<&Ev>> = Default::default();
+    for e in events {
+        conversations.entry(&e.conversation).or_default().push(e);
+    }
+    let mut weeks: std::collections::BTreeMap<(i64, String), (u64, u64)> = Default::default();
+    for mut events in conversations.into_values() {
+        events.sort_by_key(|e| e.at);
+        let Some(asked) = events.iter().find(|e| e.role == Customer) else {
+            continue;
+        };
+        let replied = events
+            .iter()
+            .find(|e| e.role == Agent && e.at >= asked.at)
+            .map(|e| e.at);
+        let met = match replied {
+            Some(at) => at - asked.at <= 2 * HOUR,
+            None if now - asked.at >= 2 * HOUR => false,
+            None => continue,
+        };
+        // 1970-01-01 was a Thursday: Mondays are day 4 + 7k.
+        let day = asked.at.div_euclid(DAY);
+        let monday = (day - (day - 4).rem_euclid(7)) * DAY;
+        let cell = weeks
+            .entry((monday, asked.team.unwrap_or("(no team)").to_owned()))
+            .or_default();
+        if met {
+            cell.0 += 1;
+        } else {
+            cell.1 += 1;
+        }
+    }
+    weeks
+}
+
 /// Olivia's events, newest first, as her timeline lists them.
 fn timeline_of(events: &[Ev], who: usize) -> Vec<String> {
     let (_, email, contact) = PEOPLE[who];
@@ -543,6 +603,11 @@ struct NorthwindExpected {
     waiting: Vec<String>,
     frt_points: usize,
     resolution_points: usize,
+    /// (week, team) cells with a decided first response: the SLA chart's points.
+    sla_points: usize,
+    /// The whole period's breaches and % met, as the summary says them.
+    sla_breached: u64,
+    sla_met_pct: String,
 }
 
 async fn browse(expected: &Expected) {
@@ -707,6 +772,16 @@ async fn browse(expected: &Expected) {
         serde_json::json!([BOB_TICKET, MARIA_CHAT]),
         "longest wait first"
     );
+    // acme has no SLA policy: the SLA section says what to do.
+    let sla = tab
+        .eval("document.querySelector('#sla .empty-inline').textContent")
+        .await;
+    assert!(
+        sla.as_str()
+            .unwrap()
+            .starts_with("No SLA outcomes in this period"),
+        "{sla}"
+    );
 
     // The script submits the form as soon as a choice changes; every field is sent, the empty
     // ones (no dates, every channel) included.
@@ -819,6 +894,46 @@ async fn browse(expected: &Expected) {
         serde_json::json!([]),
         "every field has a label"
     );
+    // SLAs: one point per team and week with a decided target, the period's totals, and
+    // Olivia's second chat message at risk (its next reply due 1 h after it, 35 min ago).
+    assert_eq!(tab.points("sla").await, nw.sla_points);
+    assert_eq!(
+        tab.eval("document.querySelectorAll('#sla table.sla-weeks tbody tr').length")
+            .await,
+        nw.sla_points,
+        "one row per team and week"
+    );
+    let summary = tab
+        .eval("document.querySelector('#sla .sla-summary').textContent")
+        .await;
+    let summary = summary.as_str().unwrap();
+    assert!(
+        summary.starts_with(&format!(
+            "{} of the targets decided were met; {} breached",
+            nw.sla_met_pct, nw.sla_breached
+        )),
+        "{summary}"
+    );
+    let at_risk = tab
+        .eval("[...document.querySelectorAll('#sla table.at-risk tbody tr')].map(tr => [...tr.cells].map(c => c.textContent.trim()))")
+        .await;
+    let rows = at_risk.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{at_risk}");
+    let left = rows[0][0].as_str().unwrap();
+    let minutes: u32 = left
+        .split(" min")
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (15..=24).contains(&minutes),
+        "about 25 min left, less the test's time: {left}"
+    );
+    assert!(
+        rows[0][2].as_str().unwrap().starts_with(&nw.chat),
+        "{at_risk}"
+    );
+    assert_eq!(rows[0][3], "next reply");
     tab.screenshot("responsiveness").await;
 
     browser.close().await.expect("Chromium closes");
@@ -852,7 +967,11 @@ async fn the_pages_in_headless_chromium() {
     let resolved_days = resolved.len() + usize::from(!resolved.contains(&(today, "email")));
     let now = rapport_model::Timestamp::now().as_millis();
     let nw = northwind(now);
-    f.insert(&nw.events).await;
+    f.insert_with(&nw.events, &northwind_rules()).await;
+    let weeks = sla_weeks(&nw.events, now);
+    let (met, breached) = weeks
+        .values()
+        .fold((0, 0), |(m, b), (met, breached)| (m + met, b + breached));
     let nw_key = rapport_clickhouse::keys::create(&f.client, NORTHWIND, "browser tests")
         .await
         .unwrap()
@@ -912,6 +1031,12 @@ async fn the_pages_in_headless_chromium() {
         waiting: nw.waiting.clone(),
         frt_points: 2 * nw.answered.len(),
         resolution_points: 2 * nw.resolved.len(),
+        sla_points: weeks.len(),
+        sla_breached: breached,
+        sla_met_pct: format!(
+            "{:.1} %",
+            (1000.0 * met as f64 / (met + breached) as f64 + 0.5).floor() / 10.0
+        ),
     };
     let expected = Expected {
         base: server.base.clone(),

@@ -525,3 +525,92 @@ async fn an_empty_tenant_is_told_what_to_do() {
     );
     f.drop().await;
 }
+
+#[tokio::test]
+async fn the_sla_section_shows_met_per_team_and_week_breaches_and_time_left() {
+    let f = fixture("ui_sla").await;
+    // 24/7 for acme: a first response within 20 min, at risk 15 min before (the default).
+    let sla: rapport_responsiveness::SlaConfig = toml::from_str(
+        "[[policies]]\nname = \"standard\"\ntenant = \"acme\"\ncalendar = \"24/7\"\nfirst_response = \"20m\"\n",
+    )
+    .unwrap();
+    let rules = rapport_clickhouse::state::Rules::from_config(&Default::default(), &sla).unwrap();
+    // As `rapport recompute` does after the rules change.
+    let ids = rapport_clickhouse::repair::conversations_in(
+        &f.client,
+        "acme",
+        T0 - 24 * 60 * MINUTE,
+        T0 + 24 * 60 * MINUTE,
+    )
+    .await
+    .unwrap();
+    let how = rapport_clickhouse::repair::Recompute {
+        tenant: "acme",
+        rules: &rules,
+        version: rapport_model::Timestamp::now().as_millis() + 1,
+        dry_run: false,
+        timeout: std::time::Duration::from_secs(30),
+    };
+    rapport_clickhouse::repair::recompute(&f.client, how, &ids, |_| {})
+        .await
+        .unwrap();
+    // A chat that arrived 10 minutes ago: at risk since 5 minutes, due in 10.
+    let now = rapport_model::Timestamp::now().as_millis();
+    f.insert_with(
+        &[
+            Ev::new("acme", "intercom:now-1", "n1", now - 10 * MINUTE, Customer)
+                .who(Email, "nora@example.com")
+                .team("support"),
+        ],
+        &rules,
+    )
+    .await;
+    let server = f.serve().await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in(&f.acme).await;
+
+    // The week of 3 Jun: billing breached its one (answered after 30 min), support met its one
+    // (4 min; the bot does not count), tier1's Bob is unanswered: breached. 1 of 3 met.
+    let page = browser
+        .get("/ui/responsiveness?from=2024-06-01&to=2024-06-07")
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let html = &page.html;
+    let sla = &html[html.find("id=\"sla\"").expect("an SLA section")..];
+    let sla = &sla[..sla.find("id=\"unanswered\"").unwrap()];
+    assert!(
+        sla.contains(
+            "<strong>33.3 %</strong> of the targets decided were met; <strong>2</strong> breached"
+        ),
+        "{sla}"
+    );
+    let chart = &sla[sla.find("id=\"chart-sla\"").expect("a chart")..];
+    assert!(chart.contains("data-points=\"3\""), "{chart}");
+    for title in [
+        "billing, week of 3 Jun 2024: 0.0 % met (0 met, 1 breached)",
+        "support, week of 3 Jun 2024: 100.0 % met (1 met, 0 breached)",
+        "tier1, week of 3 Jun 2024: 0.0 % met (0 met, 1 breached)",
+    ] {
+        assert!(chart.contains(title), "no {title:?} in {chart}");
+    }
+    let rows = sla.matches("<tr><th scope=\"row\">3 Jun 2024</th>").count();
+    assert_eq!(rows, 3, "one row per team and week");
+    // At risk now, whatever the period: the new chat, with about 10 minutes left.
+    let at_risk = &sla[sla.find("class=\"at-risk\"").expect("an at-risk table")..];
+    assert!(at_risk.contains("intercom:now-1"), "{at_risk}");
+    assert!(
+        at_risk.contains("<strong>10 min</strong>") || at_risk.contains("<strong>9 min"),
+        "{at_risk}"
+    );
+    assert!(at_risk.contains("first response"));
+    // globex has no policy: the section says what to do.
+    let mut globex = Browser::new(&server);
+    globex.sign_in(&f.globex).await;
+    let page = globex.get("/ui/responsiveness").await;
+    assert!(
+        page.html.contains("No SLA outcomes in this period"),
+        "{}",
+        page.html
+    );
+    f.drop().await;
+}

@@ -280,3 +280,76 @@ async fn generate_with_a_rate_and_a_duration_stops_on_time_and_keeps_the_pace() 
     );
     assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
 }
+
+#[tokio::test]
+async fn topics_create_makes_every_topic_the_services_use_and_leaves_existing_ones_alone() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let stack = Stack::from_env();
+    let prefix = rapport_testkit::unique_name("cli-topics");
+    let topics = rapport_kafka::Topics::prefixed(&prefix);
+    let run = {
+        let (brokers, prefix) = (stack.kafka.brokers.clone(), prefix.clone());
+        move || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
+            command
+                .args(["topics", "create"])
+                .env("RAPPORT_KAFKA__BROKERS", &brokers)
+                .env("RAPPORT_KAFKA__PARTITIONS", "1");
+            for (key, suffix) in [
+                ("RAW_EMAIL", "raw.email"),
+                ("RAW_CHAT", "raw.chat"),
+                ("RAW_REVIEW", "raw.review"),
+                ("RAW_SUPPORT", "raw.support"),
+                ("INTERACTIONS", "interactions.v1"),
+                ("DLQ", "dlq"),
+                ("IDENTITY", "identity.v1"),
+                ("SLA", "sla.v1"),
+            ] {
+                command.env(
+                    format!("RAPPORT_TOPICS__{key}"),
+                    format!("{prefix}.{suffix}"),
+                );
+            }
+            let out = command.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{stderr}");
+            stderr
+        }
+    };
+    let first = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    let names: Vec<String> = topics.specs().into_iter().map(|s| s.name).collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert!(
+        names.contains(&topics.sla),
+        "rapport-sla's topic is one of them"
+    );
+    for name in &names {
+        assert!(
+            first.contains(&format!("{name}: created")),
+            "{name} not created: {first}"
+        );
+    }
+    let second = tokio::task::spawn_blocking(run).await.unwrap();
+    for name in &names {
+        assert!(
+            second.contains(&format!("{name}: exists")),
+            "{name} not left alone: {second}"
+        );
+    }
+    // The broker has them, the SLA topic included.
+    let consumer: BaseConsumer = stack.kafka.client_config().create().unwrap();
+    let metadata = tokio::task::spawn_blocking(move || {
+        consumer
+            .fetch_metadata(None, Duration::from_secs(10))
+            .unwrap()
+            .topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for name in &names {
+        assert!(metadata.contains(name), "{name} is not on the broker");
+    }
+}

@@ -845,6 +845,10 @@ mod tests {
             "resolutions",
             "waiting",
             "customer_identities",
+            "email_messages",
+            "email_links",
+            "email_threads",
+            "thread_conversations",
         ] {
             assert!(
                 text.contains(&format!(

@@ -4,8 +4,10 @@
 //!
 //! What belongs to a forgotten customer: every interaction that carries one of its identifiers,
 //! and the interactions without any identifier (agent replies, status changes) in the
-//! conversations attributed to it; their rows in `interaction_identities`; and every
-//! `identity_links` and `customers` row of its identifiers.
+//! conversations attributed to it; their rows in `interaction_identities`; every
+//! `identity_links` and `customers` row of its identifiers; and the threading rows of its
+//! conversations' emails (`email_messages`, `email_links`, `email_threads`,
+//! `thread_conversations`). Its conversations' state is found under their threads' ids too.
 
 use std::time::Duration;
 
@@ -95,6 +97,10 @@ pub async fn scope_of(
         .fetch_all()
         .await?;
     scope.extend(conversations.iter().cloned());
+    // The state of an email conversation is stored under its thread's id.
+    let ids: Vec<&String> = scope.iter().collect();
+    let threads = crate::threads::resolve(client, tenant_id, &ids).await?;
+    scope.extend(threads.into_values());
     scope.sort_unstable();
     scope.dedup();
     Ok(scope)
@@ -146,6 +152,13 @@ impl Condition {
     fn bind(mut self, bind: Bind) -> Self {
         self.text.push('?');
         self.binds.push(bind);
+        self
+    }
+
+    /// `other` after this one, binds included.
+    fn append(mut self, other: Condition) -> Self {
+        self.text.push_str(&other.text);
+        self.binds.extend(other.binds);
         self
     }
 
@@ -250,6 +263,19 @@ fn selections() -> Vec<(&'static str, Condition, Option<Condition>)> {
         ("replies", (in_scope(), None)),
         ("resolutions", (in_scope(), None)),
         ("waiting", (in_scope(), None)),
+        // Her emails' threading headers: the links first, found through the messages.
+        (
+            "email_links",
+            same(
+                tenant()
+                    .text(" AND message_id IN (SELECT message_id FROM email_messages WHERE ")
+                    .append(in_scope())
+                    .text(")"),
+            ),
+        ),
+        ("email_messages", same(in_scope())),
+        ("email_threads", same(in_scope())),
+        ("thread_conversations", same(in_scope())),
     ]
     .into_iter()
     .map(|(table, (delete, left))| (table, delete, left))

@@ -20,6 +20,7 @@ mod row;
 mod schema;
 pub mod sla;
 pub mod state;
+pub mod threads;
 
 pub use clickhouse::Client;
 pub use config::ClickHouseConfig;

@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "business_time_sla",
         sql: include_str!("../../../schemas/clickhouse/007_business_time_sla.sql"),
     },
+    Migration {
+        version: 8,
+        name: "email_threads",
+        sql: include_str!("../../../schemas/clickhouse/008_email_threads.sql"),
+    },
 ];
 
 pub const MIGRATIONS_TABLE: &str = "rapport_migrations";

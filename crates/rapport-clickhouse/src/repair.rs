@@ -270,7 +270,15 @@ async fn one_chunk(
         timeout,
     } = how;
     let touched = Touched::from([(tenant.to_owned(), chunk.iter().cloned().collect())]);
-    let mut rows = state::recompute_with(client, &touched, version, rules, true).await?;
+    let mut rows = state::recompute_with(
+        client,
+        &touched,
+        &crate::threads::Moves::new(),
+        version,
+        rules,
+        true,
+    )
+    .await?;
     let days = rows
         .replies
         .iter()

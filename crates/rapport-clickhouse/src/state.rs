@@ -13,12 +13,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use clickhouse::Row;
+use futures_util::StreamExt;
 pub use rapport_responsiveness::Rules;
 use rapport_responsiveness::{Derived, Event, EventKind};
 use serde::{Deserialize, Serialize};
 
 use crate::row::date_of;
 use crate::sla::SlaRow;
+use crate::threads::{self, Move, Moves};
 use crate::{ClickHouseError, insert_into};
 
 /// The tables [`store`] writes.
@@ -27,6 +29,9 @@ pub const TABLES: [&str; 5] = ["conversations", "replies", "resolutions", "waiti
 /// Conversations per read: the ids go into the SQL text (`IN (?, …)`, so the primary key
 /// index applies on 18.16), and 18.16 parses at most 256 KiB of it.
 const CHUNK: usize = 500;
+
+/// Chunks read back at once (see [`recompute_with`]).
+const READS_IN_FLIGHT: usize = 3;
 
 /// The stored preview of the last customer message.
 pub const TEXT_PREVIEW_BYTES: usize = 4096;
@@ -364,6 +369,72 @@ impl StateRows {
             .push(ConversationRow::new(tenant_id, conversation_id, d, version));
     }
 
+    /// The rows a conversation that moved to another thread left behind under
+    /// `conversation_id` (its thread before), from `moved`, its metrics alone: its replies and
+    /// resolutions under this id (the keys stored when they were counted here) with no latency
+    /// and no flag, so no report counts them again.
+    pub fn retire(
+        &mut self,
+        tenant_id: &str,
+        conversation_id: &str,
+        moved: &Derived,
+        version: i64,
+    ) {
+        let mut left = StateRows::default();
+        left.add(tenant_id, conversation_id, moved, None, version, false);
+        for r in &mut left.replies {
+            r.inbound_at_ms = None;
+            r.reply_latency_ms = None;
+            r.reply_latency_business_ms = None;
+            r.has_latency = 0;
+            r.is_first_response = 0;
+        }
+        for r in &mut left.resolutions {
+            r.first_resolution_ms = None;
+            r.full_resolution_ms = None;
+            r.first_resolution_business_ms = None;
+            r.full_resolution_business_ms = None;
+            r.is_first = 0;
+            r.is_full = 0;
+        }
+        self.replies.append(&mut left.replies);
+        self.resolutions.append(&mut left.resolutions);
+    }
+
+    /// A thread every conversation left (`moved` the metrics of one of them): the conversation
+    /// row with no events (every reader skips it), its wait cancelled from `before`, and, with
+    /// `with_sla`, its SLA targets `none`.
+    pub fn empty(
+        &mut self,
+        tenant_id: &str,
+        conversation_id: &str,
+        moved: &Derived,
+        before: Option<(bool, Option<i64>, &str)>,
+        version: i64,
+        with_sla: bool,
+    ) {
+        if let Some((true, Some(since), channel)) = before {
+            self.waiting.push(WaitingRow {
+                tenant_id: tenant_id.to_owned(),
+                waiting_since_ms: since,
+                conversation_id: conversation_id.to_owned(),
+                channel: channel.to_owned(),
+                sign: -1,
+            });
+        }
+        let mut d = moved.clone();
+        d.sla = None;
+        if with_sla {
+            self.sla
+                .extend(SlaRow::of(tenant_id, conversation_id, &d, version));
+        }
+        let mut row = ConversationRow::new(tenant_id, conversation_id, &d, version);
+        row.events = 0;
+        row.is_waiting = 0;
+        row.waiting_since_ms = None;
+        self.conversations.push(row);
+    }
+
     pub fn len(&self) -> usize {
         self.conversations.len()
     }
@@ -438,48 +509,200 @@ async fn stored_waits(
 /// Recomputes the touched conversations from their stored events with `rules`. `version` orders
 /// the rows against other recomputes of the same conversation: take it before the events are
 /// read, so a later version has seen at least as much. `sla` rows are written when `rules` has
-/// SLA policies.
+/// SLA policies. An email conversation is recomputed as its thread ([`crate::threads`]).
 pub async fn recompute(
     client: &clickhouse::Client,
     touched: &Touched,
     version: i64,
     rules: &Rules,
 ) -> Result<StateRows, ClickHouseError> {
-    recompute_with(client, touched, version, rules, !rules.policies.is_empty()).await
+    recompute_with(
+        client,
+        touched,
+        &Moves::new(),
+        version,
+        rules,
+        !rules.policies.is_empty(),
+    )
+    .await
 }
 
-/// [`recompute`], with `sla` rows (status `none` for every target without a policy) whenever
-/// `with_sla`: a recompute after the last policy was removed must overwrite the stored outcomes.
+/// [`recompute`] after [`crate::threads::rethread`] moved `moves`: the threads they left are
+/// recomputed too, and the rows they left there retired ([`StateRows::retire`]).
+pub async fn recompute_threads(
+    client: &clickhouse::Client,
+    touched: &Touched,
+    moves: &Moves,
+    version: i64,
+    rules: &Rules,
+) -> Result<StateRows, ClickHouseError> {
+    recompute_with(
+        client,
+        touched,
+        moves,
+        version,
+        rules,
+        !rules.policies.is_empty(),
+    )
+    .await
+}
+
+/// [`recompute_threads`], with `sla` rows (status `none` for every target without a policy)
+/// whenever `with_sla`: a recompute after the last policy was removed must overwrite the stored
+/// outcomes.
+///
+/// Every touched conversation is recomputed as its thread: the thread's state is derived from
+/// the events of every stored conversation mapped to it and written under the thread's id.
 pub(crate) async fn recompute_with(
     client: &clickhouse::Client,
     touched: &Touched,
+    moves: &Moves,
     version: i64,
     rules: &Rules,
     with_sla: bool,
 ) -> Result<StateRows, ClickHouseError> {
+    let no_moves = Vec::new();
+    let tenants: BTreeSet<&String> = touched.keys().chain(moves.keys()).collect();
+    let mut chunks = tenants
+        .into_iter()
+        .flat_map(|tenant_id| {
+            let moved = moves.get(tenant_id).unwrap_or(&no_moves);
+            let mut ids: BTreeSet<&String> = touched.get(tenant_id).into_iter().flatten().collect();
+            ids.extend(moved.iter().map(|m| &m.conversation_id));
+            let ids: Vec<&String> = ids.into_iter().collect();
+            ids.chunks(CHUNK)
+                .map(|chunk| {
+                    let left: Vec<&Move> = moved
+                        .iter()
+                        .filter(|m| chunk.contains(&&m.conversation_id))
+                        .collect();
+                    (tenant_id.as_str(), chunk.to_vec(), left)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    // Reads in flight at once: one read leaves the writer waiting on ClickHouse and ClickHouse
+    // waiting on the writer's decoding in turn; a few overlap the two. In order, so rows are
+    // added as they were before.
+    let mut reads = futures_util::stream::FuturesOrdered::new();
+    let mut refill = |reads: &mut futures_util::stream::FuturesOrdered<_>| {
+        while reads.len() < READS_IN_FLIGHT {
+            let Some((tenant_id, chunk, left)) = chunks.next() else {
+                break;
+            };
+            reads.push_back(read_chunk(client, tenant_id, chunk, left));
+        }
+    };
+    refill(&mut reads);
     let mut rows = StateRows::default();
-    for (tenant_id, conversations) in touched {
-        let ids: Vec<&String> = conversations.iter().collect();
-        for chunk in ids.chunks(CHUNK) {
-            let (mut events, before) = tokio::try_join!(
-                events_of(client, tenant_id, chunk),
-                stored_waits(client, tenant_id, chunk)
-            )?;
-            for id in chunk {
-                let Some(derived) = events
-                    .remove(id.as_str())
-                    .and_then(|events| rules.derive(tenant_id, events))
-                else {
-                    continue;
-                };
-                let before = before
-                    .get(id.as_str())
-                    .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()));
-                rows.add(tenant_id, id, &derived, before, version, with_sla);
+    while let Some(read) = reads.next().await {
+        let ChunkRead {
+            tenant_id,
+            members,
+            left,
+            events,
+            before,
+        } = read?;
+        refill(&mut reads);
+        let before_of = |id: &str| {
+            before
+                .get(id)
+                .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()))
+        };
+        let mut derived_threads = BTreeSet::new();
+        for (thread, conversations) in &members {
+            let thread_events: Vec<Event> = conversations
+                .iter()
+                .filter_map(|c| events.get(c.as_str()))
+                .flatten()
+                .cloned()
+                .collect();
+            let Some(derived) = rules.derive(tenant_id, thread_events) else {
+                continue;
+            };
+            derived_threads.insert(thread.as_str());
+            rows.add(
+                tenant_id,
+                thread,
+                &derived,
+                before_of(thread),
+                version,
+                with_sla,
+            );
+        }
+        for m in left {
+            // Nothing was stored under a thread that had no state: nothing to retire.
+            if m.from == m.to || !before.contains_key(m.from.as_str()) {
+                continue;
+            }
+            let Some(derived) = events
+                .get(m.conversation_id.as_str())
+                .and_then(|e| rules.derive(tenant_id, e.clone()))
+            else {
+                continue;
+            };
+            rows.retire(tenant_id, &m.from, &derived, version);
+            if derived_threads.insert(m.from.as_str()) {
+                // Nothing is left in it (and it is emptied once).
+                rows.empty(
+                    tenant_id,
+                    &m.from,
+                    &derived,
+                    before_of(&m.from),
+                    version,
+                    with_sla,
+                );
             }
         }
     }
     Ok(rows)
+}
+
+/// What one chunk of touched conversations needs read: the threads they are in (and those the
+/// chunk's moved conversations left) with their stored conversations, those conversations'
+/// events, and each thread's wait as stored.
+struct ChunkRead<'a> {
+    tenant_id: &'a str,
+    members: BTreeMap<String, BTreeSet<String>>,
+    left: Vec<&'a Move>,
+    events: HashMap<String, Vec<Event>>,
+    before: HashMap<String, StoredWait>,
+}
+
+async fn read_chunk<'a>(
+    client: &clickhouse::Client,
+    tenant_id: &'a str,
+    chunk: Vec<&'a String>,
+    left: Vec<&'a Move>,
+) -> Result<ChunkRead<'a>, ClickHouseError> {
+    let thread_of = threads::resolve(client, tenant_id, &chunk).await?;
+    let mut targets: BTreeSet<&String> = chunk
+        .iter()
+        .map(|id| thread_of.get(*id).unwrap_or(id))
+        .collect();
+    targets.extend(left.iter().map(|m| &m.from));
+    let targets: Vec<&String> = targets.into_iter().collect();
+    let members = threads::members(client, tenant_id, &targets).await?;
+    let mut stored: BTreeSet<&String> = members.values().flatten().collect();
+    stored.extend(left.iter().map(|m| &m.conversation_id));
+    let stored: Vec<&String> = stored.into_iter().collect();
+    let read_events = async {
+        let mut events = HashMap::new();
+        for part in stored.chunks(CHUNK) {
+            events.extend(events_of(client, tenant_id, part).await?);
+        }
+        Ok::<_, ClickHouseError>(events)
+    };
+    let (events, before) =
+        tokio::try_join!(read_events, stored_waits(client, tenant_id, &targets))?;
+    Ok(ChunkRead {
+        tenant_id,
+        members,
+        left,
+        events,
+        before,
+    })
 }
 
 /// The metrics of some conversations of one tenant derived from their stored events with
@@ -556,6 +779,42 @@ mod tests {
             .iter()
             .map(|w| (w.waiting_since_ms, w.sign))
             .collect()
+    }
+
+    #[test]
+    fn a_conversation_that_left_a_thread_leaves_nothing_counted_behind() {
+        let moved = conversation(None);
+        let mut rows = StateRows::default();
+        rows.retire("t", "old", &moved, 3);
+        // The same keys as when the reply was counted under `old`, no longer counted.
+        assert_eq!(rows.replies.len(), 1);
+        let reply = &rows.replies[0];
+        assert_eq!(
+            (
+                reply.conversation_id.as_str(),
+                reply.reply_event_id.as_str()
+            ),
+            ("old", "r1")
+        );
+        assert_eq!((reply.has_latency, reply.is_first_response), (0, 0));
+        assert_eq!(reply.reply_latency_ms, None);
+        assert!(rows.conversations.is_empty(), "{rows:?}");
+        rows.empty(
+            "t",
+            "old",
+            &moved,
+            Some((true, Some(1_000), "chat")),
+            3,
+            true,
+        );
+        assert_eq!(rows.conversations[0].events, 0);
+        assert_eq!(rows.conversations[0].is_waiting, 0);
+        assert_eq!(waits(&rows), [(1_000, -1)]);
+        assert!(
+            rows.sla.iter().all(|r| r.status == "none"),
+            "{:?}",
+            rows.sla
+        );
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn row(tenant: &str, n: usize) -> InteractionRow {
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     };
     InteractionRow::new(interaction, Timestamp::from_millis(1_717_400_200_000))
 }

@@ -63,6 +63,7 @@ fn row(n: usize) -> InteractionRow {
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     };
     InteractionRow::new(interaction, Timestamp::now())
 }

@@ -162,6 +162,7 @@ fn template() -> Interaction {
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     }
 }
 

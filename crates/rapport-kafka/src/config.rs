@@ -173,7 +173,10 @@ impl KafkaConfig {
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set("partition.assignment.strategy", "cooperative-sticky");
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            // Lag, liveness, and the resume guard's wait for a partition's fetcher to be active
+            // before it is sought (`ServiceContext::check_resumed`) read librdkafka's statistics.
+            .set("statistics.interval.ms", "1000");
         self.with_extra(config)
     }
 }

@@ -45,7 +45,7 @@ pub struct Subscription {
 
 impl Subscription {
     /// Joins `group_id` on `topics`. `tuning` adds consumer properties (memory bounds such as
-    /// `queued.max.messages.kbytes`); statistics are on, every 5 s, for lag and liveness.
+    /// `queued.max.messages.kbytes`); statistics come every second (`KafkaConfig::consumer_config`).
     pub fn new(
         kafka: &KafkaConfig,
         group_id: &str,
@@ -54,7 +54,6 @@ impl Subscription {
         tuning: &[(&str, &str)],
     ) -> Result<Self, KafkaError> {
         let mut config = kafka.consumer_config(group_id);
-        config.set("statistics.interval.ms", "5000");
         for (key, value) in tuning {
             config.set(*key, *value);
         }

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -99,6 +100,8 @@ pub struct ServiceContext {
     lag_metric: String,
     stalled_metric: String,
     consumer_errors_metric: String,
+    /// Each desired partition's last librdkafka fetch state, to log its changes.
+    fetch_states: Arc<Mutex<HashMap<(String, i32), String>>>,
 }
 
 impl std::fmt::Debug for ServiceContext {
@@ -125,6 +128,7 @@ impl ServiceContext {
             lag_metric: metric_name(service, CONSUMER_LAG),
             stalled_metric: metric_name(service, PARTITION_STALLED),
             consumer_errors_metric: metric_name(service, CONSUMER_ERRORS),
+            fetch_states: Arc::default(),
         }
     }
 
@@ -398,6 +402,9 @@ impl ClientContext for ServiceContext {
                     metrics::gauge!(self.lag_metric.clone(), "topic" => topic.clone(), "partition" => partition.to_string())
                         .set(p.consumer_lag as f64);
                 }
+                if *partition >= 0 && p.desired {
+                    self.fetch_state_seen(topic, p);
+                }
                 if *partition >= 0 && p.fetch_state == "active" {
                     seen.push((
                         (topic.clone(), *partition),
@@ -408,6 +415,43 @@ impl ClientContext for ServiceContext {
             }
         }
         self.progress().observe(now, seen);
+    }
+}
+
+impl ServiceContext {
+    fn fetch_states(&self) -> MutexGuard<'_, HashMap<(String, i32), String>> {
+        self.fetch_states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the statistics since the partition was last assigned show its fetcher active.
+    fn fetch_active(&self, topic: &str, partition: i32) -> bool {
+        self.fetch_states()
+            .get(&(topic.to_owned(), partition))
+            .is_some_and(|state| state == "active")
+    }
+
+    /// Logs a partition's fetch state when it changes (statistics come every few seconds, so a
+    /// state that lasts is seen): a partition that stays out of `active` with records waiting is
+    /// one whose records are never read.
+    fn fetch_state_seen(&self, topic: &str, p: &rdkafka::statistics::Partition) {
+        let mut states = self.fetch_states();
+        let key = (topic.to_owned(), p.partition);
+        if states.get(&key).map(String::as_str) == Some(p.fetch_state.as_str()) {
+            return;
+        }
+        let before = states.insert(key, p.fetch_state.clone());
+        info!(
+            topic,
+            partition = p.partition,
+            from = before.as_deref().unwrap_or("-"),
+            to = %p.fetch_state,
+            next_offset = p.next_offset,
+            app_offset = p.app_offset,
+            hi_offset = p.hi_offset,
+            "partition fetch state"
+        );
     }
 }
 
@@ -507,13 +551,23 @@ impl ServiceContext {
     fn seek_to_start<C: rdkafka::consumer::Consumer<Self>>(&self, consumer: &C) {
         let seeks = self.resume().to_seek();
         for (topic, partition, start) in seeks {
+            // An assigned partition starts at the log end, which librdkafka resolves with an
+            // offset query to the partition's leader. A seek made while that query is still out
+            // can be undone by its answer, which moves the fetcher to the end, past every record
+            // after the committed offset: after a broker outage, the normalizer's outage test
+            // showed its partitions in `offset-wait` for 5 s and then active at the log end with
+            // nothing read (`partition fetch state` in the log). So the seek waits until the
+            // statistics show the fetcher active (`tests/resume_mock.rs`, slow leader).
+            if !self.fetch_active(&topic, partition) {
+                continue;
+            }
             let to = match start {
                 Start::Offset(o) => rdkafka::Offset::Offset(o),
                 Start::Beginning => rdkafka::Offset::Beginning,
             };
             match consumer.seek(&topic, partition, to, SEEK_TIMEOUT) {
                 Ok(()) => {
-                    debug!(topic, partition, ?start, "resuming partition");
+                    info!(topic, partition, ?start, "resuming partition");
                     self.resume().sought(&topic, partition);
                 }
                 // Usually the fetcher has not started the partition yet; the next check seeks
@@ -537,9 +591,12 @@ impl ConsumerContext for ServiceContext {
                 }
                 drop(frontiers);
                 let mut resume = self.resume();
+                let mut states = self.fetch_states();
                 for p in partitions.elements() {
                     resume.revoked(p.topic(), p.partition());
+                    states.remove(&(p.topic().to_owned(), p.partition()));
                 }
+                drop(states);
                 info!(
                     partitions = partitions.count(),
                     "partitions revoked; their in-flight work will be redelivered"
@@ -550,8 +607,11 @@ impl ConsumerContext for ServiceContext {
                 self.note_assignment(partitions, true);
                 if self.resume_window > 0 {
                     let mut resume = self.resume();
+                    let mut states = self.fetch_states();
                     for mut p in partitions.elements() {
                         resume.assigned(p.topic(), p.partition());
+                        // Its fetcher counts as active again only once the statistics say so.
+                        states.remove(&(p.topic().to_owned(), p.partition()));
                         // Start where nothing waits: no records to drop before the seek to the
                         // start, and no offset query to the coordinator of librdkafka's own.
                         if let Err(error) = p.set_offset(rdkafka::Offset::End) {

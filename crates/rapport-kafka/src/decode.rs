@@ -48,6 +48,9 @@ impl Decoder {
             WriterSchema::Ours => {
                 wire::decode_datum(rapport_model::interaction_schema(), datum).map_err(reject)
             }
+            WriterSchema::Previous => {
+                wire::decode_datum(wire::previous_schema(), datum).map_err(reject)
+            }
             WriterSchema::RegistryId(id) => {
                 if !self.schemas.contains_key(&id) {
                     let schema = self.fetch(id).await?;

@@ -19,6 +19,8 @@ pub struct Topics {
     pub interactions: String,
     pub dlq: String,
     pub identity: String,
+    /// SLA announcements (`rapport-sla`, `schemas/avro/sla_event.avsc`).
+    pub sla: String,
 }
 
 impl Default for Topics {
@@ -31,6 +33,7 @@ impl Default for Topics {
             interactions: "rapport.interactions.v1".into(),
             dlq: "rapport.dlq".into(),
             identity: "rapport.identity.v1".into(),
+            sla: "rapport.sla.v1".into(),
         }
     }
 }
@@ -54,6 +57,7 @@ impl Topics {
             interactions: format!("{prefix}.interactions.v1"),
             dlq: format!("{prefix}.dlq"),
             identity: format!("{prefix}.identity.v1"),
+            sla: format!("{prefix}.sla.v1"),
         }
     }
 
@@ -93,6 +97,8 @@ impl Topics {
                 name: self.identity.clone(),
                 compacted: true,
             },
+            // Announcements are events with their own ids, not a latest value per key.
+            plain(&self.sla),
         ]
     }
 }

@@ -5,7 +5,7 @@ use apache_avro::types::Value;
 
 use crate::{
     Actor, ActorRole, Channel, Direction, Identity, IdentityType, Interaction, InteractionKind,
-    RawRef, Source, Timestamp,
+    RawRef, Source, Threading, Timestamp,
 };
 
 /// The Avro schema of `rapport.interactions.v1`, as published in `schemas/avro/`.
@@ -107,6 +107,20 @@ pub fn to_avro_value(i: &Interaction) -> Value {
                         ("topic".into(), s(&r.topic)),
                         ("partition".into(), Value::Int(r.partition)),
                         ("offset".into(), Value::Long(r.offset)),
+                    ])),
+                ),
+                None => Value::Union(0, Box::new(Value::Null)),
+            },
+        ),
+        (
+            "threading".into(),
+            match &i.threading {
+                Some(t) => Value::Union(
+                    1,
+                    Box::new(Value::Record(vec![
+                        ("message_id".into(), s(&t.message_id)),
+                        ("in_reply_to".into(), strings(&t.in_reply_to)),
+                        ("references".into(), strings(&t.references)),
                     ])),
                 ),
                 None => Value::Union(0, Box::new(Value::Null)),
@@ -235,6 +249,17 @@ pub fn from_avro_value(value: Value) -> Result<Interaction, AvroError> {
             })
         }
     };
+    let threading = match unwrap_union(f.take("threading")?) {
+        Value::Null => None,
+        other => {
+            let mut t = as_record("threading", other)?;
+            Some(Threading {
+                message_id: as_string("threading.message_id", t.take("message_id")?)?,
+                in_reply_to: as_strings("threading.in_reply_to", t.take("in_reply_to")?)?,
+                references: as_strings("threading.references", t.take("references")?)?,
+            })
+        }
+    };
     Ok(Interaction {
         event_id,
         tenant_id: as_string("tenant_id", f.take("tenant_id")?)?,
@@ -268,6 +293,7 @@ pub fn from_avro_value(value: Value) -> Result<Interaction, AvroError> {
             .map_err(|e| shape("attachment_count", e))?,
         attachment_names: as_strings("attachment_names", f.take("attachment_names")?)?,
         raw_ref,
+        threading,
     })
 }
 
@@ -311,6 +337,11 @@ pub(crate) mod tests {
                 partition: 3,
                 offset: 42,
             }),
+            threading: Some(Threading {
+                message_id: "m2@x".into(),
+                in_reply_to: vec!["m1@x".into()],
+                references: vec!["m0@x".into(), "m1@x".into()],
+            }),
         }
     }
 
@@ -327,6 +358,7 @@ pub(crate) mod tests {
         let mut original = sample();
         original.rating = None;
         original.raw_ref = None;
+        original.threading = None;
         original.subject = None;
         original.tags.clear();
         let bytes = to_avro_datum(interaction_schema(), to_avro_value(&original)).unwrap();

@@ -12,7 +12,7 @@
 
 use crate::{
     Actor, ActorRole, AvroError, Channel, Direction, Identity, IdentityType, Interaction,
-    InteractionKind, RawRef, Source, Timestamp,
+    InteractionKind, RawRef, Source, Threading, Timestamp,
 };
 
 /// Appends the datum of `i` (no framing) to `out`, exactly as `apache_avro` writes it with
@@ -61,6 +61,15 @@ pub fn write(i: &Interaction, out: &mut Vec<u8>) {
             put_str(out, &r.topic);
             put_long(out, i64::from(r.partition));
             put_long(out, r.offset);
+        }
+        None => put_long(out, 0),
+    }
+    match &i.threading {
+        Some(t) => {
+            put_long(out, 1);
+            put_str(out, &t.message_id);
+            put_array(out, &t.in_reply_to, |out, id| put_str(out, id));
+            put_array(out, &t.references, |out, id| put_str(out, id));
         }
         None => put_long(out, 0),
     }
@@ -170,6 +179,14 @@ pub fn read(bytes: &[u8]) -> Result<Interaction, DatumError> {
             offset: r.long("raw_ref.offset")?,
         }),
     };
+    let threading = match r.branch("threading")? {
+        false => None,
+        true => Some(Threading {
+            message_id: r.string("threading.message_id")?,
+            in_reply_to: r.strings("threading.in_reply_to")?,
+            references: r.strings("threading.references")?,
+        }),
+    };
     if r.pos != bytes.len() {
         return Err(r.error(
             "interaction",
@@ -200,6 +217,7 @@ pub fn read(bytes: &[u8]) -> Result<Interaction, DatumError> {
         attachment_count,
         attachment_names,
         raw_ref,
+        threading,
     })
 }
 
@@ -367,6 +385,7 @@ mod tests {
             auto_reply in any::<bool>(),
             attachment_count in any::<u32>(),
             raw_ref in proptest::option::of((".{0,20}", any::<i32>(), any::<i64>())),
+            threading in proptest::option::of((".{0,20}", proptest::collection::vec(".{0,10}", 0..3), proptest::collection::vec(".{0,10}", 0..4))),
             event_id in any::<u128>(),
             enums in (
                 prop::sample::select(Channel::ALL),
@@ -392,6 +411,7 @@ mod tests {
             i.auto_reply = auto_reply;
             i.attachment_count = attachment_count;
             i.raw_ref = raw_ref.map(|(topic, partition, offset)| RawRef { topic, partition, offset });
+            i.threading = threading.map(|(message_id, in_reply_to, references)| Threading { message_id, in_reply_to, references });
             (i.channel, i.source, i.kind, i.direction, i.actor.role) = enums;
             i
         }

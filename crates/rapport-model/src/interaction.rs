@@ -161,6 +161,16 @@ pub struct RawRef {
     pub offset: i64,
 }
 
+/// An email's threading headers (RFC 5322 `Message-ID`, `In-Reply-To`, `References`), ids
+/// without angle brackets: what the store threads emails by, whatever order they arrive in
+/// (`docs/CONTRACT.md`, "Threading").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Threading {
+    pub message_id: String,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+}
+
 /// One thing that happened between the company and a customer, on any channel.
 ///
 /// Field by field documentation, with the JSON and Avro forms and the compatibility rules, is in
@@ -194,6 +204,9 @@ pub struct Interaction {
     pub attachment_count: u32,
     pub attachment_names: Vec<String>,
     pub raw_ref: Option<RawRef>,
+    /// An email's threading headers, when the source gives its `Message-ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threading: Option<Threading>,
 }
 
 impl Interaction {

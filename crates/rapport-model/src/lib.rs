@@ -23,7 +23,7 @@ pub use identity::{
 pub use ids::{event_id, namespaced_id};
 pub use interaction::{
     Actor, ActorRole, Channel, Direction, Interaction, InteractionKind, ParseEnumError, RawRef,
-    Source,
+    Source, Threading,
 };
 pub use quote::{QUOTE_LIMIT, Quote, bounded};
 pub use time::Timestamp;

@@ -20,6 +20,24 @@ const SINGLE_OBJECT_HEADER: usize = 10;
 
 static FINGERPRINT: LazyLock<[u8; 8]> = LazyLock::new(|| fingerprint(interaction_schema()));
 
+/// The interaction schema as it was before `threading` was added. A normalizer of that version
+/// writes single-object records with this schema's fingerprint; they stay readable (resolved,
+/// `threading` unset) while a rolling upgrade runs both versions.
+static PREVIOUS: LazyLock<Schema> = LazyLock::new(|| {
+    let mut json: serde_json::Value = serde_json::from_str(crate::INTERACTION_SCHEMA_JSON)
+        .expect("schemas/avro/interaction.avsc is valid JSON");
+    if let Some(fields) = json["fields"].as_array_mut() {
+        fields.retain(|field| field["name"] != "threading");
+    }
+    Schema::parse(&json).expect("the interaction schema without threading is valid Avro")
+});
+static PREVIOUS_FINGERPRINT: LazyLock<[u8; 8]> = LazyLock::new(|| fingerprint(&PREVIOUS));
+
+/// The schema of [`WriterSchema::Previous`].
+pub fn previous_schema() -> &'static Schema {
+    &PREVIOUS
+}
+
 /// The CRC-64-AVRO fingerprint of a schema's canonical form.
 fn fingerprint(schema: &Schema) -> [u8; 8] {
     let bytes = schema.fingerprint::<Rabin>().bytes;
@@ -87,6 +105,8 @@ pub fn encode(interaction: &Interaction, framing: Framing) -> Vec<u8> {
 pub enum WriterSchema {
     /// Single-object framing with this schema's fingerprint.
     Ours,
+    /// Single-object framing with the fingerprint of [`previous_schema`].
+    Previous,
     /// Confluent framing: look the id up in the registry.
     RegistryId(u32),
 }
@@ -98,6 +118,9 @@ pub fn split(bytes: &[u8]) -> Result<(WriterSchema, &[u8]), WireError> {
         Some(0xC3) => {
             if bytes.len() < SINGLE_OBJECT_HEADER || bytes[..2] != SINGLE_OBJECT_MAGIC {
                 return Err(WireError::Truncated("single-object"));
+            }
+            if bytes[2..SINGLE_OBJECT_HEADER] == *PREVIOUS_FINGERPRINT {
+                return Ok((WriterSchema::Previous, &bytes[SINGLE_OBJECT_HEADER..]));
             }
             if bytes[2..SINGLE_OBJECT_HEADER] != schema_fingerprint() {
                 let hex: String = bytes[2..SINGLE_OBJECT_HEADER]
@@ -138,6 +161,7 @@ pub fn decode_datum(writer: &Schema, mut datum: &[u8]) -> Result<Interaction, Wi
 pub fn decode_single_object(bytes: &[u8]) -> Result<Interaction, WireError> {
     match split(bytes)? {
         (WriterSchema::Ours, datum) => decode_datum(interaction_schema(), datum),
+        (WriterSchema::Previous, datum) => decode_datum(previous_schema(), datum),
         (WriterSchema::RegistryId(id), _) => Err(WireError::UnknownSchemaId(id)),
     }
 }
@@ -191,6 +215,27 @@ mod tests {
             apache_avro::to_avro_datum(&older, apache_avro::types::Value::Record(fields)).unwrap();
         interaction.team = None;
         assert_eq!(decode_datum(&older, &datum).unwrap(), interaction);
+    }
+
+    #[test]
+    fn a_single_object_record_of_the_schema_before_threading_still_reads() {
+        let mut interaction = sample();
+        let apache_avro::types::Value::Record(mut fields) = crate::to_avro_value(&interaction)
+        else {
+            unreachable!()
+        };
+        fields.retain(|(name, _)| name != "threading");
+        let mut bytes = SINGLE_OBJECT_MAGIC.to_vec();
+        bytes.extend_from_slice(&fingerprint(previous_schema()));
+        bytes.extend(
+            apache_avro::to_avro_datum(
+                previous_schema(),
+                apache_avro::types::Value::Record(fields),
+            )
+            .unwrap(),
+        );
+        interaction.threading = None;
+        assert_eq!(decode_single_object(&bytes).unwrap(), interaction);
     }
 
     #[test]

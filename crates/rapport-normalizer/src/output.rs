@@ -310,6 +310,7 @@ mod tests {
             attachment_count: 0,
             attachment_names: vec![],
             raw_ref: None,
+            threading: None,
         }
     }
 

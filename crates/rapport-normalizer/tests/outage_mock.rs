@@ -18,6 +18,11 @@ use support::{Collected, expected, tenant, traffic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_with_sends_in_flight_loses_nothing() {
+    // The service's own log (rebalances, seeks, partitions' fetch states) in the failure output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_test_writer()
+        .try_init();
     let cluster = MockCluster::new(1).unwrap();
     let topics = Topics::prefixed("outage");
     for spec in topics.specs() {

@@ -58,7 +58,7 @@ async fn main() {
     let stack = Stack::from_env();
     let prefix = unique_name("bench-sla");
     let topics = Topics::prefixed(&prefix);
-    let sla_topic = format!("{prefix}.sla.v1");
+    let sla_topic = topics.sla.clone();
     ensure_topics(
         &stack.kafka,
         &[
@@ -114,7 +114,7 @@ async fn main() {
     std::fs::write(
         &config,
         format!(
-            "group_id = \"{prefix}-sla\"\nsla_topic = \"{sla_topic}\"\n\
+            "group_id = \"{prefix}-sla\"\n\
              [[sla.policies]]\nname = \"bench\"\nfirst_response = \"1h\"\n\
              [clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 60000\n{}",
             stack.clickhouse_url,

@@ -12,12 +12,12 @@ pub struct SlaServiceConfig {
     /// announces for the conversations of the partitions it holds.
     pub group_id: String,
     pub kafka: KafkaConfig,
+    /// `topics.interactions` is read; announcements go to `topics.sla` (created at start when
+    /// missing, like `rapport topics create` does).
     pub topics: Topics,
-    /// Where announcements go (created at start when missing).
-    pub sla_topic: String,
     pub clickhouse: ClickHouseConfig,
     /// Schema Registry: reads Confluent-framed interactions, and registers the announcement
-    /// schema under `<sla_topic>-value` (single-object encoding without one).
+    /// schema under `<topics.sla>-value` (single-object encoding without one).
     pub registry: RegistryConfig,
     pub migrate_on_start: bool,
     /// The writer's sections: the cycles announced are the ones the writer stores.
@@ -37,7 +37,6 @@ impl Default for SlaServiceConfig {
             group_id: "rapport-sla".into(),
             kafka: KafkaConfig::default(),
             topics: Topics::default(),
-            sla_topic: "rapport.sla.v1".into(),
             clickhouse: ClickHouseConfig::default(),
             registry: RegistryConfig::default(),
             migrate_on_start: true,
@@ -57,8 +56,8 @@ impl Validate for SlaServiceConfig {
         problems.extend(self.http.validate("http"));
         problems.extend(self.clickhouse.validate());
         problems.extend(self.registry.validate());
-        if self.group_id.trim().is_empty() || self.sla_topic.trim().is_empty() {
-            problems.push("group_id and sla_topic must not be empty".into());
+        if self.group_id.trim().is_empty() || self.topics.sla.trim().is_empty() {
+            problems.push("group_id and topics.sla must not be empty".into());
         }
         if self.store_poll_ms == 0 || self.batch_delay_ms == 0 {
             problems.push("store_poll_ms and batch_delay_ms must be positive".into());

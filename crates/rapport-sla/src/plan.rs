@@ -8,6 +8,9 @@
 //!   cycle whose due time has come), `met` when the clock stopped in time;
 //! - `corrected` when a late or replayed event changes an outcome announced earlier (a reply
 //!   that predates the due time turns `breached` into `met`), naming the event it corrects;
+//! - `corrected` with outcome `void` when a cycle that announced something no longer exists (a
+//!   late customer message that predates a `next_reply` run starts the run sooner, under that
+//!   message's id), correcting its last announcement;
 //! - the next instant anything is due (the timer).
 //!
 //! Ids are [`event_id`]s of the cycle, so an announcement repeated after a crash (sent, but not
@@ -17,7 +20,7 @@ use std::collections::BTreeMap;
 
 use rapport_clickhouse::sla::LedgerRow;
 use rapport_responsiveness::Derived;
-use rapport_responsiveness::sla::{Cycle, Status};
+use rapport_responsiveness::sla::{Cycle, Sla, Status};
 
 use crate::event::{Kind, SlaEvent, event_id};
 
@@ -195,7 +198,101 @@ pub fn plan(ctx: Context<'_>, derived: &Derived, known: &[LedgerRow]) -> Plan {
             out.cycles.push(row);
         }
     }
+    void_vanished(ctx, derived, sla, &known, &mut out);
     out
+}
+
+/// The outcome of a cycle that no longer exists: a late customer message that predates a
+/// `next_reply` run starts the run sooner, under that message's id, so the old cycle (named
+/// after the run's old first message) is gone from the derivation.
+pub const VOID: &str = "void";
+
+/// Cycles the ledger knows that the derivation no longer has: each that announced something gets
+/// one `corrected` (outcome `void`, correcting the last announcement), and none is armed again.
+fn void_vanished(
+    ctx: Context<'_>,
+    derived: &Derived,
+    sla: &Sla,
+    known: &BTreeMap<(&str, &str), &LedgerRow>,
+    out: &mut Plan,
+) {
+    for (&(target_name, cycle_id), &before) in known {
+        let outcome = sla
+            .targets
+            .iter()
+            .find(|t| t.target.as_str() == target_name);
+        if outcome.is_some_and(|t| t.cycles.iter().any(|c| c.id == cycle_id))
+            || before.status == VOID
+        {
+            continue;
+        }
+        let mut row = before.clone();
+        row.status = VOID.to_owned();
+        row.pending = 0;
+        row.version = ctx.version;
+        if !row.announced.is_empty() || !row.outcome.is_empty() {
+            row.corrections += 1;
+            let corrects = if row.outcome_event_id.is_empty() {
+                Some(event_id(
+                    ctx.tenant_id,
+                    ctx.conversation_id,
+                    target_name,
+                    cycle_id,
+                    Kind::AtRisk,
+                    "",
+                ))
+            } else {
+                uuid::Uuid::parse_str(&row.outcome_event_id).ok()
+            };
+            // The run that now holds the vanished cycle's messages: the latest cycle of the target
+            // that started by the time the vanished one was due.
+            let until = row.due_at_ms.or(row.at_risk_at_ms).unwrap_or(ctx.now);
+            let covering = outcome.and_then(|t| {
+                t.cycles
+                    .iter()
+                    .filter(|c| c.started_at_ms <= until)
+                    .max_by_key(|c| c.started_at_ms)
+            });
+            let e = SlaEvent {
+                event_id: event_id(
+                    ctx.tenant_id,
+                    ctx.conversation_id,
+                    target_name,
+                    cycle_id,
+                    Kind::Corrected,
+                    &format!("{}:{VOID}", row.corrections),
+                ),
+                kind: Kind::Corrected,
+                tenant_id: ctx.tenant_id.to_owned(),
+                conversation_id: ctx.conversation_id.to_owned(),
+                target: target_name.to_owned(),
+                cycle: cycle_id.to_owned(),
+                policy: sla.policy.clone(),
+                calendar: sla.calendar.clone(),
+                channel: derived.conversation.channel.clone(),
+                team: derived.conversation.team.clone(),
+                agent_id: None,
+                target_ms: outcome.map_or(0, |t| t.target_ms),
+                started_at_ms: covering
+                    .map_or(derived.conversation.created_at_ms, |c| c.started_at_ms),
+                at_risk_at_ms: row.at_risk_at_ms,
+                due_at_ms: row.due_at_ms,
+                stopped_at_ms: None,
+                occurred_at_ms: ctx.now,
+                outcome: Some(VOID.to_owned()),
+                corrects,
+                emitted_at_ms: ctx.now,
+            };
+            if !row.announced.iter().any(|k| k == Kind::Corrected.as_str()) {
+                row.announced.push(Kind::Corrected.as_str().to_owned());
+            }
+            row.outcome = VOID.to_owned();
+            row.outcome_event_id = e.event_id.to_string();
+            out.events.push(e);
+        }
+        out.ledger.push(row.clone());
+        out.cycles.push(row);
+    }
 }
 
 /// The at-risk time, when it has come by `now` and the clock was still running then.
@@ -245,7 +342,11 @@ mod tests {
     }
 
     fn run(events: Vec<Event>, known: &[LedgerRow], now: i64) -> Plan {
-        let derived = rules().derive("acme", events).unwrap();
+        run_with(&rules(), events, known, now)
+    }
+
+    fn run_with(rules: &Rules, events: Vec<Event>, known: &[LedgerRow], now: i64) -> Plan {
+        let derived = rules.derive("acme", events).unwrap();
         plan(
             Context {
                 tenant_id: "acme",
@@ -323,5 +424,96 @@ mod tests {
         assert_eq!(p.cycles[0].outcome, "met");
         // Replayed: nothing more.
         assert!(run(late, &p.cycles, T0 + 90 * S).events.is_empty());
+    }
+
+    /// 24/7; first response and next reply 60 s each, at risk 20 s before.
+    fn next_reply_rules() -> Rules {
+        let sla: SlaConfig = toml::from_str(
+            "at_risk_before = \"20s\"\n[[policies]]\nname = \"fast\"\nfirst_response = \"60s\"\nnext_reply = \"60s\"\n",
+        )
+        .unwrap();
+        Rules::from_config(&BusinessHoursConfig::default(), &sla).unwrap()
+    }
+
+    fn of<'p>(p: &'p Plan, kind: Kind, cycle: &str) -> Vec<&'p SlaEvent> {
+        p.events
+            .iter()
+            .filter(|e| e.kind == kind && e.cycle == cycle)
+            .collect()
+    }
+
+    #[test]
+    fn a_next_reply_cycle_that_a_late_earlier_message_replaces_is_corrected_to_void() {
+        let rules = next_reply_rules();
+        // Answered in time, then a second message nobody answers: its cycle (named m2) is at
+        // risk at +140 s and breached at +160 s.
+        let mut events = vec![
+            event("m1", T0, true),
+            event("r1", T0 + 10 * S, false),
+            event("m2", T0 + 100 * S, true),
+        ];
+        let breached = run_with(&rules, events.clone(), &[], T0 + 170 * S);
+        let m2_breach = of(&breached, Kind::Breached, "m2")[0].event_id;
+        assert_eq!(of(&breached, Kind::AtRisk, "m2").len(), 1);
+
+        // A customer message from +90 s arrives late: the run starts there, under its id, and
+        // the m2 cycle no longer exists. Its breach is corrected to void; m15's own cycle is
+        // announced as it is (at risk and breached, both past).
+        events.push(event("m15", T0 + 90 * S, true));
+        let p = run_with(&rules, events.clone(), &breached.cycles, T0 + 180 * S);
+        let void = of(&p, Kind::Corrected, "m2");
+        assert_eq!(void.len(), 1, "{:?}", p.events);
+        assert_eq!(void[0].outcome.as_deref(), Some(VOID));
+        assert_eq!(void[0].corrects, Some(m2_breach));
+        assert_eq!(void[0].target, "next_reply");
+        assert_eq!(void[0].due_at_ms, Some(T0 + 160 * S), "what was announced");
+        assert_eq!(
+            void[0].started_at_ms,
+            T0 + 90 * S,
+            "the run that holds it now"
+        );
+        assert_eq!(of(&p, Kind::Breached, "m15").len(), 1);
+        assert_eq!(of(&p, Kind::AtRisk, "m15").len(), 1);
+        let m2 = p.cycles.iter().find(|r| r.cycle == "m2").unwrap();
+        assert_eq!((m2.status.as_str(), m2.pending), (VOID, 0));
+        assert_eq!(p.next_fire, None);
+
+        // The same evaluation again after a lost ledger write: the same ids.
+        let again = run_with(&rules, events.clone(), &breached.cycles, T0 + 185 * S);
+        let ids = |p: &Plan| p.events.iter().map(|e| e.event_id).collect::<Vec<_>>();
+        assert_eq!(ids(&p), ids(&again));
+        // Replayed after the ledger write: nothing more.
+        let replay = run_with(&rules, events, &p.cycles, T0 + 190 * S);
+        assert!(
+            replay.events.is_empty() && replay.ledger.is_empty(),
+            "{replay:?}"
+        );
+    }
+
+    #[test]
+    fn a_vanished_cycle_only_at_risk_corrects_its_at_risk_and_one_never_announced_is_disarmed() {
+        let rules = next_reply_rules();
+        let mut events = vec![
+            event("m1", T0, true),
+            event("r1", T0 + 10 * S, false),
+            event("m2", T0 + 100 * S, true),
+        ];
+        // At risk (+140 s) but not yet due (+160 s).
+        let at_risk = run_with(&rules, events.clone(), &[], T0 + 145 * S);
+        let m2_at_risk = of(&at_risk, Kind::AtRisk, "m2")[0].event_id;
+        assert_eq!(at_risk.next_fire, Some(T0 + 160 * S));
+        events.push(event("m15", T0 + 95 * S, true));
+        let p = run_with(&rules, events.clone(), &at_risk.cycles, T0 + 146 * S);
+        let void = of(&p, Kind::Corrected, "m2");
+        assert_eq!(void.len(), 1, "{:?}", p.events);
+        assert_eq!(void[0].corrects, Some(m2_at_risk));
+
+        // Seen before anything was due: the old cycle just stops being armed, unannounced.
+        let early = run_with(&rules, events[..3].to_vec(), &[], T0 + 101 * S);
+        assert!(early.events.iter().all(|e| e.cycle != "m2"));
+        let p = run_with(&rules, events, &early.cycles, T0 + 102 * S);
+        assert!(of(&p, Kind::Corrected, "m2").is_empty(), "{:?}", p.events);
+        let m2 = p.ledger.iter().find(|r| r.cycle == "m2").unwrap();
+        assert_eq!((m2.status.as_str(), m2.pending), (VOID, 0));
     }
 }

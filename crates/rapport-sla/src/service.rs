@@ -81,7 +81,7 @@ pub async fn run(
     ensure_topics(
         &config.kafka,
         &[TopicSpec {
-            name: config.sla_topic.clone(),
+            name: config.topics.sla.clone(),
             compacted: false,
         }],
     )
@@ -101,7 +101,7 @@ pub async fn run(
         .producer_config()
         .create_with_context(context.clone())?;
     consumer.subscribe(&[config.topics.interactions.as_str()])?;
-    info!(topic = %config.topics.interactions, group = %config.group_id, sla_topic = %config.sla_topic, "consuming");
+    info!(topic = %config.topics.interactions, group = %config.group_id, sla_topic = %config.topics.sla, "consuming");
     health.set_liveness(context.liveness(config.kafka.stall_timeout()));
     health.set_ready(true);
 
@@ -195,7 +195,7 @@ async fn until_epoch_ms(at: Option<i64>) {
 }
 
 /// Single-object encoding without a registry; with one, the schema registered under
-/// `<sla_topic>-value` and its id. `None` when stopped while the registry was away.
+/// `<topics.sla>-value` and its id. `None` when stopped while the registry was away.
 async fn framing(
     config: &SlaServiceConfig,
     stop: &CancellationToken,
@@ -204,7 +204,7 @@ async fn framing(
         return Ok(Some(Framing::SingleObject));
     }
     let registry = SchemaRegistry::new(&config.registry)?;
-    let subject = format!("{}-value", config.sla_topic);
+    let subject = format!("{}-value", config.topics.sla);
     let mut backoff = Duration::from_millis(200);
     loop {
         match registry
@@ -501,7 +501,7 @@ impl Service {
             .collect();
         send_all_reliably(
             &self.producer,
-            &self.config.sla_topic,
+            &self.config.topics.sla,
             &records,
             &OwnedHeaders::new(),
         )

@@ -31,7 +31,14 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn interaction(tag: &str, n: usize, received_at: Timestamp) -> Interaction {
+/// Events per conversation (`RAPPORT_BENCH_CONVERSATION_EVENTS`, default 8, the read bench's
+/// shape): the state recompute reads a touched conversation's whole history back, so its cost
+/// per new event grows with the conversation's length.
+fn conversations(rows: usize) -> usize {
+    (rows / env_or("RAPPORT_BENCH_CONVERSATION_EVENTS", 8usize).max(1)).max(1)
+}
+
+fn interaction(tag: &str, n: usize, received_at: Timestamp, conversations: usize) -> Interaction {
     let customer = n % 5000;
     let inbound = n % 3 != 2;
     Interaction {
@@ -51,7 +58,7 @@ fn interaction(tag: &str, n: usize, received_at: Timestamp) -> Interaction {
             Identity::email(&format!("customer{customer}@example.com")).unwrap(),
             Identity::phone(&format!("+1415555{:04}", customer % 10_000), None).unwrap(),
         ],
-        conversation_id: format!("generic:{tag}-conv-{}", n % 20_000),
+        conversation_id: format!("generic:{tag}-conv-{}", n % conversations),
         occurred_at: Timestamp::from_millis(1_717_405_200_000 + n as i64 * 1_000),
         received_at,
         subject: Some("Invoice question".into()),
@@ -65,6 +72,7 @@ fn interaction(tag: &str, n: usize, received_at: Timestamp) -> Interaction {
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     }
 }
 
@@ -130,13 +138,11 @@ async fn setup(stack: &Stack, name: &str, extra: &str) -> Setup {
 }
 
 async fn start_writer(setup: &Setup) -> Service {
-    Service::start(
-        env!("CARGO_BIN_EXE_rapport-writer"),
-        &setup.config,
-        free_addr(),
-        "warn",
-    )
-    .await
+    start_writer_binary(setup, env!("CARGO_BIN_EXE_rapport-writer")).await
+}
+
+async fn start_writer_binary(setup: &Setup, binary: &str) -> Service {
+    Service::start(binary, &setup.config, free_addr(), "warn").await
 }
 
 /// Produces everything, waiting for acknowledgements only when librdkafka's queue is full.
@@ -188,7 +194,12 @@ async fn main() {
     migrations::migrate(&direct.clickhouse).await.unwrap();
     let client = direct.clickhouse.client();
     let batch: Vec<InteractionRow> = (0..50_000)
-        .map(|n| InteractionRow::new(interaction("d", n, Timestamp::now()), Timestamp::now()))
+        .map(|n| {
+            InteractionRow::new(
+                interaction("d", n, Timestamp::now(), conversations(rows)),
+                Timestamp::now(),
+            )
+        })
         .collect();
     let started = Instant::now();
     let mut inserted = 0;
@@ -206,58 +217,104 @@ async fn main() {
     // 2. The writer draining a backlog: without the per-conversation state, then with it (the
     // default), in the same run, so the ratio is what the state costs on this machine today.
     let backlog: Vec<Interaction> = (0..rows)
-        .map(|n| interaction("b", n, Timestamp::now()))
+        .map(|n| interaction("b", n, Timestamp::now(), conversations(rows)))
         .collect();
-    let mut drains = Vec::new();
-    let mut rates = Vec::new();
-    for (name, state) in [("bench-drain-nostate", false), ("bench-drain", true)] {
-        let drain = setup(&stack, name, &format!("store_state = {state}\n")).await;
-        let producer: FutureProducer = drain.kafka.producer_config().create().unwrap();
-        let started = Instant::now();
-        produce(&producer, &drain.topics.interactions, &backlog).await;
-        println!(
-            "backlog: {rows} interactions produced in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        let started = Instant::now();
-        let writer = start_writer(&drain).await;
-        while count(&drain.clickhouse).await < rows {
-            assert!(
-                started.elapsed() < Duration::from_secs(900),
-                "writer did not finish"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        // With the state on, drained means every event is counted in its conversation's row.
-        while state
-            && query(
-                &drain.clickhouse,
-                "SELECT sum(events) FROM conversations FINAL",
-            )
-            .await
-            .trim()
-            .parse::<usize>()
-            .unwrap_or(0)
-                < rows
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(900),
-                "writer did not finish the state"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let drained = rows as f64 / started.elapsed().as_secs_f64();
-        println!(
-            "writer drain, store_state = {state:<5}: {drained:>9.0} rows/s (Kafka → ClickHouse, incl. start-up, migrations and group join); peak RSS {:.1} MB",
-            peak_rss_mib(writer.pid())
-        );
-        rates.push(drained);
-        drains.push(drain);
+    // RAPPORT_BENCH_BASELINE_WRITER names another build of rapport-writer (the commit before a
+    // change) to drain the same backlogs in the same run: before and after on one machine state.
+    let mut writers = vec![(
+        "this build",
+        env!("CARGO_BIN_EXE_rapport-writer").to_owned(),
+    )];
+    if let Ok(baseline) = std::env::var("RAPPORT_BENCH_BASELINE_WRITER") {
+        writers.insert(0, ("baseline", baseline));
     }
-    println!(
-        "the stored state costs {:.0} % of the writer's drain rate",
-        100.0 * (1.0 - rates[1] / rates[0])
-    );
+    let mut drains = Vec::new();
+    for (label, binary) in &writers {
+        let mut rates = Vec::new();
+        // RAPPORT_BENCH_STATE=off|on runs only that drain (profiling one of them).
+        let only = std::env::var("RAPPORT_BENCH_STATE").ok();
+        for (name, state) in [("bench-drain-nostate", false), ("bench-drain", true)] {
+            if only.as_deref().is_some_and(|o| (o == "on") != state) {
+                continue;
+            }
+            let drain = setup(&stack, name, &format!("store_state = {state}\n")).await;
+            let producer: FutureProducer = drain.kafka.producer_config().create().unwrap();
+            let started = Instant::now();
+            produce(&producer, &drain.topics.interactions, &backlog).await;
+            println!(
+                "backlog: {rows} interactions produced in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            let started = Instant::now();
+            let writer = start_writer_binary(&drain, binary).await;
+            // Start-up (migrations, the group join) is a fixed cost that dominates small backlogs;
+            // the rate from the first stored batch on is what the writer sustains.
+            let mut first: Option<(Instant, usize)> = None;
+            loop {
+                let stored = count(&drain.clickhouse).await;
+                if stored > 0 && first.is_none() {
+                    first = Some((Instant::now(), stored));
+                }
+                if stored >= rows {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(900),
+                    "writer did not finish"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // With the state on, drained means every event is counted in its conversation's row.
+            while state
+                && query(
+                    &drain.clickhouse,
+                    "SELECT sum(events) FROM conversations FINAL",
+                )
+                .await
+                .trim()
+                .parse::<usize>()
+                .unwrap_or(0)
+                    < rows
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(900),
+                    "writer did not finish the state"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let drained = rows as f64 / started.elapsed().as_secs_f64();
+            let (first_at, first_rows) = first.expect("rows were stored");
+            let sustained = (rows - first_rows) as f64 / first_at.elapsed().as_secs_f64().max(1e-3);
+            println!(
+                "writer drain ({label}), store_state = {state:<5}: {drained:>9.0} rows/s incl. start-up, migrations and group join; {sustained:>9.0} rows/s after the first batch ({:.2} of ClickHouse alone); peak RSS {:.1} MB",
+                sustained / ceiling,
+                peak_rss_mib(writer.pid())
+            );
+            // Where the drain's time went, from the writer's own metrics.
+            let (_, metrics) = writer.get("/metrics").await;
+            let sum = |name: &str| -> f64 {
+                metrics
+                    .lines()
+                    .filter(|l| l.starts_with(name))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum()
+            };
+            println!(
+                "  of which: {:.1} s inserting interactions in {} batches, {:.1} s recomputing and storing the state",
+                sum("rapport_writer_insert_seconds_sum"),
+                sum("rapport_writer_insert_seconds_count"),
+                sum("rapport_writer_state_seconds_sum"),
+            );
+            rates.push(sustained);
+            drains.push(drain);
+        }
+        if let [without, with] = rates[..] {
+            println!(
+                "the stored state costs {:.0} % of the writer's sustained drain rate ({label})",
+                100.0 * (1.0 - with / without)
+            );
+        }
+    }
 
     // 3. Latency at a steady rate: produce → row visible in ClickHouse.
     let steady = setup(&stack, "bench-steady", "").await;
@@ -281,7 +338,7 @@ async fn main() {
         while n < total {
             let now = Timestamp::now();
             let chunk: Vec<Interaction> = (n..(n + per_tick).min(total))
-                .map(|k| interaction("s", k, now))
+                .map(|k| interaction("s", k, now, conversations(total)))
                 .collect();
             n += chunk.len();
             for i in &chunk {

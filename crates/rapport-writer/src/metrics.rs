@@ -35,6 +35,10 @@ pub const METRICS: &[Metric] = &[
         "Conversations whose stored state was recomputed.",
     ),
     Metric::counter(
+        "rapport_writer_conversations_rethreaded_total",
+        "Stored email conversations whose thread changed (a late parent or middle message joined them to another).",
+    ),
+    Metric::counter(
         "rapport_writer_retries_total",
         "Failed ClickHouse inserts that are retried (the store unreachable, overloaded or timing out).",
     ),

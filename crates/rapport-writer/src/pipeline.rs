@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rapport_clickhouse::threads::{self, EmailMessage};
 use rapport_clickhouse::{
     ClickHouseError, ErrorClass, ForgetList, InteractionRow, insert_isolating, state,
 };
@@ -27,15 +28,24 @@ use crate::{WriterConfig, WriterError};
 struct Batch {
     rows: Vec<InteractionRow>,
     messages: Vec<OwnedMessage>,
+    /// `emails[i]`: the threading headers of `messages[i]`'s email, if it is one that has them.
+    emails: Vec<Option<EmailMessage>>,
     bytes: usize,
     opened_at: Option<Instant>,
     last_added_at: Option<Instant>,
 }
 
 impl Batch {
-    fn push(&mut self, row: InteractionRow, message: OwnedMessage, now: Instant) {
+    fn push(
+        &mut self,
+        row: InteractionRow,
+        email: Option<EmailMessage>,
+        message: OwnedMessage,
+        now: Instant,
+    ) {
         self.bytes += row.approximate_size() + message.payload().map_or(0, <[u8]>::len);
         self.rows.push(row);
+        self.emails.push(email);
         self.messages.push(message);
         self.opened_at.get_or_insert(now);
         self.last_added_at = Some(now);
@@ -122,6 +132,26 @@ fn touched(rows: &[InteractionRow], rejected: &[rapport_clickhouse::Rejected]) -
     touched
 }
 
+/// The emails of the stored rows (those ClickHouse did not refuse): `rows[i]` came from
+/// `emails[origin[i]]`.
+fn stored_emails(
+    emails: &mut [Option<EmailMessage>],
+    origin: &[usize],
+    rejected: &[rapport_clickhouse::Rejected],
+) -> Vec<EmailMessage> {
+    let mut refused = rejected.iter().map(|r| r.index).peekable();
+    let mut stored = Vec::new();
+    for (index, &from) in origin.iter().enumerate() {
+        if refused.next_if_eq(&index).is_some() {
+            continue;
+        }
+        if let Some(email) = emails.get_mut(from).and_then(Option::take) {
+            stored.push(email);
+        }
+    }
+    stored
+}
+
 /// Time from receipt to stored, of every row ClickHouse took.
 fn record_end_to_end(rows: &[InteractionRow], rejected: &[rapport_clickhouse::Rejected]) {
     let now = Timestamp::now().as_millis();
@@ -180,6 +210,7 @@ pub async fn run(
         return Ok(());
     }
     let mut tables = vec![rapport_clickhouse::forget::FORGOTTEN_TABLE];
+    tables.extend(threads::TABLES);
     if config.store_state {
         tables.extend(state::TABLES);
     }
@@ -210,10 +241,14 @@ pub async fn run(
         &context,
         &[config.topics.interactions.as_str()],
         // Bound what librdkafka prefetches and buffers per fetch while a batch waits for
-        // ClickHouse; together with batch.max_bytes this is the writer's memory.
+        // ClickHouse; together with batch.max_bytes this is the writer's memory. At 16 MiB the
+        // prefetch ran dry while a 16 MiB batch was built and the loop waited for fetches 29 % of
+        // a drain; 32 MiB keeps one batch ahead (60,500 → 102,900 rows/s, peak RSS 139 → 198 MB,
+        // docs/BENCHMARKS.md "Writer: where the time goes").
         &[
-            ("queued.max.messages.kbytes", "16384"),
+            ("queued.max.messages.kbytes", "32768"),
             ("fetch.max.bytes", "16777216"),
+            ("max.partition.fetch.bytes", "8388608"),
         ],
     )?;
     info!(database = %config.clickhouse.database, "writing");
@@ -308,9 +343,15 @@ impl Writer {
         loop {
             let bytes = message.payload().unwrap_or_default();
             match self.decoder.decode(bytes).await {
-                Ok(interaction) => {
+                Ok(mut interaction) => {
+                    let email = interaction.threading.take().map(|threading| EmailMessage {
+                        tenant_id: interaction.tenant_id.clone(),
+                        conversation_id: interaction.conversation_id.clone(),
+                        threading,
+                        sent_at: interaction.occurred_at,
+                    });
                     let row = InteractionRow::new(interaction, Timestamp::now());
-                    self.batch.push(row, message, Instant::now());
+                    self.batch.push(row, email, message, Instant::now());
                     return Ok(());
                 }
                 Err(DecodeFailure::Reject(rejection)) => {
@@ -350,7 +391,10 @@ impl Writer {
             return Ok(());
         }
         let Batch {
-            mut rows, messages, ..
+            mut rows,
+            messages,
+            mut emails,
+            ..
         } = std::mem::take(&mut self.batch);
         // rows[i] came from messages[origin[i]]: rows of forgotten customers leave the batch,
         // their records still complete.
@@ -388,9 +432,11 @@ impl Writer {
                 Err(error) => return Err(error.into()),
             }
         };
-        if self.config.store_state {
+        // Emails are threaded even without stored state: the views group by thread.
+        let emails = stored_emails(&mut emails, &origin, &rejected);
+        if self.config.store_state || !emails.is_empty() {
             let touched = touched(&rows, &rejected);
-            if !self.store_state(&touched, &mut give_up).await? {
+            if !self.store_state(&touched, &emails, &mut give_up).await? {
                 return Ok(());
             }
         }
@@ -428,20 +474,14 @@ impl Writer {
     async fn store_state(
         &mut self,
         touched: &state::Touched,
+        emails: &[EmailMessage],
         give_up: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<bool, WriterError> {
         let timeout = self.config.clickhouse.request_timeout();
         let mut backoff = self.backoff();
         loop {
             let started = Instant::now();
-            let version = Timestamp::now().as_millis();
-            let attempt = match state::recompute(&self.client, touched, version, &self.rules).await
-            {
-                Ok(rows) => state::store(&self.client, &rows, timeout)
-                    .await
-                    .map(|()| rows.len()),
-                Err(error) => Err(error),
-            };
+            let attempt = self.thread_and_recompute(touched, emails, timeout).await;
             match attempt {
                 Ok(conversations) => {
                     metrics::histogram!("rapport_writer_state_seconds")
@@ -463,6 +503,34 @@ impl Writer {
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    /// Threads the batch's emails ([`threads`]), then recomputes and stores the state of every
+    /// touched conversation's thread and of the threads conversations moved out of. Each version
+    /// is taken after this instance's own writes and before its reads (see [`threads`]).
+    async fn thread_and_recompute(
+        &self,
+        touched: &state::Touched,
+        emails: &[EmailMessage],
+        timeout: Duration,
+    ) -> Result<usize, ClickHouseError> {
+        let mut moves = threads::Moves::new();
+        if !emails.is_empty() {
+            threads::record(&self.client, emails, timeout).await?;
+            let version = Timestamp::now().as_millis();
+            moves = threads::rethread(&self.client, emails, version, timeout).await?;
+            let moved: usize = moves.values().map(Vec::len).sum();
+            metrics::counter!("rapport_writer_conversations_rethreaded_total")
+                .increment(moved as u64);
+        }
+        if !self.config.store_state {
+            return Ok(0);
+        }
+        let version = Timestamp::now().as_millis();
+        let rows =
+            state::recompute_threads(&self.client, touched, &moves, version, &self.rules).await?;
+        state::store(&self.client, &rows, timeout).await?;
+        Ok(rows.len())
     }
 
     async fn dead_letter(

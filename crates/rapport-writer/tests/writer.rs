@@ -794,6 +794,13 @@ first_response = "5m"
         Duration::from_secs(60),
     )
     .await;
+    // The state's tables are written one after another, `conversations` last.
+    run.wait_for(
+        "SELECT count() FROM conversations FINAL WHERE first_response_ms IS NOT NULL",
+        "1",
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(
         run.query(
             "SELECT calendar, first_response_ms, first_response_business_ms FROM conversations FINAL \

@@ -51,6 +51,8 @@ pub struct Chart {
     pub legend: Vec<(String, String)>,
     /// Every point drawn, for the page's tests and the caption.
     pub point_count: usize,
+    /// What the legend says about the lines' styles.
+    pub styles: String,
 }
 
 #[derive(Debug, Clone)]
@@ -125,10 +127,42 @@ fn duration_axis(max: i64) -> (i64, i64) {
     (step, up(max, step) * step)
 }
 
+/// What the y axis measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Durations in ms, up to a round duration above the largest.
+    Duration,
+    /// Percentages in tenths (`y` 0…1000), always 0–100 %.
+    Percent,
+}
+
 /// Draws `series` over the time range `[x_from, x_to)` with `x_ticks` (time, label) on the time
 /// axis and round durations on the other. A chart without any point has no lines; the page shows
 /// its empty state instead.
 pub fn line_chart(
+    id: &str,
+    title: &str,
+    description: &str,
+    x_range: (i64, i64),
+    x_ticks: &[(i64, String)],
+    series: &[Series],
+) -> Chart {
+    let mut chart = chart_on(
+        Scale::Duration,
+        id,
+        title,
+        description,
+        x_range,
+        x_ticks,
+        series,
+    );
+    chart.styles = "solid: median · dashed: 90th percentile".to_owned();
+    chart
+}
+
+/// [`line_chart`] on a given scale; `styles` is left for the caller to say.
+pub fn chart_on(
+    scale: Scale,
     id: &str,
     title: &str,
     description: &str,
@@ -144,7 +178,10 @@ pub fn line_chart(
         .flat_map(|s| s.points.iter().map(|p| p.y))
         .max()
         .unwrap_or(0);
-    let (step, top) = duration_axis(max);
+    let (step, top) = match scale {
+        Scale::Duration => duration_axis(max),
+        Scale::Percent => (200, 1000),
+    };
     let y = |v: i64| TOP + plot_h - v as f64 / top as f64 * plot_h;
     let lines: Vec<Line> = series
         .iter()
@@ -200,15 +237,16 @@ pub fn line_chart(
         y_ticks: (0..=top / step)
             .map(|i| Tick {
                 at: fmt(y(i * step)),
-                label: if i == 0 {
-                    "0".to_owned()
-                } else {
-                    view::duration(i * step)
+                label: match scale {
+                    _ if i == 0 => "0".to_owned(),
+                    Scale::Duration => view::duration(i * step),
+                    Scale::Percent => format!("{} %", i * step / 10),
                 },
             })
             .collect(),
         point_count: lines.iter().map(|l| l.dots.len()).sum(),
         lines,
+        styles: String::new(),
     }
 }
 
@@ -282,5 +320,26 @@ mod tests {
         assert_eq!(chart.legend, [("s1".to_owned(), "chat".to_owned())]);
         assert_eq!(chart.y_ticks.first().unwrap().label, "0");
         assert_eq!(chart.y_ticks.last().unwrap().label, "4 s");
+    }
+
+    #[test]
+    fn a_percent_chart_always_spans_0_to_100() {
+        let chart = chart_on(
+            Scale::Percent,
+            "sla",
+            "SLA met",
+            "d",
+            (0, 100),
+            &[],
+            &[series(&[(25, 500), (75, 1000)])],
+        );
+        let labels: Vec<&str> = chart.y_ticks.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(labels, ["0", "20 %", "40 %", "60 %", "80 %", "100 %"]);
+        // 100 % touches the top, 50 % is half-way down the plot.
+        assert_eq!(chart.lines[0].dots[1].cy, fmt(TOP));
+        assert_eq!(
+            chart.lines[0].dots[0].cy,
+            fmt(TOP + (HEIGHT - TOP - BOTTOM) / 2.0)
+        );
     }
 }

@@ -135,6 +135,8 @@ pub async fn show(
 ) -> PageResult {
     Params::parse(query.as_deref(), &[])?;
     let tenant = caller.tenant_id.as_str();
+    let conversation_id =
+        read::conversations::thread_of(&state.app.client, tenant, &conversation_id).await?;
     let client = &state.app.client;
     let events = read::conversations::events(client, tenant, &conversation_id, MAX_INTERACTIONS);
     let stored = read::conversations::state(client, tenant, &conversation_id);

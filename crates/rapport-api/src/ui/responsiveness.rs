@@ -1,7 +1,9 @@
 //! How fast the tenant answers: first response time, reply latency and resolution time (median
 //! and 90th percentile) over a period, per channel, team or agent, drawn as charts (one point
-//! per day, or per week for periods over two months) with the same numbers in a table; and the
-//! unanswered queue, longest wait first.
+//! per day, or per week for periods over two months) with the same numbers in a table; the SLA
+//! outcomes (% of targets met per team and week, breaches, and the time left on the targets at
+//! risk now, from `rapport_clickhouse::read::sla`, which `/v1/metrics/sla` and `rapport sla`
+//! read too); and the unanswered queue, longest wait first.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use rapport_clickhouse::read;
 use rapport_clickhouse::read::responsiveness::{Bucket, Group, GroupBy, ReportQuery, Stats};
+use rapport_clickhouse::read::sla::{self as sla_read, SlaGroup, SlaGroupBy, SlaQuery};
 use rapport_model::Channel;
 
 use super::chart::{self, Chart};
@@ -27,6 +30,192 @@ const DAY: i64 = 86_400_000;
 const MAX_LINES: usize = 6;
 /// Entries of the unanswered queue shown.
 const QUEUE: u32 = 25;
+
+/// Targets at risk listed.
+const AT_RISK: u32 = 25;
+
+/// The SLA part of the page: `None` where no SLA outcome exists in the period and none is at
+/// risk (no policy applies, or none was configured).
+#[derive(Debug)]
+struct SlaSection {
+    chart: Chart,
+    weeks: Vec<SlaWeekRow>,
+    breached: String,
+    met_pct: String,
+    at_risk: Vec<AtRiskView>,
+}
+
+/// One team's targets in one week, every target together.
+#[derive(Debug)]
+struct SlaWeekRow {
+    week: String,
+    team: String,
+    met: String,
+    breached: String,
+    running: String,
+    met_pct: String,
+}
+
+#[derive(Debug)]
+struct AtRiskView {
+    left: String,
+    due: String,
+    due_iso: String,
+    conversation_id: String,
+    conversation_href: String,
+    target: String,
+    channel: String,
+    team: Option<String>,
+}
+
+/// The groups' counts added up, so % met comes from the one definition ([`SlaGroup::met_pct`]).
+fn combined<'a>(groups: impl Iterator<Item = &'a SlaGroup>) -> SlaGroup {
+    let mut sum = SlaGroup {
+        week: None,
+        key: None,
+        target: String::new(),
+        conversations: 0,
+        met: 0,
+        breached: 0,
+        active: 0,
+        paused: 0,
+        at_risk: 0,
+    };
+    for g in groups {
+        sum.week.clone_from(&g.week);
+        sum.key.clone_from(&g.key);
+        sum.conversations += g.conversations;
+        sum.met += g.met;
+        sum.breached += g.breached;
+        sum.active += g.active;
+        sum.paused += g.paused;
+        sum.at_risk += g.at_risk;
+    }
+    sum
+}
+
+fn pct(tenths: Option<f64>) -> String {
+    tenths.map_or_else(|| "–".to_owned(), |p| format!("{p:.1} %"))
+}
+
+fn team_label(team: Option<&str>) -> String {
+    team.map_or_else(|| "(no team)".to_owned(), str::to_owned)
+}
+
+/// % met per team and week as a chart and a table, the period's breaches, and the targets at
+/// risk now, soonest due first.
+async fn sla_section(
+    client: &clickhouse::Client,
+    q: &SlaQuery<'_>,
+    period_label: &str,
+) -> read::ReadResult<Option<SlaSection>> {
+    let (weekly, at_risk) = tokio::try_join!(
+        sla_read::report_per_week(client, q),
+        sla_read::at_risk(client, q, AT_RISK),
+    )?;
+    if weekly.is_empty() && at_risk.is_empty() {
+        return Ok(None);
+    }
+    // (week, team) → its targets together.
+    let mut cells: BTreeMap<(String, Option<String>), Vec<&SlaGroup>> = BTreeMap::new();
+    for g in &weekly {
+        cells
+            .entry((g.week.clone().unwrap_or_default(), g.key.clone()))
+            .or_default()
+            .push(g);
+    }
+    let cells: Vec<((String, Option<String>), SlaGroup)> = cells
+        .into_iter()
+        .map(|(k, groups)| (k, combined(groups.into_iter())))
+        .collect();
+    // Lines: the teams with the most decided targets, each with its own colour.
+    let mut decided: BTreeMap<Option<String>, u64> = BTreeMap::new();
+    for ((_, team), g) in &cells {
+        *decided.entry(team.clone()).or_default() += g.met + g.breached;
+    }
+    let mut ranked: Vec<(Option<String>, u64)> = decided.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    // Whole weeks, Monday to Monday, so the last week's point sits inside the plot.
+    let week_ms = 7 * DAY;
+    let axis_from = q.from - (q.from.div_euclid(DAY) - 4).rem_euclid(7) * DAY;
+    let axis_to = axis_from + (q.to - axis_from + week_ms - 1).div_euclid(week_ms) * week_ms;
+    let series: Vec<chart::Series> = ranked
+        .iter()
+        .take(MAX_LINES)
+        .enumerate()
+        .map(|(color, (team, _))| {
+            let label = team_label(team.as_deref());
+            let points = cells
+                .iter()
+                .filter(|((_, t), _)| t == team)
+                .filter_map(|((week, _), g)| {
+                    let pct = g.met_pct()?;
+                    let start = day_start(week)?;
+                    Some(chart::Point {
+                        x: start + week_ms / 2,
+                        y: (pct * 10.0).round() as i64,
+                        title: format!(
+                            "{label}, week of {}: {pct:.1} % met ({} met, {} breached)",
+                            view::date(start),
+                            view::count(g.met),
+                            view::count(g.breached)
+                        ),
+                    })
+                })
+                .collect();
+            chart::Series {
+                group: label.clone(),
+                label,
+                color,
+                dashed: false,
+                points,
+            }
+        })
+        .collect();
+    let mut chart = chart::chart_on(
+        chart::Scale::Percent,
+        "sla",
+        "SLA targets met",
+        &format!(
+            "The share of SLA targets met per team and week (of the target's start), {period_label}, every target together."
+        ),
+        (axis_from, axis_to),
+        &x_ticks(axis_from, axis_to, week_ms),
+        &series,
+    );
+    chart.styles = "% of the targets decided (met or breached) that were met".to_owned();
+    let total = combined(weekly.iter());
+    let now = q.now;
+    Ok(Some(SlaSection {
+        chart,
+        breached: view::count(total.breached),
+        met_pct: pct(total.met_pct()),
+        weeks: cells
+            .iter()
+            .map(|((week, team), g)| SlaWeekRow {
+                week: day_start(week).map_or_else(|| week.clone(), view::date),
+                team: team_label(team.as_deref()),
+                met: view::count(g.met),
+                breached: view::count(g.breached),
+                running: view::count(g.active + g.paused),
+                met_pct: pct(g.met_pct()),
+            })
+            .collect(),
+        at_risk: at_risk
+            .into_iter()
+            .map(|r| AtRiskView {
+                left: view::duration((r.due_at_ms - now).max(0)),
+                due: view::time(r.due_at_ms),
+                due_iso: view::machine_time(r.due_at_ms),
+                conversation_href: view::conversation_href(&r.conversation_id),
+                conversation_id: r.conversation_id,
+                target: r.target.replace('_', " "),
+                channel: r.channel,
+                team: r.team,
+            })
+            .collect(),
+    }))
+}
 
 /// One waiting conversation as the pages list it.
 #[derive(Debug)]
@@ -105,6 +294,7 @@ struct ResponsivenessPage {
     resolved: bool,
     lines_note: Option<String>,
     waiting: Vec<WaitingView>,
+    sla: Option<SlaSection>,
     empty: bool,
     store_empty: bool,
     all_channels: bool,
@@ -281,12 +471,21 @@ pub async fn show(
         group_by: Some(group_by),
         clock: read::responsiveness::Clock::Wall,
     };
+    let sla_query = SlaQuery {
+        tenant_id: tenant,
+        from,
+        to,
+        channel: channel.as_deref(),
+        group_by: Some(SlaGroupBy::Team),
+        now: now_ms(),
+    };
     let bucket = Bucket::for_span(from, to);
-    let (totals, points, waiting, any) = tokio::try_join!(
+    let (totals, points, waiting, any, sla) = tokio::try_join!(
         read::responsiveness::report(client, &q),
         read::responsiveness::series(client, &q, bucket),
         waiting(client, tenant, channel.as_deref(), QUEUE),
         read::conversations::any(client, tenant),
+        sla_section(client, &sla_query, &period_label),
     )?;
 
     // The charts' groups: the busiest first, each with its own colour in every chart.
@@ -458,6 +657,7 @@ pub async fn show(
         resolved,
         lines_note,
         waiting,
+        sla,
         empty,
         store_empty: !any,
         all_channels: channel.is_none(),

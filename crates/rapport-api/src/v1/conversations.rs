@@ -99,6 +99,8 @@ pub async fn show(
 ) -> ApiResult<Json<Conversation>> {
     Params::parse(query.as_deref(), &[])?;
     let tenant = caller.tenant_id.as_str();
+    let conversation_id =
+        read::conversations::thread_of(&state.client, tenant, &conversation_id).await?;
     let events =
         read::conversations::events(&state.client, tenant, &conversation_id, MAX_INTERACTIONS);
     let responsiveness = read::conversations::state(&state.client, tenant, &conversation_id);

@@ -180,6 +180,7 @@ impl Ev {
             attachment_count: 0,
             attachment_names: vec![],
             raw_ref: None,
+            threading: None,
         };
         InteractionRow::new(interaction, Timestamp::now())
     }
@@ -319,6 +320,12 @@ impl Fixture {
     /// Inserts the events and stores the state of the conversations they touch, as the writer
     /// does after each batch.
     pub async fn insert(&self, events: &[Ev]) {
+        self.insert_with(events, &state::Rules::default()).await;
+    }
+
+    /// [`Fixture::insert`] with business hours and SLA policies, as a writer configured with
+    /// them stores the state (its `sla` rows among it).
+    pub async fn insert_with(&self, events: &[Ev], rules: &state::Rules) {
         let rows: Vec<InteractionRow> = events.iter().map(Ev::row).collect();
         insert_rows(&self.client, &rows, Duration::from_secs(30))
             .await
@@ -331,7 +338,7 @@ impl Fixture {
                 .insert(row.conversation_id.clone());
         }
         let version = Timestamp::now().as_millis();
-        let state = state::recompute(&self.client, &touched, version, &state::Rules::default())
+        let state = state::recompute(&self.client, &touched, version, rules)
             .await
             .expect("state recomputed");
         state::store(&self.client, &state, Duration::from_secs(30))

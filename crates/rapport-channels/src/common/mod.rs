@@ -53,6 +53,7 @@ pub fn interaction(ctx: &Context<'_>, core: Core<'_>) -> Interaction {
         attachment_count: 0,
         attachment_names: Vec::new(),
         raw_ref: ctx.raw_ref.clone(),
+        threading: None,
     }
 }
 

@@ -609,6 +609,9 @@ pub(crate) fn interaction(
         .attachment_count
         .max(u32::try_from(email.attachment_names.len()).unwrap_or(u32::MAX));
     interaction.attachment_names = email.attachment_names;
+    interaction.threading = email.message_id.map(|message_id| {
+        super::thread::threading(message_id, email.in_reply_to, email.references)
+    });
     Ok(interaction)
 }
 
@@ -670,6 +673,27 @@ mod tests {
         let i = run("From: a@example.com\r\nMessage-ID: <b@x>\r\nIn-Reply-To: <a@x>\r\n\r\nhi")
             .unwrap();
         assert_eq!(i.conversation_id, "email:a@x");
+    }
+
+    #[test]
+    fn the_interaction_carries_its_threading_headers_within_the_bounds() {
+        let refs: Vec<String> = (0..150).map(|n| format!("<r{n}@x>")).collect();
+        let i = run(&format!(
+            "From: a@example.com\r\nMessage-ID: <own@x>\r\nIn-Reply-To: <r149@x> <r148@x>\r\nReferences: {}\r\n\r\nhi",
+            refs.join(" ")
+        ))
+        .unwrap();
+        let t = i
+            .threading
+            .expect("a message with a Message-ID has threading headers");
+        assert_eq!(t.message_id, "own@x");
+        assert_eq!(t.in_reply_to, ["r149@x"]);
+        assert_eq!(t.references.len(), super::super::thread::MAX_REFERENCES);
+        assert_eq!(t.references[0], "r0@x");
+        assert_eq!(t.references[1], "r51@x");
+        assert_eq!(t.references.last().unwrap(), "r149@x");
+        let none = run("From: a@example.com\r\nSubject: x\r\n\r\nhi").unwrap();
+        assert_eq!(none.threading, None, "no Message-ID, nothing to thread by");
     }
 
     #[test]

@@ -37,26 +37,51 @@
 //! rethreaded: each further message takes its parent's thread as it stands (its last reference,
 //! else its `In-Reply-To`), which is order-dependent, past the size of a support conversation.
 //!
-//! **Not yet in the pipeline.** The adapters still stamp the stateless guess, and a stored
-//! interaction does not carry its message's `In-Reply-To` / `References`, so nothing downstream
-//! can thread yet. Wiring it the way identity merges work (history never rewritten, the mapping
-//! applied when read): the interaction contract gains the message's threading ids (an optional
-//! Avro array with an empty default); the linker, which already keeps per-tenant state from the
-//! interactions topic, keeps a [`Threads`] per tenant and writes each [`Moved`] to a
-//! `ReplacingMergeTree` table `email_threads(tenant_id, conversation_id, thread_id, changed_at)`
-//! (restored from it at start, as identity links are); and the `timeline` view maps an email
-//! interaction's `conversation_id` through that table, so a late parent or a late middle message
-//! moves whole conversations on the next query.
+//! **In the pipeline** (docs/ARCHITECTURE.md, "Email threads"), the way identity merges work:
+//! history is never rewritten, the mapping is applied when state is derived and when the log is
+//! read. Every email interaction carries its headers ([`threading`], the contract's `threading`
+//! field); the writer stores them (`email_messages`, `email_links`), threads the connected group
+//! of each message of a batch with [`Threads`] (`rapport_clickhouse::threads`), and writes every
+//! stored conversation id whose thread changed to the `ReplacingMergeTree`s `email_threads`
+//! (conversation → thread) and `thread_conversations` (thread → conversations). The stored
+//! per-conversation state is keyed by thread, the read model and the `timeline` view resolve a
+//! conversation through the mapping, so a late parent or a late middle message moves whole
+//! conversations on the next read.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mail_threading::{Message, ThreadingOptions};
-use rapport_model::Timestamp;
+use rapport_model::{Threading, Timestamp};
 
 /// How many `References` ids of one message are used (the first and the last ones).
 pub const MAX_REFERENCES: usize = 100;
 /// The most messages a group is rethreaded with (see the module documentation).
 pub const MAX_GROUP: usize = 200;
+
+/// The threading headers an email interaction carries (`Interaction::threading`), within the
+/// bounds of the module documentation, so the Avro record and the store stay bounded too.
+pub fn threading(
+    message_id: String,
+    mut in_reply_to: Vec<String>,
+    mut references: Vec<String>,
+) -> Threading {
+    bound(&mut in_reply_to, &mut references);
+    Threading {
+        message_id,
+        in_reply_to,
+        references,
+    }
+}
+
+/// Keeps the first `In-Reply-To` id, and the first and the last [`MAX_REFERENCES`]` - 1`
+/// `References` ids.
+fn bound(in_reply_to: &mut Vec<String>, references: &mut Vec<String>) {
+    in_reply_to.truncate(1);
+    if references.len() > MAX_REFERENCES {
+        let tail = references.len() - (MAX_REFERENCES - 1);
+        references.drain(1..tail);
+    }
+}
 
 /// The threading headers of one message, ids without angle brackets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +109,7 @@ impl ThreadMessage {
 
     /// The headers within the bounds of the module documentation.
     fn bounded(mut self) -> Self {
-        self.in_reply_to.truncate(1);
-        if self.references.len() > MAX_REFERENCES {
-            let tail = self.references.len() - (MAX_REFERENCES - 1);
-            self.references.drain(1..tail);
-        }
+        bound(&mut self.in_reply_to, &mut self.references);
         self
     }
 

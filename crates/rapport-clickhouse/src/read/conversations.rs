@@ -1,7 +1,37 @@
-//! One conversation: its events in order and its stored state.
+//! One conversation: its events in order and its stored state. An email conversation is its
+//! thread ([`crate::threads`]): its state is stored under the thread's id, and its events are
+//! those of every stored conversation mapped to the thread.
 
 use super::{EVENT_COLUMNS, EventRow, ReadResult, Sql};
 use crate::state::{CONVERSATION_COLUMNS, ConversationRow};
+use crate::threads;
+
+/// The conversation `conversation_id` is part of now: its thread for an email conversation
+/// that was threaded, else itself. A conversation a late message joined to another thread is
+/// found under that thread.
+pub async fn thread_of(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    conversation_id: &str,
+) -> ReadResult<String> {
+    let id = conversation_id.to_owned();
+    let mut resolved = threads::resolve(client, tenant_id, &[&id]).await?;
+    Ok(resolved.remove(&id).unwrap_or(id))
+}
+
+/// The thread of each of `conversation_ids` ([`thread_of`]), in the same order.
+pub async fn threads_of(
+    client: &clickhouse::Client,
+    tenant_id: &str,
+    conversation_ids: &[String],
+) -> ReadResult<Vec<String>> {
+    let ids: Vec<&String> = conversation_ids.iter().collect();
+    let resolved = threads::resolve(client, tenant_id, &ids).await?;
+    Ok(conversation_ids
+        .iter()
+        .map(|id| resolved.get(id).unwrap_or(id).clone())
+        .collect())
+}
 
 /// The stored state of one conversation (`conversations`), `None` when there is none.
 pub async fn state(
@@ -47,7 +77,8 @@ fn stored_day(aggregate: &str, otherwise: &str, margin: i32) -> String {
     )
 }
 
-/// Up to `limit` events of the conversation, oldest first, and whether there are more. The stored
+/// Up to `limit` events of the conversation (of every stored conversation of its thread),
+/// oldest first, and whether there are more. The stored
 /// state's first and last event bound the months read (partitions are by month of
 /// `occurred_date`, a day of margin each side); without a stored state, every month is read.
 pub async fn events(
@@ -56,26 +87,40 @@ pub async fn events(
     conversation_id: &str,
     limit: usize,
 ) -> ReadResult<(Vec<EventRow>, bool)> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id = ? \
-         AND occurred_date >= {} AND occurred_date <= {} \
+    let id = conversation_id.to_owned();
+    let stored: Vec<String> = threads::members(client, tenant_id, &[&id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    if stored.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let mut sql = Sql::new(&format!(
+        "SELECT {EVENT_COLUMNS} FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id IN "
+    ));
+    sql.text(tenant_id).list(&stored).push(&format!(
+        " AND occurred_date >= {} AND occurred_date <= {} \
          ORDER BY occurred_at_ms, event_rank, event_id LIMIT {}",
         stored_day("min(created_at_ms)", "1970-01-01", -1),
         stored_day("max(last_event_at_ms)", "2105-12-31", 1),
         limit + 1
-    );
-    let mut rows: Vec<EventRow> = client
-        .query(&sql)
-        .bind(tenant_id)
-        .bind(conversation_id)
-        .bind(tenant_id)
-        .bind(conversation_id)
-        .bind(tenant_id)
-        .bind(conversation_id)
-        .fetch_all()
-        .await?;
+    ));
+    sql.text(tenant_id)
+        .text(conversation_id)
+        .text(tenant_id)
+        .text(conversation_id);
+    let mut rows: Vec<EventRow> = sql.query(client).fetch_all().await?;
     let more = rows.len() > limit;
     rows.truncate(limit);
+    // Every event is shown under the conversation asked for, the thread, whichever stored
+    // conversation it is kept under.
+    for row in &mut rows {
+        if row.conversation_id != conversation_id {
+            row.conversation_id = conversation_id.to_owned();
+        }
+    }
     Ok((rows, more))
 }
 

@@ -47,7 +47,13 @@ pub async fn summary(
         "occurred_at_ms, channel, conversation_id",
     ))
     .push(")");
-    let contact: Contact = sql.query(client).fetch_one().await?;
+    let mut contact: Contact = sql.query(client).fetch_one().await?;
+    // Stored conversations a late message joined into one thread count once, as the thread.
+    let mut threads =
+        conversations::threads_of(client, tenant_id, &contact.conversation_ids).await?;
+    threads.sort();
+    threads.dedup();
+    contact.conversation_ids = threads;
     let mut states = if contact.conversation_ids.is_empty() {
         Vec::new()
     } else {

@@ -1,6 +1,7 @@
 //! SLA outcomes over a period (`docs/ANALYTICS.md`, "SLAs"): per target, how many conversations
 //! met it, breached it, are still running (active, at risk) or paused, and the % met, overall or
-//! per channel, team, agent or week. The same numbers as the `sla_weekly` view: a conversation
+//! per channel, team, agent or week (and each week apart: [`report_per_week`]), and the targets
+//! at risk now with their due times ([`at_risk`]). The same numbers as the `sla_weekly` view: a conversation
 //! counts in the week (Monday, UTC) its first cycle of the target started, and an active target
 //! whose due time has come by `now` is breached at its due time.
 //!
@@ -59,6 +60,8 @@ pub struct SlaQuery<'a> {
 /// One group and target.
 #[derive(Debug, Clone, PartialEq, Deserialize, Row)]
 pub struct SlaGroup {
+    /// The week (`YYYY-MM-DD`, a Monday) for [`report_per_week`]; `None` for [`report`].
+    pub week: Option<String>,
     /// The channel, team, agent id or week (`YYYY-MM-DD`, a Monday); `None` for the overall
     /// group, a conversation without a team, or a target no agent's reply decided.
     pub key: Option<String>,
@@ -82,54 +85,142 @@ impl SlaGroup {
     }
 }
 
-fn report_sql(q: &SlaQuery<'_>) -> Sql {
+/// The week (Monday, UTC) a target's first cycle started in.
+const WEEK: &str =
+    "toNullable(toString(toMonday(toDate(toDateTime(intDiv(started_at_ms, 1000), 'UTC'), 'UTC'))))";
+
+/// One tenant's `sla` rows as judged at an instant: `now_status` (an active target due by then
+/// is breached) and `now_at_risk` (active, past its at-risk time, not yet due). The one
+/// definition every reader here uses; the `sla_outcomes` view says the same with ClickHouse's
+/// clock. Binds the instant twice, then the tenant.
+fn judged(columns: &str, q: &SlaQuery<'_>) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "(SELECT {columns}, \
+               toUInt8(status = 'active' AND due_at_ms IS NOT NULL AND assumeNotNull(due_at_ms) <= ?) AS overdue, \
+               if(overdue = 1, 'breached', status) AS now_status, \
+               toUInt8(overdue = 0 AND status = 'active' AND at_risk_at_ms IS NOT NULL \
+                       AND assumeNotNull(at_risk_at_ms) <= ?) AS now_at_risk \
+               FROM sla FINAL PREWHERE tenant_id = ?)"
+    ));
+    sql.int(q.now).int(q.now).text(q.tenant_id);
+    sql
+}
+
+fn report_sql(q: &SlaQuery<'_>, per_week: bool) -> Sql {
     let key = match q.group_by {
         None => "CAST(NULL, 'Nullable(String)')",
         Some(SlaGroupBy::Channel) => "toNullable(channel)",
         Some(SlaGroupBy::Team) => "team",
         Some(SlaGroupBy::Agent) => "agent_id",
-        Some(SlaGroupBy::Week) => {
-            "toNullable(toString(toMonday(toDate(toDateTime(intDiv(started_at_ms, 1000), 'UTC'), 'UTC'))))"
-        }
+        Some(SlaGroupBy::Week) => WEEK,
+    };
+    let week = if per_week {
+        WEEK
+    } else {
+        "CAST(NULL, 'Nullable(String)')"
     };
     let mut sql = Sql::new(&format!(
-        "SELECT {key} AS key, target, toUInt64(count()) AS conversations, \
+        "SELECT {week} AS week, {key} AS key, target, toUInt64(count()) AS conversations, \
          toUInt64(countIf(now_status = 'met')) AS met, \
          toUInt64(countIf(now_status = 'breached')) AS breached, \
          toUInt64(countIf(now_status = 'active')) AS active, \
          toUInt64(countIf(now_status = 'paused')) AS paused, \
          toUInt64(sum(now_at_risk)) AS at_risk \
-         FROM (SELECT channel, team, agent_id, target, started_at_ms, status, \
-               toUInt8(status = 'active' AND due_at_ms IS NOT NULL AND assumeNotNull(due_at_ms) <= ?) AS overdue, \
-               if(overdue = 1, 'breached', status) AS now_status, \
-               toUInt8(overdue = 0 AND status = 'active' AND at_risk_at_ms IS NOT NULL \
-                       AND assumeNotNull(at_risk_at_ms) <= ?) AS now_at_risk \
-               FROM sla FINAL PREWHERE tenant_id = ?) \
-         WHERE status != '{NONE}' AND started_at_ms >= ? AND started_at_ms < ?"
+         FROM "
     ));
-    sql.int(q.now)
-        .int(q.now)
-        .text(q.tenant_id)
-        .int(q.from)
-        .int(q.to);
+    sql.append(&judged(
+        "channel, team, agent_id, target, started_at_ms, status",
+        q,
+    ));
+    sql.push(&format!(
+        " WHERE status != '{NONE}' AND started_at_ms >= ? AND started_at_ms < ?"
+    ))
+    .int(q.from)
+    .int(q.to);
     if let Some(channel) = q.channel {
         sql.push(" AND channel = ?").text(channel);
     }
-    sql.push(" GROUP BY key, target");
+    sql.push(" GROUP BY week, key, target");
     sql
 }
 
 /// Named groups in key order (the `None` group last), each with its targets in
 /// `first_response`, `next_reply`, `resolution` order; only targets some conversation has.
 pub async fn report(client: &clickhouse::Client, q: &SlaQuery<'_>) -> ReadResult<Vec<SlaGroup>> {
-    let mut groups: Vec<SlaGroup> = report_sql(q).query(client).fetch_all().await?;
+    let mut groups: Vec<SlaGroup> = report_sql(q, false).query(client).fetch_all().await?;
+    sort(&mut groups);
+    Ok(groups)
+}
+
+/// [`report`] once more per week (of the target's first cycle, Monday, UTC): the same groups,
+/// each week's apart, weeks in order.
+pub async fn report_per_week(
+    client: &clickhouse::Client,
+    q: &SlaQuery<'_>,
+) -> ReadResult<Vec<SlaGroup>> {
+    let mut groups: Vec<SlaGroup> = report_sql(q, true).query(client).fetch_all().await?;
+    sort(&mut groups);
+    Ok(groups)
+}
+
+fn sort(groups: &mut [SlaGroup]) {
     let rank = |target: &str| {
         rapport_responsiveness::sla::Target::parse(target).map_or(usize::MAX, |t| t as usize)
     };
     groups.sort_by(|a, b| {
-        (a.key.is_none(), &a.key, rank(&a.target)).cmp(&(b.key.is_none(), &b.key, rank(&b.target)))
+        (&a.week, a.key.is_none(), &a.key, rank(&a.target)).cmp(&(
+            &b.week,
+            b.key.is_none(),
+            &b.key,
+            rank(&b.target),
+        ))
     });
-    Ok(groups)
+}
+
+/// A target at risk now: active, past its at-risk time, not yet due.
+#[derive(Debug, Clone, PartialEq, Deserialize, Row)]
+pub struct AtRisk {
+    pub conversation_id: String,
+    pub target: String,
+    pub policy: String,
+    pub channel: String,
+    pub team: Option<String>,
+    pub started_at_ms: i64,
+    pub at_risk_at_ms: i64,
+    /// When it breaches unless the clock stops first; `due_at_ms - now` is the time left.
+    pub due_at_ms: i64,
+}
+
+fn at_risk_sql(q: &SlaQuery<'_>, limit: u32) -> Sql {
+    // The inner columns are renamed so the outer names are new ones (18.16 refuses an alias
+    // that shadows the column it is made of).
+    let mut sql = Sql::new(
+        "SELECT conversation_id, target, policy, channel, team, started_at_ms, \
+         assumeNotNull(risk_at) AS at_risk_at_ms, assumeNotNull(due_at) AS due_at_ms FROM ",
+    );
+    sql.append(&judged(
+        "conversation_id, target, policy, channel, team, started_at_ms, status, \
+         at_risk_at_ms AS risk_at, due_at_ms AS due_at",
+        q,
+    ));
+    sql.push(" WHERE now_at_risk = 1");
+    if let Some(channel) = q.channel {
+        sql.push(" AND channel = ?").text(channel);
+    }
+    sql.push(&format!(
+        " ORDER BY due_at_ms, conversation_id, target LIMIT {limit}"
+    ));
+    sql
+}
+
+/// The targets at risk at `q.now` (on `q.channel`), the soonest due first, at most `limit`;
+/// the period and grouping of `q` do not apply (at risk is a state of now).
+pub async fn at_risk(
+    client: &clickhouse::Client,
+    q: &SlaQuery<'_>,
+    limit: u32,
+) -> ReadResult<Vec<AtRisk>> {
+    Ok(at_risk_sql(q, limit).query(client).fetch_all().await?)
 }
 
 #[cfg(test)]
@@ -147,6 +238,7 @@ mod tests {
     #[test]
     fn met_pct_rounds_half_up_to_one_decimal_and_is_none_until_decided() {
         let group = |met, breached| SlaGroup {
+            week: None,
             key: None,
             target: "first_response".into(),
             conversations: met + breached,
@@ -173,14 +265,22 @@ mod tests {
             group_by: Some(SlaGroupBy::Week),
             now: 5,
         };
-        let sql = report_sql(&q);
+        for sql in [
+            report_sql(&q, false),
+            report_sql(&q, true),
+            at_risk_sql(&q, 5),
+        ] {
+            assert!(
+                sql.as_str()
+                    .contains("FROM sla FINAL PREWHERE tenant_id = ?)"),
+                "{}",
+                sql.as_str()
+            );
+        }
         assert!(
-            sql.as_str()
-                .contains("FROM sla FINAL PREWHERE tenant_id = ?)")
-        );
-        assert!(
-            sql.as_str()
-                .ends_with("AND channel = ? GROUP BY key, target")
+            report_sql(&q, true)
+                .as_str()
+                .ends_with("AND channel = ? GROUP BY week, key, target")
         );
     }
 }

@@ -208,6 +208,12 @@ pub async fn page(client: &clickhouse::Client, q: &TimelineQuery<'_>) -> ReadRes
             let more = items.len() as u64 >= want;
             let mut items = items;
             items.truncate(q.limit as usize);
+            // Each event under its conversation's thread, as every other read shows it.
+            let stored: Vec<String> = items.iter().map(|e| e.conversation_id.clone()).collect();
+            let threads = super::conversations::threads_of(client, q.tenant_id, &stored).await?;
+            for (item, thread) in items.iter_mut().zip(threads) {
+                item.conversation_id = thread;
+            }
             return Ok(TimelinePage { items, more });
         }
         need = need.saturating_mul(4);

@@ -57,6 +57,7 @@ fn seen_at(tenant: &str, n: u32, minute: i64, source: Source, keys: &[&str]) -> 
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     }
 }
 
