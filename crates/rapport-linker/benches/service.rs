@@ -97,6 +97,7 @@ fn interaction(n: usize, tenants: usize) -> Interaction {
         attachment_count: 0,
         attachment_names: vec![],
         raw_ref: None,
+        threading: None,
     }
 }
 

@@ -94,6 +94,7 @@ fn workload() -> Vec<Interaction> {
                 attachment_count: 0,
                 attachment_names: vec![],
                 raw_ref: None,
+                threading: None,
             }
         })
         .collect()
