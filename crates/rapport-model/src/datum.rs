@@ -417,6 +417,15 @@ mod tests {
         }
     }
 
+    /// `bytes` without a varint the input ends inside (its bytes all have the continuation bit).
+    fn unfinished_varint_cut(bytes: &[u8]) -> &[u8] {
+        let end = bytes
+            .iter()
+            .rposition(|b| b & 0x80 == 0)
+            .map_or(0, |i| i + 1);
+        &bytes[..end]
+    }
+
     proptest! {
         #[test]
         fn writes_what_apache_avro_writes(i in interaction()) {
@@ -452,12 +461,17 @@ mod tests {
                 // uuid string as raw bytes, which the spec does not allow; and reads the end of
                 // the input where a union's index should be as the null branch (apache-avro
                 // 0.21 `decode.rs`, `Schema::Union`), which is a truncated datum to us (with the null
-                // index appended we read exactly what it read). Otherwise what it reads in full, we read.
+                // indexes appended, one per trailing optional field or empty array, raw_ref and
+                // threading's own, we read exactly what it read; an index cut inside its varint
+                // counts as the end of the input too); and shifts out the bits of a ten-byte varint past
+                // the 64th (apache-avro 0.21 `util.rs`, `decode_variable`), which we refuse as
+                // longer than 64 bits. Otherwise what it reads in full, we read.
                 Err(error) => prop_assert!(
                     reference.is_none()
                         || !rest.is_empty()
+                        || error.to_string().contains("varint longer than 64 bits")
                         || bytes.first() == Some(&32)
-                        || read(&[bytes.as_slice(), &[0]].concat()).ok() == reference,
+                        || (1..=4).any(|nulls| read(&[unfinished_varint_cut(&bytes), &vec![0; nulls]].concat()).ok() == reference),
                     "apache-avro reads it, we do not: {error}"
                 ),
             }
