@@ -129,6 +129,38 @@ struct ResolutionRow {
     p90_ms: Option<i64>,
 }
 
+impl Group {
+    fn add_replies(&mut self, row: ReplyRow) {
+        self.agent_name = row.agent_name;
+        self.first_response = Stats {
+            count: row.frt_count,
+            avg_ms: row.frt_avg,
+            p50_ms: row.frt_p50,
+            p90_ms: row.frt_p90,
+        };
+        self.reply_latency = Stats {
+            count: row.reply_count,
+            avg_ms: row.reply_avg,
+            p50_ms: row.reply_p50,
+            p90_ms: row.reply_p90,
+        };
+    }
+
+    fn add_resolutions(&mut self, row: ResolutionRow, first_kind: bool) {
+        let stats = Some(Stats {
+            count: row.count,
+            avg_ms: row.avg_ms,
+            p50_ms: row.p50_ms,
+            p90_ms: row.p90_ms,
+        });
+        if first_kind {
+            self.first_resolution = stats;
+        } else {
+            self.full_resolution = stats;
+        }
+    }
+}
+
 const NO_KEY: &str = "CAST(NULL, 'Nullable(String)')";
 
 /// `toDate` of an epoch-ms bound, as SQL, for the day range of the sorting key.
@@ -278,35 +310,11 @@ pub async fn report(client: &clickhouse::Client, q: &ReportQuery<'_>) -> ReadRes
     }
     // Grouping by a constant (no group_by) yields one row even when nothing matched.
     for row in replies.into_iter().filter(|r| r.reply_count > 0) {
-        let group = entry(&mut groups, row.key.clone(), resolved);
-        group.agent_name = row.agent_name;
-        group.first_response = Stats {
-            count: row.frt_count,
-            avg_ms: row.frt_avg,
-            p50_ms: row.frt_p50,
-            p90_ms: row.frt_p90,
-        };
-        group.reply_latency = Stats {
-            count: row.reply_count,
-            avg_ms: row.reply_avg,
-            p50_ms: row.reply_p50,
-            p90_ms: row.reply_p90,
-        };
+        entry(&mut groups, row.key.clone(), resolved).add_replies(row);
     }
     for (rows, first_kind) in [(first, true), (full, false)] {
         for row in rows.into_iter().filter(|r| r.count > 0) {
-            let group = entry(&mut groups, row.key.clone(), resolved);
-            let stats = Some(Stats {
-                count: row.count,
-                avg_ms: row.avg_ms,
-                p50_ms: row.p50_ms,
-                p90_ms: row.p90_ms,
-            });
-            if first_kind {
-                group.first_resolution = stats;
-            } else {
-                group.full_resolution = stats;
-            }
+            entry(&mut groups, row.key.clone(), resolved).add_resolutions(row, first_kind);
         }
     }
     if q.group_by.is_none() {
@@ -356,29 +364,18 @@ pub struct SeriesPoint {
     pub group: Group,
 }
 
+// RowBinary is read field after field, so a bucket column followed by a report row's columns
+// reads as the bucket and the nested row.
 #[derive(Debug, Deserialize, Row)]
 struct BucketReplyRow {
     bucket: String,
-    key: Option<String>,
-    agent_name: Option<String>,
-    frt_count: u64,
-    frt_avg: Option<i64>,
-    frt_p50: Option<i64>,
-    frt_p90: Option<i64>,
-    reply_count: u64,
-    reply_avg: Option<i64>,
-    reply_p50: Option<i64>,
-    reply_p90: Option<i64>,
+    row: ReplyRow,
 }
 
 #[derive(Debug, Deserialize, Row)]
 struct BucketResolutionRow {
     bucket: String,
-    key: Option<String>,
-    count: u64,
-    avg_ms: Option<i64>,
-    p50_ms: Option<i64>,
-    p90_ms: Option<i64>,
+    row: ResolutionRow,
 }
 
 /// The report of every `bucket` of the period, each with the same groups as [`report`] would
@@ -410,36 +407,12 @@ pub async fn series(
     let (replies, (first, full)) = tokio::try_join!(replies, resolutions)?;
 
     let mut points = Slots::new();
-    for row in replies.into_iter().filter(|r| r.reply_count > 0) {
-        let group = slot(&mut points, row.bucket, row.key, resolved);
-        group.agent_name = row.agent_name;
-        group.first_response = Stats {
-            count: row.frt_count,
-            avg_ms: row.frt_avg,
-            p50_ms: row.frt_p50,
-            p90_ms: row.frt_p90,
-        };
-        group.reply_latency = Stats {
-            count: row.reply_count,
-            avg_ms: row.reply_avg,
-            p50_ms: row.reply_p50,
-            p90_ms: row.reply_p90,
-        };
+    for BucketReplyRow { bucket, row } in replies.into_iter().filter(|r| r.row.reply_count > 0) {
+        slot(&mut points, bucket, row.key.clone(), resolved).add_replies(row);
     }
     for (rows, first_kind) in [(first, true), (full, false)] {
-        for row in rows.into_iter().filter(|r| r.count > 0) {
-            let group = slot(&mut points, row.bucket, row.key, resolved);
-            let stats = Some(Stats {
-                count: row.count,
-                avg_ms: row.avg_ms,
-                p50_ms: row.p50_ms,
-                p90_ms: row.p90_ms,
-            });
-            if first_kind {
-                group.first_resolution = stats;
-            } else {
-                group.full_resolution = stats;
-            }
+        for BucketResolutionRow { bucket, row } in rows.into_iter().filter(|r| r.row.count > 0) {
+            slot(&mut points, bucket, row.key.clone(), resolved).add_resolutions(row, first_kind);
         }
     }
     Ok(points
