@@ -154,7 +154,7 @@ fn not_owner(tenant: &str) -> Reply {
         "not_owner",
         format!(
             "tenant {:?} belongs to another linker instance; ask the next one",
-            tenant.chars().take(64).collect::<String>()
+            rapport_model::bounded(tenant, 64)
         ),
     )
 }
