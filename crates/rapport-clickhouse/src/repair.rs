@@ -150,25 +150,39 @@ async fn stored(
 }
 
 /// The rows of `new` that are not stored exactly (all columns but `version`), per conversation.
-fn changed<T: Clone + PartialEq>(
-    new: &[T],
-    stored: &[T],
-    id: impl Fn(&T) -> &str,
-    zero: impl Fn(&mut T),
-) -> BTreeMap<String, u64> {
+/// A stored state row as `repair` compares it: by conversation, ignoring its `version`.
+trait StateRow: Clone + PartialEq {
+    fn conversation_id(&self) -> &str;
+    fn without_version(&self) -> Self;
+}
+
+macro_rules! state_rows {
+    ($($row:ty),*) => {$(
+        impl StateRow for $row {
+            fn conversation_id(&self) -> &str {
+                &self.conversation_id
+            }
+            fn without_version(&self) -> Self {
+                Self { version: 0, ..self.clone() }
+            }
+        }
+    )*};
+}
+state_rows!(ConversationRow, ReplyRow, ResolutionRow, SlaRow);
+
+fn changed<T: StateRow>(new: &[T], stored: &[T]) -> BTreeMap<String, u64> {
     let mut by_id: BTreeMap<&str, Vec<&T>> = BTreeMap::new();
     for row in stored {
-        by_id.entry(id(row)).or_default().push(row);
+        by_id.entry(row.conversation_id()).or_default().push(row);
     }
     let mut counts = BTreeMap::new();
     for row in new {
-        let mut bare = row.clone();
-        zero(&mut bare);
+        let bare = row.without_version();
         let same = by_id
-            .get(id(row))
+            .get(row.conversation_id())
             .is_some_and(|rows| rows.iter().any(|r| **r == bare));
         if !same {
-            *counts.entry(id(row).to_owned()).or_insert(0) += 1;
+            *counts.entry(row.conversation_id().to_owned()).or_insert(0) += 1;
         }
     }
     counts
@@ -180,72 +194,28 @@ fn select_changed(rows: StateRows, stored: &Stored) -> (StateRows, BTreeMap<&'st
     let per_table = [
         (
             "conversations",
-            changed(
-                &rows.conversations,
-                &stored.conversations,
-                |r| &r.conversation_id,
-                |r| r.version = 0,
-            ),
+            changed(&rows.conversations, &stored.conversations),
         ),
-        (
-            "replies",
-            changed(
-                &rows.replies,
-                &stored.replies,
-                |r| &r.conversation_id,
-                |r| r.version = 0,
-            ),
-        ),
+        ("replies", changed(&rows.replies, &stored.replies)),
         (
             "resolutions",
-            changed(
-                &rows.resolutions,
-                &stored.resolutions,
-                |r| &r.conversation_id,
-                |r| r.version = 0,
-            ),
+            changed(&rows.resolutions, &stored.resolutions),
         ),
-        (
-            "sla",
-            changed(
-                &rows.sla,
-                &stored.sla,
-                |r| &r.conversation_id,
-                |r| r.version = 0,
-            ),
-        ),
+        ("sla", changed(&rows.sla, &stored.sla)),
     ];
     let dirty: BTreeSet<&str> = per_table
         .iter()
         .flat_map(|(_, counts)| counts.keys().map(String::as_str))
         .collect();
-    let keep = |id: &str| dirty.contains(id);
+    fn keep<T>(rows: Vec<T>, dirty: &BTreeSet<&str>, id: impl Fn(&T) -> &str) -> Vec<T> {
+        rows.into_iter().filter(|r| dirty.contains(id(r))).collect()
+    }
     let out = StateRows {
-        conversations: rows
-            .conversations
-            .into_iter()
-            .filter(|r| keep(&r.conversation_id))
-            .collect(),
-        replies: rows
-            .replies
-            .into_iter()
-            .filter(|r| keep(&r.conversation_id))
-            .collect(),
-        resolutions: rows
-            .resolutions
-            .into_iter()
-            .filter(|r| keep(&r.conversation_id))
-            .collect(),
-        waiting: rows
-            .waiting
-            .into_iter()
-            .filter(|r| keep(&r.conversation_id))
-            .collect(),
-        sla: rows
-            .sla
-            .into_iter()
-            .filter(|r| keep(&r.conversation_id))
-            .collect(),
+        conversations: keep(rows.conversations, &dirty, |r| r.conversation_id()),
+        replies: keep(rows.replies, &dirty, |r| r.conversation_id()),
+        resolutions: keep(rows.resolutions, &dirty, |r| r.conversation_id()),
+        waiting: keep(rows.waiting, &dirty, |r| &r.conversation_id),
+        sla: keep(rows.sla, &dirty, |r| r.conversation_id()),
     };
     let counts = per_table
         .iter()
@@ -381,7 +351,7 @@ mod tests {
             row("b", "office", 99),
             row("c", "24/7", 99),
         ];
-        let counts = changed(&new, &stored, |r| &r.conversation_id, |r| r.version = 0);
+        let counts = changed(&new, &stored);
         assert_eq!(
             counts,
             BTreeMap::from([("b".to_owned(), 1), ("c".to_owned(), 1)])
