@@ -203,8 +203,11 @@ impl SlaEvent {
                 .ok_or(EventError::Framing("truncated Confluent header"))?,
             _ => return Err(EventError::Framing("unknown framing")),
         };
-        let value = from_avro_datum(schema(), &mut &datum[..], None)
-            .map_err(|e| EventError::Datum(e.to_string().chars().take(200).collect()))?;
+        let value = from_avro_datum(schema(), &mut &datum[..], None).map_err(|e| {
+            EventError::Datum(
+                rapport_model::bounded(&e.to_string(), rapport_model::QUOTE_LIMIT).into_owned(),
+            )
+        })?;
         let Value::Record(fields) = value else {
             return Err(EventError::Field("record"));
         };

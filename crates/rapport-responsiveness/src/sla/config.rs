@@ -122,14 +122,10 @@ fn duration(text: &str) -> Result<i64, String> {
         .map_err(|e| {
             format!(
                 "{:?} is not a duration like \"45m\" or \"1h 30m\": {e}",
-                bounded(text)
+                rapport_model::bounded(text, 40)
             )
         })
         .and_then(|d: Duration| i64::try_from(d.as_millis()).map_err(|_| "is too long".to_owned()))
-}
-
-fn bounded(text: &str) -> String {
-    text.chars().take(40).collect()
 }
 
 fn lower(values: &[String]) -> Vec<String> {
@@ -158,7 +154,7 @@ impl Policies {
                 problems.push(format!(
                     "{}: {:?} is used by an earlier policy",
                     field("name"),
-                    bounded(&p.name)
+                    rapport_model::bounded(&p.name, 40)
                 ));
             }
             for channel in &p.channels {
@@ -166,7 +162,7 @@ impl Policies {
                     problems.push(format!(
                         "{}: {:?} is not a channel (email, chat, review, support)",
                         field("channels"),
-                        bounded(channel)
+                        rapport_model::bounded(channel, 40)
                     ));
                 }
             }
@@ -177,7 +173,7 @@ impl Policies {
                 problems.push(format!(
                     "{}: no calendar named {:?} in [business_hours] (nor \"24/7\")",
                     field("calendar"),
-                    bounded(calendar)
+                    rapport_model::bounded(calendar, 40)
                 ));
             }
             let lead = match &p.at_risk_before {
