@@ -86,9 +86,18 @@ impl From<EventRow> for Event {
                 .zip(&row.identity_values)
                 .map(|(t, v)| format!("{t}:{v}"))
                 .collect(),
-            text: Some(row.text),
+            text: Some(preview(&row.text).to_owned()),
         }
     }
+}
+
+/// The longest prefix of `text` of at most [`TEXT_PREVIEW_BYTES`] that ends on a character.
+fn preview(text: &str) -> &str {
+    let mut end = text.len().min(TEXT_PREVIEW_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// One row of `conversations`.
@@ -152,14 +161,7 @@ impl ConversationRow {
     pub fn new(tenant_id: &str, conversation_id: &str, d: &Derived, version: i64) -> Self {
         let c = &d.conversation;
         let b = &d.business;
-        let mut text = c.last_customer_text.as_str();
-        if text.len() > TEXT_PREVIEW_BYTES {
-            let mut end = TEXT_PREVIEW_BYTES;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text = &text[..end];
-        }
+        let text = preview(&c.last_customer_text);
         Self {
             tenant_id: tenant_id.to_owned(),
             conversation_id: conversation_id.to_owned(),
@@ -458,10 +460,13 @@ async fn events_of(
     let sql = format!(
         "SELECT conversation_id, event_id, occurred_at_ms, kind, direction, actor_role, actor_id, \
          actor_name, auto_reply, status, team, channel, source, tags, identity_types, identity_values, \
-         if(direction = 'inbound' AND actor_role = 'customer', substring(ifNull(text, ''), 1, {TEXT_PREVIEW_BYTES}), '') AS text \
+         if(direction = 'inbound' AND actor_role = 'customer', substringUTF8(ifNull(text, ''), 1, {TEXT_PREVIEW_BYTES}), '') AS text \
          FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id IN ({})",
         placeholders(ids.len())
     );
+    // `substringUTF8` (characters), then [`preview`] (bytes at a character): a byte `substring`
+    // can end inside a character, the client refuses a String that is not UTF-8, and every
+    // recompute of the conversation would then fail.
     // FINAL reads every part that may hold one of the conversations through a stream of its own,
     // each buffering a block of `max_block_size` rows of every column: at the default (65,536)
     // and a history of years in monthly partitions, a batch's conversations touched enough parts

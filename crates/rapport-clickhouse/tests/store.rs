@@ -255,3 +255,33 @@ async fn an_unreachable_server_is_retryable() {
         .unwrap_err();
     assert!(error.is_retryable(), "{error:?}");
 }
+
+/// A customer message longer than the state's text preview whose 4,096th byte is inside a
+/// character (a long message in Japanese, three bytes a character, has a two-in-three chance):
+/// the preview is cut at the character before. A byte `substring` in the recompute's read made
+/// the client refuse the String as invalid UTF-8, so the conversation's state could never be
+/// recomputed and the writer retried its batch forever.
+#[tokio::test]
+async fn a_long_message_cut_inside_a_character_is_previewed_and_recomputed() {
+    use rapport_clickhouse::state::{self, Rules, Touched};
+    let stack = Stack::from_env();
+    let database = stack.database("state_preview").await;
+    let config = config(&stack, &database);
+    migrate(&config).await.unwrap();
+    let client = config.client();
+    let text = format!("ab{}", "日本語".repeat(1_000));
+    let mut message = row(1);
+    message.text = Some(text.clone());
+    rapport_clickhouse::insert_rows(&client, &[message], TIMEOUT)
+        .await
+        .unwrap();
+    let touched = Touched::from([("acme".to_owned(), ["generic:chat-1".to_owned()].into())]);
+    let rows = state::recompute(&client, &touched, 1, &Rules::default())
+        .await
+        .expect("recomputed");
+    let preview = &rows.conversations[0].last_customer_text;
+    // 2 + 3 × 1,364 bytes: the next character would end at byte 4,097.
+    assert_eq!(preview.len(), 4_094);
+    assert!(text.starts_with(preview.as_str()));
+    stack.drop_database(&database).await;
+}
