@@ -22,7 +22,7 @@ pub use context::{Context, Limits, TenantConfig};
 pub use envelope::{Envelope, EnvelopeError, RawRecord, RecordError, RecordRules};
 pub use error::{AdapterError, ErrorCode};
 pub use outcome::{Outcome, RejectedItem, Skip};
-use rapport_model::{Interaction, Source};
+use rapport_model::{Interaction, MAX_KEY_BYTES, Source};
 
 /// Turns one native payload from `source` into everything it gives: its interactions, the items
 /// of a list payload that could not be read (each on its own, with its index), and, when it gives
@@ -48,6 +48,16 @@ pub fn read(source: Source, payload: &[u8], ctx: &Context<'_>) -> Result<Outcome
         Source::Freshdesk => support::freshdesk::normalize(payload, ctx),
         Source::Generic => generic::normalize(payload, ctx),
     }?;
+    if let Some((field, len)) = outcome
+        .interactions
+        .iter()
+        .find_map(Interaction::oversized_key)
+    {
+        return Err(AdapterError::invalid(
+            field,
+            format!("is {len} bytes, over the {MAX_KEY_BYTES}-byte limit of a key"),
+        ));
+    }
     Ok(Outcome {
         source: Some(source),
         ..outcome
@@ -100,4 +110,39 @@ pub fn read_detected(
         .or_else(|| detect(payload))
         .ok_or(AdapterError::UnknownSource)?;
     read(source, payload, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_generic(conversation: &str) -> Result<Outcome, AdapterError> {
+        let json = format!(
+            r#"{{"schema":"rapport.generic.v1","event_id":"e1","channel":"chat","conversation_id":"{conversation}","occurred_at":"2024-05-01T10:00:00Z","direction":"inbound"}}"#
+        );
+        let ctx = Context {
+            tenant_id: "acme",
+            received_at: rapport_model::Timestamp::from_millis(0),
+            tenant: &TenantConfig::default(),
+            limits: &Limits::default(),
+            raw_ref: None,
+        };
+        read(Source::Generic, json.as_bytes(), &ctx)
+    }
+
+    #[test]
+    fn a_key_over_the_bound_rejects_the_payload_and_says_so() {
+        // `generic:` and 1,016 bytes: exactly the bound.
+        let at = "c".repeat(MAX_KEY_BYTES - "generic:".len());
+        assert_eq!(read_generic(&at).unwrap().interactions.len(), 1);
+        let over = format!("{at}c");
+        let error = read_generic(&over).unwrap_err();
+        assert_eq!(error.code().to_string(), "invalid_value:conversation_id");
+        assert!(
+            error
+                .to_string()
+                .contains("is 1025 bytes, over the 1024-byte limit"),
+            "{error}"
+        );
+    }
 }

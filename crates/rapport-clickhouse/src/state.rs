@@ -18,6 +18,7 @@ pub use rapport_responsiveness::Rules;
 use rapport_responsiveness::{Derived, Event, EventKind};
 use serde::{Deserialize, Serialize};
 
+use crate::binds::{self, placeholders};
 use crate::row::date_of;
 use crate::sla::SlaRow;
 use crate::threads::{self, Move, Moves};
@@ -25,10 +26,6 @@ use crate::{ClickHouseError, insert_into};
 
 /// The tables [`store`] writes.
 pub const TABLES: [&str; 5] = ["conversations", "replies", "resolutions", "waiting", "sla"];
-
-/// Conversations per read: the ids go into the SQL text (`IN (?, …)`, so the primary key
-/// index applies on 18.16), and 18.16 parses at most 256 KiB of it.
-const CHUNK: usize = 500;
 
 /// Chunks read back at once (see [`recompute_with`]).
 const READS_IN_FLIGHT: usize = 3;
@@ -446,11 +443,6 @@ impl StateRows {
     }
 }
 
-/// `?, ?, …` for `n` binds.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 /// Reads back the events of `ids` (one tenant), grouped by conversation.
 async fn events_of(
     client: &clickhouse::Client,
@@ -575,7 +567,8 @@ pub(crate) async fn recompute_with(
             let mut ids: BTreeSet<&String> = touched.get(tenant_id).into_iter().flatten().collect();
             ids.extend(moved.iter().map(|m| &m.conversation_id));
             let ids: Vec<&String> = ids.into_iter().collect();
-            ids.chunks(CHUNK)
+            binds::chunks(&ids)
+                .into_iter()
                 .map(|chunk| {
                     let left: Vec<&Move> = moved
                         .iter()
@@ -694,7 +687,7 @@ async fn read_chunk<'a>(
     let stored: Vec<&String> = stored.into_iter().collect();
     let read_events = async {
         let mut events = HashMap::new();
-        for part in stored.chunks(CHUNK) {
+        for part in binds::chunks(&stored) {
             events.extend(events_of(client, tenant_id, part).await?);
         }
         Ok::<_, ClickHouseError>(events)
@@ -721,7 +714,7 @@ pub async fn derive(
 ) -> Result<HashMap<String, Derived>, ClickHouseError> {
     let mut derived = HashMap::new();
     let ids: Vec<&String> = conversation_ids.iter().collect();
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in binds::chunks(&ids) {
         for (id, events) in events_of(client, tenant_id, chunk).await? {
             if let Some(d) = rules.derive(tenant_id, events) {
                 derived.insert(id, d);

@@ -31,6 +31,7 @@ use rapport_channels::email::thread::{MAX_GROUP, ThreadMessage, Threads};
 use rapport_model::{Threading, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::binds::{self, placeholders};
 use crate::{ClickHouseError, insert_into};
 
 /// The tables this module writes.
@@ -40,9 +41,6 @@ pub const TABLES: [&str; 4] = [
     "email_threads",
     "thread_conversations",
 ];
-
-/// Ids per read: they go into the SQL text (`IN (?, …)`), which 18.16 parses up to 256 KiB.
-const CHUNK: usize = 500;
 
 /// One stored email: its tenant, the conversation it is stored under and its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,11 +140,6 @@ pub async fn record(
     insert_into(client, "email_messages", &rows, timeout).await
 }
 
-/// `?, ?, …` for `n` binds.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 /// `SELECT … WHERE tenant_id = ? AND <column> IN (<ids>)`, chunked.
 async fn select_in<T>(
     client: &clickhouse::Client,
@@ -158,7 +151,7 @@ where
     T: clickhouse::RowOwned + clickhouse::RowRead,
 {
     let mut out = Vec::new();
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in binds::chunks(ids) {
         let text = sql.replace("{ids}", &placeholders(chunk.len()));
         let query = chunk
             .iter()

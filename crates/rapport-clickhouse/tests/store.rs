@@ -285,3 +285,34 @@ async fn a_long_message_cut_inside_a_character_is_previewed_and_recomputed() {
     assert!(text.starts_with(preview.as_str()));
     stack.drop_database(&database).await;
 }
+
+/// A batch touching 300 conversations whose ids are each at the key bound (1 KiB): 300 KiB of
+/// ids, more than the 256 KiB of SQL the server parses, so the reads are cut by bytes too.
+#[tokio::test]
+async fn a_batch_of_conversations_with_ids_at_the_key_bound_is_recomputed() {
+    use rapport_clickhouse::state::{self, Rules, Touched};
+    let stack = Stack::from_env();
+    let database = stack.database("state_long_ids").await;
+    let config = config(&stack, &database);
+    migrate(&config).await.unwrap();
+    let client = config.client();
+    let rows: Vec<InteractionRow> = (0..300)
+        .map(|n| {
+            let mut r = row(n);
+            r.conversation_id = format!("{n:0width$}", width = rapport_model::MAX_KEY_BYTES);
+            r
+        })
+        .collect();
+    rapport_clickhouse::insert_rows(&client, &rows, TIMEOUT)
+        .await
+        .unwrap();
+    let touched = Touched::from([(
+        "acme".to_owned(),
+        rows.iter().map(|r| r.conversation_id.clone()).collect(),
+    )]);
+    let state = state::recompute(&client, &touched, 1, &Rules::default())
+        .await
+        .expect("recomputed");
+    assert_eq!(state.conversations.len(), 300);
+    stack.drop_database(&database).await;
+}

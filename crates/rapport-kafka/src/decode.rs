@@ -43,6 +43,21 @@ impl Decoder {
     }
 
     pub async fn decode(&mut self, bytes: &[u8]) -> Result<Interaction, DecodeFailure> {
+        let interaction = self.decode_datum(bytes).await?;
+        // The normalizer refuses these, but any producer may write the topic.
+        if let Some((field, len)) = interaction.oversized_key() {
+            return Err(DecodeFailure::Reject(Rejection {
+                code: "oversized_key".into(),
+                message: format!(
+                    "{field} is {len} bytes, over the {}-byte limit of a key",
+                    rapport_model::MAX_KEY_BYTES
+                ),
+            }));
+        }
+        Ok(interaction)
+    }
+
+    async fn decode_datum(&mut self, bytes: &[u8]) -> Result<Interaction, DecodeFailure> {
         let (writer, datum) = wire::split(bytes).map_err(reject)?;
         match writer {
             WriterSchema::Ours => {

@@ -209,7 +209,32 @@ pub struct Interaction {
     pub threading: Option<Threading>,
 }
 
+/// The longest value, in bytes, of a field that keys an interaction in the store and its
+/// queries: tenant, conversation, source event id, actor id, identity value. Real ids are far
+/// shorter (an email address is at most 254 bytes, a Message-ID 998); the bound keeps one
+/// hostile value from making every query that names it too large for the store to parse (ids go
+/// into `IN (…)` lists) and from pinning the linker's and the writer's memory.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 impl Interaction {
+    /// The first key field (see [`MAX_KEY_BYTES`]) longer than the bound, with its length.
+    pub fn oversized_key(&self) -> Option<(&'static str, usize)> {
+        let fields = [
+            ("tenant_id", self.tenant_id.len()),
+            ("conversation_id", self.conversation_id.len()),
+            ("source_event_id", self.source_event_id.len()),
+            ("actor.id", self.actor.id.as_ref().map_or(0, String::len)),
+        ];
+        fields
+            .into_iter()
+            .chain(
+                self.identities
+                    .iter()
+                    .map(|i| ("identities", i.value.len())),
+            )
+            .find(|(_, len)| *len > MAX_KEY_BYTES)
+    }
+
     /// True when this interaction stops a response-time clock: a public reply from a person
     /// at the company (see `DOMAIN.md`: bots, auto-replies and internal notes do not count).
     pub fn is_human_reply(&self) -> bool {
@@ -226,6 +251,22 @@ impl Interaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::avro::tests::sample;
+
+    #[test]
+    fn the_first_key_over_the_bound_is_named() {
+        let mut i = sample();
+        assert_eq!(i.oversized_key(), None);
+        i.identities[0].value = "x".repeat(MAX_KEY_BYTES);
+        assert_eq!(i.oversized_key(), None, "the bound itself is allowed");
+        i.identities[0].value.push('x');
+        assert_eq!(i.oversized_key(), Some(("identities", MAX_KEY_BYTES + 1)));
+        i.conversation_id = "c".repeat(2 * MAX_KEY_BYTES);
+        assert_eq!(
+            i.oversized_key(),
+            Some(("conversation_id", 2 * MAX_KEY_BYTES))
+        );
+    }
 
     #[test]
     fn every_non_generic_source_has_a_channel() {

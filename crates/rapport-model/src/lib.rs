@@ -22,8 +22,8 @@ pub use identity::{
 };
 pub use ids::{event_id, namespaced_id};
 pub use interaction::{
-    Actor, ActorRole, Channel, Direction, Interaction, InteractionKind, ParseEnumError, RawRef,
-    Source, Threading,
+    Actor, ActorRole, Channel, Direction, Interaction, InteractionKind, MAX_KEY_BYTES,
+    ParseEnumError, RawRef, Source, Threading,
 };
 pub use quote::{QUOTE_LIMIT, Quote, bounded};
 pub use time::Timestamp;

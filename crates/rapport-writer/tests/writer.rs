@@ -572,12 +572,29 @@ async fn a_poisoned_row_goes_to_the_dlq_and_its_batch_mates_are_stored() {
         .find(|i| i.source_event_id == "p-17")
         .unwrap()
         .clone();
+    // A conversation id over the key bound (ids go into the state queries' `IN` lists, which the
+    // store parses only up to 256 KiB): refused before it is stored.
+    let mut oversized = interactions[0].clone();
+    oversized.source_event_id = "big".into();
+    oversized.event_id = rapport_model::event_id(&oversized.tenant_id, oversized.source, "big");
+    oversized.conversation_id = format!("generic:{}", "x".repeat(rapport_model::MAX_KEY_BYTES));
     let _writer = run.start().await;
     run.produce(&interactions).await;
+    run.produce(std::slice::from_ref(&oversized)).await;
     run.produce_bytes(b"not avro at all").await;
 
-    let dead = run.dead_letters(2).await;
-    assert_eq!(dead.len(), 2, "{dead:?}");
+    let dead = run.dead_letters(3).await;
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    let refused = dead
+        .iter()
+        .find(|d| d.0 == "oversized_key")
+        .expect("oversized key refused");
+    assert!(
+        refused.1.contains("conversation_id is 1032 bytes"),
+        "{}",
+        refused.1
+    );
+    assert_eq!(refused.3, encode(&oversized, Framing::SingleObject));
     let rejected = dead
         .iter()
         .find(|d| d.0 == "clickhouse_rejected")
