@@ -77,20 +77,14 @@ impl Subscription {
         self.context.complete(&*self.consumer, messages);
     }
 
+    /// Marks records done by their positions (topic, partition, offset).
+    pub fn complete_positions<'a>(&self, positions: impl IntoIterator<Item = (&'a str, i32, i64)>) {
+        self.context.complete_positions(&*self.consumer, positions);
+    }
+
     /// Marks one record done by its position.
     pub fn complete_offset(&self, topic: &str, partition: i32, offset: i64) {
-        let next = self.context.frontiers().complete(topic, partition, offset);
-        if let Some(next) = next {
-            let mut tpl = rdkafka::TopicPartitionList::new();
-            if tpl
-                .add_partition_offset(topic, partition, rdkafka::Offset::Offset(next))
-                .is_ok()
-                && let Err(error) = self.consumer.store_offsets(&tpl)
-            {
-                // Revoked between completion and store: the new owner reads the records again.
-                tracing::debug!(%error, topic, partition, "offset not stored");
-            }
-        }
+        self.complete_positions([(topic, partition, offset)]);
     }
 }
 

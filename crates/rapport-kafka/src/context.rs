@@ -313,13 +313,30 @@ impl ServiceContext {
         C: rdkafka::consumer::Consumer<Self>,
         M: rdkafka::Message + 'a,
     {
+        self.complete_positions(
+            consumer,
+            messages
+                .into_iter()
+                .map(|m| (m.topic(), m.partition(), m.offset())),
+        );
+    }
+
+    /// [`Self::complete`] by position (topic, partition, offset), for a stage that no longer
+    /// holds the records.
+    pub fn complete_positions<'a, C>(
+        &self,
+        consumer: &C,
+        positions: impl IntoIterator<Item = (&'a str, i32, i64)>,
+    ) where
+        C: rdkafka::consumer::Consumer<Self>,
+    {
         let mut next_by_partition: std::collections::BTreeMap<(String, i32), i64> =
             std::collections::BTreeMap::new();
         {
             let mut frontiers = self.frontiers();
-            for m in messages {
-                if let Some(next) = frontiers.complete(m.topic(), m.partition(), m.offset()) {
-                    next_by_partition.insert((m.topic().to_owned(), m.partition()), next);
+            for (topic, partition, offset) in positions {
+                if let Some(next) = frontiers.complete(topic, partition, offset) {
+                    next_by_partition.insert((topic.to_owned(), partition), next);
                 }
             }
         }

@@ -54,6 +54,15 @@ pub struct BatchConfig {
     /// Rows refused one after another with none stored in between: beyond this the table, not
     /// the data, is wrong, and the writer stops instead of dead-lettering the whole stream.
     pub max_consecutive_rejections: usize,
+    /// While a backlog drains (batches fill before their deadline), the state of the
+    /// conversations that batches touch is recomputed once for up to this long of batches
+    /// instead of after each one: a conversation touched by several of them is read back once.
+    /// Their records complete (their offsets commit) when the state is stored, so this is also
+    /// how far the state lags the interactions while catching up. 0 recomputes after every
+    /// batch; a batch with emails, a batch flushed by its deadline and shutdown always settle.
+    pub state_delay_ms: u64,
+    /// ... or until this many conversations are owed, which bounds the memory of one recompute.
+    pub state_max_conversations: usize,
 }
 
 impl Default for BatchConfig {
@@ -67,6 +76,8 @@ impl Default for BatchConfig {
             max_backoff_ms: 10_000,
             drain_timeout_ms: 15_000,
             max_consecutive_rejections: 100,
+            state_delay_ms: 3_000,
+            state_max_conversations: 50_000,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The consume → batch → insert loop. Offsets are stored only for records whose rows are in
 //! ClickHouse (or whose dead letter is acknowledged), as a contiguous frontier per partition.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +69,64 @@ impl Batch {
     }
 }
 
+/// What inserted batches still owe: the state of the conversations they touched, and their
+/// records, which complete once it is stored.
+#[derive(Default)]
+struct Owed {
+    touched: state::Touched,
+    conversations: usize,
+    records: BTreeMap<(String, i32), Vec<i64>>,
+    since: Option<Instant>,
+}
+
+impl Owed {
+    fn add(&mut self, touched: state::Touched, messages: &[OwnedMessage], now: Instant) {
+        for (tenant, conversations) in touched {
+            let owed = self.touched.entry(tenant).or_default();
+            for conversation in conversations {
+                if owed.insert(conversation) {
+                    self.conversations += 1;
+                }
+            }
+        }
+        for m in messages {
+            match self.records.get_mut(&(m.topic().to_owned(), m.partition())) {
+                Some(offsets) => offsets.push(m.offset()),
+                None => {
+                    self.records
+                        .insert((m.topic().to_owned(), m.partition()), vec![m.offset()]);
+                }
+            }
+        }
+        self.since.get_or_insert(now);
+    }
+
+    /// When the owed state must be stored: `state_delay_ms` after the first batch that owes
+    /// it, or once no record has arrived for `idle_ms` (the backlog is drained), whichever is
+    /// first.
+    fn deadline(&self, config: &WriterConfig, last_record: Option<Instant>) -> Option<Instant> {
+        let by_age = self.since? + Duration::from_millis(config.batch.state_delay_ms);
+        let by_quiet = last_record.map(|at| at + Duration::from_millis(config.batch.idle_ms));
+        Some(by_quiet.map_or(by_age, |quiet| quiet.min(by_age)))
+    }
+
+    /// Whether another full batch may still join before the state is stored.
+    fn may_wait(&self, config: &WriterConfig, now: Instant) -> bool {
+        self.conversations < config.batch.state_max_conversations
+            && self.deadline(config, None).is_some_and(|due| now < due)
+    }
+
+    fn positions(&self) -> impl Iterator<Item = (&str, i32, i64)> {
+        self.records
+            .iter()
+            .flat_map(|((topic, partition), offsets)| {
+                offsets
+                    .iter()
+                    .map(move |offset| (topic.as_str(), *partition, *offset))
+            })
+    }
+}
+
 /// Logs ClickHouse availability once per change, like the broker's.
 #[derive(Default)]
 struct Availability {
@@ -95,6 +154,15 @@ impl Availability {
     }
 }
 
+/// Whether more records are known to be waiting when a batch is flushed: a full batch means the
+/// writer is behind, and the state of the next batches can be recomputed together with this
+/// one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum More {
+    Coming,
+    Unknown,
+}
+
 /// Decodes records into a batch and inserts it when full or due; a batch's records complete once
 /// its rows are stored (or dead-lettered) and the state of the conversations it touched is.
 struct Writer {
@@ -109,6 +177,9 @@ struct Writer {
     stop: CancellationToken,
     /// Business hours and SLA policies the stored state is derived with.
     rules: Rules,
+    owed: Owed,
+    /// When the last record arrived: the owed state is stored once the stream goes quiet.
+    last_record: Option<Instant>,
 }
 
 /// The conversations of the stored rows (those ClickHouse did not refuse), per tenant.
@@ -263,6 +334,8 @@ pub async fn run(
         batch: Batch::default(),
         stop: stop.clone(),
         rules,
+        owed: Owed::default(),
+        last_record: None,
     };
     let drain = Duration::from_millis(config.batch.drain_timeout_ms);
     consume(
@@ -290,11 +363,15 @@ impl Stage for Writer {
         subscription: &Subscription,
         records: Vec<OwnedMessage>,
     ) -> Result<(), WriterError> {
+        if !records.is_empty() {
+            self.last_record = Some(Instant::now());
+        }
         for message in records {
             self.accept_one(subscription, message).await?;
             if self.batch.is_full(&self.config) {
                 let stop = self.stop.clone();
-                self.flush(subscription, stop.cancelled()).await?;
+                self.flush(subscription, stop.cancelled(), More::Coming)
+                    .await?;
             }
         }
         metrics::gauge!("rapport_writer_pending_rows").set(self.batch.len() as f64);
@@ -302,13 +379,25 @@ impl Stage for Writer {
     }
 
     async fn next_event(&mut self) {
-        let deadline = self.batch.deadline(&self.config);
+        let deadline = match (
+            self.batch.deadline(&self.config),
+            self.owed.deadline(&self.config, self.last_record),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         sleep_until(deadline.map(tokio::time::Instant::from_std)).await;
     }
 
     async fn handle(&mut self, subscription: &Subscription, (): ()) -> Result<(), WriterError> {
         let stop = self.stop.clone();
-        self.flush(subscription, stop.cancelled()).await?;
+        self.flush(subscription, stop.cancelled(), More::Unknown)
+            .await?;
+        if self.owed.since.is_some() {
+            let give_up = stop.cancelled();
+            tokio::pin!(give_up);
+            self.settle(subscription, &[], &mut give_up).await?;
+        }
         metrics::gauge!("rapport_writer_pending_rows").set(self.batch.len() as f64);
         Ok(())
     }
@@ -324,8 +413,15 @@ impl Stage for Writer {
                 "inserting the open batch before exit"
             );
             let give_up = tokio::time::sleep_until(deadline);
-            if let Err(error) = self.flush(subscription, give_up).await {
+            if let Err(error) = self.flush(subscription, give_up, More::Unknown).await {
                 warn!(%error, "the open batch was not written; it will be redelivered");
+            }
+        }
+        if self.owed.since.is_some() {
+            let give_up = tokio::time::sleep_until(deadline);
+            tokio::pin!(give_up);
+            if let Err(error) = self.settle(subscription, &[], &mut give_up).await {
+                warn!(%error, "the state of the last batches was not stored; they will be redelivered");
             }
         }
         Ok(())
@@ -386,6 +482,7 @@ impl Writer {
         &mut self,
         subscription: &Subscription,
         give_up: impl Future<Output = ()>,
+        more: More,
     ) -> Result<(), WriterError> {
         if self.batch.len() == 0 {
             return Ok(());
@@ -434,9 +531,17 @@ impl Writer {
         };
         // Emails are threaded even without stored state: the views group by thread.
         let emails = stored_emails(&mut emails, &origin, &rejected);
-        if self.config.store_state || !emails.is_empty() {
-            let touched = touched(&rows, &rejected);
-            if !self.store_state(&touched, &emails, &mut give_up).await? {
+        let owes_state = self.config.store_state || !emails.is_empty();
+        if owes_state {
+            let now = Instant::now();
+            self.owed.add(touched(&rows, &rejected), &messages, now);
+            metrics::gauge!("rapport_writer_state_owed_conversations")
+                .set(self.owed.conversations as f64);
+            // Emails settle at once: their threading moves conversations between threads, and
+            // a recompute is planned from one batch's moves.
+            let wait =
+                more == More::Coming && emails.is_empty() && self.owed.may_wait(&self.config, now);
+            if !wait && !self.settle(subscription, &emails, &mut give_up).await? {
                 return Ok(());
             }
         }
@@ -464,8 +569,33 @@ impl Writer {
         metrics::counter!("rapport_writer_rows_written_total")
             .increment((rows.len() - rejected.len()) as u64);
         metrics::histogram!("rapport_writer_batch_rows").record(rows.len() as f64);
-        subscription.complete(&messages);
+        if !owes_state {
+            subscription.complete(&messages);
+        }
         Ok(())
+    }
+
+    /// Stores the state the inserted batches owe (threading `emails` first), then completes
+    /// their records. False when `give_up` came first: nothing owed completes, so those records
+    /// are read again and their state recomputed then.
+    async fn settle(
+        &mut self,
+        subscription: &Subscription,
+        emails: &[EmailMessage],
+        give_up: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<bool, WriterError> {
+        let owed = std::mem::take(&mut self.owed);
+        metrics::gauge!("rapport_writer_state_owed_conversations").set(0.0);
+        debug!(
+            conversations = owed.conversations,
+            records = owed.records.values().map(Vec::len).sum::<usize>(),
+            "storing the state the inserted batches owe"
+        );
+        if !self.store_state(&owed.touched, emails, give_up).await? {
+            return Ok(false);
+        }
+        subscription.complete_positions(owed.positions());
+        Ok(true)
     }
 
     /// Recomputes and stores the state of the touched conversations, retrying what ClickHouse

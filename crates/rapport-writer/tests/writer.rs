@@ -33,6 +33,23 @@ struct Run {
 
 impl Run {
     async fn new(name: &str, clickhouse_url: Option<String>, batch_rows: usize) -> Self {
+        Self::with_batch(
+            name,
+            clickhouse_url,
+            batch_rows,
+            "idle_ms = 50\nmax_delay_ms = 300\n",
+        )
+        .await
+    }
+
+    /// [`Run::new`] with `[batch]` settings (TOML lines) in place of the quick deadlines the
+    /// other tests use (`idle_ms = 50`, `max_delay_ms = 300`).
+    async fn with_batch(
+        name: &str,
+        clickhouse_url: Option<String>,
+        batch_rows: usize,
+        batch: &str,
+    ) -> Self {
         let stack = Stack::from_env();
         let prefix = unique_name(name);
         let topics = Topics::prefixed(&prefix);
@@ -48,7 +65,7 @@ impl Run {
             format!(
                 "group_id = \"{prefix}-writer\"\n\
                  [clickhouse]\nurl = \"{clickhouse_url}\"\ndatabase = \"{database}\"\nrequest_timeout_ms = 5000\n\
-                 [batch]\nmax_rows = {batch_rows}\nidle_ms = 50\nmax_delay_ms = 300\ninitial_backoff_ms = 100\nmax_backoff_ms = 1000\n{}",
+                 [batch]\nmax_rows = {batch_rows}\ninitial_backoff_ms = 100\nmax_backoff_ms = 1000\n{batch}{}",
                 // A short stall limit, so a stuck writer fails its liveness probe within a test.
                 kafka_and_topics_toml(
                     &rapport_kafka::KafkaConfig {
@@ -86,16 +103,17 @@ impl Run {
             .iter()
             .map(|i| (i.conversation_id.clone(), encode(i, Framing::SingleObject)))
             .collect();
+        // Enqueued at once, then acknowledged: librdkafka batches them (awaiting each in turn
+        // took minutes for a backlog of 20,000 on a loaded machine).
+        let mut pending = Vec::with_capacity(sends.len());
         for (key, payload) in &sends {
-            producer
-                .send(
-                    FutureRecord::to(&self.topics.interactions)
-                        .key(key)
-                        .payload(payload),
-                    Timeout::Never,
-                )
-                .await
-                .expect("produced");
+            let record = FutureRecord::to(&self.topics.interactions)
+                .key(key)
+                .payload(payload);
+            pending.push(producer.send_result(record).expect("enqueued"));
+        }
+        for delivery in pending {
+            delivery.await.expect("delivered").expect("produced");
         }
     }
 
@@ -492,6 +510,72 @@ async fn sigkill_mid_stream_then_restart_stores_every_event_once() {
     )
     .await;
     assert_eq!(stored_ids(&run).await, ids(&interactions));
+}
+
+/// A backlog's full batches share one state recompute (`batch.state_delay_ms`), and their
+/// records complete only once it is stored: killed while the state of the first half's
+/// conversations is still owed, the writer's successor reads those records again and counts
+/// every event. Had their offsets been committed at insert, the first half's conversations
+/// (which the second half does not touch) would keep no state.
+#[tokio::test]
+async fn a_backlog_shares_one_state_recompute_and_its_records_complete_only_with_it() {
+    let run = Run::with_batch(
+        "writer-owed",
+        None,
+        100,
+        // Quiet means two seconds without a record here, so a loaded machine's pauses between
+        // fetches do not end the backlog early.
+        "idle_ms = 2000\nmax_delay_ms = 3000\nstate_delay_ms = 600000\nstate_max_conversations = 1000000\n",
+    )
+    .await;
+    let first = traffic("a", 10_000);
+    let second = traffic("b", 10_000);
+    run.produce(&first).await;
+    run.produce(&second).await;
+    let mut writer = run.start().await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while run.count_distinct().await < 10_000 {
+        assert!(
+            Instant::now() < deadline,
+            "the writer never stored the first half"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, metrics) = writer.get("/metrics").await;
+    writer.signal("KILL");
+    let at_kill = run.count_distinct().await;
+    assert!(
+        at_kill < 20_000,
+        "killed too late to prove anything ({at_kill} stored)"
+    );
+    let counted = run
+        .query("SELECT sum(events) FROM conversations FINAL")
+        .await;
+    assert_eq!(counted.trim(), "0", "the first half's state was still owed");
+    let batches = metric_sum(&metrics, "rapport_writer_insert_seconds_count");
+    let recomputes = metric_sum(&metrics, "rapport_writer_state_seconds_count");
+    assert!(
+        batches >= 100.0 && recomputes == 0.0,
+        "{batches} batches, {recomputes} recomputes"
+    );
+    // Tansu keeps a member that died without leaving in the group, holding its partitions,
+    // unless its session has expired before the next member joins (docs/ARCHITECTURE.md).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let writer = run.start().await;
+    run.wait_for(
+        "SELECT sum(events), count() FROM conversations FINAL",
+        "20000\t200",
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(run.count_distinct().await, 20_000);
+    let (_, metrics) = writer.get("/metrics").await;
+    let batches = metric_sum(&metrics, "rapport_writer_insert_seconds_count");
+    let recomputes = metric_sum(&metrics, "rapport_writer_state_seconds_count");
+    assert!(
+        recomputes * 10.0 <= batches,
+        "one recompute for many batches: {batches} batches, {recomputes} recomputes"
+    );
 }
 
 #[tokio::test]
