@@ -34,6 +34,7 @@ pub fn router(config: &ApiConfig) -> Router {
         )
         .route("/v1/metrics/responsiveness", get(v1::responsiveness::show))
         .route("/v1/metrics/sla", get(v1::sla::show))
+        .route("/v1/sla/at-risk", get(v1::at_risk::show))
         .route("/v1/unanswered", get(v1::unanswered::show))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

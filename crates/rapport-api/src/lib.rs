@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use auth::Caller;
 pub use config::{ApiConfig, AuthConfig, LimitsConfig, RateLimitConfig, UiConfig};
-pub use cursor::{Cursor, Order, Position};
+pub use cursor::{AtRiskCursor, AtRiskPosition, Cursor, Order, Position};
 pub use error::{ApiError, ErrorCode};
 pub use http::{OPENAPI_JSON, router};
 use rapport_clickhouse::ClickHouseError;

@@ -856,6 +856,7 @@ async fn the_openapi_document_is_served_equals_docs_and_lists_every_route() {
             "/v1/conversations/{conversation}",
             "/v1/metrics/responsiveness",
             "/v1/metrics/sla",
+            "/v1/sla/at-risk",
             "/v1/unanswered",
         ])
     );
@@ -1191,6 +1192,214 @@ async fn business_time_and_sla_outcomes_match_the_hand_computed_numbers_and_the_
     let globex = api.get("/v1/unanswered", Some(&f.globex)).await;
     for c in globex.body["conversations"].as_array().unwrap() {
         assert_eq!(c["waiting_business_ms"], c["waiting_ms"], "{c:#}");
+    }
+    f.drop().await;
+}
+
+/// The caller's SLA targets at risk now, soonest due first, a page at a time, with the filters
+/// of the responsiveness page and a team, and the same rows as the read model the page lists.
+#[tokio::test]
+async fn sla_at_risk_lists_the_callers_targets_soonest_due_first() {
+    let f = Fixture::new("api_at_risk").await;
+    // 24/7 for both tenants: a first response within 20 min, at risk 15 min before, so a
+    // conversation that started at s is at risk from s + 5 min and breaches at s + 20 min.
+    let sla: rapport_responsiveness::SlaConfig = toml::from_str(
+        r#"
+at_risk_before = "15m"
+[[policies]]
+name = "standard"
+tenant = "acme"
+calendar = "24/7"
+first_response = "20m"
+[[policies]]
+name = "gold"
+tenant = "globex"
+calendar = "24/7"
+first_response = "20m"
+"#,
+    )
+    .unwrap();
+    let rules = rapport_clickhouse::state::Rules::from_config(&Default::default(), &sla).unwrap();
+    let now = Timestamp::now().as_millis();
+    let started = |minutes_ago: i64| now - minutes_ago * MINUTE;
+    let (risk_a, risk_b, risk_e) = (
+        "intercom:risk-a",
+        "email:<risk-b@mail.example.com>",
+        "zendesk:risk-e",
+    );
+    f.insert_with(
+        &[
+            // Due in 10 min (chat, support).
+            Ev::new("acme", risk_a, "a1", started(10), Customer)
+                .who(Email, "ann@example.com")
+                .team("support"),
+            // Due in 5 min (email, billing).
+            Ev::new("acme", risk_b, "b1", started(15), Customer)
+                .who(Email, "bea@example.com")
+                .team("billing"),
+            // At risk only in 2 min: not listed.
+            Ev::new("acme", "zendesk:risk-c", "c1", started(3), Customer)
+                .who(Email, "cy@example.com")
+                .team("support"),
+            // Due 5 min ago: breached, not at risk.
+            Ev::new("acme", "intercom:risk-d", "d1", started(25), Customer)
+                .who(Email, "dee@example.com")
+                .team("support"),
+            // Due in 8 min (support, tier1).
+            Ev::new("acme", risk_e, "e1", started(12), Customer)
+                .who(Email, "eve@example.com")
+                .team("tier1"),
+            // Another tenant's, due in 9 min.
+            Ev::new("globex", "intercom:risk-g", "g1", started(11), Customer)
+                .who(Email, "gil@example.com"),
+        ],
+        &rules,
+    )
+    .await;
+    let api = f.serve().await;
+    let doc = openapi::document();
+    let listed = |answer: &fixture::Answer| -> Vec<String> {
+        answer.body["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no targets in {:#}", answer.body))
+            .iter()
+            .map(|t| t["conversation_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let all = api.get("/v1/sla/at-risk", Some(&f.acme)).await;
+    assert_eq!(all.status, 200, "{:#}", all.body);
+    openapi::assert_conforms(&doc, "AtRiskPage", &all.body);
+    assert_eq!(listed(&all), [risk_b, risk_e, risk_a]);
+    assert_eq!(all.body["next_cursor"], Value::Null);
+    let as_of = Timestamp::parse_rfc3339(all.body["as_of"].as_str().unwrap())
+        .unwrap()
+        .as_millis();
+    let b = &all.body["targets"][0];
+    assert_eq!(b["target"], "first_response");
+    assert_eq!(b["policy"], "standard");
+    assert_eq!(
+        (b["channel"].as_str(), b["team"].as_str()),
+        (Some("email"), Some("billing"))
+    );
+    assert_eq!(b["started_at"], rfc3339(started(15)));
+    assert_eq!(b["at_risk_at"], rfc3339(started(15) + 5 * MINUTE));
+    assert_eq!(b["due_at_ms"], started(15) + 20 * MINUTE);
+    assert_eq!(b["due_at"], rfc3339(started(15) + 20 * MINUTE));
+    assert_eq!(b["left_ms"], started(15) + 20 * MINUTE - as_of);
+    let a = &all.body["targets"][2];
+    assert_eq!(
+        (a["channel"].as_str(), a["team"].as_str()),
+        (Some("chat"), Some("support"))
+    );
+    assert_eq!(a["due_at_ms"], started(10) + 20 * MINUTE);
+
+    // The rows the responsiveness page lists, from the one read model, at the same instant.
+    let model = rapport_clickhouse::read::sla::at_risk(
+        &f.client,
+        &rapport_clickhouse::read::sla::AtRiskQuery {
+            tenant_id: "acme",
+            channel: None,
+            team: None,
+            now: as_of,
+            after: None,
+            limit: 25,
+        },
+    )
+    .await
+    .unwrap();
+    let from_model: Vec<(String, String, i64, i64)> = model
+        .iter()
+        .map(|r| {
+            (
+                r.conversation_id.clone(),
+                r.target.clone(),
+                r.due_at_ms,
+                r.at_risk_at_ms,
+            )
+        })
+        .collect();
+    let from_api: Vec<(String, String, i64, i64)> = all.body["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["conversation_id"].as_str().unwrap().to_owned(),
+                t["target"].as_str().unwrap().to_owned(),
+                t["due_at_ms"].as_i64().unwrap(),
+                Timestamp::parse_rfc3339(t["at_risk_at"].as_str().unwrap())
+                    .unwrap()
+                    .as_millis(),
+            )
+        })
+        .collect();
+    assert_eq!(from_api, from_model);
+
+    // Pages: two, then the last one, never repeating or skipping.
+    let first = api.get("/v1/sla/at-risk?limit=2", Some(&f.acme)).await;
+    assert_eq!(listed(&first), [risk_b, risk_e]);
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second = api
+        .get(
+            &format!("/v1/sla/at-risk?limit=2&cursor={cursor}"),
+            Some(&f.acme),
+        )
+        .await;
+    assert_eq!(second.status, 200, "{:#}", second.body);
+    assert_eq!(listed(&second), [risk_a]);
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    // A cursor holds its tenant and filters.
+    let refiltered = api
+        .get(
+            &format!("/v1/sla/at-risk?channel=chat&cursor={cursor}"),
+            Some(&f.acme),
+        )
+        .await;
+    assert_eq!((refiltered.status, refiltered.code()), (400, "bad_cursor"));
+    let stolen = api
+        .get(&format!("/v1/sla/at-risk?cursor={cursor}"), Some(&f.globex))
+        .await;
+    assert_eq!((stolen.status, stolen.code()), (400, "bad_cursor"));
+
+    // The page's channel filter, and a team.
+    let chat = api.get("/v1/sla/at-risk?channel=chat", Some(&f.acme)).await;
+    assert_eq!(listed(&chat), [risk_a]);
+    assert_eq!(chat.body["channel"], "chat");
+    let support = api.get("/v1/sla/at-risk?team=support", Some(&f.acme)).await;
+    assert_eq!(listed(&support), [risk_a]);
+    assert_eq!(support.body["team"], "support");
+    let tier1 = api
+        .get("/v1/sla/at-risk?channel=support&team=tier1", Some(&f.acme))
+        .await;
+    assert_eq!(listed(&tier1), [risk_e]);
+    // A filter is a bound value, never SQL.
+    let hostile = api
+        .get("/v1/sla/at-risk?team=x'%20OR%20'1'='1", Some(&f.acme))
+        .await;
+    assert_eq!(hostile.status, 200, "{:#}", hostile.body);
+    assert!(listed(&hostile).is_empty(), "{:#}", hostile.body);
+
+    // Authenticated, and bound to the key's tenant.
+    let anonymous = api.get("/v1/sla/at-risk", None).await;
+    assert_eq!((anonymous.status, anonymous.code()), (401, "missing_key"));
+    let globex = api.get("/v1/sla/at-risk", Some(&f.globex)).await;
+    assert_eq!(listed(&globex), ["intercom:risk-g"]);
+    assert_eq!(globex.body["targets"][0]["policy"], "gold");
+    for bad in [
+        "limit=0",
+        "limit=501",
+        "channel=fax",
+        "cursor=x.y",
+        "due=soon",
+    ] {
+        let answer = api
+            .get(&format!("/v1/sla/at-risk?{bad}"), Some(&f.acme))
+            .await;
+        assert_eq!(answer.status, 400, "{bad}: {:#}", answer.body);
     }
     f.drop().await;
 }

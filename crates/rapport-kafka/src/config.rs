@@ -39,6 +39,12 @@ pub struct KafkaConfig {
     /// the service's `/livez` probe (a consumer that silently stopped, or a stage blocked for
     /// good); use the probe as the orchestrator's liveness check.
     pub stall_timeout_ms: u64,
+    /// A consumed partition that has records waiting while librdkafka holds it out of fetching
+    /// (its fetch state not `active`: an offset query or a leader-epoch validation that its
+    /// leader does not answer, a stopped fetcher) for this long fails `/livez` too. Shorter than
+    /// `stall_timeout_ms` by default: such a partition reads nothing at all, and a healthy
+    /// fetcher leaves those states within seconds of an assignment or a leader change.
+    pub fetch_inactive_timeout_ms: u64,
     /// TLS and SASL (`[kafka.security]`).
     pub security: SecurityConfig,
     pub extra: BTreeMap<String, String>,
@@ -69,6 +75,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("resume_rewind_records", &self.resume_rewind_records)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("stall_timeout_ms", &self.stall_timeout_ms)
+            .field("fetch_inactive_timeout_ms", &self.fetch_inactive_timeout_ms)
             .field("security", &self.security)
             .field("extra", &extra)
             .finish()
@@ -90,6 +97,7 @@ impl Default for KafkaConfig {
             resume_rewind_records: 0,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             stall_timeout_ms: 120_000,
+            fetch_inactive_timeout_ms: 60_000,
             security: SecurityConfig::default(),
             extra: BTreeMap::new(),
         }
@@ -114,6 +122,9 @@ impl KafkaConfig {
         if self.stall_timeout_ms == 0 {
             problems.push("kafka.stall_timeout_ms must be positive".to_owned());
         }
+        if self.fetch_inactive_timeout_ms == 0 {
+            problems.push("kafka.fetch_inactive_timeout_ms must be positive".to_owned());
+        }
         if self.replication_factor < 1 {
             problems.push("kafka.replication_factor must be at least 1".to_owned());
         }
@@ -123,6 +134,15 @@ impl KafkaConfig {
 
     pub fn stall_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.stall_timeout_ms)
+    }
+
+    /// What `/livez` allows a partition before it counts as stalled: `stall_timeout_ms` without
+    /// progress, `fetch_inactive_timeout_ms` held out of fetching with records waiting.
+    pub fn stall_limits(&self) -> crate::StallLimits {
+        crate::StallLimits {
+            progress: self.stall_timeout(),
+            fetch_inactive: std::time::Duration::from_millis(self.fetch_inactive_timeout_ms),
+        }
     }
 
     /// The settings every client shares; callers add role-specific ones.
@@ -225,8 +245,9 @@ mod tests {
         let cfg = KafkaConfig {
             brokers: " ".into(),
             partitions: 0,
+            fetch_inactive_timeout_ms: 0,
             ..KafkaConfig::default()
         };
-        assert_eq!(cfg.validate().len(), 2);
+        assert_eq!(cfg.validate().len(), 3);
     }
 }

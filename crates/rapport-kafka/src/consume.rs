@@ -153,7 +153,7 @@ pub async fn consume<S: Stage>(
         consumer, context, ..
     } = &subscription;
     info!(topics = ?subscription.topics, group = %subscription.group_id, "consuming");
-    health.set_liveness(context.liveness(kafka.stall_timeout()));
+    health.set_liveness(context.liveness(kafka.stall_limits()));
     health.set_ready(true);
     let mut resume_check = tokio::time::interval(Duration::from_secs(1));
     let mut failure = None;

@@ -11,6 +11,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::{debug, info, warn};
 
 use crate::Frontiers;
+use crate::progress::{StallLimits, StallReason, Stalled};
 use crate::resume::{Admission, RESUME_PATIENCE, ResumeGuard, Start};
 
 /// How long one ask for newly assigned partitions' committed offsets waits for the coordinator;
@@ -56,13 +57,13 @@ pub fn consumer_metrics(service: &str) -> Vec<Metric> {
         Metric::named(
             metric_name(service, CONSUMER_LAG),
             Kind::Gauge,
-            "Records between the consumer's position and the end of each assigned partition, by topic and partition (librdkafka statistics, every 5 s).",
+            "Records between the consumer's position and the end of each assigned partition, by topic and partition (librdkafka statistics, every second).",
         )
         .by(&["topic", "partition"]),
         Metric::named(
             metric_name(service, PARTITION_STALLED),
             Kind::Gauge,
-            "Seconds each assigned partition has had records waiting without its stored offset moving, by topic and partition; 0 while it makes progress.",
+            "Seconds each assigned partition has gone without progress, by topic and partition: records waiting without its stored offset moving, or records waiting while librdkafka's fetcher is not active (a leader that does not answer); 0 while it makes progress.",
         )
         .by(&["topic", "partition"]),
         Metric::named(
@@ -221,28 +222,30 @@ impl ServiceContext {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Assigned partitions that have had records waiting (lag behind the stored offset) and no
-    /// progress (the stored offset unchanged) for longer than `limit`, with how long, as of the
-    /// consumer's last statistics. A stuck consumer (one that silently stopped reading, or a
-    /// stage blocked for good) shows here; `/livez` fails on it, and
-    /// `rapport_<service>_partition_stalled_seconds` charts it.
-    pub fn stalled(&self, limit: std::time::Duration) -> Vec<crate::progress::Stalled> {
+    /// Assigned partitions that have made no progress for longer than `limits` allow, with how
+    /// long and why, as of the consumer's last statistics: records waiting behind the stored
+    /// offset with the offset unchanged (a consumer that silently stopped reading, or a stage
+    /// blocked for good) past `limits.progress`, or records waiting while librdkafka's fetcher
+    /// stays out of `active` (a leader that does not answer) past `limits.fetch_inactive`.
+    /// `/livez` fails on them, and `rapport_<service>_partition_stalled_seconds` charts them.
+    pub fn stalled(&self, limits: StallLimits) -> Vec<Stalled> {
         let now = std::time::Instant::now();
-        let mut stalled = self.progress().stalled(now, limit, &self.stalled_metric);
+        let mut stalled = self.progress().stalled(now, limits, &self.stalled_metric);
         // Records held by a stage that cannot finish them (a sink that is down for good) stop
         // the consume loop from polling, and with it the statistics; the frontier still knows.
         for (topic, partition, in_flight, waited) in
-            self.frontiers().waiting_longer_than(now, limit)
+            self.frontiers().waiting_longer_than(now, limits.progress)
         {
             if !stalled
                 .iter()
                 .any(|s| s.topic == topic && s.partition == partition)
             {
-                stalled.push(crate::progress::Stalled {
+                stalled.push(Stalled {
                     topic,
                     partition,
                     lag: i64::try_from(in_flight).unwrap_or(i64::MAX),
                     for_secs: waited.as_secs(),
+                    reason: StallReason::NoProgress,
                 });
             }
         }
@@ -250,23 +253,18 @@ impl ServiceContext {
     }
 
     /// A liveness check for [`rapport_runtime`]'s `/livez`: `None` while every partition makes
-    /// progress, else which do not.
+    /// progress, else which do not and why ([`ServiceContext::stalled`]).
     pub fn liveness(
         &self,
-        limit: std::time::Duration,
+        limits: StallLimits,
     ) -> impl Fn() -> Option<String> + Send + Sync + 'static {
         let context = self.clone();
         move || {
-            let stalled = context.stalled(limit);
+            let stalled = context.stalled(limits);
             (!stalled.is_empty()).then(|| {
                 stalled
                     .iter()
-                    .map(|s| {
-                        format!(
-                            "{}/{}: lag {} without progress for {} s",
-                            s.topic, s.partition, s.lag, s.for_secs
-                        )
-                    })
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ")
             })
@@ -419,15 +417,11 @@ impl ClientContext for ServiceContext {
                     metrics::gauge!(self.lag_metric.clone(), "topic" => topic.clone(), "partition" => partition.to_string())
                         .set(p.consumer_lag as f64);
                 }
+                // Every partition assigned to us, whatever its fetch state: one librdkafka holds
+                // out of fetching makes no progress either (`progress.rs`).
                 if *partition >= 0 && p.desired {
                     self.fetch_state_seen(topic, p);
-                }
-                if *partition >= 0 && p.fetch_state == "active" {
-                    seen.push((
-                        (topic.clone(), *partition),
-                        p.consumer_lag_stored,
-                        p.stored_offset,
-                    ));
+                    seen.push(crate::progress::Observed::from_statistics(topic, p));
                 }
             }
         }

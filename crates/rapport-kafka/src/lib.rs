@@ -26,7 +26,7 @@ pub use dlq::{
     REDUCED_PAYLOAD_BYTES, Rejection, dead_letter_headers, is_too_large, send_dead_letter,
 };
 pub use frontier::{Frontiers, PartitionFrontier};
-pub use progress::Stalled;
+pub use progress::{StallLimits, StallReason, Stalled};
 pub use registry::{RegistryConfig, RegistryError, SchemaRegistry};
 pub use resume::{Admission, ResumeGuard};
 pub use security::{OauthBearerConfig, Protocol, SaslMechanism, SecurityConfig};

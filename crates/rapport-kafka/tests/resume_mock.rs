@@ -2,11 +2,12 @@
 //! assigned partition is held until the consume loop has its committed offset, then read from
 //! exactly that offset, also when the coordinator cannot answer at first.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use rapport_kafka::{KafkaConfig, ServiceContext};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -70,13 +71,7 @@ async fn fill(kafka: &KafkaConfig, committed: Option<i64>) {
 /// times committed offsets were asked for.
 async fn admitted_offsets(kafka: &KafkaConfig) -> (Vec<i64>, u64) {
     let context = ServiceContext::new("test").with_resume_rewind(kafka.resume_rewind_records);
-    let consumer: Arc<StreamConsumer<ServiceContext>> = Arc::new(
-        kafka
-            .consumer_config(GROUP)
-            .create_with_context(context.clone())
-            .unwrap(),
-    );
-    consumer.subscribe(&[TOPIC]).unwrap();
+    let consumer = common::subscribed(kafka, GROUP, TOPIC, &context);
     let mut admitted = Vec::new();
     let mut check = tokio::time::interval(Duration::from_millis(200));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -154,7 +154,9 @@ pub fn probes(health: Health) -> Router {
 }
 
 /// The liveness probe: 503 naming the partitions that have had records waiting and no progress
-/// for longer than the service's `kafka.stall_timeout_ms`.
+/// for longer than the service's `kafka.stall_timeout_ms`, or records waiting while librdkafka
+/// held their fetcher out of `active` for longer than `kafka.fetch_inactive_timeout_ms`
+/// (`rapport-kafka`'s README, "Liveness").
 async fn livez(State(health): State<Health>) -> (StatusCode, String) {
     match health.stuck() {
         None => (StatusCode::OK, "live\n".into()),

@@ -102,7 +102,7 @@ pub async fn run(
         .create_with_context(context.clone())?;
     consumer.subscribe(&[config.topics.interactions.as_str()])?;
     info!(topic = %config.topics.interactions, group = %config.group_id, sla_topic = %config.topics.sla, "consuming");
-    health.set_liveness(context.liveness(config.kafka.stall_timeout()));
+    health.set_liveness(context.liveness(config.kafka.stall_limits()));
     health.set_ready(true);
 
     let mut service = Service {

@@ -109,9 +109,17 @@ async fn sla_section(
     q: &SlaQuery<'_>,
     period_label: &str,
 ) -> read::ReadResult<Option<SlaSection>> {
+    let at_risk_query = sla_read::AtRiskQuery {
+        tenant_id: q.tenant_id,
+        channel: q.channel,
+        team: None,
+        now: q.now,
+        after: None,
+        limit: AT_RISK,
+    };
     let (weekly, at_risk) = tokio::try_join!(
         sla_read::report_per_week(client, q),
-        sla_read::at_risk(client, q, AT_RISK),
+        sla_read::at_risk(client, &at_risk_query),
     )?;
     if weekly.is_empty() && at_risk.is_empty() {
         return Ok(None);

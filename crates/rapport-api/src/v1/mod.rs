@@ -2,6 +2,7 @@
 //! queries are the store's read model (`rapport_clickhouse::read`), always scoped to the
 //! caller's tenant, with every value the request supplies bound, never pasted into SQL.
 
+pub mod at_risk;
 pub mod conversations;
 pub mod customers;
 pub mod responsiveness;

@@ -8,7 +8,7 @@
 //! Reads `sla` by its key prefix (the tenant).
 
 use clickhouse::Row;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ReadResult, Sql};
 use crate::sla::NONE;
@@ -93,7 +93,7 @@ const WEEK: &str =
 /// is breached) and `now_at_risk` (active, past its at-risk time, not yet due). The one
 /// definition every reader here uses; the `sla_outcomes` view says the same with ClickHouse's
 /// clock. Binds the instant twice, then the tenant.
-fn judged(columns: &str, q: &SlaQuery<'_>) -> Sql {
+fn judged(columns: &str, tenant_id: &str, now: i64) -> Sql {
     let mut sql = Sql::new(&format!(
         "(SELECT {columns}, \
                toUInt8(status = 'active' AND due_at_ms IS NOT NULL AND assumeNotNull(due_at_ms) <= ?) AS overdue, \
@@ -102,7 +102,7 @@ fn judged(columns: &str, q: &SlaQuery<'_>) -> Sql {
                        AND assumeNotNull(at_risk_at_ms) <= ?) AS now_at_risk \
                FROM sla FINAL PREWHERE tenant_id = ?)"
     ));
-    sql.int(q.now).int(q.now).text(q.tenant_id);
+    sql.int(now).int(now).text(tenant_id);
     sql
 }
 
@@ -130,7 +130,8 @@ fn report_sql(q: &SlaQuery<'_>, per_week: bool) -> Sql {
     ));
     sql.append(&judged(
         "channel, team, agent_id, target, started_at_ms, status",
-        q,
+        q.tenant_id,
+        q.now,
     ));
     sql.push(&format!(
         " WHERE status != '{NONE}' AND started_at_ms >= ? AND started_at_ms < ?"
@@ -191,7 +192,42 @@ pub struct AtRisk {
     pub due_at_ms: i64,
 }
 
-fn at_risk_sql(q: &SlaQuery<'_>, limit: u32) -> Sql {
+/// Where a page of [`at_risk`] ends: its last target, in the list's order (due time, then
+/// conversation id, then target).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtRiskPosition {
+    #[serde(rename = "d")]
+    pub due_at_ms: i64,
+    #[serde(rename = "c")]
+    pub conversation_id: String,
+    #[serde(rename = "g")]
+    pub target: String,
+}
+
+impl From<&AtRisk> for AtRiskPosition {
+    fn from(row: &AtRisk) -> Self {
+        Self {
+            due_at_ms: row.due_at_ms,
+            conversation_id: row.conversation_id.clone(),
+            target: row.target.clone(),
+        }
+    }
+}
+
+/// Which targets at risk [`at_risk`] lists: one tenant's, judged at `now`, on a channel and of
+/// a team when given, after `after` (the previous page's last), at most `limit`.
+#[derive(Debug, Clone)]
+pub struct AtRiskQuery<'a> {
+    pub tenant_id: &'a str,
+    pub channel: Option<&'a str>,
+    pub team: Option<&'a str>,
+    /// Epoch ms: targets past their at-risk time and not yet due then.
+    pub now: i64,
+    pub after: Option<&'a AtRiskPosition>,
+    pub limit: u32,
+}
+
+fn at_risk_sql(q: &AtRiskQuery<'_>) -> Sql {
     // The inner columns are renamed so the outer names are new ones (18.16 refuses an alias
     // that shadows the column it is made of).
     let mut sql = Sql::new(
@@ -201,26 +237,40 @@ fn at_risk_sql(q: &SlaQuery<'_>, limit: u32) -> Sql {
     sql.append(&judged(
         "conversation_id, target, policy, channel, team, started_at_ms, status, \
          at_risk_at_ms AS risk_at, due_at_ms AS due_at",
-        q,
+        q.tenant_id,
+        q.now,
     ));
     sql.push(" WHERE now_at_risk = 1");
     if let Some(channel) = q.channel {
         sql.push(" AND channel = ?").text(channel);
     }
+    if let Some(team) = q.team {
+        sql.push(" AND team = ?").text(team);
+    }
+    if let Some(after) = q.after {
+        // The order's keyset, spelt out (no tuple comparison on 18.16's Nullable columns).
+        sql.push(
+            " AND (assumeNotNull(due_at) > ? OR (assumeNotNull(due_at) = ? \
+             AND (conversation_id > ? OR (conversation_id = ? AND target > ?))))",
+        )
+        .int(after.due_at_ms)
+        .int(after.due_at_ms)
+        .text(&after.conversation_id)
+        .text(&after.conversation_id)
+        .text(&after.target);
+    }
     sql.push(&format!(
-        " ORDER BY due_at_ms, conversation_id, target LIMIT {limit}"
+        " ORDER BY due_at_ms, conversation_id, target LIMIT {}",
+        q.limit
     ));
     sql
 }
 
-/// The targets at risk at `q.now` (on `q.channel`), the soonest due first, at most `limit`;
-/// the period and grouping of `q` do not apply (at risk is a state of now).
-pub async fn at_risk(
-    client: &clickhouse::Client,
-    q: &SlaQuery<'_>,
-    limit: u32,
-) -> ReadResult<Vec<AtRisk>> {
-    Ok(at_risk_sql(q, limit).query(client).fetch_all().await?)
+/// The targets at risk at `q.now` (on `q.channel`, of `q.team`), the soonest due first, at most
+/// `q.limit`, after `q.after`: the one list the responsiveness page and `GET /v1/sla/at-risk`
+/// show.
+pub async fn at_risk(client: &clickhouse::Client, q: &AtRiskQuery<'_>) -> ReadResult<Vec<AtRisk>> {
+    Ok(at_risk_sql(q).query(client).fetch_all().await?)
 }
 
 #[cfg(test)]
@@ -265,10 +315,23 @@ mod tests {
             group_by: Some(SlaGroupBy::Week),
             now: 5,
         };
+        let after = AtRiskPosition {
+            due_at_ms: 9,
+            conversation_id: "c".into(),
+            target: "resolution".into(),
+        };
+        let at_risk = AtRiskQuery {
+            tenant_id: "acme",
+            channel: Some("chat"),
+            team: Some("support"),
+            now: 5,
+            after: Some(&after),
+            limit: 5,
+        };
         for sql in [
             report_sql(&q, false),
             report_sql(&q, true),
-            at_risk_sql(&q, 5),
+            at_risk_sql(&at_risk),
         ] {
             assert!(
                 sql.as_str()
