@@ -12,13 +12,13 @@ const MAX_KEYS: usize = 2_000;
 const MAX_BYTES: usize = 96 * 1024;
 
 /// `?, ?, …` for `n` binds.
-pub(crate) fn placeholders(n: usize) -> String {
+pub fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
 /// `ids` in order, cut into runs of at most [`MAX_KEYS`] keys and [`MAX_BYTES`] bytes (a longer
 /// key alone in its run).
-pub(crate) fn chunks<T: AsRef<str>>(ids: &[T]) -> Vec<&[T]> {
+pub fn chunks<T: AsRef<str>>(ids: &[T]) -> Vec<&[T]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, id) in ids.iter().enumerate() {

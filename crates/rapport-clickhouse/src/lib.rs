@@ -6,7 +6,7 @@
 //! Everything here runs unchanged on ClickHouse 18.16 and current releases (see `DOMAIN.md`):
 //! the client never sends a setting, and inserts use plain `RowBinary`.
 
-mod binds;
+pub mod binds;
 pub mod cluster;
 mod config;
 pub mod erase;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rapport_clickhouse::sla::{self as store, LedgerRow};
-use rapport_clickhouse::{insert_into, state};
+use rapport_clickhouse::{binds, insert_into, state};
 use rapport_kafka::{
     DecodeFailure, Decoder, SchemaRegistry, ServiceContext, TopicSpec, ensure_topics, leave_group,
     send_all_reliably,
@@ -29,10 +29,11 @@ use crate::event::SlaEvent;
 use crate::plan::{Context, plan};
 use crate::{SlaError, SlaServiceConfig};
 
-/// Records gathered before their conversations are evaluated.
-const MAX_BATCH: usize = 500;
-/// Conversations per ClickHouse read (their ids go into the SQL text).
-const CHUNK: usize = 500;
+/// Records gathered before their conversations are evaluated. An evaluation reads each touched
+/// conversation's whole history, so while a backlog drains, the more records share one, the
+/// fewer times a conversation that many of them touch is read (`batch_delay_ms` bounds the wait
+/// when records are few).
+const MAX_BATCH: usize = 10_000;
 /// How long a record's events may take to reach the store before its conversation is evaluated
 /// with what is there (the writer drops forgotten customers' events and dead-letters rows
 /// ClickHouse refuses: those never arrive).
@@ -315,8 +316,8 @@ impl Service {
         if messages.is_empty() {
             return Ok(());
         }
-        // tenant → (conversation → partition, event ids)
-        type Touched = (BTreeMap<String, i32>, BTreeSet<String>);
+        // tenant → conversation → (partition, event ids)
+        type Touched = BTreeMap<String, (i32, Vec<String>)>;
         let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
         for message in &messages {
             let Some(payload) = message.payload() else {
@@ -338,18 +339,29 @@ impl Service {
                 }
             };
             if let Some(i) = interaction {
-                let entry = touched.entry(i.tenant_id.clone()).or_default();
-                entry
-                    .0
-                    .insert(i.conversation_id.clone(), message.partition());
-                entry.1.insert(i.event_id.to_string());
+                touched
+                    .entry(i.tenant_id.clone())
+                    .or_default()
+                    .entry(i.conversation_id.clone())
+                    .or_insert_with(|| (message.partition(), Vec::new()))
+                    .1
+                    .push(i.event_id.to_string());
             }
         }
-        for (tenant, (conversations, events)) in touched {
-            let ids: Vec<String> = conversations.keys().cloned().collect();
-            let events: Vec<String> = events.into_iter().collect();
-            if !self.wait_until_stored(&tenant, &ids, &events, stop).await?
-                || !self.evaluate(&tenant, conversations, stop).await?
+        for (tenant, conversations) in touched {
+            if !self
+                .wait_until_stored(&tenant, &conversations, stop)
+                .await?
+                || !self
+                    .evaluate(
+                        &tenant,
+                        conversations
+                            .into_iter()
+                            .map(|(id, (partition, _))| (id, partition))
+                            .collect(),
+                        stop,
+                    )
+                    .await?
             {
                 // Stopped: not completed, so the records are read again.
                 return Ok(());
@@ -360,20 +372,26 @@ impl Service {
         Ok(())
     }
 
-    /// Waits until the store holds `events` (or `STORE_PATIENCE` passed); false when stopped.
+    /// Waits until the store holds the events of `conversations` (or `STORE_PATIENCE` passed);
+    /// false when stopped.
     async fn wait_until_stored(
         &self,
         tenant: &str,
-        conversations: &[String],
-        events: &[String],
+        conversations: &BTreeMap<String, (i32, Vec<String>)>,
         stop: &CancellationToken,
     ) -> Result<bool, SlaError> {
         let started = tokio::time::Instant::now();
         let poll = Duration::from_millis(self.config.store_poll_ms);
-        for (ids, wanted) in conversations.chunks(CHUNK).zip(std::iter::repeat(events)) {
-            for wanted in wanted.chunks(CHUNK) {
+        let ids: Vec<&String> = conversations.keys().collect();
+        for ids in binds::chunks(&ids) {
+            let events: Vec<String> = ids
+                .iter()
+                .flat_map(|id| conversations[*id].1.iter().cloned())
+                .collect();
+            let ids: Vec<String> = ids.iter().map(|id| (*id).clone()).collect();
+            for wanted in binds::chunks(&events) {
                 loop {
-                    match store::stored_event_ids(&self.client, tenant, ids, wanted).await {
+                    match store::stored_event_ids(&self.client, tenant, &ids, wanted).await {
                         Ok(found) if found.len() >= wanted.len() => break,
                         Ok(_) if started.elapsed() >= STORE_PATIENCE => {
                             warn!(
@@ -437,7 +455,7 @@ impl Service {
         let mut known: HashMap<&str, Vec<LedgerRow>> = HashMap::new();
         let mut rows = Vec::new();
         for (partition, ids) in by_partition {
-            for chunk in ids.chunks(CHUNK) {
+            for chunk in binds::chunks(&ids) {
                 rows.extend(store::ledger_of(&self.client, partition, tenant, chunk).await?);
             }
         }
