@@ -204,7 +204,9 @@ impl ResumeGuard {
     /// the batch, and a fetch in between starts at the next batch already stored
     /// (docs/ARCHITECTURE.md, "Broker quirks"). The partition is then read again from the first
     /// missing offset, where the last batch ended; a gap still there after [`RESUME_PATIENCE`] is
-    /// taken as real. The first record after the fetch position moved (an assignment, a seek to a
+    /// taken as real. A record before the next offset without a move is one delivered twice
+    /// (that same fetch answers with the later batch twice) and is dropped. The first record
+    /// after the fetch position moved (an assignment, a seek to a
     /// start that may lie inside a batch) is not checked, and neither is a partition still
     /// proving its resume: the resume logic judges those.
     pub fn admit(&mut self, topic: &str, partition: i32, offset: i64) -> Admission {
@@ -263,6 +265,14 @@ impl ResumeGuard {
                     to = offset,
                     "offsets still missing after reading the partition again for a while; taken as a real gap"
                 );
+            } else if let Some(next) = expected
+                && offset < next
+            {
+                // Delivered again without the position having moved (Tansu answers a fetch that
+                // started past a missing batch with the next batch twice): it is already in hand,
+                // and taking it again would restart its partition's frontier past records still
+                // in flight.
+                return Admission::Skip;
             } else if !self.gaps.is_empty() {
                 self.gaps.remove(&(topic.to_owned(), partition));
             }
@@ -615,6 +625,22 @@ mod tests {
         );
         assert_eq!(guard.admit("t", 0, 52), Admission::Process);
         assert_eq!(guard.admit("t", 0, 53), Admission::Process);
+    }
+
+    #[test]
+    fn a_record_delivered_twice_without_a_move_is_taken_once() {
+        // Tansu's answer to a fetch at 964 while the batch at 964 was still being stored: 965,
+        // then 965 again with what follows (seen in the linker's shards test).
+        let mut guard = ResumeGuard::default();
+        assert_eq!(guard.admit("t", 0, 963), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 965), Admission::Reread(964));
+        // Had the seek failed, the fetcher's next records come as they were.
+        assert_eq!(guard.admit("t", 0, 965), Admission::Reread(964));
+        // Read again from 964.
+        assert_eq!(guard.admit("t", 0, 964), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 965), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 965), Admission::Skip);
+        assert_eq!(guard.admit("t", 0, 966), Admission::Process);
     }
 
     proptest! {
