@@ -7,7 +7,8 @@
 //!    before more is read), then the resume check once a second (see `resume.rs`), then records
 //!    while the stage has room. A received record marks the broker reachable, passes admission
 //!    (records a resumed partition already processed are skipped, a skipped batch is sought
-//!    back), and begins in its partition's frontier before the stage sees it; a consumer error
+//!    back, so is a gap after the record before it), and begins in its partition's frontier
+//!    before the stage sees it; a consumer error
 //!    goes to the broker state or is counted; partitions assigned or revoked meanwhile are
 //!    reported to the stage ([`Stage::reassigned`]) before it is given the records, before it
 //!    handles its next event, and before it drains: librdkafka runs a rebalance inside any poll
