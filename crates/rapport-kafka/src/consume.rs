@@ -7,9 +7,13 @@
 //!    before more is read), then the resume check once a second (see `resume.rs`), then records
 //!    while the stage has room. A received record marks the broker reachable, passes admission
 //!    (records a resumed partition already processed are skipped, a skipped batch is sought
-//!    back), and begins in its partition's frontier before the stage sees it; a consumer error
+//!    back, so is a gap after the record before it), and begins in its partition's frontier
+//!    before the stage sees it; a consumer error
 //!    goes to the broker state or is counted; partitions assigned or revoked meanwhile are
-//!    reported to the stage ([`Stage::reassigned`]) before it is given the records;
+//!    reported to the stage ([`Stage::reassigned`]) before it is given the records, before it
+//!    handles its next event, and before it drains: librdkafka runs a rebalance inside any poll
+//!    for records, also one that returns none, after which the stage's own event (a batch
+//!    falling due) may come first;
 //! 3. a stage error stops the loop and is returned;
 //! 4. readiness off, the stage drains (bounded by `drain_timeout`) unless it failed, and the
 //!    consumer commits what is stored and leaves the group (bounded too).
@@ -117,10 +121,12 @@ pub trait Stage: Send {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Partitions assigned and revoked since the last call, in order. Called before any record
-    /// of a newly assigned partition is accepted, and before the records received together with
-    /// a revocation are: librdkafka runs the rebalance inside the poll that receives records,
-    /// so a stage that keeps state per partition (the linker's tenants) can restore or drop it
-    /// here. Most stages ignore it: revoked partitions' frontiers are dropped by the loop.
+    /// of a newly assigned partition is accepted, before the records received together with a
+    /// revocation are, and before the stage's next event is handled or it drains: librdkafka
+    /// runs the rebalance inside a poll for records (which may return none), so a stage that
+    /// keeps state per partition (the linker's tenants) can restore or drop it here before it
+    /// writes anything more. Most stages ignore it: revoked partitions' frontiers are dropped by
+    /// the loop.
     fn reassigned(
         &mut self,
         subscription: &Subscription,
@@ -162,15 +168,16 @@ pub async fn consume<S: Stage>(
         let step = tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            event = stage.next_event() => stage.handle(&subscription, event).await,
+            // A rebalance may have run inside a poll that returned no record: the stage hears
+            // of it before it acts on its own event, so a batch that falls due never writes
+            // for a partition another consumer may already own.
+            event = stage.next_event() => match tell_reassigned(&subscription, stage).await {
+                Ok(()) => stage.handle(&subscription, event).await,
+                failed => failed,
+            },
             _ = resume_check.tick() => {
                 context.check_resumed(consumer);
-                let changes = context.take_assignment_changes();
-                if changes.is_empty() {
-                    Ok(())
-                } else {
-                    stage.reassigned(&subscription, changes).await
-                }
+                tell_reassigned(&subscription, stage).await
             }
             received = consumer.recv(), if room > 0 => {
                 let mut chunk = Vec::new();
@@ -190,13 +197,7 @@ pub async fn consume<S: Stage>(
                         next = ready_now(consumer.recv()).await;
                     }
                 }
-                let changes = context.take_assignment_changes();
-                let reassigned = if changes.is_empty() {
-                    Ok(())
-                } else {
-                    stage.reassigned(&subscription, changes).await
-                };
-                match reassigned {
+                match tell_reassigned(&subscription, stage).await {
                     Ok(()) if !chunk.is_empty() => stage.accept(&subscription, chunk).await,
                     other => other,
                 }
@@ -209,11 +210,28 @@ pub async fn consume<S: Stage>(
     }
     health.set_ready(false);
     if failure.is_none() {
+        // Likewise before the drain: what it finishes must not include a revoked partition's.
+        failure = tell_reassigned(&subscription, stage).await.err();
+    }
+    if failure.is_none() {
         let deadline = tokio::time::Instant::now() + drain_timeout;
         failure = stage.drain(&subscription, deadline).await.err();
     }
     leave_group(Arc::clone(consumer), drain_timeout).await;
     failure.map_or(Ok(()), Err)
+}
+
+/// Reports the partitions assigned and revoked since the last report to the stage, if any.
+async fn tell_reassigned<S: Stage>(
+    subscription: &Subscription,
+    stage: &mut S,
+) -> Result<(), S::Error> {
+    let changes = subscription.context.take_assignment_changes();
+    if changes.is_empty() {
+        Ok(())
+    } else {
+        stage.reassigned(subscription, changes).await
+    }
 }
 
 /// The future's output if it is ready without waiting, else `None` (the future is dropped, which

@@ -148,8 +148,8 @@ impl ServiceContext {
     }
 
     /// Whether a received record is new work. `false` for records below a resumed partition's
-    /// committed offset, and for the record that revealed a skipped batch (the partition is sought
-    /// back and it arrives again).
+    /// committed offset, and for the record that revealed a skipped batch or a gap after the
+    /// record before it (the partition is sought back and it arrives again).
     pub fn admit<C: rdkafka::consumer::Consumer<Self>>(
         &self,
         consumer: &C,
@@ -166,6 +166,27 @@ impl ServiceContext {
             Admission::Skip => false,
             Admission::Rewind(to) => {
                 self.seek(consumer, message.topic(), message.partition(), to);
+                false
+            }
+            Admission::Reread(from) => {
+                let (topic, partition) = (message.topic(), message.partition());
+                warn!(
+                    topic,
+                    partition,
+                    from,
+                    to = message.offset(),
+                    "the broker skipped records between two of a partition; reading them again"
+                );
+                // A failed seek leaves the fetcher where it was: the next record shows the same
+                // gap and asks again.
+                if let Err(error) = consumer.seek(
+                    topic,
+                    partition,
+                    rdkafka::Offset::Offset(from),
+                    SEEK_TIMEOUT,
+                ) {
+                    warn!(%error, topic, partition, "seek failed; retrying");
+                }
                 false
             }
         }

@@ -18,6 +18,11 @@
 //! widens the window the same way. Apache Kafka needs none of this, so the setting is off by
 //! default.
 //!
+//! Once resumed, each record is also checked against the one before it: a partition read at its
+//! end can lose a batch on Tansu 0.6 when two producers write it at once (the batch's offsets
+//! are taken before it is stored), so a jump past the next offset reads the partition again
+//! from there ([`ResumeGuard::admit`]).
+//!
 //! A newly assigned partition starts at the log end (no records, and no offset query of
 //! librdkafka's own), and its committed offset is asked for off the consume loop, again until
 //! the coordinator answers; until the partition is sought to its start its records are dropped.
@@ -28,6 +33,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+
+use tracing::warn;
 
 /// How long a partition may stay silent, with nothing below its committed offset seen, before the
 /// guard assumes the broker returned nothing because the window began inside a batch.
@@ -41,6 +48,16 @@ pub enum Admission {
     Skip,
     /// The broker skipped records: drop this one and seek the partition to the offset.
     Rewind(i64),
+    /// Records between the last one and this one never arrived: drop this one and read the
+    /// partition again from the first missing offset (see [`ResumeGuard::admit`]).
+    Reread(i64),
+}
+
+/// Offsets that were missing between two records of a partition, read again since `since`.
+#[derive(Debug)]
+struct Gap {
+    from: i64,
+    since: Instant,
 }
 
 #[derive(Debug)]
@@ -91,12 +108,18 @@ pub struct ResumeGuard {
     /// Ordered, so what it hands out is in partition order without sorting.
     awaiting: BTreeMap<(String, i32), Awaiting>,
     expecting: HashMap<(String, i32), Expectation>,
+    /// Per topic and partition, the offset the next record must have: none right after the
+    /// fetch position was moved (an assignment, a seek to a start that may lie inside a batch).
+    next: HashMap<String, HashMap<i32, i64>>,
+    /// Missing offsets being read again, per partition (rare: a broker that skipped a batch).
+    gaps: HashMap<(String, i32), Gap>,
 }
 
 impl ResumeGuard {
     /// A partition was assigned: it waits for [`ResumeGuard::committed_known`], then for
     /// [`ResumeGuard::sought`].
     pub fn assigned(&mut self, topic: &str, partition: i32) {
+        self.moved(topic, partition);
         let key = (topic.to_owned(), partition);
         self.expecting.remove(&key);
         self.awaiting.insert(key, Awaiting::Committed);
@@ -149,6 +172,7 @@ impl ResumeGuard {
             return;
         };
         self.awaiting.remove(&key);
+        self.moved(&key.0, partition);
         if let (Some(committed), Start::Offset(rewound_to)) = (committed, start) {
             self.expecting.insert(
                 key,
@@ -164,12 +188,125 @@ impl ResumeGuard {
     }
 
     pub fn revoked(&mut self, topic: &str, partition: i32) {
+        self.moved(topic, partition);
         let key = (topic.to_owned(), partition);
         self.awaiting.remove(&key);
         self.expecting.remove(&key);
     }
 
+    /// What to do with a record, checked against the partition's resume (while its start is
+    /// not proven) and against the record before it.
+    ///
+    /// Offsets of a partition are dense on the brokers this guard is for (no transactions, no
+    /// compaction), so a record further on than the one after the last means records the broker
+    /// never delivered. Tansu 0.6's memory storage can do that to a consumer at the end of a
+    /// partition that two producers write at once: it takes a batch's offsets before it stores
+    /// the batch, and a fetch in between starts at the next batch already stored
+    /// (docs/ARCHITECTURE.md, "Broker quirks"). The partition is then read again from the first
+    /// missing offset, where the last batch ended; a gap still there after [`RESUME_PATIENCE`] is
+    /// taken as real. A record before the next offset without a move is one delivered twice
+    /// (that same fetch answers with the later batch twice) and is dropped. The first record
+    /// after the fetch position moved (an assignment, a seek to a
+    /// start that may lie inside a batch) is not checked, and neither is a partition still
+    /// proving its resume: the resume logic judges those.
     pub fn admit(&mut self, topic: &str, partition: i32, offset: i64) -> Admission {
+        self.admit_at(topic, partition, offset, Instant::now())
+    }
+
+    fn admit_at(&mut self, topic: &str, partition: i32, offset: i64, now: Instant) -> Admission {
+        // A partition still proving its resume is the resume logic's to judge, gaps included.
+        let resuming = !self.expecting.is_empty()
+            && self.expecting.contains_key(&(topic.to_owned(), partition));
+        let admission = self.resume_admission(topic, partition, offset);
+        let after = match admission {
+            Admission::Process => Some(offset + 1),
+            // Fetched before the seek to the start: the position is about to move.
+            Admission::Skip
+                if !self.awaiting.is_empty()
+                    && self.awaiting.contains_key(&(topic.to_owned(), partition)) =>
+            {
+                None
+            }
+            Admission::Skip => Some(offset + 1),
+            Admission::Rewind(_) | Admission::Reread(_) => None,
+        };
+        if admission == Admission::Process && !resuming {
+            let expected = self
+                .next
+                .get(topic)
+                .and_then(|n| n.get(&partition))
+                .copied();
+            if let Some(next) = expected
+                && offset > next
+            {
+                let gap = self
+                    .gaps
+                    .entry((topic.to_owned(), partition))
+                    .or_insert(Gap {
+                        from: next,
+                        since: now,
+                    });
+                if gap.from != next {
+                    *gap = Gap {
+                        from: next,
+                        since: now,
+                    };
+                }
+                if now.duration_since(gap.since) < RESUME_PATIENCE {
+                    // Read again from the first missing offset, and expect it next.
+                    self.set_next(topic, partition, Some(next));
+                    return Admission::Reread(next);
+                }
+                self.gaps.remove(&(topic.to_owned(), partition));
+                warn!(
+                    topic,
+                    partition,
+                    from = next,
+                    to = offset,
+                    "offsets still missing after reading the partition again for a while; taken as a real gap"
+                );
+            } else if let Some(next) = expected
+                && offset < next
+            {
+                // Delivered again without the position having moved (Tansu answers a fetch that
+                // started past a missing batch with the next batch twice): it is already in hand,
+                // and taking it again would restart its partition's frontier past records still
+                // in flight.
+                return Admission::Skip;
+            } else if !self.gaps.is_empty() {
+                self.gaps.remove(&(topic.to_owned(), partition));
+            }
+        }
+        self.set_next(topic, partition, after);
+        admission
+    }
+
+    /// The partition's fetch position moves where records may legitimately start further on
+    /// (a seek to an offset inside a batch): the next record is not checked against the last.
+    fn moved(&mut self, topic: &str, partition: i32) {
+        self.set_next(topic, partition, None);
+        if !self.gaps.is_empty() {
+            self.gaps.remove(&(topic.to_owned(), partition));
+        }
+    }
+
+    fn set_next(&mut self, topic: &str, partition: i32, next: Option<i64>) {
+        match (self.next.get_mut(topic), next) {
+            (Some(partitions), Some(next)) => {
+                partitions.insert(partition, next);
+            }
+            (Some(partitions), None) => {
+                partitions.remove(&partition);
+            }
+            (None, Some(next)) => {
+                self.next
+                    .insert(topic.to_owned(), HashMap::from([(partition, next)]));
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn resume_admission(&mut self, topic: &str, partition: i32, offset: i64) -> Admission {
         if self.expecting.is_empty() && self.awaiting.is_empty() {
             return Admission::Process;
         }
@@ -208,6 +345,14 @@ impl ResumeGuard {
     /// window already reaches the log start: records dropped for a rewind are read only after
     /// the seek, and a partition with nothing more to send would otherwise never ask again.
     pub fn stalled(&mut self, now: Instant, patience: Duration) -> Vec<(String, i32, i64)> {
+        let seeks = self.stalled_seeks(now, patience);
+        for (topic, partition, _) in &seeks {
+            self.moved(topic, *partition);
+        }
+        seeks
+    }
+
+    fn stalled_seeks(&mut self, now: Instant, patience: Duration) -> Vec<(String, i32, i64)> {
         self.expecting
             .iter_mut()
             .filter_map(|((topic, partition), e)| {
@@ -281,7 +426,7 @@ mod tests {
                 match guard.admit("t", 0, offset) {
                     Admission::Process => processed.push(offset),
                     Admission::Skip => {}
-                    Admission::Rewind(to) => {
+                    Admission::Rewind(to) | Admission::Reread(to) => {
                         from = to;
                         continue 'fetching;
                     }
@@ -407,6 +552,95 @@ mod tests {
         assert_eq!(guard.admit("t", 0, 150), Admission::Process);
         assert_eq!(guard.admit("t", 0, 151), Admission::Process);
         assert_eq!(guard.watching(), 0);
+    }
+
+    /// A partition read at its end while batch `[10, 12)` has its offsets but is not stored yet
+    /// (Tansu takes a batch's offsets before it stores it, and a fetch in between starts at the
+    /// next stored batch), then stored after `stored_after` fetches, or never. Returns the
+    /// offsets processed and how many times the partition was read again.
+    fn read_past_a_late_batch(stored_after: Option<usize>) -> (Vec<i64>, usize) {
+        let batches = [(0, 10), (10, 12), (12, 15)];
+        let mut guard = ResumeGuard::default();
+        let mut clock = Instant::now();
+        let (mut from, mut fetches, mut rereads, mut processed) = (0, 0, 0, vec![]);
+        'fetching: while from < 15 && fetches < 100 {
+            let stored = stored_after.is_some_and(|n| fetches >= n);
+            fetches += 1;
+            clock += Duration::from_millis(100);
+            let visible = batches
+                .iter()
+                .filter(|(base, _)| *base != 10 || stored)
+                .find(|(base, _)| *base >= from);
+            let Some(&(base, end)) = visible else { break };
+            for offset in base..end {
+                match guard.admit_at("t", 0, offset, clock) {
+                    Admission::Process => processed.push(offset),
+                    Admission::Skip => {}
+                    Admission::Rewind(to) | Admission::Reread(to) => {
+                        rereads += 1;
+                        from = to;
+                        continue 'fetching;
+                    }
+                }
+            }
+            from = end;
+        }
+        (processed, rereads)
+    }
+
+    #[test]
+    fn a_batch_the_broker_stored_late_is_read_again_not_skipped() {
+        // The fetch at 10 comes while the batch at 10 is not stored: it answers from 12.
+        let (processed, rereads) = read_past_a_late_batch(Some(2));
+        assert_eq!(processed, (0..15).collect::<Vec<_>>());
+        assert_eq!(rereads, 1);
+    }
+
+    #[test]
+    fn a_gap_that_stays_is_taken_as_real_after_a_while() {
+        let (processed, rereads) = read_past_a_late_batch(None);
+        let expected: Vec<i64> = (0..10).chain(12..15).collect();
+        assert_eq!(processed, expected);
+        // One re-read per fetch until the patience has passed, 100 ms apart.
+        let bound = RESUME_PATIENCE.as_millis() / 100 + 1;
+        assert!(
+            (1..=bound as usize).contains(&rereads),
+            "{rereads} re-reads"
+        );
+    }
+
+    #[test]
+    fn the_first_record_after_a_move_is_not_a_gap() {
+        let mut guard = ResumeGuard::default();
+        assert_eq!(guard.admit("t", 0, 5), Admission::Process);
+        // Assigned again (to another start): whatever comes first is where it starts.
+        guard.revoked("t", 0);
+        assert_eq!(guard.admit("t", 0, 50), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 51), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 53), Admission::Reread(52));
+        assert_eq!(
+            guard.admit("t", 1, 7),
+            Admission::Process,
+            "partitions apart"
+        );
+        assert_eq!(guard.admit("t", 0, 52), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 53), Admission::Process);
+    }
+
+    #[test]
+    fn a_record_delivered_twice_without_a_move_is_taken_once() {
+        // Tansu's answer to a fetch at 964 while the batch at 964 was still being stored: 965,
+        // then 965 again with what follows (seen in the linker's shards test).
+        let mut guard = ResumeGuard::default();
+        assert_eq!(guard.admit("t", 0, 963), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 965), Admission::Reread(964));
+        // Had the seek failed, the fetcher's next records come as they were.
+        assert_eq!(guard.admit("t", 0, 965), Admission::Reread(964));
+        // Read again from 964.
+        assert_eq!(guard.admit("t", 0, 964), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 965), Admission::Process);
+        assert_eq!(guard.admit("t", 0, 965), Admission::Skip);
+        assert_eq!(guard.admit("t", 0, 966), Admission::Process);
     }
 
     proptest! {

@@ -366,8 +366,10 @@ enum Parting {
     SecondKilled,
 }
 
+/// Once lost one identifier in 8 runs under load (#25): Tansu 0.6 skipped a batch of the partition
+/// that had just moved while both routing steps wrote it; the consumers now read such a gap again
+/// (`ResumeGuard::admit` in rapport-kafka, docs/ARCHITECTURE.md "Broker quirks").
 #[tokio::test]
-#[ignore = "one identifier was never stored in 1 of 8 runs under load, cause not yet found (#25); run with --run-ignored"]
 async fn a_second_instance_joining_then_the_first_leaving_mid_stream_loses_no_link_and_merges_nothing_wrong()
  {
     two_instances(Parting::FirstLeaves).await;
