@@ -27,8 +27,12 @@ pub const METRICS: &[Metric] = &[
     ),
     Metric::histogram(
         "rapport_writer_state_seconds",
-        "Time to recompute and store the read model (conversations, replies, resolutions, waiting) of the conversations a batch touched, in seconds.",
+        "Time to recompute and store the read model (conversations, replies, resolutions, waiting) of the conversations the inserted batches touched (one or, while a backlog drains, several batches), in seconds.",
         buckets::STORE_SECONDS,
+    ),
+    Metric::gauge(
+        "rapport_writer_state_owed_conversations",
+        "Conversations whose state inserted batches still owe (their records complete once it is stored).",
     ),
     Metric::counter(
         "rapport_writer_conversations_recomputed_total",
