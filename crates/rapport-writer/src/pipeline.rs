@@ -1,7 +1,7 @@
 //! The consume → batch → insert loop. Offsets are stored only for records whose rows are in
 //! ClickHouse (or whose dead letter is acknowledged), as a contiguous frontier per partition.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,31 +74,37 @@ impl Batch {
 #[derive(Default)]
 struct Owed {
     touched: state::Touched,
-    conversations: usize,
-    records: BTreeMap<(String, i32), Vec<i64>>,
+    /// Offsets by topic, then partition: looked up by the record's `&str` topic, so a record
+    /// costs no allocation.
+    records: BTreeMap<String, BTreeMap<i32, Vec<i64>>>,
     since: Option<Instant>,
 }
 
 impl Owed {
     fn add(&mut self, touched: state::Touched, messages: &[OwnedMessage], now: Instant) {
         for (tenant, conversations) in touched {
-            let owed = self.touched.entry(tenant).or_default();
-            for conversation in conversations {
-                if owed.insert(conversation) {
-                    self.conversations += 1;
-                }
-            }
+            self.touched
+                .entry(tenant)
+                .or_default()
+                .extend(conversations);
         }
         for m in messages {
-            match self.records.get_mut(&(m.topic().to_owned(), m.partition())) {
-                Some(offsets) => offsets.push(m.offset()),
-                None => {
-                    self.records
-                        .insert((m.topic().to_owned(), m.partition()), vec![m.offset()]);
-                }
+            if !self.records.contains_key(m.topic()) {
+                self.records.insert(m.topic().to_owned(), BTreeMap::new());
+            }
+            if let Some(partitions) = self.records.get_mut(m.topic()) {
+                partitions
+                    .entry(m.partition())
+                    .or_default()
+                    .push(m.offset());
             }
         }
         self.since.get_or_insert(now);
+    }
+
+    /// Conversations owed, over every tenant.
+    fn conversations(&self) -> usize {
+        self.touched.values().map(BTreeSet::len).sum()
     }
 
     /// When the owed state must be stored: `state_delay_ms` after the first batch that owes
@@ -112,18 +118,18 @@ impl Owed {
 
     /// Whether another full batch may still join before the state is stored.
     fn may_wait(&self, config: &WriterConfig, now: Instant) -> bool {
-        self.conversations < config.batch.state_max_conversations
+        self.conversations() < config.batch.state_max_conversations
             && self.deadline(config, None).is_some_and(|due| now < due)
     }
 
     fn positions(&self) -> impl Iterator<Item = (&str, i32, i64)> {
-        self.records
-            .iter()
-            .flat_map(|((topic, partition), offsets)| {
+        self.records.iter().flat_map(|(topic, partitions)| {
+            partitions.iter().flat_map(move |(partition, offsets)| {
                 offsets
                     .iter()
                     .map(move |offset| (topic.as_str(), *partition, *offset))
             })
+        })
     }
 }
 
@@ -536,7 +542,7 @@ impl Writer {
             let now = Instant::now();
             self.owed.add(touched(&rows, &rejected), &messages, now);
             metrics::gauge!("rapport_writer_state_owed_conversations")
-                .set(self.owed.conversations as f64);
+                .set(self.owed.conversations() as f64);
             // Emails settle at once: their threading moves conversations between threads, and
             // a recompute is planned from one batch's moves.
             let wait =
@@ -587,8 +593,8 @@ impl Writer {
         let owed = std::mem::take(&mut self.owed);
         metrics::gauge!("rapport_writer_state_owed_conversations").set(0.0);
         debug!(
-            conversations = owed.conversations,
-            records = owed.records.values().map(Vec::len).sum::<usize>(),
+            conversations = owed.conversations(),
+            records = owed.positions().count(),
             "storing the state the inserted batches owe"
         );
         if !self.store_state(&owed.touched, emails, give_up).await? {
