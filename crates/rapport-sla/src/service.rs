@@ -317,7 +317,9 @@ impl Service {
             return Ok(());
         }
         // tenant → conversation → (partition, event ids)
-        type Touched = BTreeMap<String, (i32, Vec<String>)>;
+        // Event ids as a set: a record read twice names its event twice, and the store answers
+        // with distinct ids.
+        type Touched = BTreeMap<String, (i32, BTreeSet<String>)>;
         let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
         for message in &messages {
             let Some(payload) = message.payload() else {
@@ -343,9 +345,9 @@ impl Service {
                     .entry(i.tenant_id.clone())
                     .or_default()
                     .entry(i.conversation_id.clone())
-                    .or_insert_with(|| (message.partition(), Vec::new()))
+                    .or_insert_with(|| (message.partition(), BTreeSet::new()))
                     .1
-                    .push(i.event_id.to_string());
+                    .insert(i.event_id.to_string());
             }
         }
         for (tenant, conversations) in touched {
@@ -377,7 +379,7 @@ impl Service {
     async fn wait_until_stored(
         &self,
         tenant: &str,
-        conversations: &BTreeMap<String, (i32, Vec<String>)>,
+        conversations: &BTreeMap<String, (i32, BTreeSet<String>)>,
         stop: &CancellationToken,
     ) -> Result<bool, SlaError> {
         let started = tokio::time::Instant::now();
