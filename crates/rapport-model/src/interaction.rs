@@ -210,7 +210,8 @@ pub struct Interaction {
 }
 
 /// The longest value, in bytes, of a field that keys an interaction in the store and its
-/// queries: tenant, conversation, source event id, actor id, identity value. Real ids are far
+/// queries: tenant, conversation, source event id, actor id, identity value, and the
+/// Message-IDs of its threading. Real ids are far
 /// shorter (an email address is at most 254 bytes, a Message-ID 998); the bound keeps one
 /// hostile value from making every query that names it too large for the store to parse (ids go
 /// into `IN (…)` lists) and from pinning the linker's and the writer's memory.
@@ -225,6 +226,20 @@ impl Interaction {
             ("source_event_id", self.source_event_id.len()),
             ("actor.id", self.actor.id.as_ref().map_or(0, String::len)),
         ];
+        // Message-IDs key the writer's thread tables and their reads like the others.
+        let threading = self.threading.iter().flat_map(|t| {
+            std::iter::once(("threading.message_id", t.message_id.len()))
+                .chain(
+                    t.in_reply_to
+                        .iter()
+                        .map(|id| ("threading.in_reply_to", id.len())),
+                )
+                .chain(
+                    t.references
+                        .iter()
+                        .map(|id| ("threading.references", id.len())),
+                )
+        });
         fields
             .into_iter()
             .chain(
@@ -232,6 +247,7 @@ impl Interaction {
                     .iter()
                     .map(|i| ("identities", i.value.len())),
             )
+            .chain(threading)
             .find(|(_, len)| *len > MAX_KEY_BYTES)
     }
 
@@ -265,6 +281,17 @@ mod tests {
         assert_eq!(
             i.oversized_key(),
             Some(("conversation_id", 2 * MAX_KEY_BYTES))
+        );
+        i.conversation_id = "c".into();
+        i.identities[0].value = "x".into();
+        i.threading = Some(Threading {
+            message_id: "m@x".into(),
+            in_reply_to: vec![],
+            references: vec!["r@x".into(), "r".repeat(MAX_KEY_BYTES + 2)],
+        });
+        assert_eq!(
+            i.oversized_key(),
+            Some(("threading.references", MAX_KEY_BYTES + 2))
         );
     }
 
