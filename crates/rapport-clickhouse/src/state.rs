@@ -83,18 +83,18 @@ impl From<EventRow> for Event {
                 .zip(&row.identity_values)
                 .map(|(t, v)| format!("{t}:{v}"))
                 .collect(),
-            text: Some(preview(&row.text).to_owned()),
+            text: Some({
+                let mut text = row.text;
+                text.truncate(preview(&text).len());
+                text
+            }),
         }
     }
 }
 
 /// The longest prefix of `text` of at most [`TEXT_PREVIEW_BYTES`] that ends on a character.
 fn preview(text: &str) -> &str {
-    let mut end = text.len().min(TEXT_PREVIEW_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    rapport_model::Quote::with_limit(text, TEXT_PREVIEW_BYTES).shown()
 }
 
 /// One row of `conversations`.
@@ -486,21 +486,23 @@ async fn stored_waits(
     tenant_id: &str,
     ids: &[&String],
 ) -> Result<HashMap<String, StoredWait>, ClickHouseError> {
-    let sql = format!(
-        "SELECT conversation_id, is_waiting, waiting_since_ms, channel FROM conversations FINAL \
-         PREWHERE tenant_id = ? AND conversation_id IN ({})",
-        placeholders(ids.len())
-    );
-    let query = ids
-        .iter()
-        .fold(client.query(&sql).bind(tenant_id), |q, id| {
-            q.bind(id.as_str())
-        });
-    let rows: Vec<StoredWait> = query.fetch_all().await?;
-    Ok(rows
-        .into_iter()
-        .map(|w| (w.conversation_id.clone(), w))
-        .collect())
+    // A chunk's threads and the threads its moves left can be twice the chunk: cut again.
+    let mut waits = HashMap::new();
+    for part in binds::chunks(ids) {
+        let sql = format!(
+            "SELECT conversation_id, is_waiting, waiting_since_ms, channel FROM conversations FINAL \
+             PREWHERE tenant_id = ? AND conversation_id IN ({})",
+            placeholders(part.len())
+        );
+        let query = part
+            .iter()
+            .fold(client.query(&sql).bind(tenant_id), |q, id| {
+                q.bind(id.as_str())
+            });
+        let rows: Vec<StoredWait> = query.fetch_all().await?;
+        waits.extend(rows.into_iter().map(|w| (w.conversation_id.clone(), w)));
+    }
+    Ok(waits)
 }
 
 /// Recomputes the touched conversations from their stored events with `rules`. `version` orders
@@ -513,15 +515,7 @@ pub async fn recompute(
     version: i64,
     rules: &Rules,
 ) -> Result<StateRows, ClickHouseError> {
-    recompute_with(
-        client,
-        touched,
-        &Moves::new(),
-        version,
-        rules,
-        !rules.policies.is_empty(),
-    )
-    .await
+    recompute_threads(client, touched, &Moves::new(), version, rules).await
 }
 
 /// [`recompute`] after [`crate::threads::rethread`] moved `moves`: the threads they left are
