@@ -165,7 +165,9 @@ impl Progress {
                     _ => Some(now),
                 }
             };
-            let inactive_since = if observed.active() {
+            // The clock runs only while records wait: a fetcher idle with nothing to fetch is
+            // not stuck, and the first record after a long idle spell must get the full limit.
+            let inactive_since = if observed.active() || observed.waiting <= 0 {
                 None
             } else {
                 previous
@@ -204,11 +206,7 @@ impl Progress {
                 start.map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
             };
             let no_progress = since(state.waiting_since);
-            let inactive = if state.observed.waiting > 0 {
-                since(state.inactive_since)
-            } else {
-                Duration::ZERO
-            };
+            let inactive = since(state.inactive_since);
             gauge(metric, topic, *partition, no_progress.max(inactive));
             let found = if no_progress > limits.progress {
                 Some((state.observed.lag, no_progress, StallReason::NoProgress))
@@ -352,6 +350,13 @@ mod tests {
             progress.observe(t0, vec![observed(state, 0, 100, 0)]);
         }
         assert!(progress.stalled(t0 + secs(3600), LIMITS, "m").is_empty());
+        // A record arrives after the long idle spell: the limit counts from then.
+        progress.observe(t0 + secs(3600), vec![observed("offset-wait", 0, 100, 1)]);
+        let half = t0 + secs(3600) + LIMITS.fetch_inactive / 2;
+        assert!(progress.stalled(half, LIMITS, "m").is_empty());
+        let past = t0 + secs(3601) + LIMITS.fetch_inactive;
+        progress.observe(past, vec![observed("offset-wait", 0, 100, 1)]);
+        assert_eq!(progress.stalled(past, LIMITS, "m").len(), 1);
     }
 
     #[test]
