@@ -137,9 +137,10 @@ fn classify(code: u32) -> ErrorClass {
         // KEEPER_EXCEPTION, POCO_EXCEPTION; and on a cluster: ALL_CONNECTION_TRIES_FAILED (a
         // shard is down), UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE (18.16 takes one quorum insert
         // per table and shard at a time), REPLICA_IS_NOT_IN_QUORUM (a replica still fetching),
-        // NO_ZOOKEEPER
-        159 | 202 | 203 | 209 | 210 | 225 | 236 | 241 | 242 | 252 | 279 | 285 | 286 | 289 | 319
-        | 394 | 425 | 439 | 999 | 1000 | 2000 => ErrorClass::Retryable,
+        // NO_ZOOKEEPER, UNEXPECTED_ZOOKEEPER_ERROR (a quorum insert finds a killed replica's
+        // `is_active` node gone while ZooKeeper expires its session)
+        159 | 202 | 203 | 209 | 210 | 225 | 236 | 241 | 242 | 244 | 252 | 279 | 285 | 286 | 289
+        | 319 | 394 | 425 | 439 | 999 | 1000 | 2000 => ErrorClass::Retryable,
         // NO_SUCH_COLUMN_IN_TABLE, UNKNOWN_IDENTIFIER, UNKNOWN_TABLE, SYNTAX_ERROR,
         // UNKNOWN_DATABASE, UNKNOWN_SETTING, READONLY, UNKNOWN_USER, WRONG_PASSWORD,
         // REQUIRED_PASSWORD, ACCESS_DENIED, AUTHENTICATION_FAILED, NOT_FOUND_COLUMN_IN_BLOCK
@@ -198,6 +199,7 @@ mod tests {
         };
         assert_eq!(server(252).class(), ErrorClass::Retryable);
         assert_eq!(server(241).class(), ErrorClass::Retryable);
+        assert_eq!(server(244).class(), ErrorClass::Retryable);
         assert_eq!(server(60).class(), ErrorClass::Fatal);
         assert_eq!(server(516).class(), ErrorClass::Fatal);
         assert_eq!(server(395).class(), ErrorClass::Data);
