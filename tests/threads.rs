@@ -4,8 +4,9 @@
 //! list, a middle message that arrives last), are sent in five arrival orders, one message per
 //! writer batch. Whatever the order, the read model (`rapport_clickhouse::read`, what the API and
 //! the CLI answer from), the stored state tables and the views must show the same four
-//! conversations, each with all of its messages and the same first-response time, and no
-//! reply counted twice.
+//! conversations, each with all of its messages and the same first-response time, no reply
+//! counted twice, and no wait left open (neither the threads' nor those of the guessed
+//! conversations the joins emptied).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -258,6 +259,7 @@ async fn every_arrival_order_gives_the_same_threads_and_first_response_times() {
     // the messages really arrive one after the other.
     let steps = orders[0].1.len();
     let mut sent = Vec::new();
+    let mut ever_waited = BTreeSet::new();
     for step in 0..steps {
         let records: Vec<RawRecord> = orders
             .iter()
@@ -290,6 +292,18 @@ async fn every_arrival_order_gives_the_same_threads_and_first_response_times() {
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        // Merges drop a closed wait's pair of rows, so the waits are recorded as they open.
+        ever_waited.extend(
+            pipeline
+                .query(
+                    "SELECT conversation_id FROM waiting WHERE tenant_id = 'acme' \
+                     GROUP BY conversation_id HAVING sum(sign) > 0 FORMAT TSV",
+                )
+                .await
+                .expect("the waiting table answers")
+                .lines()
+                .map(str::to_owned),
+        );
     }
 
     let client = rapport_clickhouse::ClickHouseConfig {
@@ -345,5 +359,58 @@ async fn every_arrival_order_gives_the_same_threads_and_first_response_times() {
             replies, agent_replies,
             "replies counted by the reports, order {name}"
         );
+        // Every thread ends with an agent's reply, so nothing waits: not the threads, and not
+        // the adapters' guessed conversations that were emptied into them (a customer message
+        // that came before its parent waited there until the join moved it).
+        let open_waits = pipeline
+            .query(&format!(
+                "SELECT conversation_id, sum(sign) AS open FROM waiting WHERE tenant_id = 'acme' \
+                 AND conversation_id LIKE '%.o{o}@mail.example' GROUP BY conversation_id \
+                 HAVING open != 0 ORDER BY conversation_id FORMAT TSV"
+            ))
+            .await
+            .expect("the waiting table answers");
+        assert_eq!(open_waits, "", "waits left open, order {name}");
+        let waiting_state = pipeline
+            .query(&format!(
+                "SELECT conversation_id FROM conversations FINAL WHERE tenant_id = 'acme' \
+                 AND is_waiting = 1 AND conversation_id LIKE '%.o{o}@mail.example' \
+                 ORDER BY conversation_id FORMAT TSV"
+            ))
+            .await
+            .expect("the conversations table answers");
+        assert_eq!(
+            waiting_state, "",
+            "conversations stored as waiting, order {name}"
+        );
     }
+    // The waits checked above were not all in the threads' own conversations: some orders
+    // open waits in guessed ones (a customer message whose parent had not come yet).
+    let roots: BTreeSet<String> = (0..orders.len())
+        .flat_map(|o| {
+            FRT.iter()
+                .map(move |(root, _)| format!("email:{}", message_id(root, o)))
+        })
+        .collect();
+    let guessed: Vec<&String> = ever_waited.difference(&roots).collect();
+    assert!(!guessed.is_empty(), "no guessed conversation ever waited");
+    let unanswered = read::unanswered::page(
+        &client,
+        &read::unanswered::UnansweredQuery {
+            tenant_id: "acme",
+            channel: None,
+            since_at_most: None,
+            limit: 100,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        unanswered
+            .iter()
+            .map(|w| w.state.conversation_id.as_str())
+            .collect::<Vec<_>>(),
+        Vec::<&str>::new(),
+        "unanswered conversations"
+    );
 }
