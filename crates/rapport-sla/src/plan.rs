@@ -16,7 +16,7 @@
 //! Ids are [`event_id`]s of the cycle, so an announcement repeated after a crash (sent, but not
 //! yet in the ledger) has the id it had the first time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_clickhouse::sla::LedgerRow;
 use rapport_responsiveness::Derived;
@@ -216,16 +216,23 @@ fn void_vanished(
     known: &BTreeMap<(&str, &str), &LedgerRow>,
     out: &mut Plan,
 ) {
+    // Looked up per ledger row: a conversation of n exchanges has n cycles and n rows, and a
+    // scan of the cycles per row would make its evaluation quadratic. Each target's cycles are
+    // in start order (a stable sort, so among equal starts the last stays last) for `covering`.
+    let derived_cycles: BTreeSet<(&str, &str)> = sla
+        .targets
+        .iter()
+        .flat_map(|t| t.cycles.iter().map(|c| (t.target.as_str(), c.id.as_str())))
+        .collect();
+    let mut by_start: BTreeMap<&str, Vec<&Cycle>> = BTreeMap::new();
     for (&(target_name, cycle_id), &before) in known {
+        if derived_cycles.contains(&(target_name, cycle_id)) || before.status == VOID {
+            continue;
+        }
         let outcome = sla
             .targets
             .iter()
             .find(|t| t.target.as_str() == target_name);
-        if outcome.is_some_and(|t| t.cycles.iter().any(|c| c.id == cycle_id))
-            || before.status == VOID
-        {
-            continue;
-        }
         let mut row = before.clone();
         row.status = VOID.to_owned();
         row.pending = 0;
@@ -248,10 +255,13 @@ fn void_vanished(
             // that started by the time the vanished one was due.
             let until = row.due_at_ms.or(row.at_risk_at_ms).unwrap_or(ctx.now);
             let covering = outcome.and_then(|t| {
-                t.cycles
-                    .iter()
-                    .filter(|c| c.started_at_ms <= until)
-                    .max_by_key(|c| c.started_at_ms)
+                let cycles = by_start.entry(target_name).or_insert_with(|| {
+                    let mut cycles: Vec<&Cycle> = t.cycles.iter().collect();
+                    cycles.sort_by_key(|c| c.started_at_ms);
+                    cycles
+                });
+                let started = cycles.partition_point(|c| c.started_at_ms <= until);
+                started.checked_sub(1).map(|i| cycles[i])
             });
             let e = SlaEvent {
                 event_id: event_id(
