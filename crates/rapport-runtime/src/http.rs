@@ -25,9 +25,14 @@ pub use crate::serve::serve_router;
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
-    /// A connection that has not sent a whole request head within this time (after connecting,
-    /// or idle between two requests) is closed: a slowloris client holds nothing for long.
+    /// A connection that has not sent a whole request head within this time (from connecting,
+    /// or from the first byte of a later request) is closed: a slowloris client holds nothing
+    /// for long.
     pub header_read_timeout_ms: u64,
+    /// A kept-alive connection idle this long between two requests is closed. Longer than the
+    /// upstream keep-alive of a proxy in front (nginx, ingress-nginx and AWS ALB keep 60 s), so
+    /// the proxy never sends a request on a connection this end is closing (it answers that 502).
+    pub idle_timeout_ms: u64,
     /// Connections served at once; one more is closed as soon as it is accepted.
     pub max_connections: usize,
     /// Serve `/metrics` (and `/healthz`, `/readyz`, `/livez`) on this address too, and no longer
@@ -55,6 +60,9 @@ impl HttpConfig {
         if self.header_read_timeout_ms == 0 {
             problems.push(format!("{section}.header_read_timeout_ms must be positive"));
         }
+        if self.idle_timeout_ms == 0 {
+            problems.push(format!("{section}.idle_timeout_ms must be positive"));
+        }
         if self.max_connections == 0 {
             problems.push(format!("{section}.max_connections must be positive"));
         }
@@ -75,6 +83,7 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
             max_connections: 1024,
             metrics_listen: None,
             tls: None,

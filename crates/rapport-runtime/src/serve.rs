@@ -1,12 +1,17 @@
 //! Serving a router over HTTP/1.1 with the limits every Rapport listener needs: a deadline for
-//! each request head (slowloris), a cap on connections, the peer's address for the handlers
+//! each request head (slowloris), an idle time for kept-alive connections longer than that
+//! deadline, a cap on connections, the peer's address for the handlers
 //! (`ConnectInfo<SocketAddr>`), and a graceful stop that lets requests in progress finish. With
 //! `tls` configured, the same over TLS (rustls), the certificate reloaded when its files change.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -16,7 +21,7 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -55,6 +60,7 @@ pub async fn serve_router(
     };
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let header_timeout = Duration::from_millis(config.header_read_timeout_ms);
+    let idle_timeout = Duration::from_millis(config.idle_timeout_ms);
     let connections = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -84,7 +90,9 @@ pub async fn serve_router(
         let tls = tls.clone();
         connections.spawn(async move {
             match tls {
-                None => serve_connection(stream, service, header_timeout, stop).await,
+                None => {
+                    serve_connection(stream, service, header_timeout, idle_timeout, stop).await;
+                }
                 Some(acceptor) => {
                     let handshake = tokio::select! {
                         () = stop.cancelled() => return,
@@ -92,7 +100,8 @@ pub async fn serve_router(
                     };
                     match handshake {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, service, header_timeout, stop).await;
+                            serve_connection(stream, service, header_timeout, idle_timeout, stop)
+                                .await;
                         }
                         Ok(Err(error)) => {
                             metrics::counter!("rapport_http_tls_handshake_failures_total")
@@ -116,15 +125,23 @@ async fn serve_connection<I>(
     io: I,
     service: WithPeer,
     header_timeout: Duration,
+    idle_timeout: Duration,
     stop: CancellationToken,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = service.peer;
+    let reads = Arc::new(AtomicU64::new(0));
+    let timer = HeadTimer {
+        header: header_timeout,
+        idle: idle_timeout,
+        reads: Arc::clone(&reads),
+        heads: Arc::new(AtomicU64::new(0)),
+    };
     let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
+        .timer(timer)
         .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(io), service);
+        .serve_connection(TokioIo::new(Counted { io, reads }), service);
     let mut connection = std::pin::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {
@@ -136,6 +153,128 @@ async fn serve_connection<I>(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+/// hyper's HTTP/1.1 server has one timer for a request head, started when it begins to wait for
+/// one: on a kept-alive connection that wait includes the idle time since the last response, so
+/// with `header_read_timeout` alone a connection idle for that long (10 s) is closed. A proxy in
+/// front keeps its upstream connections open longer (nginx and ingress-nginx 60 s, AWS ALB 60 s)
+/// and sends the next request on one this end is closing, which the proxy answers 502: to a
+/// webhook provider, a failed delivery. So the wait for a later request gets `idle` until its
+/// first byte arrives and `header` from then on; the first request's head has `header` from the
+/// accept, as before (`tests::a_kept_alive_connection_*`).
+#[derive(Clone)]
+struct HeadTimer {
+    header: Duration,
+    idle: Duration,
+    /// Reads from the connection that returned bytes (`Counted`).
+    reads: Arc<AtomicU64>,
+    /// Heads waited for so far on the connection.
+    heads: Arc<AtomicU64>,
+}
+
+impl hyper::rt::Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        TokioTimer::new().sleep(duration)
+    }
+
+    /// hyper asks for a sleep only as it starts to wait for a head, due `header` later.
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        let later_request = self.heads.fetch_add(1, Ordering::Relaxed) > 0;
+        let due = if later_request {
+            deadline
+                .checked_sub(self.header)
+                .map_or(deadline, |started| started + self.idle)
+        } else {
+            deadline
+        };
+        Box::pin(HeadSleep {
+            sleep: Box::pin(tokio::time::sleep_until(due.into())),
+            header: self.header,
+            reads: Arc::clone(&self.reads),
+            reads_at_start: self.reads.load(Ordering::Relaxed),
+            idle: later_request,
+        })
+    }
+}
+
+/// The deadline of one head: while `idle`, the idle time; once the connection has read bytes
+/// since the wait began, `header` from the moment that is seen. hyper polls this sleep each time
+/// a read leaves the head incomplete, so that moment is the first byte's.
+struct HeadSleep {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    header: Duration,
+    reads: Arc<AtomicU64>,
+    reads_at_start: u64,
+    idle: bool,
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.idle && this.reads.load(Ordering::Relaxed) != this.reads_at_start {
+            this.idle = false;
+            this.sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + this.header);
+        }
+        this.sleep.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for HeadSleep {}
+
+/// A connection's stream, counting the reads that return bytes for [`HeadTimer`].
+struct Counted<I> {
+    io: I,
+    reads: Arc<AtomicU64>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -221,6 +360,87 @@ mod tests {
             "closed by the server, not by the test's own timeout"
         );
         assert!(!answer.contains("200 OK"), "{answer}");
+        stop.cancel();
+    }
+
+    /// A kept-alive connection's GET /peer, read to the end of its answer.
+    async fn get_kept_alive(stream: &mut TcpStream) -> String {
+        stream
+            .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        let mut buf = [0u8; 4096];
+        while !answer.ends_with("127.0.0.1") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the answer: {answer}");
+            answer.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        answer
+    }
+
+    /// Whether the server closes `stream` within `within` (an idle connection sends nothing else).
+    async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(within, stream.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_stays_open_between_requests_for_the_idle_time() {
+        let config = HttpConfig {
+            header_read_timeout_ms: 200,
+            idle_timeout_ms: 1_500,
+            ..HttpConfig::default()
+        };
+        let (addr, stop) = start(config).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        assert!(
+            get_kept_alive(&mut stream)
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        // Idle for three head deadlines: still open, and the next request is answered on it.
+        assert!(!closed_within(&mut stream, Duration::from_millis(600)).await);
+        assert!(
+            get_kept_alive(&mut stream)
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        // Idle past the idle time: closed by the server.
+        assert!(closed_within(&mut stream, Duration::from_secs(4)).await);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_that_starts_a_head_has_the_head_deadline_from_then() {
+        let config = HttpConfig {
+            header_read_timeout_ms: 300,
+            idle_timeout_ms: 30_000,
+            ..HttpConfig::default()
+        };
+        let (addr, stop) = start(config).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        assert!(
+            get_kept_alive(&mut stream)
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A slowloris head on the kept-alive connection: cut at the head deadline, not the idle
+        // time.
+        stream
+            .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "closed at the head deadline, not the idle time"
+        );
         stop.cancel();
     }
 
