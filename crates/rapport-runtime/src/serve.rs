@@ -388,11 +388,11 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn a_kept_alive_connection_stays_open_between_requests_for_the_idle_time() {
+    /// A server with these deadlines and a connection to it that has been answered once.
+    async fn answered_once(header_ms: u64, idle_ms: u64) -> (TcpStream, CancellationToken) {
         let config = HttpConfig {
-            header_read_timeout_ms: 200,
-            idle_timeout_ms: 1_500,
+            header_read_timeout_ms: header_ms,
+            idle_timeout_ms: idle_ms,
             ..HttpConfig::default()
         };
         let (addr, stop) = start(config).await;
@@ -402,6 +402,12 @@ mod tests {
                 .await
                 .starts_with("HTTP/1.1 200")
         );
+        (stream, stop)
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_stays_open_between_requests_for_the_idle_time() {
+        let (mut stream, stop) = answered_once(200, 1_500).await;
         // Idle for three head deadlines: still open, and the next request is answered on it.
         assert!(!closed_within(&mut stream, Duration::from_millis(600)).await);
         assert!(
@@ -416,18 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_kept_alive_connection_that_starts_a_head_has_the_head_deadline_from_then() {
-        let config = HttpConfig {
-            header_read_timeout_ms: 300,
-            idle_timeout_ms: 30_000,
-            ..HttpConfig::default()
-        };
-        let (addr, stop) = start(config).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        assert!(
-            get_kept_alive(&mut stream)
-                .await
-                .starts_with("HTTP/1.1 200")
-        );
+        let (mut stream, stop) = answered_once(300, 30_000).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         // A slowloris head on the kept-alive connection: cut at the head deadline, not the idle
         // time.
