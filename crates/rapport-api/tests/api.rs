@@ -109,6 +109,56 @@ async fn timeline_merges_channels_newest_first_by_id_or_identifier() {
     f.drop().await;
 }
 
+/// An email conversation the writer has joined into a thread (`email_threads`) is shown under
+/// the thread's id, on the timeline as on every other read; the rest keep their own ids.
+#[tokio::test]
+async fn the_timeline_shows_a_threaded_email_conversation_under_its_thread() {
+    let f = Fixture::new("api_timeline_threads").await;
+    const THREAD: &str = "email:<t0@mail.example.com>";
+    f.client
+        .query(
+            "INSERT INTO email_threads (tenant_id, conversation_id, thread_id, changed_at_ms) \
+             VALUES ('acme', ?, ?, 1)",
+        )
+        .bind(SHARED_CONVERSATION)
+        .bind(THREAD)
+        .execute()
+        .await
+        .unwrap();
+    let api = f.serve().await;
+    let page = api
+        .get(
+            &format!("/v1/customers/{MARIA}/timeline?order=asc"),
+            Some(&f.acme),
+        )
+        .await;
+    assert_eq!(page.status, 200, "{:#}", page.body);
+    let conversations: Vec<(String, String)> = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["channel"].as_str().unwrap().to_owned(),
+                i["conversation_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let email: BTreeSet<&str> = conversations
+        .iter()
+        .filter(|(channel, _)| channel == "email")
+        .map(|(_, c)| c.as_str())
+        .collect();
+    assert_eq!(email, BTreeSet::from([THREAD]), "{conversations:?}");
+    assert!(
+        conversations
+            .iter()
+            .any(|(channel, c)| channel == "chat" && c != THREAD),
+        "{conversations:?}"
+    );
+    f.drop().await;
+}
+
 #[tokio::test]
 async fn timeline_filters_by_channel_and_time_range() {
     let f = Fixture::new("api_timeline_filters").await;
