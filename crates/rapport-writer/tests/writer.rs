@@ -541,7 +541,17 @@ async fn a_backlog_shares_one_state_recompute_and_its_records_complete_only_with
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (_, metrics) = writer.get("/metrics").await;
+    // A batch's rows are visible before the writer has counted its insert: read the counters
+    // once they have caught up with the first half's 100 batches.
+    let metrics = loop {
+        let (_, metrics) = writer.get("/metrics").await;
+        if metric_sum(&metrics, "rapport_writer_insert_seconds_count") >= 100.0
+            || Instant::now() >= deadline
+        {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     writer.signal("KILL");
     let at_kill = run.count_distinct().await;
     assert!(
