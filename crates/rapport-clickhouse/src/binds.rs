@@ -16,6 +16,42 @@ pub fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
+/// `sql`, whose first `?` is the tenant and whose `{ids}` is where the keys go, for one run of
+/// keys (a run from [`chunks`]).
+pub fn query_in(
+    client: &clickhouse::Client,
+    sql: &str,
+    tenant_id: &str,
+    ids: &[&String],
+) -> clickhouse::query::Query {
+    let text = sql.replace("{ids}", &placeholders(ids.len()));
+    ids.iter()
+        .fold(client.query(&text).bind(tenant_id), |q, id| {
+            q.bind(id.as_str())
+        })
+}
+
+/// [`query_in`] for every run of `ids`, and the rows of them all.
+pub async fn select_in<T>(
+    client: &clickhouse::Client,
+    sql: &str,
+    tenant_id: &str,
+    ids: &[&String],
+) -> Result<Vec<T>, crate::ClickHouseError>
+where
+    T: clickhouse::RowOwned + clickhouse::RowRead,
+{
+    let mut out = Vec::new();
+    for run in chunks(ids) {
+        out.extend(
+            query_in(client, sql, tenant_id, run)
+                .fetch_all::<T>()
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
 /// `ids` in order, cut into runs of at most [`MAX_KEYS`] keys and [`MAX_BYTES`] bytes (a longer
 /// key alone in its run).
 pub fn chunks<T: AsRef<str>>(ids: &[T]) -> Vec<&[T]> {

@@ -18,7 +18,7 @@ pub use rapport_responsiveness::Rules;
 use rapport_responsiveness::{Derived, Event, EventKind};
 use serde::{Deserialize, Serialize};
 
-use crate::binds::{self, placeholders};
+use crate::binds;
 use crate::row::date_of;
 use crate::sla::SlaRow;
 use crate::threads::{self, Move, Moves};
@@ -453,8 +453,7 @@ async fn events_of(
         "SELECT conversation_id, event_id, occurred_at_ms, kind, direction, actor_role, actor_id, \
          actor_name, auto_reply, status, team, channel, source, tags, identity_types, identity_values, \
          if(direction = 'inbound' AND actor_role = 'customer', substringUTF8(ifNull(text, ''), 1, {TEXT_PREVIEW_BYTES}), '') AS text \
-         FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id IN ({})",
-        placeholders(ids.len())
+         FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id IN ({{ids}})"
     );
     // `substringUTF8` (characters), then [`preview`] (bytes at a character): a byte `substring`
     // can end inside a character, the client refuses a String that is not UTF-8, and every
@@ -464,12 +463,8 @@ async fn events_of(
     // and a history of years in monthly partitions, a batch's conversations touched enough parts
     // for 18.16 to refuse the read at its memory limit (3.7 GiB, filling 10 M rows over 5 years).
     // A granule per block bounds each stream to ~8 MB.
-    let query = ids
-        .iter()
-        .fold(client.query(&sql).bind(tenant_id), |q, id| {
-            q.bind(id.as_str())
-        })
-        .with_setting("max_block_size", "8192");
+    let query =
+        binds::query_in(client, &sql, tenant_id, ids).with_setting("max_block_size", "8192");
     let rows: Vec<EventRow> = query.fetch_all().await?;
     let mut by_conversation: HashMap<String, Vec<Event>> = HashMap::new();
     for row in rows {
@@ -487,22 +482,18 @@ async fn stored_waits(
     ids: &[&String],
 ) -> Result<HashMap<String, StoredWait>, ClickHouseError> {
     // A chunk's threads and the threads its moves left can be twice the chunk: cut again.
-    let mut waits = HashMap::new();
-    for part in binds::chunks(ids) {
-        let sql = format!(
-            "SELECT conversation_id, is_waiting, waiting_since_ms, channel FROM conversations FINAL \
-             PREWHERE tenant_id = ? AND conversation_id IN ({})",
-            placeholders(part.len())
-        );
-        let query = part
-            .iter()
-            .fold(client.query(&sql).bind(tenant_id), |q, id| {
-                q.bind(id.as_str())
-            });
-        let rows: Vec<StoredWait> = query.fetch_all().await?;
-        waits.extend(rows.into_iter().map(|w| (w.conversation_id.clone(), w)));
-    }
-    Ok(waits)
+    let rows: Vec<StoredWait> = binds::select_in(
+        client,
+        "SELECT conversation_id, is_waiting, waiting_since_ms, channel FROM conversations FINAL \
+         PREWHERE tenant_id = ? AND conversation_id IN ({ids})",
+        tenant_id,
+        ids,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|w| (w.conversation_id.clone(), w))
+        .collect())
 }
 
 /// Recomputes the touched conversations from their stored events with `rules`. `version` orders
@@ -602,14 +593,17 @@ pub(crate) async fn recompute_with(
                 .get(id)
                 .map(|w| (w.is_waiting != 0, w.waiting_since_ms, w.channel.as_str()))
         };
+        // Each conversation's events are moved into the last derivation that uses them and
+        // cloned only for the ones before (a moved conversation is derived in its new thread and
+        // again for the one it left): a batch's events, text previews included, are otherwise
+        // copied once more per recompute.
+        let mut events = Uses::new(events, &members, &left);
         let mut derived_threads = BTreeSet::new();
         for (thread, conversations) in &members {
-            let thread_events: Vec<Event> = conversations
-                .iter()
-                .filter_map(|c| events.get(c.as_str()))
-                .flatten()
-                .cloned()
-                .collect();
+            let mut thread_events: Vec<Event> = Vec::new();
+            for c in conversations {
+                thread_events.extend(events.take(c).into_iter().flatten());
+            }
             let Some(derived) = rules.derive(tenant_id, thread_events) else {
                 continue;
             };
@@ -629,8 +623,8 @@ pub(crate) async fn recompute_with(
                 continue;
             }
             let Some(derived) = events
-                .get(m.conversation_id.as_str())
-                .and_then(|e| rules.derive(tenant_id, e.clone()))
+                .take(&m.conversation_id)
+                .and_then(|e| rules.derive(tenant_id, e))
             else {
                 continue;
             };
@@ -649,6 +643,46 @@ pub(crate) async fn recompute_with(
         }
     }
     Ok(rows)
+}
+
+/// A chunk's events by conversation, handed out once per use: moved to the last use, cloned for
+/// the uses before it.
+struct Uses {
+    events: HashMap<String, Vec<Event>>,
+    left: HashMap<String, usize>,
+}
+
+impl Uses {
+    /// The uses to come: each thread's member conversations, then each move's conversation
+    /// (the rows it left are derived from it).
+    fn new(
+        events: HashMap<String, Vec<Event>>,
+        members: &BTreeMap<String, BTreeSet<String>>,
+        moves: &[&Move],
+    ) -> Self {
+        let mut left: HashMap<String, usize> = HashMap::new();
+        let used = members
+            .values()
+            .flatten()
+            .chain(moves.iter().map(|m| &m.conversation_id));
+        for c in used {
+            if events.contains_key(c) {
+                *left.entry(c.clone()).or_default() += 1;
+            }
+        }
+        Self { events, left }
+    }
+
+    fn take(&mut self, conversation_id: &str) -> Option<Vec<Event>> {
+        let uses = self.left.get_mut(conversation_id)?;
+        *uses -= 1;
+        if *uses == 0 {
+            self.left.remove(conversation_id);
+            self.events.remove(conversation_id)
+        } else {
+            self.events.get(conversation_id).cloned()
+        }
+    }
 }
 
 /// What one chunk of touched conversations needs read: the threads they are in (and those the
@@ -739,9 +773,10 @@ mod tests {
 
     use super::*;
 
-    fn conversation(waiting: Option<i64>) -> Derived {
-        let mut events = vec![Event {
-            event_id: "m1".into(),
+    /// A customer's chat message at +1 s, without identifiers or text.
+    fn customer_message(id: &str) -> Event {
+        Event {
+            event_id: id.into(),
             occurred_at_ms: 1_000,
             kind: EventKind::classify("message", "inbound", "customer", false, None),
             status: None,
@@ -751,8 +786,16 @@ mod tests {
             channel: "chat".into(),
             source: "intercom".into(),
             tags: vec![],
+            identities: vec![],
+            text: None,
+        }
+    }
+
+    fn conversation(waiting: Option<i64>) -> Derived {
+        let mut events = vec![Event {
             identities: vec!["email:a@example.com".into()],
             text: Some("hi".into()),
+            ..customer_message("m1")
         }];
         if waiting.is_none() {
             events.push(Event {
@@ -764,6 +807,38 @@ mod tests {
             });
         }
         Rules::default().derive("t", events).unwrap()
+    }
+
+    #[test]
+    fn each_use_of_a_conversations_events_gets_all_of_them() {
+        let event = customer_message;
+        let events: HashMap<String, Vec<Event>> = [
+            ("a".to_owned(), vec![event("a1"), event("a2")]),
+            ("b".to_owned(), vec![event("b1")]),
+        ]
+        .into();
+        let members: BTreeMap<String, BTreeSet<String>> = [
+            ("t1".to_owned(), ["a".to_owned(), "b".to_owned()].into()),
+            ("t2".to_owned(), ["a".to_owned()].into()),
+        ]
+        .into();
+        let moved = Move {
+            conversation_id: "a".into(),
+            from: "t0".into(),
+            to: "t1".into(),
+        };
+        let mut uses = Uses::new(events, &members, &[&moved]);
+        let ids = |e: Option<Vec<Event>>| {
+            e.map(|e| e.into_iter().map(|e| e.event_id).collect::<Vec<_>>())
+        };
+        // a: two threads and a move; b: one thread; c: never read.
+        for _ in 0..3 {
+            assert_eq!(ids(uses.take("a")), Some(vec!["a1".into(), "a2".into()]));
+        }
+        assert_eq!(ids(uses.take("b")), Some(vec!["b1".into()]));
+        assert!(uses.events.is_empty(), "the last uses moved them out");
+        assert_eq!(uses.take("a"), None);
+        assert_eq!(uses.take("c"), None);
     }
 
     fn waits(rows: &StateRows) -> Vec<(i64, i8)> {

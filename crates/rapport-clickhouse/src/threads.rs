@@ -31,7 +31,7 @@ use rapport_channels::email::thread::{MAX_GROUP, ThreadMessage, Threads};
 use rapport_model::{Threading, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::binds::{self, placeholders};
+use crate::binds::select_in;
 use crate::{ClickHouseError, insert_into};
 
 /// The tables this module writes.
@@ -138,29 +138,6 @@ pub async fn record(
     }
     insert_into(client, "email_links", &links, timeout).await?;
     insert_into(client, "email_messages", &rows, timeout).await
-}
-
-/// `SELECT … WHERE tenant_id = ? AND <column> IN (<ids>)`, chunked.
-async fn select_in<T>(
-    client: &clickhouse::Client,
-    sql: &str,
-    tenant_id: &str,
-    ids: &[&String],
-) -> Result<Vec<T>, ClickHouseError>
-where
-    T: clickhouse::RowOwned + clickhouse::RowRead,
-{
-    let mut out = Vec::new();
-    for chunk in binds::chunks(ids) {
-        let text = sql.replace("{ids}", &placeholders(chunk.len()));
-        let query = chunk
-            .iter()
-            .fold(client.query(&text).bind(tenant_id), |q, id| {
-                q.bind(id.as_str())
-            });
-        out.extend(query.fetch_all::<T>().await?);
-    }
-    Ok(out)
 }
 
 /// The stored messages of every group a message of `seeds` belongs to, at most `cap` of them;
