@@ -140,7 +140,10 @@ async fn cluster_with_a_slow_leader(
 // made while that query is out may be undone by its answer). With a slow leader the seek comes
 // seconds after the commit is known; these hold the resume to every record all the same. On
 // this mock they pass without the wait for the fetcher as well: the case it guards against, seen
-// in the normalizer's outage test, has not been reproduced here.
+// in the normalizer's outage test, has not been reproduced here. Nor with the wait removed and
+// ListOffsets failing six times (LEADER_NOT_AVAILABLE, NOT_LEADER_FOR_PARTITION,
+// REQUEST_TIMED_OUT), OffsetForLeaderEpoch or Fetch failing, or the leader down for 2, 5 or 8 s
+// while the partition is assigned: each resumed exactly at its committed offset.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_answer_to_the_end_offset_query_does_not_move_a_resumed_partition() {
