@@ -203,24 +203,18 @@ pub async fn page(client: &clickhouse::Client, q: &TimelineQuery<'_>) -> ReadRes
     let mut need = want;
     loop {
         let w = window(&spans, q.order, lower, upper, need);
-        // Each event is shown under its conversation's thread, as every other read shows it. The
-        // page's conversations are among the window's, so their threads are read beside the
-        // events instead of after them: one round trip fewer per page.
-        let in_window: Vec<&String> = w.conversations.iter().collect();
-        let (items, threads) =
-            tokio::try_join!(events(client, q, &identities, &owned, &w), async {
-                crate::threads::resolve(client, q.tenant_id, &in_window)
-                    .await
-                    .map_err(super::ReadError::from)
-            },)?;
+        let items = events(client, q, &identities, &owned, &w).await?;
         if items.len() as u64 >= want || w.complete {
             let more = items.len() as u64 >= want;
             let mut items = items;
             items.truncate(q.limit as usize);
-            for item in &mut items {
-                if let Some(thread) = threads.get(&item.conversation_id) {
-                    item.conversation_id.clone_from(thread);
-                }
+            // Each event under its conversation's thread, as every other read shows it. Only the
+            // page's own conversations: a window can hold all of a customer's, and a widening
+            // window would have them resolved again on every pass.
+            let stored: Vec<String> = items.iter().map(|e| e.conversation_id.clone()).collect();
+            let threads = super::conversations::threads_of(client, q.tenant_id, &stored).await?;
+            for (item, thread) in items.iter_mut().zip(threads) {
+                item.conversation_id = thread;
             }
             return Ok(TimelinePage { items, more });
         }
