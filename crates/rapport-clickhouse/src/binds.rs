@@ -55,11 +55,21 @@ where
 /// `ids` in order, cut into runs of at most [`MAX_KEYS`] keys and [`MAX_BYTES`] bytes (a longer
 /// key alone in its run).
 pub fn chunks<T: AsRef<str>>(ids: &[T]) -> Vec<&[T]> {
+    cut(ids, MAX_BYTES)
+}
+
+/// [`chunks`] for a query that binds two such lists (each run of one list with a run of the
+/// other): half the bytes each, so both fit in the query together, escaped.
+pub fn halves<T: AsRef<str>>(ids: &[T]) -> Vec<&[T]> {
+    cut(ids, MAX_BYTES / 2)
+}
+
+fn cut<T: AsRef<str>>(ids: &[T], max_bytes: usize) -> Vec<&[T]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, id) in ids.iter().enumerate() {
         let len = id.as_ref().len();
-        if i > start && (i - start == MAX_KEYS || bytes + len > MAX_BYTES) {
+        if i > start && (i - start == MAX_KEYS || bytes + len > max_bytes) {
             out.push(&ids[start..i]);
             (start, bytes) = (i, 0);
         }
@@ -95,6 +105,14 @@ mod tests {
 
         let huge = ["x".repeat(MAX_BYTES + 1), "y".into()];
         assert_eq!(chunks(&huge).len(), 2, "an oversized key stands alone");
+
+        let halves = halves(&long);
+        assert!(
+            halves
+                .iter()
+                .all(|r| r.len() == 48 || r.len() == 300 - 6 * 48)
+        );
+        assert_eq!(halves.concat(), long);
         assert!(chunks::<String>(&[]).is_empty());
     }
 }

@@ -192,12 +192,13 @@ struct StoredEvent {
 }
 
 /// Which of `event_ids` (of conversations `conversation_ids` of one tenant) the store holds:
-/// `rapport-sla` derives a conversation only once the events it was told about are stored.
+/// `rapport-sla` derives a conversation only once the events it was told about are stored. The
+/// two lists share one query: runs of [`crate::binds::halves`] fit it whatever their keys.
 pub async fn stored_event_ids(
     client: &clickhouse::Client,
     tenant_id: &str,
-    conversation_ids: &[String],
-    event_ids: &[String],
+    conversation_ids: &[impl AsRef<str>],
+    event_ids: &[impl AsRef<str>],
 ) -> Result<std::collections::HashSet<String>, crate::ClickHouseError> {
     let mut sql = crate::read::Sql::new(
         "SELECT DISTINCT event_id FROM interactions PREWHERE tenant_id = ? AND conversation_id IN ",

@@ -316,3 +316,48 @@ async fn a_batch_of_conversations_with_ids_at_the_key_bound_is_recomputed() {
     assert_eq!(state.conversations.len(), 300);
     stack.drop_database(&database).await;
 }
+
+/// `rapport-sla` asks which of a batch's events are stored with two key lists in one query, the
+/// conversations and the event ids. Each is cut by `binds::halves`: with keys at the bound made
+/// of quotes (each escaped to two bytes), two full `chunks` runs pass the 256 KiB the server
+/// parses (code 62, which stops the service for good).
+#[tokio::test]
+async fn stored_events_are_found_with_two_key_lists_of_the_worst_keys() {
+    use rapport_clickhouse::{binds, sla};
+    let stack = Stack::from_env();
+    let database = stack.database("sla_stored_quotes").await;
+    let config = config(&stack, &database);
+    migrate(&config).await.unwrap();
+    let client = config.client();
+    let rows: Vec<InteractionRow> = (0..100)
+        .map(|n| {
+            let mut r = row(n);
+            r.conversation_id = format!("{n:'>width$}", width = rapport_model::MAX_KEY_BYTES);
+            r
+        })
+        .collect();
+    rapport_clickhouse::insert_rows(&client, &rows, TIMEOUT)
+        .await
+        .unwrap();
+    let conversations: Vec<&String> = rows.iter().map(|r| &r.conversation_id).collect();
+    // The stored events, and as many more that are not, as a batch's ids would be.
+    let mut events: Vec<String> = rows.iter().map(|r| r.event_id.clone()).collect();
+    events.extend((0..3_000).map(|n| format!("00000000-0000-0000-0000-{n:012}")));
+    let conversation_runs = binds::halves(&conversations);
+    let event_runs = binds::halves(&events);
+    assert!(conversation_runs.len() > 1 && event_runs.len() > 1);
+    let mut found = std::collections::HashSet::new();
+    for ids in &conversation_runs {
+        for wanted in &event_runs {
+            found.extend(
+                sla::stored_event_ids(&client, "acme", ids, wanted)
+                    .await
+                    .expect("both lists fit in one query"),
+            );
+        }
+    }
+    let stored: std::collections::HashSet<String> =
+        rows.iter().map(|r| r.event_id.clone()).collect();
+    assert_eq!(found, stored);
+    stack.drop_database(&database).await;
+}

@@ -385,15 +385,12 @@ impl Service {
         let started = tokio::time::Instant::now();
         let poll = Duration::from_millis(self.config.store_poll_ms);
         let ids: Vec<&String> = conversations.keys().collect();
-        for ids in binds::chunks(&ids) {
-            let events: Vec<String> = ids
-                .iter()
-                .flat_map(|id| conversations[*id].1.iter().cloned())
-                .collect();
-            let ids: Vec<String> = ids.iter().map(|id| (*id).clone()).collect();
-            for wanted in binds::chunks(&events) {
+        // Both lists go into one query: halves, so that together they fit it.
+        for ids in binds::halves(&ids) {
+            let events: Vec<&String> = ids.iter().flat_map(|id| &conversations[*id].1).collect();
+            for wanted in binds::halves(&events) {
                 loop {
-                    match store::stored_event_ids(&self.client, tenant, &ids, wanted).await {
+                    match store::stored_event_ids(&self.client, tenant, ids, wanted).await {
                         Ok(found) if found.len() >= wanted.len() => break,
                         Ok(_) if started.elapsed() >= STORE_PATIENCE => {
                             warn!(

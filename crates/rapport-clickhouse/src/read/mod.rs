@@ -81,7 +81,7 @@ impl Sql {
     }
 
     /// `(?, ?, …)` with the values: a list the primary key index can use (`has()` cannot).
-    pub fn list(&mut self, values: &[String]) -> &mut Self {
+    pub fn list<S: AsRef<str>>(&mut self, values: &[S]) -> &mut Self {
         if values.is_empty() {
             // An empty IN list is a syntax error; this matches nothing.
             self.push("('')");
@@ -89,7 +89,8 @@ impl Sql {
         }
         self.push("(");
         for (i, value) in values.iter().enumerate() {
-            self.push(if i == 0 { "?" } else { ", ?" }).text(value);
+            self.push(if i == 0 { "?" } else { ", ?" })
+                .text(value.as_ref());
         }
         self.push(")")
     }
@@ -453,10 +454,10 @@ mod tests {
     #[test]
     fn lists_bind_every_value_and_an_empty_one_matches_nothing() {
         let mut sql = Sql::new("x IN ");
-        sql.list(&["a".into(), "b".into()]);
+        sql.list(&["a", "b"]);
         assert_eq!(sql.as_str(), "x IN (?, ?)");
         let mut sql = Sql::new("x IN ");
-        sql.list(&[]);
+        sql.list::<&str>(&[]);
         assert_eq!(sql.as_str(), "x IN ('')");
     }
 
