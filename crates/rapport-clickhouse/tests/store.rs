@@ -286,26 +286,41 @@ async fn a_long_message_cut_inside_a_character_is_previewed_and_recomputed() {
     stack.drop_database(&database).await;
 }
 
-/// A batch touching 300 conversations whose ids are each at the key bound (1 KiB): 300 KiB of
-/// ids, more than the 256 KiB of SQL the server parses, so the reads are cut by bytes too.
-#[tokio::test]
-async fn a_batch_of_conversations_with_ids_at_the_key_bound_is_recomputed() {
-    use rapport_clickhouse::state::{self, Rules, Touched};
+/// A database of its own holding `n` interactions, each in a conversation whose id is at the key
+/// bound: its number padded on the left with `pad`.
+async fn stored_with_long_ids(
+    name: &str,
+    n: usize,
+    pad: char,
+) -> (Stack, String, clickhouse::Client, Vec<InteractionRow>) {
     let stack = Stack::from_env();
-    let database = stack.database("state_long_ids").await;
+    let database = stack.database(name).await;
     let config = config(&stack, &database);
     migrate(&config).await.unwrap();
     let client = config.client();
-    let rows: Vec<InteractionRow> = (0..300)
-        .map(|n| {
-            let mut r = row(n);
-            r.conversation_id = format!("{n:0width$}", width = rapport_model::MAX_KEY_BYTES);
+    let rows: Vec<InteractionRow> = (0..n)
+        .map(|i| {
+            let mut r = row(i);
+            let number = i.to_string();
+            r.conversation_id =
+                std::iter::repeat_n(pad, rapport_model::MAX_KEY_BYTES - number.len())
+                    .chain(number.chars())
+                    .collect();
             r
         })
         .collect();
     rapport_clickhouse::insert_rows(&client, &rows, TIMEOUT)
         .await
         .unwrap();
+    (stack, database, client, rows)
+}
+
+/// A batch touching 300 conversations whose ids are each at the key bound (1 KiB): 300 KiB of
+/// ids, more than the 256 KiB of SQL the server parses, so the reads are cut by bytes too.
+#[tokio::test]
+async fn a_batch_of_conversations_with_ids_at_the_key_bound_is_recomputed() {
+    use rapport_clickhouse::state::{self, Rules, Touched};
+    let (stack, database, client, rows) = stored_with_long_ids("state_long_ids", 300, '0').await;
     let touched = Touched::from([(
         "acme".to_owned(),
         rows.iter().map(|r| r.conversation_id.clone()).collect(),
@@ -324,21 +339,8 @@ async fn a_batch_of_conversations_with_ids_at_the_key_bound_is_recomputed() {
 #[tokio::test]
 async fn stored_events_are_found_with_two_key_lists_of_the_worst_keys() {
     use rapport_clickhouse::{binds, sla};
-    let stack = Stack::from_env();
-    let database = stack.database("sla_stored_quotes").await;
-    let config = config(&stack, &database);
-    migrate(&config).await.unwrap();
-    let client = config.client();
-    let rows: Vec<InteractionRow> = (0..100)
-        .map(|n| {
-            let mut r = row(n);
-            r.conversation_id = format!("{n:'>width$}", width = rapport_model::MAX_KEY_BYTES);
-            r
-        })
-        .collect();
-    rapport_clickhouse::insert_rows(&client, &rows, TIMEOUT)
-        .await
-        .unwrap();
+    let (stack, database, client, rows) =
+        stored_with_long_ids("sla_stored_quotes", 100, '\'').await;
     let conversations: Vec<&String> = rows.iter().map(|r| &r.conversation_id).collect();
     // The stored events, and as many more that are not, as a batch's ids would be.
     let mut events: Vec<String> = rows.iter().map(|r| r.event_id.clone()).collect();
