@@ -470,12 +470,24 @@ async fn events_of(
         .fetch_all()
         .await?;
     latest_versions(&mut rows);
+    // Rows come sorted by conversation (`latest_versions`): an entry per run of a conversation,
+    // its id moved out of the row rather than copied per event.
     let mut by_conversation: HashMap<String, Vec<Event>> = HashMap::new();
-    for row in rows {
-        by_conversation
-            .entry(row.conversation_id.clone())
-            .or_default()
-            .push(Event::from(row));
+    let mut current: Option<(String, Vec<Event>)> = None;
+    for mut row in rows {
+        let conversation_id = std::mem::take(&mut row.conversation_id);
+        match &mut current {
+            Some((id, events)) if *id == conversation_id => events.push(Event::from(row)),
+            _ => {
+                let next = (conversation_id, vec![Event::from(row)]);
+                if let Some((id, events)) = current.replace(next) {
+                    by_conversation.entry(id).or_default().extend(events);
+                }
+            }
+        }
+    }
+    if let Some((id, events)) = current {
+        by_conversation.entry(id).or_default().extend(events);
     }
     Ok(by_conversation)
 }
@@ -666,27 +678,27 @@ pub(crate) async fn recompute_with(
 
 /// A chunk's events by conversation, handed out once per use: moved to the last use, cloned for
 /// the uses before it.
-struct Uses {
+struct Uses<'a> {
     events: HashMap<String, Vec<Event>>,
-    left: HashMap<String, usize>,
+    left: HashMap<&'a str, usize>,
 }
 
-impl Uses {
+impl<'a> Uses<'a> {
     /// The uses to come: each thread's member conversations, then each move's conversation
     /// (the rows it left are derived from it).
     fn new(
         events: HashMap<String, Vec<Event>>,
-        members: &BTreeMap<String, BTreeSet<String>>,
-        moves: &[&Move],
+        members: &'a BTreeMap<String, BTreeSet<String>>,
+        moves: &[&'a Move],
     ) -> Self {
-        let mut left: HashMap<String, usize> = HashMap::new();
+        let mut left: HashMap<&str, usize> = HashMap::new();
         let used = members
             .values()
             .flatten()
             .chain(moves.iter().map(|m| &m.conversation_id));
         for c in used {
             if events.contains_key(c) {
-                *left.entry(c.clone()).or_default() += 1;
+                *left.entry(c.as_str()).or_default() += 1;
             }
         }
         Self { events, left }
