@@ -89,14 +89,15 @@ impl Owed {
                 .extend(conversations);
         }
         for m in messages {
-            if !self.records.contains_key(m.topic()) {
-                self.records.insert(m.topic().to_owned(), BTreeMap::new());
-            }
-            if let Some(partitions) = self.records.get_mut(m.topic()) {
-                partitions
+            match self.records.get_mut(m.topic()) {
+                Some(partitions) => partitions
                     .entry(m.partition())
                     .or_default()
-                    .push(m.offset());
+                    .push(m.offset()),
+                None => {
+                    let partitions = BTreeMap::from([(m.partition(), vec![m.offset()])]);
+                    self.records.insert(m.topic().to_owned(), partitions);
+                }
             }
         }
         self.since.get_or_insert(now);
