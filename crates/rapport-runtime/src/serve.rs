@@ -9,7 +9,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -136,7 +136,7 @@ async fn serve_connection<I>(
         header: header_timeout,
         idle: idle_timeout,
         reads: Arc::clone(&reads),
-        heads: Arc::new(AtomicU64::new(0)),
+        waited: AtomicBool::new(false),
     };
     let connection = http1::Builder::new()
         .timer(timer)
@@ -164,14 +164,13 @@ async fn serve_connection<I>(
 /// webhook provider, a failed delivery. So the wait for a later request gets `idle` until its
 /// first byte arrives and `header` from then on; the first request's head has `header` from the
 /// accept, as before (`tests::a_kept_alive_connection_*`).
-#[derive(Clone)]
 struct HeadTimer {
     header: Duration,
     idle: Duration,
     /// Reads from the connection that returned bytes (`Counted`).
     reads: Arc<AtomicU64>,
-    /// Heads waited for so far on the connection.
-    heads: Arc<AtomicU64>,
+    /// Whether a head has been waited for on the connection already.
+    waited: AtomicBool,
 }
 
 impl hyper::rt::Timer for HeadTimer {
@@ -181,11 +180,9 @@ impl hyper::rt::Timer for HeadTimer {
 
     /// hyper asks for a sleep only as it starts to wait for a head, due `header` later.
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        let later_request = self.heads.fetch_add(1, Ordering::Relaxed) > 0;
+        let later_request = self.waited.swap(true, Ordering::Relaxed);
         let due = if later_request {
-            deadline
-                .checked_sub(self.header)
-                .map_or(deadline, |started| started + self.idle)
+            Instant::now() + self.idle
         } else {
             deadline
         };
