@@ -120,7 +120,7 @@ async fn a_replica_killed_mid_ingest_loses_nothing_and_counts_nothing_twice() {
     // included, is over).
     let deadline = Instant::now() + Duration::from_secs(120);
     while pipeline
-        .query("SELECT count() FROM interactions")
+        .query("SELECT count() FROM interaction_log")
         .await
         .is_none_or(|n| n.trim() == "0")
     {

@@ -80,8 +80,8 @@ fn event_ids(records: &[RawRecord]) -> BTreeSet<String> {
 async fn maria_rows(pipeline: &Pipeline) -> Vec<String> {
     let checks = [
         (
-            "interactions",
-            "SELECT count() FROM interactions WHERE tenant_id = 'acme' AND \
+            "interaction_log",
+            "SELECT count() FROM interaction_log WHERE tenant_id = 'acme' AND \
              (has(identity_values, 'maria.forget@example.com') OR conversation_id LIKE 'generic:maria-conv-%')",
         ),
         (
@@ -179,7 +179,7 @@ async fn a_forgotten_customer_never_comes_back_after_a_linker_restart_and_a_full
         async || {
             let found = maria_rows(&pipeline).await;
             [
-                "interactions",
+                "interaction_log",
                 "customer_identities",
                 "conversations",
                 "replies",
@@ -260,7 +260,7 @@ async fn a_forgotten_customer_never_comes_back_after_a_linker_restart_and_a_full
         .await;
     assert_eq!(status, 404, "the restarted linker does not know her either");
     let stored = pipeline
-        .query("SELECT uniqExact(event_id) FROM interactions FINAL WHERE tenant_id = 'acme'")
+        .query("SELECT uniqExact(event_id) FROM interaction_log FINAL WHERE tenant_id = 'acme'")
         .await
         .unwrap();
     assert_eq!(

@@ -31,7 +31,7 @@ async fn the_stored_read_model_equals_the_views_for_any_arrival_order_on_both_en
     // views must give what 18.16 stored.
     let dir = pipeline.dir.join("chdb");
     std::fs::create_dir_all(&dir).unwrap();
-    for table in ["interactions", "customers"] {
+    for table in ["interaction_log", "customers"] {
         let rows = pipeline
             .query(&format!("SELECT * FROM {table} FINAL FORMAT JSONEachRow"))
             .await

@@ -320,7 +320,7 @@ async fn every_arrival_order_gives_the_same_threads_and_first_response_times() {
         // of their own): the answers below hold only because the pieces were joined.
         let split: usize = pipeline
             .query(&format!(
-                "SELECT uniqExact(conversation_id) FROM interactions WHERE tenant_id = 'acme' \
+                "SELECT uniqExact(conversation_id) FROM interaction_log WHERE tenant_id = 'acme' \
                  AND conversation_id LIKE '%.o{o}@mail.example' FORMAT TSV"
             ))
             .await

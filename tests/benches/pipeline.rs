@@ -130,12 +130,12 @@ impl Run {
 
     /// Rows stored, redeliveries included: cheap enough to poll often.
     async fn stored(&self) -> usize {
-        self.count("SELECT count() FROM interactions").await
+        self.count("SELECT count() FROM interaction_log").await
     }
 
     /// Distinct event ids stored: what "done" means.
     async fn distinct(&self) -> usize {
-        self.count("SELECT uniqExact(event_id) FROM interactions")
+        self.count("SELECT uniqExact(event_id) FROM interaction_log")
             .await
     }
 
@@ -335,7 +335,7 @@ async fn bench_mix(stack: &Stack, mix: Mix, customers: usize, rate: u32, seconds
     let mut since = 0i64;
     while started.elapsed() < Duration::from_secs(seconds + 60) {
         let body = run
-            .query(&format!("SELECT event_id, received_at_ms, written_at_ms FROM interactions WHERE written_at_ms >= {since} FORMAT TSV"))
+            .query(&format!("SELECT event_id, received_at_ms, written_at_ms FROM interaction_log WHERE written_at_ms >= {since} FORMAT TSV"))
             .await;
         let visible = Timestamp::now().as_millis();
         for line in body.lines() {

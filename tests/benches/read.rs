@@ -314,7 +314,7 @@ async fn main() {
         async move { query_in(&url, &db, &sql).await.unwrap_or_default() }
     };
     loop {
-        let stored: usize = query("SELECT uniqExact(event_id) FROM interactions".into())
+        let stored: usize = query("SELECT uniqExact(event_id) FROM interaction_log".into())
             .await
             .trim()
             .parse()
@@ -350,7 +350,7 @@ async fn main() {
     }
     let settle_seconds = settling.elapsed().as_secs_f64();
 
-    let rows = query("SELECT count() FROM interactions".into()).await;
+    let rows = query("SELECT count() FROM interaction_log".into()).await;
     let conversations = query("SELECT count() FROM conversations FINAL".into()).await;
     let parts = query(format!(
         "SELECT count() FROM system.parts WHERE database = '{database}' AND active"
@@ -623,7 +623,7 @@ async fn main() {
     let out = dir.join("chdb");
     std::fs::create_dir_all(&out).unwrap();
     for table in [
-        "interactions",
+        "interaction_log",
         "interaction_identities",
         "conversations",
         "replies",

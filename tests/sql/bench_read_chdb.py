@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_sql import SCHEMA_DIR, Chdb, split_statements  # noqa: E402
 
 SHAPES = [
-    ("conversation: events", r"FROM interactions FINAL PREWHERE tenant_id = '[^']*' AND conversation_id = '"),
+    ("conversation: events", r"FROM interaction_log FINAL PREWHERE tenant_id = '[^']*' AND conversation_id = '"),
     ("conversation: state", r"FROM conversations FINAL PREWHERE tenant_id = '[^']*' AND conversation_id = '[^']*'\) WHERE events"),
     ("customer: summary", r"AS interactions, min\(occurred_at_ms\)"),
     ("timeline: spans", r"toUInt8\(1\) AS stored"),
@@ -63,7 +63,7 @@ def main():
         for native in sorted(data.glob("*.native")):
             table = native.stem
             engine.execute(f"INSERT INTO {table} SELECT * FROM file('{native}', Native)")
-        rows = engine.query("SELECT count() FROM interactions", fmt="TSV").strip()
+        rows = engine.query("SELECT count() FROM interaction_log", fmt="TSV").strip()
         print(f"\nchDB {engine.name}: loaded {rows} interactions and the stored tables in "
               f"{time.monotonic() - started:.0f} s")
         queries = json.loads((data / "queries.json").read_text())

@@ -5,7 +5,7 @@ tests/read_model.rs).
 Usage: python3 tests/sql/check_state.py DIR
 
 DIR holds what the Rust test wrote after the writer stored its rows on ClickHouse 18.16:
-  interactions.jsonl, customers.jsonl  the log and the customers (JSONEachRow),
+  interaction_log.jsonl, customers.jsonl  the log and the customers (JSONEachRow),
   compare.json                         {"queries": {name: SQL over the views},
                                         "expected": {name: the stored rows' TSV from 18.16}}.
 
@@ -41,7 +41,7 @@ def main():
         for path in sorted(SCHEMA_DIR.glob("*.sql")):
             for statement in split_statements(path.read_text()):
                 engine.execute(statement)
-        for table in ("interactions", "customers"):
+        for table in ("interaction_log", "customers"):
             rows = (data / f"{table}.jsonl").read_text()
             if rows.strip():
                 engine.execute(f"INSERT INTO {table} FORMAT JSONEachRow\n{rows}")

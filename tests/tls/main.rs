@@ -699,7 +699,7 @@ async fn clickhouse_over_https_with_a_ca_file_and_a_password() {
         result
     };
     assert!(prepare(config.clone()).await.expect("migrated over https"));
-    let tables = query_in(&clickhouse.url(), "rapport", "EXISTS TABLE interactions").await;
+    let tables = query_in(&clickhouse.url(), "rapport", "EXISTS TABLE interaction_log").await;
     assert_eq!(tables.as_deref().map(str::trim), Some("1"));
 
     let mut untrusted = config.clone();

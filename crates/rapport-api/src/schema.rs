@@ -6,7 +6,7 @@ pub const REQUIRED_OBJECTS: &[&str] = &[
     "api_keys",
     "customers",
     "customer_identities",
-    "interactions",
+    "interaction_log",
     "interaction_identities",
     "conversations",
     "replies",

@@ -68,7 +68,7 @@ async fn a_small_tenants_requests_read_only_its_own_rows() {
     fixture
         .stack
         .clickhouse(&format!(
-            "OPTIMIZE TABLE {}.interactions FINAL",
+            "OPTIMIZE TABLE {}.interaction_log FINAL",
             fixture.database
         ))
         .await;

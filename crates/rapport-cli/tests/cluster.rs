@@ -74,7 +74,7 @@ async fn migrate_prints_and_creates_the_cluster_store_and_forget_refuses_to_run_
         &other,
         &database,
         "",
-        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'interactions'",
+        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'interaction_log'",
     )
     .await
     .unwrap();

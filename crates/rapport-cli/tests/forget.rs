@@ -60,7 +60,7 @@ async fn forget_leaves_no_row_of_the_customer_in_any_table() {
     let bob = [BOB, "cust-bob", "b1"];
     let before = rows_mentioning(&store, &maria).await;
     for table in [
-        "interactions",
+        "interaction_log",
         "customers",
         "conversations",
         "replies",
@@ -113,7 +113,7 @@ async fn forget_leaves_no_row_of_the_customer_in_any_table() {
     );
     let left = rows_mentioning(&store, &bob).await;
     for table in [
-        "interactions: 1",
+        "interaction_log: 1",
         "interaction_identities: 1",
         "customers: 1",
         "timeline: 1",

@@ -835,6 +835,7 @@ mod tests {
         }
         for table in [
             "interactions",
+            "interaction_log",
             "interaction_identities",
             "identity_links",
             "customers",

@@ -68,7 +68,7 @@ pub async fn conversations_of(
         .query(
             "SELECT DISTINCT conversation_id FROM interaction_customers \
              WHERE tenant_id = ? AND customer_id = ? AND event_id IN \
-             (SELECT event_id FROM interactions WHERE tenant_id = ? AND length(identity_types) = 0) \
+             (SELECT event_id FROM interaction_log WHERE tenant_id = ? AND length(identity_types) = 0) \
              ORDER BY conversation_id",
         )
         .bind(tenant_id)
@@ -115,7 +115,7 @@ pub async fn interactions_of(
 ) -> Result<u64, ClickHouseError> {
     Ok(client
         .query(
-            "SELECT count() FROM interactions FINAL WHERE tenant_id = ? AND \
+            "SELECT count() FROM interaction_log FINAL WHERE tenant_id = ? AND \
              (event_id IN (SELECT event_id FROM interaction_identities WHERE tenant_id = ? AND has(?, identity)) \
               OR (length(identity_types) = 0 AND event_id IN \
                   (SELECT event_id FROM interaction_customers WHERE tenant_id = ? AND customer_id = ?)))",
@@ -207,20 +207,24 @@ fn selections() -> Vec<(&'static str, Condition, Option<Condition>)> {
             .bind(Bind::Customer)
             .text(")")
     };
+    // The log's events of hers: by her identifiers, and those without any in her conversations.
+    let events = || {
+        tenant()
+            .text(
+                " AND (event_id IN (SELECT event_id FROM interaction_identities WHERE tenant_id = ",
+            )
+            .bind(Bind::Tenant)
+            .text(" AND hex(SHA256(identity)) IN ")
+            .listed(KIND_IDENTITY)
+            .text(") OR (length(identity_types) = 0 AND hex(SHA256(conversation_id)) IN ")
+            .listed(KIND_CONVERSATION)
+            .text("))")
+    };
     vec![
-        (
-            "interactions",
-            same(
-                tenant()
-                    .text(" AND (event_id IN (SELECT event_id FROM interaction_identities WHERE tenant_id = ")
-                    .bind(Bind::Tenant)
-                    .text(" AND hex(SHA256(identity)) IN ")
-                    .listed(KIND_IDENTITY)
-                    .text(") OR (length(identity_types) = 0 AND hex(SHA256(conversation_id)) IN ")
-                    .listed(KIND_CONVERSATION)
-                    .text("))"),
-            ),
-        ),
+        // `interactions` is the log before migration 9 (`interaction_log`): it still holds the
+        // history from before the upgrade until an operator drops it.
+        ("interaction_log", same(events())),
+        ("interactions", same(events())),
         (
             "interaction_identities",
             same(
@@ -240,14 +244,8 @@ fn selections() -> Vec<(&'static str, Condition, Option<Condition>)> {
                     .text(")"),
             ),
         ),
-        (
-            "customers",
-            same(customer()),
-        ),
-        (
-            "customer_identities",
-            same(customer()),
-        ),
+        ("customers", same(customer())),
+        ("customer_identities", same(customer())),
         (
             "conversations",
             (

@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "email_threads",
         sql: include_str!("../../../schemas/clickhouse/008_email_threads.sql"),
     },
+    Migration {
+        version: 9,
+        name: "interaction_log",
+        sql: include_str!("../../../schemas/clickhouse/009_interaction_log.sql"),
+    },
 ];
 
 pub const MIGRATIONS_TABLE: &str = "rapport_migrations";

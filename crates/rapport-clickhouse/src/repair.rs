@@ -56,15 +56,10 @@ pub async fn conversations_in(
     from: i64,
     to: i64,
 ) -> Result<Vec<String>, ClickHouseError> {
-    let day = |ms: i64| format!("toDate(toDateTime(intDiv({ms}, 1000), 'UTC'), 'UTC')");
-    // Partitions are by month of occurred_date: the day bounds prune them.
-    let events = format!(
-        "SELECT DISTINCT conversation_id FROM interactions PREWHERE tenant_id = ? \
-         AND occurred_date >= {} AND occurred_date <= {} \
-         WHERE occurred_at_ms >= ? AND occurred_at_ms < ?",
-        day(from),
-        day(to)
-    );
+    // The log is one partition sorted by conversation: this reads two columns of the tenant's
+    // whole log, as an operator's repair may.
+    let events = "SELECT DISTINCT conversation_id FROM interaction_log \
+         PREWHERE tenant_id = ? AND occurred_at_ms >= ? AND occurred_at_ms < ?";
     let stored = "SELECT conversation_id FROM (SELECT conversation_id, created_at_ms, \
          last_event_at_ms, is_waiting, is_resolved, events FROM conversations FINAL \
          PREWHERE tenant_id = ?) \
@@ -72,7 +67,7 @@ pub async fn conversations_in(
          AND (last_event_at_ms >= ? OR is_waiting = 1 OR is_resolved = 0)";
     let (events, stored) = tokio::try_join!(
         client
-            .query(&events)
+            .query(events)
             .bind(tenant)
             .bind(from)
             .bind(to)

@@ -1,7 +1,8 @@
 use rapport_model::{Interaction, Timestamp};
 use serde::Serialize;
 
-pub const INTERACTIONS_TABLE: &str = "interactions";
+/// The log the writer appends to (migration 9; `interactions` before it).
+pub const INTERACTIONS_TABLE: &str = "interaction_log";
 
 /// Every column the writer fills, with its exact ClickHouse type: the start-up check compares
 /// this with `system.columns`, since plain `RowBinary` would otherwise write shifted bytes into

@@ -201,7 +201,7 @@ pub async fn stored_event_ids(
     event_ids: &[impl AsRef<str>],
 ) -> Result<std::collections::HashSet<String>, crate::ClickHouseError> {
     let mut sql = crate::read::Sql::new(
-        "SELECT DISTINCT event_id FROM interactions PREWHERE tenant_id = ? AND conversation_id IN ",
+        "SELECT DISTINCT event_id FROM interaction_log PREWHERE tenant_id = ? AND conversation_id IN ",
     );
     sql.text(tenant_id).list(conversation_ids);
     sql.push(" WHERE event_id IN ").list(event_ids);

@@ -461,7 +461,7 @@ async fn events_of(
          actor_role, actor_id, actor_name, auto_reply, status, team, channel, source, tags, \
          identity_types, identity_values, \
          if(direction = 'inbound' AND actor_role = 'customer', substringUTF8(ifNull(text, ''), 1, {TEXT_PREVIEW_BYTES}), '') AS text \
-         FROM interactions PREWHERE tenant_id = ? AND conversation_id IN ({{ids}})"
+         FROM interaction_log PREWHERE tenant_id = ? AND conversation_id IN ({{ids}})"
     );
     // `substringUTF8` (characters), then [`preview`] (bytes at a character): a byte `substring`
     // can end inside a character, the client refuses a String that is not UTF-8, and every

@@ -261,7 +261,7 @@ async fn a_retried_batch_is_stored_once_on_every_replica_and_each_tenant_on_one_
         assert_eq!(
             answer(
                 &cluster.url(i),
-                &format!("SELECT count() FROM {database}.interactions")
+                &format!("SELECT count() FROM {database}.interaction_log")
             )
             .await,
             rows.len().to_string(),

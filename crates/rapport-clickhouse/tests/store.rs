@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use rapport_clickhouse::migrations::{MIGRATIONS, migrate};
 use rapport_clickhouse::{
-    ClickHouseConfig, ClickHouseError, InteractionRow, check_interactions_table, insert_isolating,
+    ClickHouseConfig, ClickHouseError, InteractionRow, check_interactions_table, insert_into,
+    insert_isolating,
 };
 use rapport_model::{
     Actor, ActorRole, Channel, Direction, Identity, Interaction, InteractionKind, Source,
@@ -141,13 +142,13 @@ async fn the_schema_check_names_what_changed() {
     // A column the writer does not send is fine when the server can fill it.
     stack
         .clickhouse(&format!(
-            "ALTER TABLE {database}.interactions ADD COLUMN ingest_host String DEFAULT 'x'"
+            "ALTER TABLE {database}.interaction_log ADD COLUMN ingest_host String DEFAULT 'x'"
         ))
         .await;
     check_interactions_table(&config).await.unwrap();
     stack
         .clickhouse(&format!(
-            "ALTER TABLE {database}.interactions DROP COLUMN team"
+            "ALTER TABLE {database}.interaction_log DROP COLUMN team"
         ))
         .await;
     let error = check_interactions_table(&config).await.unwrap_err();
@@ -176,7 +177,7 @@ async fn a_rejected_row_is_isolated_and_its_batch_mates_are_stored() {
     // The server refuses one row for its data, as it would a value it cannot store.
     stack
         .clickhouse(&format!(
-            "ALTER TABLE {database}.interactions ADD COLUMN poison UInt8 DEFAULT throwIf(source_event_id = 'poison')"
+            "ALTER TABLE {database}.interaction_log ADD COLUMN poison UInt8 DEFAULT throwIf(source_event_id = 'poison')"
         ))
         .await;
     let rows: Vec<InteractionRow> = (0..20).map(row).collect();
@@ -206,7 +207,7 @@ async fn a_rejected_row_is_isolated_and_its_batch_mates_are_stored() {
     );
     let counts = stack
         .clickhouse(&format!(
-            "SELECT count(), uniqExact(event_id) FROM {database}.interactions FINAL"
+            "SELECT count(), uniqExact(event_id) FROM {database}.interaction_log FINAL"
         ))
         .await;
     assert_eq!(counts.trim(), "19\t19");
@@ -230,7 +231,7 @@ async fn a_table_that_rejects_every_row_is_fatal_not_a_dead_letter_storm() {
     migrate(&config).await.unwrap();
     stack
         .clickhouse(&format!(
-            "ALTER TABLE {database}.interactions ADD COLUMN poison UInt8 DEFAULT throwIf(length(event_id) > 0)"
+            "ALTER TABLE {database}.interaction_log ADD COLUMN poison UInt8 DEFAULT throwIf(length(event_id) > 0)"
         ))
         .await;
     let rows: Vec<InteractionRow> = (0..4).map(row).collect();
@@ -361,5 +362,87 @@ async fn stored_events_are_found_with_two_key_lists_of_the_worst_keys() {
     let stored: std::collections::HashSet<String> =
         rows.iter().map(|r| r.event_id.clone()).collect();
     assert_eq!(found, stored);
+    stack.drop_database(&database).await;
+}
+
+/// A store of the previous release (migrations 1 to 8, the log in `interactions`) upgraded while
+/// one of that release's writers keeps writing: the history moves to `interaction_log`, the
+/// writer's later rows follow it, and every view and index reads them.
+#[tokio::test]
+async fn the_upgrade_moves_the_log_and_a_writer_of_the_previous_release_loses_nothing() {
+    let stack = Stack::from_env();
+    let database = stack.database("upgrade").await;
+    let config = config(&stack, &database);
+    let client = config.client();
+    client
+        .query(
+            "CREATE TABLE rapport_migrations (version UInt32, name String, checksum String, \
+             applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version",
+        )
+        .execute()
+        .await
+        .unwrap();
+    let previous = &MIGRATIONS[..8];
+    assert_eq!(previous.last().unwrap().version, 8);
+    for migration in previous {
+        for statement in migration.statements() {
+            client.query(&statement).execute().await.unwrap();
+        }
+        client
+            .query("INSERT INTO rapport_migrations VALUES (?, ?, ?, now())")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migration.checksum())
+            .execute()
+            .await
+            .unwrap();
+    }
+    let before: Vec<InteractionRow> = (0..20).map(row).collect();
+    insert_into(&client, "interactions", &before, TIMEOUT)
+        .await
+        .unwrap();
+
+    let report = migrate(&config).await.unwrap();
+    assert_eq!(report.applied, [9]);
+    let count = |sql: &'static str| {
+        let stack = &stack;
+        let database = &database;
+        async move {
+            stack
+                .clickhouse(&sql.replace("{db}", database))
+                .await
+                .trim()
+                .to_owned()
+        }
+    };
+    assert_eq!(
+        count("SELECT uniqExact(event_id) FROM {db}.interaction_log").await,
+        "20"
+    );
+    // The partition key is what the move is for.
+    assert_eq!(
+        count("SELECT uniqExact(partition) FROM system.parts WHERE database = '{db}' AND table = 'interaction_log' AND active").await,
+        "1"
+    );
+
+    // The previous release's writer, not yet replaced, appends to `interactions`.
+    let after: Vec<InteractionRow> = (20..25).map(row).collect();
+    insert_into(&client, "interactions", &after, TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        count("SELECT uniqExact(event_id) FROM {db}.interaction_log").await,
+        "25"
+    );
+    assert_eq!(
+        count("SELECT uniqExact(event_id) FROM {db}.interaction_identities WHERE identity = 'email:maria@example.com'").await,
+        "25"
+    );
+    assert_eq!(count("SELECT count() FROM {db}.timeline").await, "25");
+    assert_eq!(
+        count("SELECT count() FROM {db}.interaction_customers").await,
+        "25"
+    );
+    check_interactions_table(&config).await.unwrap();
     stack.drop_database(&database).await;
 }

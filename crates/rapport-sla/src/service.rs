@@ -77,7 +77,7 @@ pub async fn run(
     if !ready {
         return Ok(());
     }
-    rapport_clickhouse::check_tables_exist(&config.clickhouse, &["interactions", "sla_ledger"])
+    rapport_clickhouse::check_tables_exist(&config.clickhouse, &["interaction_log", "sla_ledger"])
         .await?;
     ensure_topics(
         &config.kafka,

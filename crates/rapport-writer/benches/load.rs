@@ -89,7 +89,7 @@ async fn query(config: &ClickHouseConfig, sql: &str) -> String {
 }
 
 async fn count(config: &ClickHouseConfig) -> usize {
-    query(config, "SELECT count() FROM interactions")
+    query(config, "SELECT count() FROM interaction_log")
         .await
         .trim()
         .parse()
@@ -350,7 +350,7 @@ async fn main() {
     // 3. Latency at a steady rate: produce → row visible in ClickHouse.
     let steady = setup(&stack, "bench-steady", "").await;
     let writer = start_writer(&steady).await;
-    while query(&steady.clickhouse, "EXISTS TABLE interactions")
+    while query(&steady.clickhouse, "EXISTS TABLE interaction_log")
         .await
         .trim()
         != "1"
@@ -398,7 +398,7 @@ async fn main() {
         );
         let body = query(
             &steady.clickhouse,
-            &format!("SELECT event_id, received_at_ms, written_at_ms FROM interactions WHERE written_at_ms >= {since} FORMAT TSV"),
+            &format!("SELECT event_id, received_at_ms, written_at_ms FROM interaction_log WHERE written_at_ms >= {since} FORMAT TSV"),
         )
         .await;
         let visible = Timestamp::now().as_millis();

@@ -143,7 +143,7 @@ impl Run {
     }
 
     async fn count_distinct(&self) -> u64 {
-        self.try_query("SELECT uniqExact(event_id) FROM interactions")
+        self.try_query("SELECT uniqExact(event_id) FROM interaction_log")
             .await
             .and_then(|b| b.trim().parse().ok())
             .unwrap_or(0)
@@ -657,7 +657,7 @@ async fn a_poisoned_row_goes_to_the_dlq_and_its_batch_mates_are_stored() {
         .unwrap();
     // ClickHouse refuses this one row for its data, as it would a value it cannot store.
     run.query(
-        "ALTER TABLE interactions ADD COLUMN guard UInt8 DEFAULT throwIf(source_event_id = 'p-17')",
+        "ALTER TABLE interaction_log ADD COLUMN guard UInt8 DEFAULT throwIf(source_event_id = 'p-17')",
     )
     .await;
     let interactions = traffic("p", 40);
@@ -727,7 +727,7 @@ async fn a_table_that_does_not_match_refuses_to_start() {
     rapport_clickhouse::migrations::migrate(&run.clickhouse_config())
         .await
         .unwrap();
-    run.query("ALTER TABLE interactions DROP COLUMN language")
+    run.query("ALTER TABLE interaction_log DROP COLUMN language")
         .await;
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_rapport-writer"))
         .arg("--config")
@@ -752,7 +752,7 @@ async fn a_table_that_refuses_every_row_stops_the_writer_instead_of_flooding_the
         .await
         .unwrap();
     run.query(
-        "ALTER TABLE interactions ADD COLUMN guard UInt8 DEFAULT throwIf(length(event_id) > 0)",
+        "ALTER TABLE interaction_log ADD COLUMN guard UInt8 DEFAULT throwIf(length(event_id) > 0)",
     )
     .await;
     run.produce(&traffic("f", 20)).await;

@@ -67,20 +67,9 @@ pub async fn states(
     Ok(sql.query(client).fetch_all().await?)
 }
 
-/// The UTC day of an aggregate of the conversation's stored state, `margin` days further, as a
-/// scalar subquery (`otherwise` without a stored state). Binds: tenant, conversation.
-fn stored_day(aggregate: &str, otherwise: &str, margin: i32) -> String {
-    format!(
-        "(SELECT if(count() = 0, toDate('{otherwise}'), \
-         toDate('1970-01-01') + toInt32(intDiv({aggregate}, 86400000) + ({margin}))) \
-         FROM conversations FINAL PREWHERE tenant_id = ? AND conversation_id = ?)"
-    )
-}
-
 /// Up to `limit` events of the conversation (of every stored conversation of its thread),
-/// oldest first, and whether there are more. The stored
-/// state's first and last event bound the months read (partitions are by month of
-/// `occurred_date`, a day of margin each side); without a stored state, every month is read.
+/// oldest first, and whether there are more: a key-prefix read of the log, which is one
+/// partition, so the read opens each part once whatever months the conversation spans.
 pub async fn events(
     client: &clickhouse::Client,
     tenant_id: &str,
@@ -98,19 +87,12 @@ pub async fn events(
         return Ok((Vec::new(), false));
     }
     let mut sql = Sql::new(&format!(
-        "SELECT {EVENT_COLUMNS} FROM interactions FINAL PREWHERE tenant_id = ? AND conversation_id IN "
+        "SELECT {EVENT_COLUMNS} FROM interaction_log FINAL PREWHERE tenant_id = ? AND conversation_id IN "
     ));
     sql.text(tenant_id).list(&stored).push(&format!(
-        " AND occurred_date >= {} AND occurred_date <= {} \
-         ORDER BY occurred_at_ms, event_rank, event_id LIMIT {}",
-        stored_day("min(created_at_ms)", "1970-01-01", -1),
-        stored_day("max(last_event_at_ms)", "2105-12-31", 1),
+        " ORDER BY occurred_at_ms, event_rank, event_id LIMIT {}",
         limit + 1
     ));
-    sql.text(tenant_id)
-        .text(conversation_id)
-        .text(tenant_id)
-        .text(conversation_id);
     let mut rows: Vec<EventRow> = sql.query(client).fetch_all().await?;
     let more = rows.len() > limit;
     rows.truncate(limit);

@@ -384,7 +384,7 @@ pub fn customer_events(tenant_id: &str, identities: &[String], columns: &str) ->
     );
     conversations.text(tenant_id).list(identities);
     let mut sql = Sql::new(&format!(
-        "SELECT {columns} FROM (SELECT *, {OWN_PRIMARY} AS own_primary FROM interactions FINAL \
+        "SELECT {columns} FROM (SELECT *, {OWN_PRIMARY} AS own_primary FROM interaction_log FINAL \
          PREWHERE tenant_id = ? AND conversation_id IN ("
     ));
     sql.text(tenant_id)

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 
 use clickhouse::Row;
-use rapport_model::Timestamp;
 use serde::Deserialize;
 
 use super::{
@@ -165,15 +164,6 @@ async fn spans(
     Ok(by_id.into_values().collect())
 }
 
-/// `YYYY-MM-DD` of the UTC day `days` after `ms`'s (the `occurred_date` the writer stores).
-fn date_of(ms: i64, days: i64) -> String {
-    let ms = ms.clamp(0, 4_102_444_800_000) + days * 86_400_000;
-    Timestamp::from_millis(ms.max(0))
-        .to_datetime()
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
 /// Reads a page of the customer's history (see the module docs for how little it reads).
 pub async fn page(client: &clickhouse::Client, q: &TimelineQuery<'_>) -> ReadResult<TimelinePage> {
     let identities = identities_of(client, q.tenant_id, q.customer_id).await?;
@@ -233,21 +223,11 @@ async fn events(
     if w.conversations.is_empty() {
         return Ok(Vec::new());
     }
-    // Partitions are by month of `occurred_date`: a date range in PREWHERE skips the months
-    // outside the window (a day of margin on each side for the writer's UTC day).
     let mut sql = Sql::new(&format!(
-        "SELECT {EVENT_COLUMNS} FROM (SELECT *, {OWN_PRIMARY} AS own_primary FROM interactions FINAL \
+        "SELECT {EVENT_COLUMNS} FROM (SELECT *, {OWN_PRIMARY} AS own_primary FROM interaction_log FINAL \
          PREWHERE tenant_id = ? AND conversation_id IN "
     ));
     sql.text(q.tenant_id).list(&w.conversations);
-    if w.lower > i64::MIN {
-        sql.push(" AND occurred_date >= toDate(?)")
-            .text(&date_of(w.lower, -1));
-    }
-    if w.upper < i64::MAX {
-        sql.push(" AND occurred_date <= toDate(?)")
-            .text(&date_of(w.upper, 1));
-    }
     sql.push(") WHERE (own_primary IN ")
         .list(identities)
         .push(" OR (own_primary = '' AND conversation_id IN ")
