@@ -241,3 +241,74 @@ async fn rapport_report_and_timeline_give_the_apis_answers() {
     }
     fixture.drop().await;
 }
+
+/// A customer with more conversations than one query's keys carry (here 400 with 600-byte ids,
+/// 240 KB of keys against ClickHouse's 256 KiB `max_query_size`) still has a timeline: a page
+/// read whole (a channel she never used, or a page larger than her history) names her
+/// conversations by subquery instead of listing them.
+#[tokio::test]
+async fn a_customer_with_more_conversations_than_a_query_can_list_has_a_timeline() {
+    let fixture = Fixture::new("api_many_conversations").await;
+    let long = "x".repeat(600);
+    let events: Vec<Ev> = (0..400)
+        .map(|c| {
+            Ev::new(
+                "acme",
+                &format!("zendesk:{long}-{c}"),
+                &format!("many-{c}"),
+                T0 + c * MINUTE,
+                Customer,
+            )
+            .who(Email, "maria@example.com")
+        })
+        .collect();
+    fixture.insert(&events).await;
+    let client = fixture.clickhouse.client();
+    let customer = read::resolve_customer(&client, "acme", "email:maria@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let page = |channel: Option<&'static str>, order, limit| {
+        let client = client.clone();
+        let customer = customer.clone();
+        async move {
+            read::timeline::page(
+                &client,
+                &read::timeline::TimelineQuery {
+                    tenant_id: "acme",
+                    customer_id: &customer,
+                    order,
+                    limit,
+                    channel,
+                    from: None,
+                    to: None,
+                    after: None,
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let none = page(Some("sms"), read::Order::Desc, 50).await;
+    assert!(none.items.is_empty() && !none.more, "{none:?}");
+    let all = page(None, read::Order::Asc, 1000).await;
+    assert!(!all.more);
+    let many = all
+        .items
+        .iter()
+        .filter(|e| e.conversation_id.starts_with("zendesk:xxx"))
+        .count();
+    assert_eq!(many, 400);
+    // Her other conversations are on the page too, in time order.
+    assert!(all.items.len() > 400);
+    assert!(
+        all.items
+            .windows(2)
+            .all(|w| w[0].occurred_at_ms <= w[1].occurred_at_ms)
+    );
+    // The newest page is still read from the few conversations that hold it.
+    let newest = page(None, read::Order::Desc, 10).await;
+    assert_eq!(newest.items.len(), 10);
+    assert!(newest.more);
+    fixture.drop().await;
+}

@@ -153,7 +153,7 @@ pub struct Position {
     pub event_id: String,
 }
 
-/// The columns an interaction is shown with, computed from `interactions`.
+/// The columns an interaction is shown with, computed from `interaction_log`.
 pub const EVENT_COLUMNS: &str = "event_id, \
     toUInt8(multiIf(direction = 'inbound' AND actor_role = 'customer' AND kind IN ('message', 'review') AND auto_reply = 0, 0, \
                     direction = 'outbound' AND actor_role = 'agent' AND auto_reply = 0 AND kind IN ('message', 'review_reply'), 1, 2)) AS event_rank, \
@@ -375,7 +375,7 @@ pub(crate) const OWN_PRIMARY: &str = "if(length(identity_types) = 0, '', \
 
 /// The events that are a customer's (as `interaction_customers` attributes them): those whose
 /// primary identifier is one of `identities`, and those without identifiers in a conversation
-/// whose primary identifier is. `columns` are computed on `interactions`; the result has them
+/// whose primary identifier is. `columns` are computed on `interaction_log`; the result has them
 /// plus nothing else. Key-prefix reads only: the customer's conversations through
 /// `interaction_identities`, their events and states by (tenant, conversation).
 pub fn customer_events(tenant_id: &str, identities: &[String], columns: &str) -> Sql {

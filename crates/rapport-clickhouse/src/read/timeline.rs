@@ -223,16 +223,41 @@ async fn events(
     if w.conversations.is_empty() {
         return Ok(Vec::new());
     }
+    // A list of more keys than one query carries (a customer with thousands of conversations,
+    // read whole) is named by the subquery it came from instead: all of her identifiers'
+    // conversations hold the window's, and the others have no event inside the window's times.
+    let fits = |keys: &[String]| crate::binds::chunks(keys).len() <= 1;
+    let mut of_hers = Sql::new(
+        "(SELECT conversation_id FROM interaction_identities WHERE tenant_id = ? AND identity IN ",
+    );
+    of_hers.text(q.tenant_id).list(identities).push(")");
     let mut sql = Sql::new(&format!(
         "SELECT {EVENT_COLUMNS} FROM (SELECT *, {OWN_PRIMARY} AS own_primary FROM interaction_log FINAL \
          PREWHERE tenant_id = ? AND conversation_id IN "
     ));
-    sql.text(q.tenant_id).list(&w.conversations);
+    sql.text(q.tenant_id);
+    if fits(&w.conversations) {
+        sql.list(&w.conversations);
+    } else {
+        sql.append(&of_hers);
+    }
     sql.push(") WHERE (own_primary IN ")
         .list(identities)
-        .push(" OR (own_primary = '' AND conversation_id IN ")
-        .list(owned)
-        .push("))");
+        .push(" OR (own_primary = '' AND conversation_id IN ");
+    if fits(owned) {
+        sql.list(owned);
+    } else {
+        sql.push(
+            "(SELECT conversation_id FROM (SELECT conversation_id, primary_identity FROM \
+             conversations FINAL PREWHERE tenant_id = ? AND conversation_id IN ",
+        )
+        .text(q.tenant_id)
+        .append(&of_hers)
+        .push(") WHERE primary_identity IN ")
+        .list(identities)
+        .push(")");
+    }
+    sql.push("))");
     if w.lower > i64::MIN {
         sql.push(" AND occurred_at_ms >= ?").int(w.lower);
     }
