@@ -20,7 +20,9 @@
 //! same run without them): per mix, the backlog drain alone, in turn without SLAs, with the
 //! writer deriving business time and SLA outcomes under `SLA_RULES`, and with `rapport-sla`
 //! running beside that writer, `RAPPORT_BENCH_ROUNDS` times each (default 2), then a table of
-//! the medians.
+//! the medians. `RAPPORT_BENCH_STATE=compare` does the same for the stored per-conversation
+//! state (issue #18: ingest within 20 % of the same run without it): the writer with
+//! `store_state = false`, then as deployed.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -73,6 +75,10 @@ impl Run {
 
     /// With `sla`, the writer gets `SLA_RULES` and `sla.toml` configures `rapport-sla`.
     async fn with_sla(stack: &Stack, name: &str, sla: bool) -> Self {
+        Self::with(stack, name, sla, true).await
+    }
+
+    async fn with(stack: &Stack, name: &str, sla: bool, state: bool) -> Self {
         let prefix = unique_name(name);
         let topics = Topics::prefixed(&prefix);
         ensure_topics(&stack.kafka, &topics.specs())
@@ -92,9 +98,11 @@ impl Run {
             stack.clickhouse_url
         );
         let rules = if sla { SLA_RULES } else { "" };
+        // Top-level keys go before the first table.
+        let state = if state { "" } else { "store_state = false\n" };
         std::fs::write(
             dir.join("writer.toml"),
-            format!("group_id = \"{prefix}-w\"\n{common}{store}{rules}"),
+            format!("group_id = \"{prefix}-w\"\n{state}{common}{store}{rules}"),
         )
         .unwrap();
         std::fs::write(
@@ -177,9 +185,14 @@ async fn main() {
                 .collect()
         },
     );
+    let rounds: usize = env_or("RAPPORT_BENCH_ROUNDS", 2);
     if std::env::var("RAPPORT_BENCH_SLA").as_deref() == Ok("compare") {
-        let rounds: usize = env_or("RAPPORT_BENCH_ROUNDS", 2);
-        compare_sla(&stack, &mixes, customers, rounds).await;
+        let settings = [Sla::Off, Sla::Writer, Sla::Service];
+        compare(&stack, &mixes, customers, rounds, &settings).await;
+        return;
+    }
+    if std::env::var("RAPPORT_BENCH_STATE").as_deref() == Ok("compare") {
+        compare(&stack, &mixes, customers, rounds, &[Sla::NoState, Sla::Off]).await;
         return;
     }
     let mut figures = Vec::new();
@@ -413,9 +426,11 @@ struct Drain {
     sla_done_s: Option<f64>,
 }
 
-/// How much of SLAs a drain runs with.
+/// What a drain's writer does besides inserting: the stored state, SLAs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sla {
+    /// The writer with `store_state = false`: the log only, no read model.
+    NoState,
     Off,
     /// The writer with `SLA_RULES`: business time and SLA outcomes in the stored state.
     Writer,
@@ -426,6 +441,7 @@ enum Sla {
 impl Sla {
     fn name(self) -> &'static str {
         match self {
+            Self::NoState => "off, and no stored state",
             Self::Off => "off",
             Self::Writer => "writer rules",
             Self::Service => "writer rules + rapport-sla",
@@ -434,7 +450,13 @@ impl Sla {
 }
 
 async fn drain(stack: &Stack, mix: &Mix, customers: usize, sla: Sla) -> Drain {
-    let run = Run::with_sla(stack, "bench-sla-cost", sla != Sla::Off).await;
+    let run = Run::with(
+        stack,
+        "bench-sla-cost",
+        !matches!(sla, Sla::Off | Sla::NoState),
+        sla != Sla::NoState,
+    )
+    .await;
     let records = generate::generate(&Options {
         seed: 21,
         customers,
@@ -505,15 +527,15 @@ async fn drain(stack: &Stack, mix: &Mix, customers: usize, sla: Sla) -> Drain {
     }
 }
 
-/// The three `Sla` settings in turn, `rounds` times each per mix; the medians side by side.
-async fn compare_sla(stack: &Stack, mixes: &[Mix], customers: usize, rounds: usize) {
-    const SETTINGS: [Sla; 3] = [Sla::Off, Sla::Writer, Sla::Service];
+/// `settings` in turn, `rounds` times each per mix; the medians side by side, each against the
+/// first.
+async fn compare(stack: &Stack, mixes: &[Mix], customers: usize, rounds: usize, settings: &[Sla]) {
     println!("load averages before: {}", load_averages());
     let mut rows = Vec::new();
     for mix in mixes {
-        let mut runs: Vec<Vec<Drain>> = SETTINGS.iter().map(|_| Vec::new()).collect();
+        let mut runs: Vec<Vec<Drain>> = settings.iter().map(|_| Vec::new()).collect();
         for round in 0..rounds {
-            for (i, sla) in SETTINGS.into_iter().enumerate() {
+            for (i, &sla) in settings.iter().enumerate() {
                 let d = drain(stack, mix, customers, sla).await;
                 println!(
                     "{mix} round {}, SLAs {}: {} records, {} interactions; {:.0} records/s incl. start-up; {} interactions/s after start-up{}",
@@ -553,12 +575,12 @@ async fn compare_sla(stack: &Stack, mixes: &[Mix], customers: usize, rounds: usi
     println!("load averages after: {}", load_averages());
     println!();
     println!(
-        "| mix | SLAs | records/s incl. start-up | / off | interactions/s after start-up | / off |"
+        "| mix | writer | records/s incl. start-up | / first | interactions/s after start-up | / first |"
     );
     println!("| --- | --- | --- | --- | --- | --- |");
     for (mix, figures) in rows {
         let (off, off_drain) = figures[0];
-        for (sla, (rps, drain)) in SETTINGS.into_iter().zip(figures) {
+        for (sla, (rps, drain)) in settings.iter().zip(figures) {
             println!(
                 "| {mix} | {} | {rps:.0} | {:.2} | {drain:.0} | {:.2} |",
                 sla.name(),
