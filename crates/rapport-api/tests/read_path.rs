@@ -312,3 +312,81 @@ async fn a_customer_with_more_conversations_than_a_query_can_list_has_a_timeline
     assert!(newest.more);
     fixture.drop().await;
 }
+
+/// The unanswered queue read a window of times at a time gives the page the whole queue gives,
+/// however the waits are spread: a sparse old stretch (the first window, sized by the mean
+/// density, comes back short and the next is 16 times wider), a dense recent cluster, a cutoff
+/// and a channel.
+#[tokio::test]
+async fn unanswered_pages_are_the_queues_head_however_the_waits_are_spread() {
+    let fixture = Fixture::new("api_unanswered_windows").await;
+    const DAY: i64 = 24 * 60 * MINUTE;
+    let mut times: Vec<i64> = vec![T0 - 400 * DAY, T0 - 399 * DAY, T0 - 100 * DAY];
+    times.extend((0..300).map(|i| T0 - 10 * DAY + i * MINUTE));
+    times.extend((0..40).map(|i| T0 - 3 * DAY + i * 7 * MINUTE));
+    let events: Vec<Ev> = times
+        .iter()
+        .enumerate()
+        .map(|(i, at)| {
+            let conversation = if i % 5 == 0 {
+                format!("intercom:w{i}")
+            } else {
+                format!("zendesk:w{i}")
+            };
+            Ev::new("acme", &conversation, &format!("w{i}"), *at, Customer)
+                .who(Email, &format!("w{i}@example.com"))
+        })
+        .collect();
+    fixture.insert(&events).await;
+    let client = fixture.clickhouse.client();
+    for (limit, channel, cutoff) in [
+        (1, None, None),
+        (7, None, None),
+        (50, None, None),
+        (200, None, None),
+        (500, None, None),
+        (50, Some("chat"), None),
+        (20, None, Some(T0 - 5 * DAY)),
+        (20, Some("support"), Some(T0 - 399 * DAY)),
+    ] {
+        let page = read::unanswered::page(
+            &client,
+            &read::unanswered::UnansweredQuery {
+                tenant_id: "acme",
+                channel,
+                since_at_most: cutoff,
+                limit,
+            },
+        )
+        .await
+        .unwrap();
+        let got: Vec<String> = page
+            .iter()
+            .map(|w| w.state.conversation_id.clone())
+            .collect();
+        let mut sql = format!(
+            "SELECT conversation_id FROM {}.conversations FINAL WHERE tenant_id = 'acme' \
+             AND is_waiting = 1",
+            fixture.database
+        );
+        if let Some(channel) = channel {
+            sql.push_str(&format!(" AND channel = '{channel}'"));
+        }
+        if let Some(cutoff) = cutoff {
+            sql.push_str(&format!(" AND waiting_since_ms <= {cutoff}"));
+        }
+        sql.push_str(&format!(
+            " ORDER BY waiting_since_ms, conversation_id LIMIT {limit}"
+        ));
+        let expected: Vec<String> = fixture
+            .stack
+            .clickhouse(&sql)
+            .await
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(got, expected, "limit {limit}, {channel:?}, {cutoff:?}");
+    }
+    fixture.drop().await;
+}

@@ -38,26 +38,58 @@ struct Owner {
     customer_id: String,
 }
 
-/// Reads `waiting` in the order of the wait (key prefix: tenant, then waiting_since), a chunk at
-/// a time, and keeps each candidate whose stored state agrees (`conversations` decides: a wait
-/// row can outlive its wait by a crash or a race between writers until the next merge).
+#[derive(Debug, Deserialize, Row)]
+struct Span {
+    oldest_ms: i64,
+    newest_ms: i64,
+    waits: u64,
+}
+
+/// The narrowest window of waits a page reads. A `FINAL` read of `waiting` merges every row of
+/// its range, and the queue grows with the history (waits nobody answers stay), so a page reads a
+/// window of times from the oldest wait on instead of the tenant's whole queue: twice as wide as
+/// the queue's mean density says a chunk needs, and 16 times wider each time it falls short.
+const MIN_WINDOW_MS: i64 = 60_000;
+
+/// Reads `waiting` in the order of the wait (key prefix: tenant, then waiting_since), a window of
+/// times at a time and at most a chunk per read, and keeps each candidate whose stored state agrees
+/// (`conversations` decides: a wait row can outlive its wait by a crash or a race between writers
+/// until the next merge).
 pub async fn page(
     client: &clickhouse::Client,
     q: &UnansweredQuery<'_>,
 ) -> ReadResult<Vec<Waiting>> {
     let want = q.limit as usize;
     let chunk = (want * 2).max(50);
+    let last = q.since_at_most.unwrap_or(i64::MAX);
+    // The queue's span without FINAL: one column, and a row whose wait has ended only widens
+    // the first window.
+    let span: Span = client
+        .query(
+            "SELECT min(waiting_since_ms) AS oldest_ms, max(waiting_since_ms) AS newest_ms, \
+             count() AS waits FROM waiting PREWHERE tenant_id = ? AND waiting_since_ms <= ?",
+        )
+        .bind(q.tenant_id)
+        .bind(last)
+        .fetch_one()
+        .await?;
     let mut found: Vec<Waiting> = Vec::new();
+    if span.waits == 0 {
+        return Ok(found);
+    }
+    let mut lo = span.oldest_ms;
+    let spread = i128::from(span.newest_ms) - i128::from(span.oldest_ms) + 1;
+    let dense = spread * 2 * chunk as i128 / i128::from(span.waits);
+    let mut width = i64::try_from(dense).unwrap_or(i64::MAX).max(MIN_WINDOW_MS);
     let mut after: Option<(i64, String)> = None;
     loop {
+        let hi = lo.saturating_add(width - 1).min(last);
         let mut sql = Sql::new(
             "SELECT conversation_id, waiting_since_ms FROM (SELECT conversation_id, \
-             waiting_since_ms, channel, sign FROM waiting FINAL PREWHERE tenant_id = ?",
+             waiting_since_ms, channel, sign FROM waiting FINAL PREWHERE tenant_id = ? \
+             AND waiting_since_ms >= ? AND waiting_since_ms <= ?",
         );
-        sql.text(q.tenant_id);
-        if let Some(cutoff) = q.since_at_most {
-            sql.push(" AND waiting_since_ms <= ?").int(cutoff);
-        }
+        sql.text(q.tenant_id).int(lo).int(hi);
         if let Some((since, id)) = &after {
             sql.push(
                 " AND (waiting_since_ms > ? OR (waiting_since_ms = ? AND conversation_id > ?))",
@@ -74,7 +106,7 @@ pub async fn page(
             " ORDER BY waiting_since_ms, conversation_id LIMIT {chunk}"
         ));
         let candidates: Vec<Candidate> = sql.query(client).fetch_all().await?;
-        let exhausted = candidates.len() < chunk;
+        let window_done = candidates.len() < chunk;
         after = candidates
             .last()
             .map(|c| (c.waiting_since_ms, c.conversation_id.clone()));
@@ -108,8 +140,16 @@ pub async fn page(
                 break;
             }
         }
-        if found.len() == want || exhausted {
+        if found.len() == want {
             break;
+        }
+        if window_done {
+            if hi >= last {
+                break;
+            }
+            lo = hi + 1;
+            width = width.saturating_mul(16);
+            after = None;
         }
     }
     // Each conversation's customer: the customer of its primary identifier.
