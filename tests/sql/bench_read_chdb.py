@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_sql import SCHEMA_DIR, Chdb, split_statements  # noqa: E402
 
 SHAPES = [
-    ("conversation: events", r"FROM interaction_log FINAL PREWHERE tenant_id = '[^']*' AND conversation_id = '"),
     ("conversation: state", r"FROM conversations FINAL PREWHERE tenant_id = '[^']*' AND conversation_id = '[^']*'\) WHERE events"),
     ("customer: summary", r"AS interactions, min\(occurred_at_ms\)"),
     ("timeline: spans", r"toUInt8\(1\) AS stored"),
     ("timeline: page", r"own_primary"),
+    ("conversation: events", r"FROM interaction_log FINAL PREWHERE tenant_id = '[^']*' AND conversation_id IN \("),
     ("customer: resolve", r"FROM customers FINAL PREWHERE tenant_id = '[^']*' AND identity = '"),
     ("customer: identifiers", r"FROM customer_identities FINAL"),
     ("report: replies", r"FROM replies FINAL"),
