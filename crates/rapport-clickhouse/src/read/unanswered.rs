@@ -67,8 +67,6 @@ async fn states(
 struct Candidate {
     conversation_id: String,
     waiting_since_ms: i64,
-    /// The read's window held the tenant's whole queue (up to the cutoff).
-    covered: u8,
 }
 
 #[derive(Debug, Deserialize, Row)]
@@ -77,56 +75,30 @@ struct Owner {
     customer_id: String,
 }
 
-/// Reads `waiting` in the order of the wait (key prefix: tenant, then waiting_since), at most a
-/// chunk per read, and keeps each candidate whose stored state agrees (`conversations` decides: a
-/// wait row can outlive its wait by a crash or a race between writers until the next merge).
+/// Reads `waiting` in the order of the wait (key prefix: tenant, then waiting_since), a chunk at
+/// a time, and keeps each candidate whose stored state agrees (`conversations` decides: a wait
+/// row can outlive its wait by a crash or a race between writers until the next merge).
 ///
-/// A `FINAL` read of `waiting` merges every row of its range, and the queue grows with the history
-/// (waits nobody answers stay), so the first read covers only a window from the oldest wait,
-/// twice as wide as the queue's mean density says a chunk needs (at least a minute). Its bounds
-/// are scalar subqueries over one column of the queue, computed by the server before it reads,
-/// so the window costs no round trip. A window that comes back short without holding the whole
-/// queue (a sparse stretch) is followed by reads of the rest of the queue.
+/// A chunk's read merges the tenant's whole queue under `FINAL` (four narrow columns; 18.16 has
+/// no read in key order), so it follows the queue's length: 3–7 ms for 40,000 waits. Reading a
+/// window of the queue instead costs a round trip or scalar subqueries that cost more than they
+/// save at that size (docs/BENCHMARKS.md).
 pub async fn page(
     client: &clickhouse::Client,
     q: &UnansweredQuery<'_>,
 ) -> ReadResult<Vec<Waiting>> {
     let want = q.limit as usize;
     let chunk = (want * 2).max(50);
-    let last = q.since_at_most.unwrap_or(i64::MAX);
-    // A row whose wait has ended only widens the window. Over no rows min and max are 0: the
-    // window then holds nothing, and the rest of the queue is read.
-    let queue = "FROM waiting PREWHERE tenant_id = ? AND waiting_since_ms <= ?";
-    let window_end = format!(
-        "(SELECT min(waiting_since_ms) + greatest(60000, intDiv((max(waiting_since_ms) - \
-         min(waiting_since_ms) + 1) * {}, greatest(count(), 1))) {queue})",
-        2 * chunk
-    );
-    let newest = format!("(SELECT max(waiting_since_ms) {queue})");
     let mut found: Vec<Waiting> = Vec::new();
     let mut after: Option<(i64, String)> = None;
-    let mut windowed = true;
     loop {
-        let mut sql = Sql::new("SELECT conversation_id, waiting_since_ms, ");
-        if windowed {
-            sql.push(&format!("toUInt8({window_end} >= {newest})"))
-                .text(q.tenant_id)
-                .int(last)
-                .text(q.tenant_id)
-                .int(last);
-        } else {
-            sql.push("toUInt8(1)");
-        }
-        sql.push(
-            " AS covered FROM (SELECT conversation_id, waiting_since_ms, channel, sign \
-             FROM waiting FINAL PREWHERE tenant_id = ? AND waiting_since_ms <= ?",
-        )
-        .text(q.tenant_id)
-        .int(last);
-        if windowed {
-            sql.push(&format!(" AND waiting_since_ms <= {window_end}"))
-                .text(q.tenant_id)
-                .int(last);
+        let mut sql = Sql::new(
+            "SELECT conversation_id, waiting_since_ms FROM (SELECT conversation_id, \
+             waiting_since_ms, channel, sign FROM waiting FINAL PREWHERE tenant_id = ?",
+        );
+        sql.text(q.tenant_id);
+        if let Some(cutoff) = q.since_at_most {
+            sql.push(" AND waiting_since_ms <= ?").int(cutoff);
         }
         if let Some((since, id)) = &after {
             sql.push(
@@ -144,8 +116,7 @@ pub async fn page(
             " ORDER BY waiting_since_ms, conversation_id LIMIT {chunk}"
         ));
         let candidates: Vec<Candidate> = sql.query(client).fetch_all().await?;
-        let short = candidates.len() < chunk;
-        let covered = candidates.first().is_some_and(|c| c.covered == 1);
+        let exhausted = candidates.len() < chunk;
         after = candidates
             .last()
             .map(|c| (c.waiting_since_ms, c.conversation_id.clone()));
@@ -179,11 +150,8 @@ pub async fn page(
                 break;
             }
         }
-        if found.len() == want || (short && (covered || !windowed)) {
+        if found.len() == want || exhausted {
             break;
-        }
-        if short {
-            windowed = false;
         }
     }
     // Each conversation's customer: the customer of its primary identifier.
