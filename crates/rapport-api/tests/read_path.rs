@@ -313,10 +313,9 @@ async fn a_customer_with_more_conversations_than_a_query_can_list_has_a_timeline
     fixture.drop().await;
 }
 
-/// The unanswered queue read a window of times at a time gives the page the whole queue gives,
-/// however the waits are spread: a sparse old stretch (the first window, sized by the mean
-/// density, comes back short and the next is 16 times wider), a dense recent cluster, a cutoff
-/// and a channel.
+/// An unanswered page is the head of the whole queue, in the order of the wait, however the
+/// waits are spread (a sparse old stretch, a dense recent cluster), for any limit, cutoff and
+/// channel, and whatever chunks the candidates are read in.
 #[tokio::test]
 async fn unanswered_pages_are_the_queues_head_however_the_waits_are_spread() {
     let fixture = Fixture::new("api_unanswered_windows").await;
