@@ -242,14 +242,15 @@ async fn rapport_report_and_timeline_give_the_apis_answers() {
     fixture.drop().await;
 }
 
-/// A customer with more conversations than one query's keys carry (here 400 with 600-byte ids,
-/// 240 KB of keys against ClickHouse's 256 KiB `max_query_size`) still has a timeline: a page
-/// read whole (a channel she never used, or a page larger than her history) names her
-/// conversations by subquery instead of listing them.
+/// A customer with more conversations than one query's keys carry (here 400 with 700-byte ids,
+/// 280 KB of keys against ClickHouse's 256 KiB `max_query_size`) still has a timeline and a
+/// summary, and is in the unanswered queue: a page read whole (a channel she never used, or a page larger than her history)
+/// names her conversations by subquery instead of listing them, and their stored states are
+/// read a chunk of keys at a time.
 #[tokio::test]
-async fn a_customer_with_more_conversations_than_a_query_can_list_has_a_timeline() {
+async fn a_customer_with_more_conversations_than_a_query_can_list_is_read_in_full() {
     let fixture = Fixture::new("api_many_conversations").await;
-    let long = "x".repeat(600);
+    let long = "x".repeat(700);
     let events: Vec<Ev> = (0..400)
         .map(|c| {
             Ev::new(
@@ -310,6 +311,33 @@ async fn a_customer_with_more_conversations_than_a_query_can_list_has_a_timeline
     let newest = page(None, read::Order::Desc, 10).await;
     assert_eq!(newest.items.len(), 10);
     assert!(newest.more);
+    // The customer's summary reads the stored state of every one of them.
+    let summary = read::customers::summary(&client, "acme", &customer)
+        .await
+        .unwrap();
+    let states = summary
+        .conversation_states
+        .iter()
+        .filter(|c| c.conversation_id.starts_with("zendesk:xxx"))
+        .count();
+    assert_eq!(states, 400);
+    // Unanswered, every one of them: the page's states are read a chunk of keys at a time too.
+    let waiting = read::unanswered::page(
+        &client,
+        &read::unanswered::UnansweredQuery {
+            tenant_id: "acme",
+            channel: Some("support"),
+            since_at_most: None,
+            limit: 500,
+        },
+    )
+    .await
+    .unwrap();
+    let long_waits = waiting
+        .iter()
+        .filter(|w| w.state.conversation_id.starts_with("zendesk:xxx"))
+        .count();
+    assert_eq!(long_waits, 400);
     fixture.drop().await;
 }
 

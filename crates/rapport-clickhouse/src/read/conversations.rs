@@ -61,10 +61,9 @@ pub async fn states(
         "SELECT {CONVERSATION_COLUMNS} FROM (SELECT {CONVERSATION_COLUMNS} FROM conversations FINAL \
          PREWHERE tenant_id = ? AND conversation_id IN "
     ));
-    sql.text(tenant_id)
-        .list(conversation_ids)
-        .push(") WHERE events > 0");
-    Ok(sql.query(client).fetch_all().await?)
+    sql.text(tenant_id);
+    sql.fetch_keyed(client, conversation_ids, ") WHERE events > 0")
+        .await
 }
 
 /// Up to `limit` events of the conversation (of every stored conversation of its thread),

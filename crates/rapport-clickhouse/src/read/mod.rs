@@ -114,6 +114,27 @@ impl Sql {
                 Value::Int(n) => query.bind(*n),
             })
     }
+
+    /// The rows of this statement, which ends in `IN `, followed by a list of `keys` and `tail`,
+    /// a run of keys at a time: keys of up to 1 KiB each, as many per query as the server parses
+    /// (`crate::binds::chunks`).
+    pub async fn fetch_keyed<T>(
+        &self,
+        client: &clickhouse::Client,
+        keys: &[String],
+        tail: &str,
+    ) -> ReadResult<Vec<T>>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let mut rows = Vec::new();
+        for run in crate::binds::chunks(keys) {
+            let mut sql = self.clone();
+            sql.list(run).push(tail);
+            rows.extend(sql.query(client).fetch_all::<T>().await?);
+        }
+        Ok(rows)
+    }
 }
 
 /// Newest or oldest first.

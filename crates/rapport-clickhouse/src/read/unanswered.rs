@@ -57,10 +57,9 @@ async fn states(
         "SELECT {WAITING_COLUMNS} FROM (SELECT {WAITING_COLUMNS}, events FROM conversations FINAL \
          PREWHERE tenant_id = ? AND conversation_id IN "
     ));
-    sql.text(tenant_id)
-        .list(conversation_ids)
-        .push(") WHERE events > 0");
-    Ok(sql.query(client).fetch_all().await?)
+    sql.text(tenant_id);
+    sql.fetch_keyed(client, conversation_ids, ") WHERE events > 0")
+        .await
 }
 
 #[derive(Debug, Deserialize, Row)]
