@@ -18,7 +18,7 @@
 -- 5. The views that read `interactions` read `interaction_log`.
 -- `interactions` then holds the history before the upgrade and is read by nothing; once no
 -- service of the previous release runs, `DROP TABLE interactions_forward` and then
--- `DROP TABLE interactions` free its space (docs/OPERATIONS.md). `rapport forget` erases from both.
+-- `DROP TABLE interactions` free its space (docs/DEPLOY.md). `rapport forget` erases from both.
 CREATE TABLE IF NOT EXISTS interaction_log
 (
     event_id String,
