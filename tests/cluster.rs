@@ -11,13 +11,18 @@ use rapport_testkit::{CLUSTER_SESSION, PrivateCluster, Service, Stack, metric_su
 mod support;
 use support::{Pipeline, traffic};
 
-/// The event ids of `interactions_local` on one server, each with how often `FINAL` shows it,
+/// The event ids of `interaction_log_local` on one server, each with how often `FINAL` shows it,
 /// once the server fetched every part its replicas hold.
 async fn local_events(url: &str, database: &str) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let synced =
-            query_in_with(url, database, "", "SYSTEM SYNC REPLICA interactions_local").await;
+        let synced = query_in_with(
+            url,
+            database,
+            "",
+            "SYSTEM SYNC REPLICA interaction_log_local",
+        )
+        .await;
         if synced.is_some() {
             break;
         }
@@ -29,7 +34,7 @@ async fn local_events(url: &str, database: &str) -> Vec<String> {
         url,
         database,
         "",
-        "SELECT event_id FROM interactions_local FINAL ORDER BY event_id FORMAT TSV",
+        "SELECT event_id FROM interaction_log_local FINAL ORDER BY event_id FORMAT TSV",
     )
     .await
     .expect("the local table answers")
@@ -81,7 +86,7 @@ async fn the_stored_read_model_equals_the_views_on_two_shards() {
             &cluster.url(server),
             &pipeline.database,
             "",
-            "SELECT DISTINCT tenant_id FROM interactions_local ORDER BY tenant_id FORMAT TSV",
+            "SELECT DISTINCT tenant_id FROM interaction_log_local ORDER BY tenant_id FORMAT TSV",
         )
         .await
         .unwrap();

@@ -33,7 +33,7 @@ async fn every_endpoint_and_view_answers_on_a_cluster_as_on_one_server() {
                     reqwest::Client::new()
                         .post(cluster.url(server))
                         .body(format!(
-                            "SELECT DISTINCT tenant_id FROM {}.interactions_local ORDER BY tenant_id",
+                            "SELECT DISTINCT tenant_id FROM {}.interaction_log_local ORDER BY tenant_id",
                             fixture.database
                         ))
                         .send()

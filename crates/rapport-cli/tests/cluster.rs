@@ -57,6 +57,8 @@ async fn migrate_prints_and_creates_the_cluster_store_and_forget_refuses_to_run_
         &format!(
             "ENGINE = Distributed(rapport, {database}, interactions_local, sipHash64(tenant_id))"
         ),
+        "-- 009_interaction_log.sql",
+        &format!("CREATE TABLE IF NOT EXISTS {database}.interaction_log_local ON CLUSTER rapport"),
     ] {
         assert!(printed.contains(expected), "{expected} not in:\n{printed}");
     }

@@ -88,18 +88,18 @@ fn rows() -> Vec<InteractionRow> {
         .collect()
 }
 
-/// The rows of `interactions_local` on one server, as (tenant, rows) pairs, once every replica
+/// The rows of `interaction_log_local` on one server, as (tenant, rows) pairs, once every replica
 /// of its shard fetched what the others hold.
 async fn local_rows(url: &str, database: &str) -> BTreeMap<String, u64> {
     answer(
         url,
-        &format!("SYSTEM SYNC REPLICA {database}.interactions_local"),
+        &format!("SYSTEM SYNC REPLICA {database}.interaction_log_local"),
     )
     .await;
     answer(
         url,
         &format!(
-            "SELECT tenant_id, count() FROM {database}.interactions_local GROUP BY tenant_id FORMAT TSV"
+            "SELECT tenant_id, count() FROM {database}.interaction_log_local GROUP BY tenant_id FORMAT TSV"
         ),
     )
     .await
@@ -149,6 +149,9 @@ async fn migrations_from_every_server_at_once_create_the_store_on_every_server()
     for engine in [
         "interactions\tDistributed",
         "interactions_local\tReplicatedReplacingMergeTree",
+        "interaction_log\tDistributed",
+        "interaction_log_local\tReplicatedReplacingMergeTree",
+        "interactions_forward\tMaterializedView",
         "waiting_local\tReplicatedCollapsingMergeTree",
         "interaction_identities_mv\tMaterializedView",
         "rapport_migrations\tReplicatedReplacingMergeTree",
