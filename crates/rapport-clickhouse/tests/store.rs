@@ -446,3 +446,69 @@ async fn the_upgrade_moves_the_log_and_a_writer_of_the_previous_release_loses_no
     check_interactions_table(&config).await.unwrap();
     stack.drop_database(&database).await;
 }
+
+/// The erasure's deletes are mutations that ClickHouse runs in no set order. When the
+/// identifier index's delete has run before the log's, the log's delete (and the check of what is
+/// left) must still find her events: they are selected by their own identifiers, not through the
+/// index. Seen once under load as `rows of the customer kept arriving through 3 rounds`.
+#[tokio::test]
+async fn an_erasure_finds_her_events_when_the_index_was_emptied_first() {
+    use rapport_clickhouse::erase;
+    use rapport_clickhouse::forget::{KIND_IDENTITY, digest_hex};
+
+    let stack = Stack::from_env();
+    let database = stack.database("erase_order").await;
+    let config = config(&stack, &database);
+    migrate(&config).await.unwrap();
+    let client = config.client();
+    let rows: Vec<InteractionRow> = (0..5).map(row).collect();
+    insert_into(&client, "interaction_log", &rows, TIMEOUT)
+        .await
+        .unwrap();
+    client
+        .query("INSERT INTO forgotten VALUES ('acme', ?, ?, 'cust-maria', 1)")
+        .bind(KIND_IDENTITY)
+        .bind(digest_hex("email:maria@example.com"))
+        .execute()
+        .await
+        .unwrap();
+    // The index's delete ran first.
+    let before = erase::mutations(&client, &database).await.unwrap();
+    client
+        .query("ALTER TABLE interaction_identities DELETE WHERE tenant_id = 'acme'")
+        .execute()
+        .await
+        .unwrap();
+    erase::wait_for_mutations(
+        &client,
+        &database,
+        &["interaction_identities"],
+        &before,
+        TIMEOUT,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+
+    let left = erase::remaining(&client, "acme", "cust-maria")
+        .await
+        .unwrap();
+    assert!(
+        left.contains(&("interaction_log", 5)),
+        "the check sees her events: {left:?}"
+    );
+    let before = erase::mutations(&client, &database).await.unwrap();
+    let tables = erase::submit_deletes(&client, "acme", "cust-maria")
+        .await
+        .unwrap();
+    erase::wait_for_mutations(&client, &database, &tables, &before, TIMEOUT, |_, _| {})
+        .await
+        .unwrap();
+    let count = stack
+        .clickhouse(&format!(
+            "SELECT count() FROM {database}.interaction_log WHERE tenant_id = 'acme'"
+        ))
+        .await;
+    assert_eq!(count.trim(), "0");
+    stack.drop_database(&database).await;
+}
