@@ -338,6 +338,37 @@ async fn a_customer_with_more_conversations_than_a_query_can_list_is_read_in_ful
         .filter(|w| w.state.conversation_id.starts_with("zendesk:xxx"))
         .count();
     assert_eq!(long_waits, 400);
+    // 300 other customers waiting, each under an identifier of 900 bytes: their customers are
+    // looked up a chunk of keys at a time, each identifier once.
+    let others: Vec<Ev> = (0..300)
+        .map(|c| {
+            Ev::new(
+                "acme",
+                &format!("zendesk:other-{c}"),
+                &format!("other-{c}"),
+                T0 - 1000 * MINUTE + c * MINUTE,
+                Customer,
+            )
+            .who(Email, &format!("{}{c}@example.com", "y".repeat(880)))
+        })
+        .collect();
+    fixture.insert(&others).await;
+    let waiting = read::unanswered::page(
+        &client,
+        &read::unanswered::UnansweredQuery {
+            tenant_id: "acme",
+            channel: Some("support"),
+            since_at_most: None,
+            limit: 500,
+        },
+    )
+    .await
+    .unwrap();
+    let other_waits = waiting
+        .iter()
+        .filter(|w| w.state.conversation_id.starts_with("zendesk:other-"))
+        .count();
+    assert_eq!(other_waits, 300);
     fixture.drop().await;
 }
 

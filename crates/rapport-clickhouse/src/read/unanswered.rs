@@ -1,6 +1,6 @@
 //! Who is waiting for a human reply, longest first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -154,19 +154,23 @@ pub async fn page(
         }
     }
     // Each conversation's customer: the customer of its primary identifier.
+    // Each identifier once: a customer waiting in many conversations is one key, and the keys
+    // (up to 1 KiB each) go a chunk at a time.
     let primaries: Vec<String> = found
         .iter()
-        .map(|w| w.state.primary_identity.clone())
+        .map(|w| w.state.primary_identity.as_str())
         .filter(|p| !p.is_empty())
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     if !primaries.is_empty() {
         let mut sql = Sql::new(
             "SELECT identity, customer_id FROM customers FINAL PREWHERE tenant_id = ? AND identity IN ",
         );
-        sql.text(q.tenant_id).list(&primaries);
+        sql.text(q.tenant_id);
         let owners: BTreeMap<String, String> = sql
-            .query(client)
-            .fetch_all::<Owner>()
+            .fetch_keyed::<Owner>(client, &primaries, "")
             .await?
             .into_iter()
             .map(|o| (o.identity, o.customer_id))
