@@ -70,14 +70,11 @@ struct Run {
 
 impl Run {
     async fn new(stack: &Stack, name: &str) -> Self {
-        Self::with_sla(stack, name, false).await
+        Self::with(stack, name, false, true).await
     }
 
-    /// With `sla`, the writer gets `SLA_RULES` and `sla.toml` configures `rapport-sla`.
-    async fn with_sla(stack: &Stack, name: &str, sla: bool) -> Self {
-        Self::with(stack, name, sla, true).await
-    }
-
+    /// With `sla`, the writer gets `SLA_RULES` and `sla.toml` configures `rapport-sla`; without
+    /// `state`, the writer has `store_state = false`.
     async fn with(stack: &Stack, name: &str, sla: bool, state: bool) -> Self {
         let prefix = unique_name(name);
         let topics = Topics::prefixed(&prefix);
